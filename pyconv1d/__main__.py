@@ -1,0 +1,29 @@
+"""``python -m pyconv1d``: print the build and runtime configuration."""
+import platform
+
+import numpy as np
+import scipy
+
+import pyconv1d
+
+
+def _blas():
+    try:
+        deps = scipy.show_config(mode="dicts")["Build Dependencies"]
+        blas = deps["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip() + " (scipy)"
+    except Exception:  # pragma: no cover - old scipy without mode='dicts'
+        return "unknown"
+
+
+def main():
+    print(f"pyconv1d {pyconv1d.__version__}")
+    print(f"OpenMP: {'enabled' if pyconv1d.openmp_enabled() else 'disabled (serial build)'}")
+    print(f"default threads: {pyconv1d.default_num_threads()}")
+    print(f"BLAS: {_blas()}")
+    print(f"numpy {np.__version__}, scipy {scipy.__version__}, "
+          f"Python {platform.python_version()} on {platform.machine()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The one place that normalises and validates arguments before they reach a kernel.
+
+Every error names the argument and the value it received. Nothing here computes a
+convolution; the kernels in ``src/`` check nothing.
+"""
+import math
+import numbers
+import os
+from typing import NamedTuple, Tuple
+
+import numpy as np
+
+from ._threads import resolve_num_threads
+
+#: Largest padded length or dilated kernel extent accepted on any axis (keeps every index
+#: the kernels compute far inside a 64-bit integer).
+MAX_EXTENT = 2 ** 40
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _memory_limit():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX
+        return 2 ** 46
+
+
+def as_float_array(value, name):
+    """``value`` as a float32/float64 ndarray (no copy when it already is one)."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a float32 or float64 array, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be a float32 or float64 array, got {value!r} "
+                        f"({exc})") from None
+    if arr.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype "
+                        f"{arr.dtype} (convert with .astype(np.float32))")
+    return arr
+
+
+def check_int(value, name, minimum):
+    """An int >= minimum (numpy integers accepted, bools and floats rejected)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def int_tuple(value, name, nd, minimum):
+    """An int, or a sequence of ``nd`` ints, each >= minimum, as a tuple of ``nd`` ints."""
+    if isinstance(value, (tuple, list, np.ndarray)):
+        items = list(value)
+        if len(items) != nd:
+            raise ValueError(f"{name} must be an int or a sequence of {nd} ints, got {value!r}")
+        try:
+            return tuple(check_int(v, name, minimum) for v in items)
+        except (TypeError, ValueError):
+            kind = TypeError if any(isinstance(v, (bool, np.bool_)) or
+                                    not isinstance(v, numbers.Integral) for v in items) \
+                else ValueError
+            raise kind(f"{name} must be an int >= {minimum} or a sequence of {nd} such "
+                       f"ints, got {value!r}") from None
+    return (check_int(value, name, minimum),) * nd
+
+
+def _same_pads(size, extent, stride):
+    """TensorFlow's 'same': output ceil(size/stride), the odd sample of padding on the right."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + extent - size, 0)
+    return (total // 2, total - total // 2)
+
+
+def padding_pairs(padding, nd, sizes, extents, strides):
+    """Normalise ``padding`` to a tuple of ``nd`` (before, after) pairs.
+
+    conv1d: int, (left, right), 'valid', 'same', 'causal'.
+    conv2d: int, (h, w), ((top, bottom), (left, right)), 'valid', 'same'.
+    """
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return ((0, 0),) * nd
+        if mode == "same":
+            return tuple(_same_pads(n, e, s) for n, e, s in zip(sizes, extents, strides))
+        if mode == "causal" and nd == 1:
+            return ((extents[0] - 1, 0),)
+        allowed = "'valid', 'same', 'causal'" if nd == 1 else "'valid', 'same'"
+        raise ValueError(f"padding must be an int, a tuple or one of {allowed}, "
+                         f"got {padding!r}")
+    if isinstance(padding, (tuple, list)):
+        items = list(padding)
+        nested = [isinstance(p, (tuple, list)) for p in items]
+        if nd == 1 and len(items) == 2 and not any(nested):
+            return (tuple(int_tuple(padding, "padding", 2, 0)),)
+        if nd == 2 and len(items) == 2 and not any(nested):
+            h, w = int_tuple(padding, "padding", 2, 0)
+            return ((h, h), (w, w))
+        if len(items) == nd and all(nested) and all(len(p) == 2 for p in items):
+            try:
+                return tuple(tuple(int_tuple(p, "padding", 2, 0)) for p in items)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"padding must hold non-negative ints, got {padding!r}") \
+                    from None
+        shape = "(left, right)" if nd == 1 else "(h, w) or ((top, bottom), (left, right))"
+        raise ValueError(f"padding must be an int, a string or {shape}, got {padding!r}")
+    p = check_int(padding, "padding", 0)
+    return ((p, p),) * nd
+
+
+class ConvArgs(NamedTuple):
+    """Validated, normalised arguments of one convolution call."""
+    x: np.ndarray          # (N, C_in, *spatial), C-contiguous
+    w: np.ndarray          # (C_out, C_in/groups, *kernel), C-contiguous
+    b: object              # (C_out,) C-contiguous, or None
+    stride: Tuple[int, ...]
+    dilation: Tuple[int, ...]
+    pads: Tuple[Tuple[int, int], ...]
+    groups: int
+    out_shape: Tuple[int, ...]   # (N, C_out, *out_spatial)
+    unbatched: bool
+    num_threads: int
+
+
+def conv_args(input, weight, bias, stride, padding, dilation, groups, num_threads, nd,
+              input_name="input"):
+    """Validate a conv{nd}d call and return :class:`ConvArgs`."""
+    fn = f"conv{nd}d"
+    x = as_float_array(input, input_name)
+    w = as_float_array(weight, "weight")
+    if x.ndim not in (nd + 1, nd + 2):
+        layout = "(N, C_in, L) or (C_in, L)" if nd == 1 else "(N, C_in, H, W) or (C_in, H, W)"
+        raise ValueError(f"{fn}: {input_name} must be {layout}, got shape {x.shape}")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x[None]
+    if w.ndim != nd + 2:
+        layout = "(C_out, C_in/groups, K)" if nd == 1 else "(C_out, C_in/groups, kH, kW)"
+        raise ValueError(f"{fn}: weight must be {layout}, got shape {w.shape}")
+    if w.dtype != x.dtype:
+        raise TypeError(f"{fn}: weight dtype {w.dtype} does not match {input_name} dtype "
+                        f"{x.dtype}")
+    groups = check_int(groups, "groups", 1)
+    c_in, c_out, c_g = x.shape[1], w.shape[0], w.shape[1]
+    if c_out == 0 or c_g == 0:
+        raise ValueError(f"{fn}: weight must have at least one output and input channel, "
+                         f"got shape {w.shape}")
+    if c_out % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide out_channels (weight.shape[0] "
+                         f"= {c_out})")
+    if c_in % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide in_channels ({input_name} "
+                         f"shape {x.shape})")
+    if c_g * groups != c_in:
+        raise ValueError(f"{fn}: {input_name} has {c_in} channels but weight of shape "
+                         f"{w.shape} with groups={groups} expects {c_g * groups}")
+    kernel = w.shape[2:]
+    if min(kernel) == 0:
+        raise ValueError(f"{fn}: kernel size must be positive, got weight shape {w.shape}")
+    stride = int_tuple(stride, "stride", nd, 1)
+    dilation = int_tuple(dilation, "dilation", nd, 1)
+    sizes = x.shape[2:]
+    extents = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
+    if max(extents) > MAX_EXTENT:
+        raise ValueError(f"{fn}: dilation {dilation} with kernel {kernel} spans more than "
+                         f"{MAX_EXTENT} samples")
+    pads = padding_pairs(padding, nd, sizes, extents, stride)
+    out_spatial = []
+    for axis, (n, e, s, (lo, hi)) in enumerate(zip(sizes, extents, stride, pads)):
+        padded = n + lo + hi
+        if padded > MAX_EXTENT:
+            raise ValueError(f"{fn}: padding {padding!r} makes a padded length of {padded}, "
+                             f"more than {MAX_EXTENT}")
+        if padded < e:
+            what = "input" if nd == 1 else f"input (axis {axis})"
+            raise ValueError(f"{fn}: padded {what} length {padded} is shorter than the "
+                             f"dilated kernel extent {e} (kernel {kernel}, dilation "
+                             f"{dilation}, padding {padding!r})")
+        out_spatial.append((padded - e) // s + 1)
+    out_shape = (x.shape[0], c_out) + tuple(out_spatial)
+    itemsize = x.dtype.itemsize
+    need = max(math.prod(out_shape), x.size) * itemsize
+    if need > _memory_limit():
+        raise ValueError(f"{fn}: the output of shape {out_shape} would need {need / 2**30:.1f} "
+                         f"GiB, more than this machine's memory (padding={padding!r}, "
+                         f"stride={stride!r})")
+    b = None
+    if bias is not None:
+        b = as_float_array(bias, "bias")
+        if b.ndim != 1 or b.shape[0] != c_out:
+            raise ValueError(f"{fn}: bias must have shape ({c_out},), got shape {b.shape}")
+        if b.dtype != x.dtype:
+            raise TypeError(f"{fn}: bias dtype {b.dtype} does not match {input_name} dtype "
+                            f"{x.dtype}")
+        b = np.ascontiguousarray(b)
+    return ConvArgs(np.ascontiguousarray(x), np.ascontiguousarray(w), b, stride, dilation,
+                    pads, groups, out_shape, unbatched, resolve_num_threads(num_threads))
+
+
+def grad_output_array(grad_output, args):
+    """Validate ``grad_output`` against the output a forward call with ``args`` makes."""
+    g = as_float_array(grad_output, "grad_output")
+    expected = args.out_shape[1:] if args.unbatched else args.out_shape
+    if g.shape != expected:
+        raise ValueError(f"grad_output must have the output's shape {expected}, got shape "
+                         f"{g.shape}")
+    if g.dtype != args.x.dtype:
+        raise TypeError(f"grad_output dtype {g.dtype} does not match input dtype "
+                        f"{args.x.dtype}")
+    if args.unbatched:
+        g = g[None]
+    return np.ascontiguousarray(g)
+
+
+def output_mask(mask):
+    """Normalise ``output_mask`` to three bools (input, weight, bias)."""
+    try:
+        items = tuple(mask)
+    except TypeError:
+        items = ()
+    if len(items) != 3 or not all(isinstance(m, (bool, np.bool_)) for m in items):
+        raise TypeError(f"output_mask must be three bools (input, weight, bias), "
+                        f"got {mask!r}")
+    return tuple(bool(m) for m in items)
