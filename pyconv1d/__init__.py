@@ -5,7 +5,7 @@ backward on numpy arrays, with PyTorch's conventions.
 """
 from ._version import __version__
 from ._threads import default_num_threads
-from .functional import ConvGrads, conv1d, conv1d_backward
+from .functional import ConvGrads, conv1d, conv1d_backward, conv2d, conv2d_backward
 from . import _conv1d
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "ConvGrads",
     "conv1d",
     "conv1d_backward",
+    "conv2d",
+    "conv2d_backward",
     "default_num_threads",
     "openmp_enabled",
 ]

@@ -8,9 +8,9 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import _checks, _conv1d
+from . import _checks, _conv1d, _conv2d
 
-__all__ = ["ConvGrads", "conv1d", "conv1d_backward"]
+__all__ = ["ConvGrads", "conv1d", "conv1d_backward", "conv2d", "conv2d_backward"]
 
 
 class ConvGrads(NamedTuple):
@@ -29,22 +29,31 @@ def _output_with_bias(args):
     return y
 
 
+def _geometry(args):
+    """The kernels' geometry arguments: strides, leading pads, dilations, groups, threads."""
+    return (args.stride + tuple(p[0] for p in args.pads) + args.dilation
+            + (args.groups, args.num_threads))
+
+
+def _forward(kernels, args):
+    y = _output_with_bias(args)
+    kernels.forward(args.x, args.w, y, *_geometry(args))
+    return y[0] if args.unbatched else y
+
+
 def _backward(kernels, grad_output, args, mask):
     g = _checks.grad_output_array(grad_output, args)
     want_input, want_weight, want_bias = _checks.output_mask(mask)
-    stride, dilation = args.stride, args.dilation
-    pad_before = tuple(p[0] for p in args.pads)
-    flat = stride + pad_before + dilation if len(stride) > 1 else \
-        (stride[0], pad_before[0], dilation[0])
+    flat = _geometry(args)
     grad_input = grad_weight = grad_bias = None
     if want_input:
         grad_input = np.zeros(args.x.shape, dtype=args.x.dtype)
-        kernels.grad_input(g, args.w, grad_input, *flat, args.groups, args.num_threads)
+        kernels.grad_input(g, args.w, grad_input, *flat)
         if args.unbatched:
             grad_input = grad_input[0]
     if want_weight:
         grad_weight = np.empty(args.w.shape, dtype=args.x.dtype)
-        kernels.grad_weight(g, args.x, grad_weight, *flat, args.groups, args.num_threads)
+        kernels.grad_weight(g, args.x, grad_weight, *flat)
     if want_bias:
         axes = (0,) + tuple(range(2, g.ndim))
         grad_bias = g.sum(axis=axes, dtype=g.dtype) if g.shape[0] else \
@@ -100,10 +109,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """
     args = _checks.conv_args(input, weight, bias, stride, padding, dilation, groups,
                              num_threads, nd=1)
-    y = _output_with_bias(args)
-    _conv1d.forward(args.x, args.w, y, args.stride[0], args.pads[0][0], args.dilation[0],
-                    args.groups, args.num_threads)
-    return y[0] if args.unbatched else y
+    return _forward(_conv1d, args)
 
 
 def conv1d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1, *,
@@ -145,3 +151,81 @@ def conv1d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     args = _checks.conv_args(input, weight, None, stride, padding, dilation, groups,
                              num_threads, nd=1)
     return _backward(_conv1d, grad_output, args, output_mask)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           num_threads=None):
+    """Batched, multichannel 2D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
+
+    ``out[n, o, p, q] = bias[o] + sum_{c, i, j} weight[o, c, i, j] * x[n, g*C_in/groups + c,
+    p*sh + i*dh - top, q*sw + j*dw - left]`` on the zero-padded input ``x``.
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C_in, H, W) or (C_in, H, W)
+        float32 or float64, any layout.
+    weight : array_like, shape (C_out, C_in / groups, kH, kW)
+    bias : array_like, shape (C_out,), optional
+    stride, dilation : int or (int, int)
+    padding : int, (h, w), ((top, bottom), (left, right)), 'valid' or 'same'
+        An ``(h, w)`` pair pads both sides of each axis alike; ``'same'`` follows the conv1d
+        rule on each axis (``ceil(size / stride)`` outputs, the odd sample after).
+    groups : int
+    num_threads : int, optional
+        OpenMP threads (None: OpenMP's default). Bitwise the same result for every value.
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import conv2d
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> w = np.ones((2, 1, 3, 3))
+    >>> conv2d(x, w, padding='same').shape
+    (1, 2, 4, 4)
+    >>> conv2d(x, w)[0, 0]
+    array([[45., 54.],
+           [81., 90.]])
+    """
+    args = _checks.conv_args(input, weight, bias, stride, padding, dilation, groups,
+                             num_threads, nd=2)
+    return _forward(_conv2d, args)
+
+
+def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1, *,
+                    output_mask=(True, True, True), num_threads=None):
+    """Gradients of :func:`conv2d` with respect to its input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : array_like, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+    input, weight, stride, padding, dilation, groups, num_threads
+        As given to :func:`conv2d`.
+    output_mask : three bools, optional
+        Which of (grad_input, grad_weight, grad_bias) to compute; the others are None.
+
+    Returns
+    -------
+    ConvGrads
+        ``(grad_input, grad_weight, grad_bias)``, bitwise the same for every ``num_threads``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import conv2d_backward
+    >>> x = np.ones((1, 1, 3, 3))
+    >>> w = np.ones((1, 1, 2, 2))
+    >>> gi, gw, gb = conv2d_backward(np.ones((1, 1, 2, 2)), x, w)
+    >>> gi[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    >>> gb
+    array([4.])
+    """
+    args = _checks.conv_args(input, weight, None, stride, padding, dilation, groups,
+                             num_threads, nd=2)
+    return _backward(_conv2d, grad_output, args, output_mask)

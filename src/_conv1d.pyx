@@ -120,29 +120,39 @@ def grad_input(const floating[:, :, ::1] g,    # IN  (N, C_out, L_out)
                             Og, Cg, L, K, L_out, stride, dilation, pad_left)
 
 
+cdef inline floating _grad_weight_tap(const floating* g, const floating* x, Py_ssize_t N,
+                                      Py_ssize_t g_batch, Py_ssize_t x_batch, Py_ssize_t L,
+                                      Py_ssize_t L_out, Py_ssize_t s,
+                                      Py_ssize_t off) noexcept nogil:
+    """sum_{n, t} g[n, t] * x[n, t*s + off] for one (o, c, k) tap."""
+    cdef Py_ssize_t n, lo, hi
+    cdef floating acc = 0
+    tap_range(off, L, L_out, s, &lo, &hi)
+    if hi <= lo:
+        return acc
+    for n in range(N):
+        acc = acc + dot_strided(g + n * g_batch + lo, x + n * x_batch + lo * s + off,
+                                s, hi - lo)
+    return acc
+
+
 def grad_weight(const floating[:, :, ::1] g,   # IN  (N, C_out, L_out)
                 const floating[:, :, ::1] x,   # IN  (N, C_in, L)
                 floating[:, :, ::1] gw,        # OUT (C_out, Cg, K)
                 Py_ssize_t stride, Py_ssize_t pad_left, Py_ssize_t dilation,
                 Py_ssize_t groups, int num_threads):
-    cdef Py_ssize_t N = x.shape[0], L = x.shape[2]
+    cdef Py_ssize_t N = x.shape[0], C_in = x.shape[1], L = x.shape[2]
     cdef Py_ssize_t C_out = gw.shape[0], Cg = gw.shape[1], K = gw.shape[2]
     cdef Py_ssize_t L_out = g.shape[2], Og = C_out // groups
-    cdef Py_ssize_t job, o, c, k, n, off, lo, hi, i
-    cdef floating acc
-    if C_out == 0 or Cg == 0 or K == 0:
+    cdef Py_ssize_t job, o, c, k
+    if N == 0 or L == 0 or L_out == 0:
+        gw[...] = 0
         return
     with nogil:
         for job in prange(C_out * Cg * K, schedule='static', num_threads=num_threads):
             o = job // (Cg * K)
             c = (job // K) % Cg
             k = job % K
-            i = (o // Og) * Cg + c
-            off = k * dilation - pad_left
-            tap_range(off, L, L_out, stride, &lo, &hi)
-            acc = 0
-            if hi > lo:
-                for n in range(N):
-                    acc = acc + dot_strided(&g[n, o, lo], &x[n, i, lo * stride + off],
-                                            stride, hi - lo)
-            gw[o, c, k] = acc
+            gw[o, c, k] = _grad_weight_tap(&g[0, o, 0], &x[0, (o // Og) * Cg + c, 0], N,
+                                           C_out * L_out, C_in * L, L, L_out, stride,
+                                           k * dilation - pad_left)
