@@ -4,9 +4,17 @@ Cython kernels parallelised with OpenMP compute batched, multichannel convolutio
 backward on numpy arrays, with PyTorch's conventions.
 """
 from ._version import __version__
+
+try:
+    from . import _conv1d
+except ImportError as exc:  # pragma: no cover - only in an unbuilt source tree
+    raise ImportError(
+        "pyconv1d's compiled kernels are missing: this is probably the source checkout, not the "
+        "installed package. Run Python from another directory after `pip install .`, or build "
+        "in place with `pip install -e .` (or `python setup.py build_ext --inplace`)."
+    ) from exc
 from ._threads import default_num_threads
 from .functional import ConvGrads, conv1d, conv1d_backward, conv2d, conv2d_backward
-from . import _conv1d
 
 __all__ = [
     "__version__",

@@ -10,6 +10,13 @@ import pyconv1d
 from pyconv1d import functional
 
 
+def _env(**extra):
+    """The environment for a child Python that imports the same pyconv1d as this process."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pyconv1d.__file__)))
+    path = os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    return dict(os.environ, PYTHONPATH=path, **extra)
+
+
 def test_openmp_flag_matches_the_requested_build():
     requested = os.environ.get("PYCONV1D_OPENMP")
     if requested in ("0", "1"):
@@ -20,22 +27,23 @@ def test_openmp_flag_matches_the_requested_build():
         assert pyconv1d.default_num_threads() == 1
 
 
-def test_python_m_reports_version_openmp_threads_and_blas():
+def test_python_m_reports_version_openmp_threads_and_blas(tmp_path):
+    # run outside the checkout, so that the installed package is the one imported
     out = subprocess.run([sys.executable, "-m", "pyconv1d"], capture_output=True, text=True,
-                         check=True).stdout
+                         env=_env(), cwd=tmp_path, check=True).stdout
     assert f"pyconv1d {pyconv1d.__version__}" in out
     assert ("enabled" if pyconv1d.openmp_enabled() else "disabled") in out
     assert f"default threads: {pyconv1d.default_num_threads()}" in out
     assert "BLAS:" in out
 
 
-def test_omp_num_threads_sets_the_default():
+def test_omp_num_threads_sets_the_default(tmp_path):
     if not pyconv1d.openmp_enabled():
         pytest.skip("serial build")
     code = "import pyconv1d; print(pyconv1d.default_num_threads())"
-    env = dict(os.environ, OMP_NUM_THREADS="3")
+    env = _env(OMP_NUM_THREADS="3")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=True).stdout
+                         env=env, cwd=tmp_path, check=True).stdout
     assert out.strip() == "3"
 
 
