@@ -225,3 +225,153 @@ def output_mask(mask):
         raise TypeError(f"output_mask must be three bools (input, weight, bias), "
                         f"got {mask!r}")
     return tuple(bool(m) for m in items)
+
+
+# --------------------------------------------------------------------------------------------
+# Pooling
+# --------------------------------------------------------------------------------------------
+
+class PoolArgs(NamedTuple):
+    """Validated arguments of one pooling call, as (h, w) pairs (1D pooling: a plane of height 1).
+
+    The kernels see ``x`` as a stack of ``R = N * C`` planes; ``out_shape`` is the output's
+    shape as the caller sees it (batched or not, 1D or 2D).
+    """
+    x: np.ndarray                 # (R, H, W), C-contiguous
+    kernel: Tuple[int, int]
+    stride: Tuple[int, int]
+    padding: Tuple[int, int]
+    dilation: Tuple[int, int]
+    plane_out: Tuple[int, int]    # (H_out, W_out)
+    in_shape: Tuple[int, ...]
+    out_shape: Tuple[int, ...]
+    num_threads: int
+
+
+def pool_output_size(size, kernel, stride, pad, dilation, ceil_mode):
+    """PyTorch's pooling output length (``pooling_output_shape``); may be < 1 (caller rejects)."""
+    extent = dilation * (kernel - 1) + 1
+    out = (size + 2 * pad - extent + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1   # the last window must start inside the input or the left padding
+    return out
+
+
+def check_bool(value, name):
+    """A bool (numpy bools accepted)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _pool_input(fn, input, nd):
+    """The input as (R, H, W) planes plus its shape; checks ndim and dtype."""
+    x = as_float_array(input, "input")
+    if x.ndim not in (nd + 1, nd + 2):
+        layout = "(N, C, L) or (C, L)" if nd == 1 else "(N, C, H, W) or (C, H, W)"
+        raise ValueError(f"{fn}: input must be {layout}, got shape {x.shape}")
+    spatial = x.shape[-nd:]
+    if min(spatial) == 0:
+        raise ValueError(f"{fn}: input must have a non-empty spatial size, got shape {x.shape}")
+    rows = math.prod(x.shape[:-nd])
+    plane = (1,) + spatial if nd == 1 else spatial
+    return np.ascontiguousarray(x).reshape((rows,) + plane), x.shape
+
+
+def pool_args(fn, input, kernel_size, stride, padding, dilation, ceil_mode, num_threads, nd):
+    """Validate a max/avg pool{nd}d call and return :class:`PoolArgs`.
+
+    ``stride=None`` means ``kernel_size`` (PyTorch). ``padding`` is symmetric and at most
+    half the kernel size, as in PyTorch.
+    """
+    x, in_shape = _pool_input(fn, input, nd)
+    kernel = int_tuple(kernel_size, "kernel_size", nd, 1)
+    stride = kernel if stride is None else int_tuple(stride, "stride", nd, 1)
+    pad = int_tuple(padding, "padding", nd, 0)
+    dilation = int_tuple(dilation, "dilation", nd, 1)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    for k, p in zip(kernel, pad):
+        if p > k // 2:
+            raise ValueError(f"{fn}: padding must be at most half of kernel_size, got "
+                             f"padding={padding!r} and kernel_size={kernel_size!r}")
+    sizes = in_shape[-nd:]
+    out = tuple(pool_output_size(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(sizes, kernel, stride, pad, dilation))
+    if min(out) < 1:
+        raise ValueError(f"{fn}: input of shape {in_shape} is too small for kernel_size="
+                         f"{kernel_size!r}, stride={stride!r}, padding={padding!r}, "
+                         f"dilation={dilation!r}: the output size would be {out}")
+    if nd == 1:
+        kernel, stride, pad, dilation, plane_out = ((1,) + kernel, (1,) + stride, (0,) + pad,
+                                                    (1,) + dilation, (1,) + out)
+    else:
+        plane_out = out
+    return PoolArgs(x, kernel, stride, pad, dilation, plane_out, in_shape,
+                    in_shape[:-nd] + out, resolve_num_threads(num_threads))
+
+
+def adaptive_pool_args(fn, input, output_size, num_threads, nd):
+    """Validate an adaptive pool{nd}d call: ``output_size`` an int, or per axis an int or None
+    (None keeps the input size)."""
+    x, in_shape = _pool_input(fn, input, nd)
+    sizes = in_shape[-nd:]
+    items = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * nd
+    if len(items) != nd:
+        raise ValueError(f"{fn}: output_size must be an int or {nd} ints, got {output_size!r}")
+    out = tuple(n if o is None else check_int(o, "output_size", 1) for o, n in zip(items, sizes))
+    plane_out = (1,) + out if nd == 1 else out
+    ones = (1, 1)
+    return PoolArgs(x, ones, ones, (0, 0), ones, plane_out, in_shape, in_shape[:-nd] + out,
+                    resolve_num_threads(num_threads))
+
+
+def pool_lengths(fn, lengths, args):
+    """Per-plane valid lengths (int64, shape (R,)) for a masked adaptive max pool over time.
+
+    ``lengths`` holds one int per sequence: shape (N,) for input (N, C, L), a scalar for an
+    unbatched (C, L); each in [1, L]. None means every position is valid.
+    """
+    L = args.in_shape[-1]
+    rows = args.x.shape[0]
+    if lengths is None:
+        return np.full(rows, L, dtype=np.int64)
+    lens = np.asarray(lengths)
+    if lens.dtype == np.bool_ or not np.issubdtype(lens.dtype, np.integer):
+        raise TypeError(f"{fn}: lengths must be integers, got dtype {lens.dtype}")
+    batch = args.in_shape[:-2]
+    if lens.shape != batch:
+        raise ValueError(f"{fn}: lengths must have shape {batch} (one per sequence of the "
+                         f"input of shape {args.in_shape}), got shape {lens.shape}")
+    if lens.size and (lens.min() < 1 or lens.max() > L):
+        raise ValueError(f"{fn}: lengths must lie in [1, {L}] (the input length), got values "
+                         f"from {lens.min()} to {lens.max()}")
+    channels = args.in_shape[-2]
+    return np.ascontiguousarray(np.repeat(lens.astype(np.int64).reshape(-1), channels))
+
+
+def pool_grad_output(grad_output, args):
+    """``grad_output`` checked against the pooling output and returned as (R, H_out, W_out)."""
+    g = as_float_array(grad_output, "grad_output")
+    if g.shape != args.out_shape:
+        raise ValueError(f"grad_output must have the output's shape {args.out_shape}, got "
+                         f"shape {g.shape}")
+    if g.dtype != args.x.dtype:
+        raise TypeError(f"grad_output dtype {g.dtype} does not match input dtype "
+                        f"{args.x.dtype}")
+    return np.ascontiguousarray(g).reshape((args.x.shape[0],) + args.plane_out)
+
+
+def pool_indices(indices, args):
+    """Max-pool ``indices`` (as returned with ``return_indices=True``) checked and returned as
+    int64 (R, H_out, W_out): each an index into its input plane (-1: an empty window)."""
+    idx = np.asarray(indices)
+    if idx.dtype == np.bool_ or not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError(f"indices must be integers, got dtype {idx.dtype}")
+    if idx.shape != args.out_shape:
+        raise ValueError(f"indices must have the output's shape {args.out_shape}, got shape "
+                         f"{idx.shape}")
+    plane = args.x.shape[1] * args.x.shape[2]
+    if idx.size and (idx.min() < -1 or idx.max() >= plane):
+        raise ValueError(f"indices must lie in [0, {plane}) (positions in an input plane), got "
+                         f"values from {idx.min()} to {idx.max()}")
+    return np.ascontiguousarray(idx, dtype=np.int64).reshape((args.x.shape[0],) + args.plane_out)

@@ -229,3 +229,407 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     args = _checks.conv_args(input, weight, None, stride, padding, dilation, groups,
                              num_threads, nd=2)
     return _backward(_conv2d, grad_output, args, output_mask)
+
+
+# --------------------------------------------------------------------------------------------
+# Pooling: max and average, 1D and 2D, forward and backward (kernels in src/_pool.pyx)
+# --------------------------------------------------------------------------------------------
+
+from . import _pool  # noqa: E402  (the pooling section is self-contained)
+
+__all__ += ["max_pool1d", "max_pool1d_backward", "avg_pool1d", "avg_pool1d_backward",
+            "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+            "adaptive_max_pool1d", "adaptive_max_pool1d_backward",
+            "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward"]
+
+
+#: Below this many input elements a pooling call runs on one thread: waking an OpenMP team
+#: costs more than the work (the result is the same for every thread count).
+POOL_SERIAL_BELOW = 1 << 16
+
+
+def _pool_threads(args):
+    return 1 if args.x.size < POOL_SERIAL_BELOW else args.num_threads
+
+
+def _max_pool(args):
+    """Run the max-pool kernel: (values, int64 indices), both of the caller's output shape."""
+    rows = args.x.shape[0]
+    y = np.empty((rows,) + args.plane_out, dtype=args.x.dtype)
+    idx = np.empty((rows,) + args.plane_out, dtype=np.int64)
+    _pool.max_forward(args.x, y, idx, *args.kernel, *args.stride, *args.padding,
+                      *args.dilation, _pool_threads(args))
+    return y.reshape(args.out_shape), idx.reshape(args.out_shape)
+
+
+def _max_pool_backward(grad_output, args, indices):
+    g = _checks.pool_grad_output(grad_output, args)
+    if indices is None:
+        idx = _max_pool(args)[1]
+    else:
+        idx = indices
+    idx = _checks.pool_indices(idx, args)
+    gx = np.zeros(args.x.shape, dtype=args.x.dtype)
+    _pool.max_backward(g, idx, gx, _pool_threads(args))
+    return gx.reshape(args.in_shape)
+
+
+def _avg_geometry(args, count_include_pad, divisor_override):
+    cip = _checks.check_bool(count_include_pad, "count_include_pad")
+    dov = 0 if divisor_override is None else _checks.check_int(divisor_override,
+                                                               "divisor_override", 1)
+    return (*args.kernel, *args.stride, *args.padding, cip, dov, _pool_threads(args))
+
+
+def _avg_pool(args, count_include_pad, divisor_override):
+    geometry = _avg_geometry(args, count_include_pad, divisor_override)
+    y = np.empty((args.x.shape[0],) + args.plane_out, dtype=args.x.dtype)
+    _pool.avg_forward(args.x, y, *geometry)
+    return y.reshape(args.out_shape)
+
+
+def _avg_pool_backward(grad_output, args, count_include_pad, divisor_override):
+    geometry = _avg_geometry(args, count_include_pad, divisor_override)
+    g = _checks.pool_grad_output(grad_output, args)
+    gx = np.zeros(args.x.shape, dtype=args.x.dtype)
+    _pool.avg_backward(g, gx, *geometry)
+    return gx.reshape(args.in_shape)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, *, num_threads=None):
+    """1D max pooling over ``(N, C, L)``, as ``torch.nn.functional.max_pool1d``.
+
+    ``out[n, c, t] = max_k x[n, c, t*stride + k*dilation - padding]`` over the taps that fall
+    inside the input (the padding never wins). The first maximum of a window wins ties and a
+    NaN always wins, as in PyTorch.
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C, L) or (C, L)
+        float32 or float64, any layout.
+    kernel_size : int
+    stride : int, optional
+        Defaults to ``kernel_size``.
+    padding : int
+        Implicit padding on both sides, at most ``kernel_size // 2``.
+    dilation : int
+    ceil_mode : bool
+        Round the output length up (the last window must still start inside the input).
+    return_indices : bool
+        Also return the int64 position in ``[0, L)`` of every maximum.
+    num_threads : int, optional
+        OpenMP threads (None: OpenMP's default); the result is the same for every value.
+
+    Returns
+    -------
+    ndarray, shape (N, C, L_out) or (C, L_out), or (values, indices) with ``return_indices``
+        ``L_out = floor((L + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``
+        (ceil with ``ceil_mode``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import max_pool1d
+    >>> x = np.array([[[1.0, 3.0, 3.0, 2.0, 5.0]]])
+    >>> max_pool1d(x, 2)
+    array([[[3., 3.]]])
+    >>> max_pool1d(x, 2, stride=1, return_indices=True)
+    (array([[[3., 3., 3., 5.]]]), array([[[1, 1, 2, 4]]]))
+    """
+    args = _checks.pool_args("max_pool1d", input, kernel_size, stride, padding, dilation,
+                             ceil_mode, num_threads, nd=1)
+    y, idx = _max_pool(args)
+    return (y, idx) if _checks.check_bool(return_indices, "return_indices") else y
+
+
+def max_pool1d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1,
+                        ceil_mode=False, *, indices=None, num_threads=None):
+    """Gradient of :func:`max_pool1d` with respect to its input.
+
+    Each output's gradient goes to the position of its maximum (summed where windows overlap).
+
+    Parameters
+    ----------
+    grad_output : array_like, shape of the output of ``max_pool1d``
+    input, kernel_size, stride, padding, dilation, ceil_mode, num_threads
+        As given to :func:`max_pool1d`.
+    indices : array_like of ints, optional
+        The indices that ``max_pool1d(..., return_indices=True)`` returned; recomputed from
+        ``input`` when None.
+
+    Returns
+    -------
+    ndarray, the shape of ``input``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import max_pool1d_backward
+    >>> x = np.array([[[1.0, 3.0, 3.0, 2.0, 5.0]]])
+    >>> max_pool1d_backward(np.ones((1, 1, 4)), x, 2, stride=1)
+    array([[[0., 2., 1., 0., 1.]]])
+    """
+    args = _checks.pool_args("max_pool1d", input, kernel_size, stride, padding, dilation,
+                             ceil_mode, num_threads, nd=1)
+    return _max_pool_backward(grad_output, args, indices)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, *, num_threads=None):
+    """1D average pooling over ``(N, C, L)``, as ``torch.nn.functional.avg_pool1d``.
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C, L) or (C, L)
+    kernel_size : int
+    stride : int, optional
+        Defaults to ``kernel_size``.
+    padding : int
+        Zero padding on both sides, at most ``kernel_size // 2``.
+    ceil_mode : bool
+    count_include_pad : bool
+        Divide by the window size including the padding (PyTorch's default) or only by the
+        number of input samples in the window.
+    num_threads : int, optional
+
+    Returns
+    -------
+    ndarray, shape (N, C, L_out) or (C, L_out)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import avg_pool1d
+    >>> x = np.array([[[1.0, 2.0, 3.0, 4.0]]])
+    >>> avg_pool1d(x, 2)
+    array([[[1.5, 3.5]]])
+    >>> avg_pool1d(x, 3, stride=1, padding=1, count_include_pad=False)
+    array([[[1.5, 2. , 3. , 3.5]]])
+    """
+    args = _checks.pool_args("avg_pool1d", input, kernel_size, stride, padding, 1,
+                             ceil_mode, num_threads, nd=1)
+    return _avg_pool(args, count_include_pad, None)
+
+
+def avg_pool1d_backward(grad_output, input, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, *, num_threads=None):
+    """Gradient of :func:`avg_pool1d` with respect to its input (only its shape is used).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import avg_pool1d_backward
+    >>> avg_pool1d_backward(np.ones((1, 1, 2)), np.zeros((1, 1, 4)), 2)
+    array([[[0.5, 0.5, 0.5, 0.5]]])
+    """
+    args = _checks.pool_args("avg_pool1d", input, kernel_size, stride, padding, 1,
+                             ceil_mode, num_threads, nd=1)
+    return _avg_pool_backward(grad_output, args, count_include_pad, None)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False, *, num_threads=None):
+    """2D max pooling over ``(N, C, H, W)``, as ``torch.nn.functional.max_pool2d``.
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C, H, W) or (C, H, W)
+    kernel_size, stride, padding, dilation : int or (int, int)
+        ``stride`` defaults to ``kernel_size``; ``padding`` at most half the kernel per axis.
+    ceil_mode, return_indices : bool
+        Indices are flat positions ``h * W + w`` in each input plane (PyTorch's).
+    num_threads : int, optional
+
+    Returns
+    -------
+    ndarray, shape (N, C, H_out, W_out) or (C, H_out, W_out); or (values, indices)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import max_pool2d
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> max_pool2d(x, 2)
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+    """
+    args = _checks.pool_args("max_pool2d", input, kernel_size, stride, padding, dilation,
+                             ceil_mode, num_threads, nd=2)
+    y, idx = _max_pool(args)
+    return (y, idx) if _checks.check_bool(return_indices, "return_indices") else y
+
+
+def max_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1,
+                        ceil_mode=False, *, indices=None, num_threads=None):
+    """Gradient of :func:`max_pool2d` with respect to its input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import max_pool2d_backward
+    >>> x = np.arange(4.0).reshape(1, 1, 2, 2)
+    >>> max_pool2d_backward(np.ones((1, 1, 1, 1)), x, 2)[0, 0]
+    array([[0., 0.],
+           [0., 1.]])
+    """
+    args = _checks.pool_args("max_pool2d", input, kernel_size, stride, padding, dilation,
+                             ceil_mode, num_threads, nd=2)
+    return _max_pool_backward(grad_output, args, indices)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None, *, num_threads=None):
+    """2D average pooling over ``(N, C, H, W)``, as ``torch.nn.functional.avg_pool2d``.
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C, H, W) or (C, H, W)
+    kernel_size, stride, padding : int or (int, int)
+    ceil_mode, count_include_pad : bool
+    divisor_override : int, optional
+        Divide every window sum by this instead.
+    num_threads : int, optional
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import avg_pool2d
+    >>> avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    args = _checks.pool_args("avg_pool2d", input, kernel_size, stride, padding, 1,
+                             ceil_mode, num_threads, nd=2)
+    return _avg_pool(args, count_include_pad, divisor_override)
+
+
+def avg_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None, *,
+                        num_threads=None):
+    """Gradient of :func:`avg_pool2d` with respect to its input (only its shape is used).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import avg_pool2d_backward
+    >>> avg_pool2d_backward(np.ones((1, 1, 1, 1)), np.zeros((1, 1, 2, 2)), 2)[0, 0]
+    array([[0.25, 0.25],
+           [0.25, 0.25]])
+    """
+    args = _checks.pool_args("avg_pool2d", input, kernel_size, stride, padding, 1,
+                             ceil_mode, num_threads, nd=2)
+    return _avg_pool_backward(grad_output, args, count_include_pad, divisor_override)
+
+
+def _adaptive_max1d(args, lengths):
+    rows, O = args.x.shape[0], args.plane_out[1]
+    lens = _checks.pool_lengths("adaptive_max_pool1d", lengths, args)
+    y = np.empty((rows, O), dtype=args.x.dtype)
+    idx = np.empty((rows, O), dtype=np.int64)
+    _pool.adaptive_max1d_forward(args.x.reshape(rows, -1), lens, y, idx, _pool_threads(args))
+    return y.reshape(args.out_shape), idx.reshape(args.out_shape)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False, *, lengths=None,
+                        num_threads=None):
+    """Adaptive 1D max pooling, as ``torch.nn.functional.adaptive_max_pool1d``, with masking.
+
+    Output ``i`` is the maximum over ``[floor(i*n/O), ceil((i+1)*n/O))`` where ``n`` is the
+    row's valid length: ``L``, or ``lengths[n]`` for padded variable-length batches, so that
+    padded positions are never looked at and never win the max. ``output_size=1`` is max over
+    time (Kim 2014).
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C, L) or (C, L)
+    output_size : int
+    return_indices : bool
+        Also return the int64 position in ``[0, L)`` of every maximum.
+    lengths : array_like of ints, shape (N,) (a scalar for unbatched input), optional
+        Valid length of each sequence, in ``[1, L]``.
+    num_threads : int, optional
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import adaptive_max_pool1d
+    >>> x = np.array([[[1.0, 4.0, 2.0, 9.0]], [[1.0, 4.0, 2.0, 9.0]]])
+    >>> adaptive_max_pool1d(x, 1)[:, :, 0]
+    array([[9.],
+           [9.]])
+    >>> adaptive_max_pool1d(x, 1, lengths=[4, 3])[:, :, 0]   # the 9 is padding in row 2
+    array([[9.],
+           [4.]])
+    """
+    args = _checks.adaptive_pool_args("adaptive_max_pool1d", input, output_size, num_threads,
+                                      nd=1)
+    y, idx = _adaptive_max1d(args, lengths)
+    return (y, idx) if _checks.check_bool(return_indices, "return_indices") else y
+
+
+def adaptive_max_pool1d_backward(grad_output, input, output_size, *, lengths=None,
+                                 indices=None, num_threads=None):
+    """Gradient of :func:`adaptive_max_pool1d` with respect to its input.
+
+    Padded positions (past ``lengths``) receive zero gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import adaptive_max_pool1d_backward
+    >>> x = np.array([[[1.0, 4.0, 2.0, 9.0]]])
+    >>> adaptive_max_pool1d_backward(np.ones((1, 1, 1)), x, 1, lengths=[3])
+    array([[[0., 1., 0., 0.]]])
+    """
+    args = _checks.adaptive_pool_args("adaptive_max_pool1d", input, output_size, num_threads,
+                                      nd=1)
+    if indices is None:
+        indices = _adaptive_max1d(args, lengths)[1]
+    return _max_pool_backward(grad_output, args, indices)
+
+
+def adaptive_avg_pool2d(input, output_size, *, num_threads=None):
+    """Adaptive 2D average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    Output ``(p, q)`` averages rows ``[floor(p*H/Ho), ceil((p+1)*H/Ho))`` and the same for the
+    columns; ``output_size=1`` is global average pooling.
+
+    Parameters
+    ----------
+    input : array_like, shape (N, C, H, W) or (C, H, W)
+    output_size : int or (int or None, int or None)
+        None keeps that axis' input size.
+    num_threads : int, optional
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import adaptive_avg_pool2d
+    >>> adaptive_avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 1)
+    array([[[[7.5]]]])
+    """
+    args = _checks.adaptive_pool_args("adaptive_avg_pool2d", input, output_size, num_threads,
+                                      nd=2)
+    y = np.empty((args.x.shape[0],) + args.plane_out, dtype=args.x.dtype)
+    _pool.adaptive_avg_forward(args.x, y, _pool_threads(args))
+    return y.reshape(args.out_shape)
+
+
+def adaptive_avg_pool2d_backward(grad_output, input, output_size, *, num_threads=None):
+    """Gradient of :func:`adaptive_avg_pool2d` with respect to its input (only its shape is used).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.functional import adaptive_avg_pool2d_backward
+    >>> adaptive_avg_pool2d_backward(np.ones((1, 1, 1, 1)), np.zeros((1, 1, 2, 2)), 1)[0, 0]
+    array([[0.25, 0.25],
+           [0.25, 0.25]])
+    """
+    args = _checks.adaptive_pool_args("adaptive_avg_pool2d", input, output_size, num_threads,
+                                      nd=2)
+    g = _checks.pool_grad_output(grad_output, args)
+    gx = np.zeros(args.x.shape, dtype=args.x.dtype)
+    _pool.adaptive_avg_backward(g, gx, _pool_threads(args))
+    return gx.reshape(args.in_shape)

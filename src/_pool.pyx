@@ -1,0 +1,299 @@
+# cython: language_level=3
+"""Pooling kernels: max and average, forward and backward (fused float32/float64).
+
+Every array is a stack of independent planes ("rows"), one per (n, c) pair; 1D pooling is 2D
+pooling with H == 1. Layouts, all C-contiguous::
+
+    x    (R, H, W)          input, R = N * C
+    y    (R, H_out, W_out)  output
+    idx  (R, H_out, W_out)  int64: flat index h*W + w into the input plane of each maximum
+    g    (R, H_out, W_out)  gradient of the loss with respect to y
+    gx   (R, H, W)          gradient with respect to x (zeroed by the caller)
+
+Window of output (p, q), with the padding never materialised (indices outside the plane are
+skipped)::
+
+    rows  p*sh - ph + i*dh, i < kh        cols  q*sw - pw + j*dw, j < kw
+
+    max:  y[r, p, q] = max over the window of x[r, ., .]   (padding never wins)
+    avg:  y[r, p, q] = sum over the window of x[r, ., .] / divisor
+
+The max pool keeps the first maximum in row-major window order (``val > best``), and a NaN
+always wins, as PyTorch's CPU kernels do. The average pool's divisor is PyTorch's: the window
+clipped to the padded plane (count_include_pad) or to the input (otherwise), or
+``divisor_override``. The adaptive kernels use PyTorch's windows
+``[floor(i*n/o), ceil((i+1)*n/o))``; the adaptive max takes a per-row valid length, so positions past it (padding of variable-length
+sequences) are never looked at.
+
+The kernels check nothing; pyconv1d.functional validates every argument and allocates the
+outputs. Each row is computed by exactly one thread in a fixed order (prange over rows), so
+the results are bitwise identical for every thread count.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdint cimport int64_t
+from libc.math cimport INFINITY
+
+
+cdef inline void _max_plane(const floating* x, floating* y, int64_t* idx,
+                            Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo,
+                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                            Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh,
+                            Py_ssize_t dw) noexcept nogil:
+    """One plane of the max pool: the maximum of each window and where it was."""
+    cdef Py_ssize_t p, q, h0, h1, w0, w1, h, w, best_i
+    cdef floating v, best
+    for p in range(Ho):
+        h0 = p * sh - ph
+        h1 = h0 + (kh - 1) * dh + 1
+        if h1 > H:
+            h1 = H
+        while h0 < 0:
+            h0 = h0 + dh
+        for q in range(Wo):
+            w0 = q * sw - pw
+            w1 = w0 + (kw - 1) * dw + 1
+            if w1 > W:
+                w1 = W
+            while w0 < 0:
+                w0 = w0 + dw
+            best = -INFINITY
+            best_i = -1
+            if h0 < h1 and w0 < w1:
+                best_i = h0 * W + w0
+            h = h0
+            while h < h1:
+                w = w0
+                while w < w1:
+                    v = x[h * W + w]
+                    if v > best or v != v:
+                        best = v
+                        best_i = h * W + w
+                    w = w + dw
+                h = h + dh
+            y[p * Wo + q] = best
+            idx[p * Wo + q] = best_i
+
+
+def max_forward(const floating[:, :, ::1] x,   # IN  (R, H, W)
+                floating[:, :, ::1] y,         # OUT (R, H_out, W_out)
+                int64_t[:, :, ::1] idx,        # OUT (R, H_out, W_out)
+                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                int num_threads):
+    cdef Py_ssize_t R = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], r
+    if R == 0 or Ho == 0 or Wo == 0:
+        return
+    with nogil:
+        for r in prange(R, schedule='static', num_threads=num_threads):
+            _max_plane(&x[r, 0, 0], &y[r, 0, 0], &idx[r, 0, 0], H, W, Ho, Wo,
+                       kh, kw, sh, sw, ph, pw, dh, dw)
+
+
+def max_backward(const floating[:, :, ::1] g,   # IN  (R, H_out, W_out)
+                 const int64_t[:, :, ::1] idx,  # IN  (R, H_out, W_out), from max_forward
+                 floating[:, :, ::1] gx,        # OUT (R, H, W), zeroed
+                 int num_threads):
+    """gx[r].flat[idx[r, p, q]] += g[r, p, q]; a negative index (empty window) is skipped."""
+    cdef Py_ssize_t R = g.shape[0], n_out = g.shape[1] * g.shape[2], r, t
+    cdef int64_t i
+    cdef const floating* gr
+    cdef const int64_t* ir
+    cdef floating* xr
+    if R == 0 or n_out == 0:
+        return
+    with nogil:
+        for r in prange(R, schedule='static', num_threads=num_threads):
+            gr = &g[r, 0, 0]
+            ir = &idx[r, 0, 0]
+            xr = &gx[r, 0, 0]
+            for t in range(n_out):
+                i = ir[t]
+                if i >= 0:
+                    xr[i] += gr[t]
+
+
+cdef inline void _avg_window(Py_ssize_t p, Py_ssize_t q, Py_ssize_t H, Py_ssize_t W,
+                             Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                             Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad,
+                             Py_ssize_t divisor_override, Py_ssize_t* h0, Py_ssize_t* h1,
+                             Py_ssize_t* w0, Py_ssize_t* w1, Py_ssize_t* div) noexcept nogil:
+    """PyTorch's average-pool window and divisor for output (p, q)."""
+    cdef Py_ssize_t a0 = p * sh - ph, b0 = q * sw - pw
+    cdef Py_ssize_t a1 = a0 + kh, b1 = b0 + kw, pool_size
+    if a1 > H + ph:
+        a1 = H + ph
+    if b1 > W + pw:
+        b1 = W + pw
+    pool_size = (a1 - a0) * (b1 - b0)
+    if a0 < 0:
+        a0 = 0
+    if b0 < 0:
+        b0 = 0
+    if a1 > H:
+        a1 = H
+    if b1 > W:
+        b1 = W
+    h0[0] = a0
+    h1[0] = a1
+    w0[0] = b0
+    w1[0] = b1
+    if divisor_override > 0:
+        div[0] = divisor_override
+    elif count_include_pad:
+        div[0] = pool_size
+    else:
+        div[0] = (a1 - a0) * (b1 - b0)
+
+
+cdef inline void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
+                            Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t kh, Py_ssize_t kw,
+                            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                            bint cip, Py_ssize_t dov) noexcept nogil:
+    cdef Py_ssize_t p, q, h, w, h0, h1, w0, w1, div
+    cdef floating acc
+    for p in range(Ho):
+        for q in range(Wo):
+            _avg_window(p, q, H, W, kh, kw, sh, sw, ph, pw, cip, dov, &h0, &h1, &w0, &w1, &div)
+            if h0 >= h1 or w0 >= w1:
+                y[p * Wo + q] = 0
+                continue
+            acc = 0
+            for h in range(h0, h1):
+                for w in range(w0, w1):
+                    acc = acc + x[h * W + w]
+            y[p * Wo + q] = acc / div
+
+
+def avg_forward(const floating[:, :, ::1] x,   # IN  (R, H, W)
+                floating[:, :, ::1] y,         # OUT (R, H_out, W_out)
+                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad,
+                Py_ssize_t divisor_override, int num_threads):
+    """divisor_override <= 0 means none."""
+    cdef Py_ssize_t R = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], r
+    if R == 0 or Ho == 0 or Wo == 0:
+        return
+    with nogil:
+        for r in prange(R, schedule='static', num_threads=num_threads):
+            _avg_plane(&x[r, 0, 0], &y[r, 0, 0], H, W, Ho, Wo, kh, kw, sh, sw, ph, pw,
+                       count_include_pad, divisor_override)
+
+
+cdef inline void _avg_plane_backward(const floating* g, floating* gx, Py_ssize_t H,
+                                     Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo,
+                                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                                     Py_ssize_t ph, Py_ssize_t pw, bint cip,
+                                     Py_ssize_t dov) noexcept nogil:
+    cdef Py_ssize_t p, q, h, w, h0, h1, w0, w1, div
+    cdef floating share
+    for p in range(Ho):
+        for q in range(Wo):
+            _avg_window(p, q, H, W, kh, kw, sh, sw, ph, pw, cip, dov, &h0, &h1, &w0, &w1, &div)
+            if h0 >= h1 or w0 >= w1:
+                continue
+            share = g[p * Wo + q] / div
+            for h in range(h0, h1):
+                for w in range(w0, w1):
+                    gx[h * W + w] += share
+
+
+def avg_backward(const floating[:, :, ::1] g,  # IN  (R, H_out, W_out)
+                 floating[:, :, ::1] gx,       # OUT (R, H, W), zeroed
+                 Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                 Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad,
+                 Py_ssize_t divisor_override, int num_threads):
+    cdef Py_ssize_t R = gx.shape[0], H = gx.shape[1], W = gx.shape[2]
+    cdef Py_ssize_t Ho = g.shape[1], Wo = g.shape[2], r
+    if R == 0 or Ho == 0 or Wo == 0:
+        return
+    with nogil:
+        for r in prange(R, schedule='static', num_threads=num_threads):
+            _avg_plane_backward(&g[r, 0, 0], &gx[r, 0, 0], H, W, Ho, Wo, kh, kw, sh, sw,
+                                ph, pw, count_include_pad, divisor_override)
+
+
+cdef inline void _adaptive_max_row(const floating* x, floating* y, int64_t* idx, Py_ssize_t n,
+                                   Py_ssize_t O) noexcept nogil:
+    """Adaptive max over the first n samples of one row: O windows."""
+    cdef Py_ssize_t o, t, t0, t1
+    cdef floating v, best
+    cdef int64_t best_i
+    for o in range(O):
+        t0 = (o * n) // O
+        t1 = ((o + 1) * n + O - 1) // O
+        best = -INFINITY
+        best_i = t0
+        for t in range(t0, t1):
+            v = x[t]
+            if v > best or v != v:
+                best = v
+                best_i = t
+        y[o] = best
+        idx[o] = best_i
+
+
+def adaptive_max1d_forward(const floating[:, ::1] x,      # IN  (R, L)
+                           const int64_t[::1] lengths,    # IN  (R,), 1 <= lengths[r] <= L
+                           floating[:, ::1] y,            # OUT (R, O)
+                           int64_t[:, ::1] idx,           # OUT (R, O)
+                           int num_threads):
+    cdef Py_ssize_t R = x.shape[0], O = y.shape[1], r
+    if R == 0 or O == 0:
+        return
+    with nogil:
+        for r in prange(R, schedule='static', num_threads=num_threads):
+            _adaptive_max_row(&x[r, 0], &y[r, 0], &idx[r, 0], lengths[r], O)
+
+
+cdef inline void _adaptive_avg_plane(const floating* x, floating* y, floating* gx,
+                                     const floating* g, Py_ssize_t H, Py_ssize_t W,
+                                     Py_ssize_t Ho, Py_ssize_t Wo, bint backward) noexcept nogil:
+    """Forward (y = window means) or backward (gx += g / window size) of one plane."""
+    cdef Py_ssize_t p, q, h, w, h0, h1, w0, w1
+    cdef floating acc, share
+    for p in range(Ho):
+        h0 = (p * H) // Ho
+        h1 = ((p + 1) * H + Ho - 1) // Ho
+        for q in range(Wo):
+            w0 = (q * W) // Wo
+            w1 = ((q + 1) * W + Wo - 1) // Wo
+            if backward:
+                share = g[p * Wo + q] / ((h1 - h0) * (w1 - w0))
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        gx[h * W + w] += share
+            else:
+                acc = 0
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        acc = acc + x[h * W + w]
+                y[p * Wo + q] = acc / ((h1 - h0) * (w1 - w0))
+
+
+def adaptive_avg_forward(const floating[:, :, ::1] x,   # IN  (R, H, W)
+                         floating[:, :, ::1] y,         # OUT (R, H_out, W_out)
+                         int num_threads):
+    cdef Py_ssize_t R = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t Ho = y.shape[1], Wo = y.shape[2], r
+    if R == 0 or Ho == 0 or Wo == 0:
+        return
+    with nogil:
+        for r in prange(R, schedule='static', num_threads=num_threads):
+            _adaptive_avg_plane(&x[r, 0, 0], &y[r, 0, 0], <floating*>NULL, <const floating*>NULL,
+                                H, W, Ho, Wo, False)
+
+
+def adaptive_avg_backward(const floating[:, :, ::1] g,  # IN  (R, H_out, W_out)
+                          floating[:, :, ::1] gx,       # OUT (R, H, W), zeroed
+                          int num_threads):
+    cdef Py_ssize_t R = gx.shape[0], H = gx.shape[1], W = gx.shape[2]
+    cdef Py_ssize_t Ho = g.shape[1], Wo = g.shape[2], r
+    if R == 0 or Ho == 0 or Wo == 0:
+        return
+    with nogil:
+        for r in prange(R, schedule='static', num_threads=num_threads):
+            _adaptive_avg_plane(<const floating*>NULL, <floating*>NULL, &gx[r, 0, 0], &g[r, 0, 0],
+                                H, W, Ho, Wo, True)
