@@ -208,7 +208,7 @@ def load(path, sr=None, mono=True, dtype=np.float32):
     return data, int(sr if sr is not None else file_sr)
 
 
-def save(path, audio, sr, subtype=None, format=None):
+def save(path, audio, sr, subtype=None, format=None, compression_level=None):
     """Write audio to a file with soundfile; the format follows the extension.
 
     Parameters
@@ -224,6 +224,8 @@ def save(path, audio, sr, subtype=None, format=None):
         ``'VORBIS'``; see ``soundfile.available_subtypes()``.
     format : str, optional
         Overrides the extension, e.g. ``'FLAC'``.
+    compression_level : float in [0, 1], optional
+        For FLAC (and Vorbis): 1 is the smallest file; None keeps libsndfile's default.
 
     Examples
     --------
@@ -254,7 +256,10 @@ def save(path, audio, sr, subtype=None, format=None):
             subtype = None
     if subtype is None or subtype.upper() not in ("FLOAT", "DOUBLE"):
         x = np.clip(x, -1.0, 1.0)
-    sf.write(path, x.T, sr, subtype=subtype, format=format)
+    kwargs = {}
+    if compression_level is not None:
+        kwargs["compression_level"] = _real(compression_level, "compression_level", 0.0, 1.0)
+    sf.write(path, x.T, sr, subtype=subtype, format=format, **kwargs)
 
 
 def resample(x, orig_sr, target_sr, axis=-1):

@@ -551,11 +551,16 @@ def test_committed_spoken_digit_corpus_splits_by_voice():
     with open(root / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["digit"] for r in rows} == {str(d) for d in range(10)}
-    voices = {s: {r["voice"] for r in rows if r["split"] == s} for s in ("train", "dev", "test")}
-    assert all(voices.values())
-    assert not voices["train"] & voices["test"]
-    assert not voices["train"] & voices["dev"]
-    assert not voices["dev"] & voices["test"]
+    for key in ("voice", "speaker"):
+        sets = {s: {r[key] for r in rows if r["split"] == s} for s in ("train", "dev", "test")}
+        assert all(sets.values())
+        assert not sets["train"] & sets["test"]
+        assert not sets["train"] & sets["dev"]
+        assert not sets["dev"] & sets["test"]
+    for split in ("train", "dev", "test"):
+        assert {r["synthesizer"] for r in rows if r["split"] == split} == {"espeak-ng", "flite"}
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    assert len(list(root.rglob("*.flac"))) == len(rows) and size <= 8e6
     assert {r["synthesizer"] for r in rows} == {"espeak-ng", "flite"}
     for r in rows[::max(1, len(rows) // 20)]:
         info = audio.info(root / r["file"])
