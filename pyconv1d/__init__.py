@@ -6,7 +6,7 @@ backward on numpy arrays, with PyTorch's conventions.
 from ._version import __version__
 
 try:
-    from . import _conv1d
+    from . import _conv
 except ImportError as exc:  # pragma: no cover - only in an unbuilt source tree
     raise ImportError(
         "pyconv1d's compiled kernels are missing: this is probably the source checkout, not the "
@@ -37,4 +37,4 @@ def openmp_enabled():
     >>> isinstance(pyconv1d.openmp_enabled(), bool)
     True
     """
-    return _conv1d.openmp_enabled()
+    return _conv.openmp_enabled()

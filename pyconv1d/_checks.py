@@ -181,6 +181,9 @@ def conv_args(input, weight, bias, stride, padding, dilation, groups, num_thread
                              f"{dilation}, padding {padding!r})")
         out_spatial.append((padded - e) // s + 1)
     out_shape = (x.shape[0], c_out) + tuple(out_spatial)
+    # A stride beyond the padded length leaves one output per axis either way; clamping it keeps
+    # every index the kernels compute inside 64 bits.
+    stride = tuple(min(s, n + lo + hi) for s, n, (lo, hi) in zip(stride, sizes, pads))
     itemsize = x.dtype.itemsize
     need = max(math.prod(out_shape), x.size) * itemsize
     if need > _memory_limit():

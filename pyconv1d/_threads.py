@@ -1,7 +1,7 @@
 """Resolve the ``num_threads`` argument of every kernel call."""
 import numbers
 
-from . import _conv1d
+from . import _conv
 
 #: More threads than this is surely a mistake (and would try to start them all).
 MAX_THREADS = 4096
@@ -9,7 +9,7 @@ MAX_THREADS = 4096
 
 def default_num_threads():
     """OpenMP's default team size: honours ``OMP_NUM_THREADS``; 1 in a serial build."""
-    return int(_conv1d.max_threads())
+    return int(_conv.max_threads())
 
 
 def resolve_num_threads(num_threads):

@@ -1,0 +1,547 @@
+# cython: language_level=3
+"""Convolution kernels, forward, input gradient and weight gradient (fused float32/float64).
+
+One set of 2-D kernels serves conv1d and conv2d: a 1-D convolution is a 2-D one with a single
+row (H = KH = 1), so both share every optimisation and every test.
+
+Layouts, all C-contiguous::
+
+    x  (N, C_in, H, W)               input
+    w  (C_out, C_in/groups, KH, KW)  weight
+    y  (N, C_out, H_out, W_out)      output
+    g  (N, C_out, H_out, W_out)      gradient of the loss with respect to y
+
+With Cg = C_in/groups, Og = C_out/groups and gr = o // Og the group of output channel o::
+
+    y[n, o, p, q]   = b[o] + sum_{c, i, j} w[o, c, i, j]
+                          * x[n, gr*Cg + c, p*sh + i*dh - pad_top, q*sw + j*dw - pad_left]
+    gx[n, gr*Cg + c, p*sh + i*dh - pad_top, q*sw + j*dw - pad_left]
+                    += sum_{o in gr} w[o, c, i, j] * g[n, o, p, q]
+    gw[o, c, i, j]  = sum_{n, p, q} g[n, o, p, q]
+                          * x[n, gr*Cg + c, p*sh + i*dh - pad_top, q*sw + j*dw - pad_left]
+
+Indices outside the input read as zero; the padding is never materialised.
+
+Two algorithms, chosen by the caller (pyconv1d.functional documents the cost model):
+
+* direct: loops over taps with vectorised row updates (src/_simd.h). Work is split over
+  (sample, channel) planes; best for depthwise, grouped and few-channel shapes.
+* gemm: "unroll + matmul". A block of T output pixels is unrolled into a (Cg*KH*KW, T)
+  matrix in a per-thread scratch buffer (im2col), then one BLAS gemm per block computes
+  y[n, group, block] = w[group] @ cols. The input gradient is w[group]^T @ g followed by
+  the reverse unroll (col2im); the weight gradient is g @ cols^T summed over blocks.
+
+Determinism: every output element is produced by exactly one job, jobs are defined by the shape
+alone (block sizes and reduction chunks never depend on the thread count), each job runs
+sequentially, and BLAS runs single-threaded inside a job (the caller limits it). The weight
+gradient of the gemm path sums per-chunk partials in chunk order. So results are bitwise
+identical for every thread count.
+
+The kernels check nothing; the caller validates every argument, allocates the outputs (y holds
+the bias, gx is zeroed) and passes scratch buffers of the sizes given by the *_scratch functions.
+"""
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.string cimport memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from _omp cimport PYCONV1D_HAVE_OPENMP, omp_get_max_threads
+
+cdef extern from "_simd.h" nogil:
+    void pyc_axpy_f(Py_ssize_t n, float a, const float* x, float* y)
+    void pyc_axpy_d(Py_ssize_t n, double a, const double* x, double* y)
+    void pyc_axpy_sx_f(Py_ssize_t n, float a, const float* x, Py_ssize_t sx, float* y)
+    void pyc_axpy_sx_d(Py_ssize_t n, double a, const double* x, Py_ssize_t sx, double* y)
+    void pyc_axpy_sy_f(Py_ssize_t n, float a, const float* x, float* y, Py_ssize_t sy)
+    void pyc_axpy_sy_d(Py_ssize_t n, double a, const double* x, double* y, Py_ssize_t sy)
+    void pyc_add_f(Py_ssize_t n, const float* x, float* y)
+    void pyc_add_d(Py_ssize_t n, const double* x, double* y)
+    float pyc_dot_f(Py_ssize_t n, const float* a, const float* b, Py_ssize_t sb)
+    double pyc_dot_d(Py_ssize_t n, const double* a, const double* b, Py_ssize_t sb)
+    void pyc_gather_f(Py_ssize_t n, const float* src, Py_ssize_t s, float* dst)
+    void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
+
+#: Bytes of the unrolled block each thread works on (about half an L2 cache).
+DEF_BLOCK_BYTES = 1 << 19
+#: The gemm weight gradient splits its sum over (sample, block) into at most this many chunks,
+#: whatever the thread count.
+REDUCE_CHUNKS = 16
+
+
+def openmp_enabled():
+    """True when this module was compiled with OpenMP."""
+    return bool(PYCONV1D_HAVE_OPENMP)
+
+
+def max_threads():
+    """OpenMP's default team size (honours OMP_NUM_THREADS); 1 without OpenMP."""
+    return omp_get_max_threads()
+
+
+# ----------------------------------------------------------------------------------------------
+# small helpers
+
+cdef struct Geom:
+    Py_ssize_t N, C_in, H, W, C_out, Cg, Og, KH, KW, H_out, W_out
+    Py_ssize_t sh, sw, pt, pl, dh, dw, groups
+    Py_ssize_t KK       # Cg * KH * KW, the reduction length of one output
+    Py_ssize_t P        # H_out * W_out, output pixels per plane
+    Py_ssize_t T        # output pixels per gemm block
+    Py_ssize_t NB       # gemm blocks per plane
+
+
+cdef inline void tap_range(Py_ssize_t off, Py_ssize_t L, Py_ssize_t L_out, Py_ssize_t s,
+                           Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Outputs t in [lo, hi) whose input index t*s + off falls inside [0, L)."""
+    cdef Py_ssize_t a = 0, b
+    if off < 0:
+        a = (-off + s - 1) // s
+    if L - 1 - off < 0:
+        b = 0
+    else:
+        b = (L - 1 - off) // s + 1
+    if b > L_out:
+        b = L_out
+    if b < a:
+        b = a
+    lo[0] = a
+    hi[0] = b
+
+
+cdef inline void axpy(Py_ssize_t n, floating a, const floating* x, floating* y) noexcept nogil:
+    if floating is float:
+        pyc_axpy_f(n, a, x, y)
+    else:
+        pyc_axpy_d(n, a, x, y)
+
+
+cdef inline void axpy_sx(Py_ssize_t n, floating a, const floating* x, Py_ssize_t sx,
+                         floating* y) noexcept nogil:
+    if sx == 1:
+        axpy(n, a, x, y)
+    elif floating is float:
+        pyc_axpy_sx_f(n, a, x, sx, y)
+    else:
+        pyc_axpy_sx_d(n, a, x, sx, y)
+
+
+cdef inline void axpy_sy(Py_ssize_t n, floating a, const floating* x, floating* y,
+                         Py_ssize_t sy) noexcept nogil:
+    if sy == 1:
+        axpy(n, a, x, y)
+    elif floating is float:
+        pyc_axpy_sy_f(n, a, x, y, sy)
+    else:
+        pyc_axpy_sy_d(n, a, x, y, sy)
+
+
+cdef inline void add_sy(Py_ssize_t n, const floating* x, floating* y,
+                        Py_ssize_t sy) noexcept nogil:
+    """y[i*sy] += x[i]"""
+    if sy != 1:
+        axpy_sy(n, <floating>1, x, y, sy)
+    elif floating is float:
+        pyc_add_f(n, x, y)
+    else:
+        pyc_add_d(n, x, y)
+
+
+cdef inline floating dot(Py_ssize_t n, const floating* a, const floating* b,
+                         Py_ssize_t sb) noexcept nogil:
+    if floating is float:
+        return pyc_dot_f(n, a, b, sb)
+    else:
+        return pyc_dot_d(n, a, b, sb)
+
+
+cdef inline void gather(Py_ssize_t n, const floating* src, Py_ssize_t s,
+                        floating* dst) noexcept nogil:
+    if floating is float:
+        pyc_gather_f(n, src, s, dst)
+    else:
+        pyc_gather_d(n, src, s, dst)
+
+
+cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                      floating alpha, const floating* A, Py_ssize_t lda,
+                      const floating* B, Py_ssize_t ldb, floating beta,
+                      floating* C, Py_ssize_t ldc) noexcept nogil:
+    """Row-major C (M x N) = alpha * op(A) (M x K) @ op(B) (K x N) + beta * C.
+
+    BLAS is column-major, where a row-major matrix is its transpose: C^T = op(B)^T op(A)^T.
+    """
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef int m = <int>N, n = <int>M, k = <int>K
+    cdef int la = <int>lda, lb = <int>ldb, lc = <int>ldc
+    if floating is float:
+        sgemm(&tb, &ta, &m, &n, &k, &alpha, <float*>B, &lb, <float*>A, &la, &beta, C, &lc)
+    else:
+        dgemm(&tb, &ta, &m, &n, &k, &alpha, <double*>B, &lb, <double*>A, &la, &beta, C, &lc)
+
+
+cdef Geom make_geom(const Py_ssize_t* xshape, const Py_ssize_t* wshape,
+                    const Py_ssize_t* yshape, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                    Py_ssize_t groups, Py_ssize_t itemsize) noexcept:
+    cdef Geom g
+    g.N, g.C_in, g.H, g.W = xshape[0], xshape[1], xshape[2], xshape[3]
+    g.C_out, g.Cg, g.KH, g.KW = wshape[0], wshape[1], wshape[2], wshape[3]
+    g.H_out, g.W_out = yshape[2], yshape[3]
+    g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.groups = sh, sw, pt, pl, dh, dw, groups
+    g.Og = g.C_out // groups
+    g.KK = g.Cg * g.KH * g.KW
+    g.P = g.H_out * g.W_out
+    g.T = max(16, DEF_BLOCK_BYTES // (itemsize * g.KK))
+    if g.T > g.P:
+        g.T = g.P
+    g.NB = (g.P + g.T - 1) // g.T if g.P > 0 else 0
+    return g
+
+
+cdef Geom shape_geom(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize):
+    """The geometry of a call from its shapes alone (for sizing scratch buffers)."""
+    cdef Py_ssize_t xs[4]
+    cdef Py_ssize_t ws[4]
+    cdef Py_ssize_t ys[4]
+    cdef int i
+    for i in range(4):
+        xs[i] = xshape[i]
+        ws[i] = wshape[i]
+        ys[i] = yshape[i]
+    return make_geom(xs, ws, ys, 1, 1, 0, 0, 1, 1, 1, itemsize)
+
+
+def block_pixels(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize):
+    """Output pixels per gemm block, and the number of blocks per plane."""
+    cdef Geom g = shape_geom(xshape, wshape, yshape, itemsize)
+    return g.T, g.NB
+
+
+# ----------------------------------------------------------------------------------------------
+# direct algorithm
+
+cdef void _direct_forward_plane(const floating* x, const floating* w, floating* y,
+                                Geom* g) noexcept nogil:
+    """One (n, o) output plane: y[p, q] += sum_{c,i,j} w[c,i,j] * x[c, p*sh+i*dh-pt, q*sw+j*dw-pl]."""
+    cdef Py_ssize_t c, i, j, p, offh, offw, plo, phi, qlo, qhi
+    cdef floating wv
+    for c in range(g.Cg):
+        for i in range(g.KH):
+            offh = i * g.dh - g.pt
+            tap_range(offh, g.H, g.H_out, g.sh, &plo, &phi)
+            for j in range(g.KW):
+                wv = w[(c * g.KH + i) * g.KW + j]
+                offw = j * g.dw - g.pl
+                tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+                if qhi <= qlo:
+                    continue
+                for p in range(plo, phi):
+                    axpy_sx(qhi - qlo, wv,
+                            x + (c * g.H + p * g.sh + offh) * g.W + qlo * g.sw + offw, g.sw,
+                            y + p * g.W_out + qlo)
+
+
+cdef void _direct_grad_input_plane(const floating* go, const floating* w, floating* gx,
+                                   Geom* g) noexcept nogil:
+    """One (n, input channel) plane: scatter w[o, c, i, j] * g[o, p, q] back onto gx."""
+    cdef Py_ssize_t o, i, j, p, offh, offw, plo, phi, qlo, qhi
+    cdef floating wv
+    for o in range(g.Og):
+        for i in range(g.KH):
+            offh = i * g.dh - g.pt
+            tap_range(offh, g.H, g.H_out, g.sh, &plo, &phi)
+            for j in range(g.KW):
+                wv = w[(o * g.Cg * g.KH + i) * g.KW + j]
+                offw = j * g.dw - g.pl
+                tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+                if qhi <= qlo:
+                    continue
+                for p in range(plo, phi):
+                    axpy_sy(qhi - qlo, wv, go + (o * g.H_out + p) * g.W_out + qlo,
+                            gx + (p * g.sh + offh) * g.W + qlo * g.sw + offw, g.sw)
+
+
+cdef floating _direct_grad_weight_tap(const floating* go, const floating* x, Geom* g,
+                                      Py_ssize_t offh, Py_ssize_t offw) noexcept nogil:
+    """sum_{n, p, q} g[n, o, p, q] * x[n, c, p*sh + offh, q*sw + offw] for one tap."""
+    cdef Py_ssize_t n, p, plo, phi, qlo, qhi
+    cdef floating acc = 0
+    tap_range(offh, g.H, g.H_out, g.sh, &plo, &phi)
+    tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+    if qhi <= qlo:
+        return acc
+    for n in range(g.N):
+        for p in range(plo, phi):
+            acc = acc + dot(qhi - qlo, go + n * g.C_out * g.P + p * g.W_out + qlo,
+                            x + n * g.C_in * g.H * g.W + (p * g.sh + offh) * g.W
+                            + qlo * g.sw + offw, g.sw)
+    return acc
+
+
+# ----------------------------------------------------------------------------------------------
+# gemm algorithm
+
+cdef void _im2col(const floating* x, floating* cols, Geom* g, Py_ssize_t P0,
+                  Py_ssize_t T) noexcept nogil:
+    """cols[(c*KH + i)*KW + j, t] = x[c, p*sh + i*dh - pt, q*sw + j*dw - pl] for the output
+    pixels P0 + t = p*W_out + q, t < T; zero where the index falls in the padding."""
+    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw
+    cdef floating* dst
+    cdef const floating* xrow
+    for c in range(g.Cg):
+        for i in range(g.KH):
+            offh = i * g.dh - g.pt
+            for j in range(g.KW):
+                offw = j * g.dw - g.pl
+                tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+                dst = cols + ((c * g.KH + i) * g.KW + j) * T
+                P = P0
+                while P < P0 + T:
+                    p = P // g.W_out
+                    q0 = P - p * g.W_out
+                    q1 = min(g.W_out, q0 + P0 + T - P)
+                    h = p * g.sh + offh
+                    if h < 0 or h >= g.H:
+                        memset(dst, 0, (q1 - q0) * sizeof(floating))
+                    else:
+                        a = max(q0, qlo)
+                        b = min(q1, qhi)
+                        if b <= a:
+                            memset(dst, 0, (q1 - q0) * sizeof(floating))
+                        else:
+                            if a > q0:
+                                memset(dst, 0, (a - q0) * sizeof(floating))
+                            xrow = x + (c * g.H + h) * g.W
+                            gather(b - a, xrow + a * g.sw + offw, g.sw, dst + (a - q0))
+                            if q1 > b:
+                                memset(dst + (b - q0), 0, (q1 - b) * sizeof(floating))
+                    dst += q1 - q0
+                    P = P + q1 - q0
+
+
+cdef void _col2im(const floating* cols, floating* gx, Geom* g, Py_ssize_t c0, Py_ssize_t nc,
+                  Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
+    """The reverse of _im2col for channels c0 <= c < c0 + nc: gx[c, ...] += cols[...]."""
+    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw
+    cdef const floating* src
+    for c in range(c0, c0 + nc):
+        for i in range(g.KH):
+            offh = i * g.dh - g.pt
+            for j in range(g.KW):
+                offw = j * g.dw - g.pl
+                tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+                src = cols + (((c - c0) * g.KH + i) * g.KW + j) * T
+                P = P0
+                while P < P0 + T:
+                    p = P // g.W_out
+                    q0 = P - p * g.W_out
+                    q1 = min(g.W_out, q0 + P0 + T - P)
+                    h = p * g.sh + offh
+                    if 0 <= h < g.H:
+                        a = max(q0, qlo)
+                        b = min(q1, qhi)
+                        if b > a:
+                            add_sy(b - a, src + (a - q0),
+                                   gx + (c * g.H + h) * g.W + a * g.sw + offw, g.sw)
+                    src += q1 - q0
+                    P = P + q1 - q0
+
+
+cdef void _gemm_forward_job(const floating* x, const floating* w, floating* y,
+                            floating* cols, Geom* g, Py_ssize_t b) noexcept nogil:
+    """y[n, group, block b] += w[group] @ im2col(x[n, group], block b)."""
+    cdef Py_ssize_t P0 = b * g.T
+    cdef Py_ssize_t T = min(g.T, g.P - P0)
+    _im2col(x, cols, g, P0, T)
+    gemm(False, False, g.Og, T, g.KK, <floating>1, w, g.KK, cols, T, <floating>1,
+         y + P0, g.P)
+
+
+cdef void _gemm_grad_input_job(const floating* go, const floating* w, floating* gx,
+                               floating* cols, Geom* g, Py_ssize_t c0,
+                               Py_ssize_t nc) noexcept nogil:
+    """gx[n, group, c0:c0+nc] += col2im(w[group][:, c0:c0+nc]^T @ g[n, group]), block by block."""
+    cdef Py_ssize_t b, P0, T
+    cdef Py_ssize_t KHW = g.KH * g.KW
+    for b in range(g.NB):
+        P0 = b * g.T
+        T = min(g.T, g.P - P0)
+        gemm(True, False, nc * KHW, T, g.Og, <floating>1, w + c0 * KHW, g.KK,
+             go + P0, g.P, <floating>0, cols, T)
+        _col2im(cols, gx, g, c0, nc, P0, T)
+
+
+cdef void _gemm_grad_weight_job(const floating* g_all, const floating* x_all,
+                                floating* part, floating* cols, Geom* g, Py_ssize_t gr,
+                                Py_ssize_t u0, Py_ssize_t u1) noexcept nogil:
+    """part (Og x KK) = sum over units u0 <= u < u1 (u = n*NB + block) of g @ im2col(x)^T."""
+    cdef Py_ssize_t u, n, b, P0, T
+    cdef floating beta = 0
+    for u in range(u0, u1):
+        n = u // g.NB
+        b = u - n * g.NB
+        P0 = b * g.T
+        T = min(g.T, g.P - P0)
+        _im2col(x_all + (n * g.C_in + gr * g.Cg) * g.H * g.W, cols, g, P0, T)
+        gemm(False, True, g.Og, g.KK, T, <floating>1,
+             g_all + (n * g.C_out + gr * g.Og) * g.P + P0, g.P, cols, T, beta, part, g.KK)
+        beta = 1
+
+
+# ----------------------------------------------------------------------------------------------
+# entry points
+
+def forward_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize,
+                    bint use_gemm):
+    """Scratch elements one thread needs for forward()."""
+    if not use_gemm:
+        return 0
+    cdef Geom g = shape_geom(xshape, wshape, yshape, itemsize)
+    return g.KK * g.T
+
+
+def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
+            const floating[:, :, :, ::1] w,      # IN  (C_out, Cg, KH, KW)
+            floating[:, :, :, ::1] y,            # OUT (N, C_out, H_out, W_out), holds the bias
+            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+            Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads,
+            bint use_gemm, floating[:, ::1] scratch):   # scratch: (num_threads, forward_scratch)
+    cdef Geom g = make_geom(x.shape, w.shape, y.shape,
+                            sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
+    cdef Py_ssize_t job, n, o, gr, b
+    if g.N == 0 or g.P == 0:
+        return
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* wp = &w[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef floating* sp = NULL
+    if use_gemm:
+        sp = &scratch[0, 0]
+    with nogil:
+        if use_gemm:
+            for job in prange(g.N * g.groups * g.NB, schedule='static', num_threads=num_threads):
+                n = job // (g.groups * g.NB)
+                gr = (job // g.NB) % g.groups
+                b = job % g.NB
+                _gemm_forward_job(xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
+                                  wp + gr * g.Og * g.KK,
+                                  yp + (n * g.C_out + gr * g.Og) * g.P,
+                                  sp + threadid() * scratch.shape[1], &g, b)
+        else:
+            for job in prange(g.N * g.C_out, schedule='static', num_threads=num_threads):
+                n = job // g.C_out
+                o = job % g.C_out
+                _direct_forward_plane(xp + (n * g.C_in + (o // g.Og) * g.Cg) * g.H * g.W,
+                                      wp + o * g.KK, yp + (n * g.C_out + o) * g.P, &g)
+
+
+def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize,
+                       bint use_gemm):
+    """(scratch elements per thread, input channels per job) for grad_input()."""
+    if not use_gemm:
+        return 0, 1
+    cdef Geom g = shape_geom(xshape, wshape, yshape, itemsize)
+    # enough channels per job for an efficient gemm, few enough to share the work out
+    cdef Py_ssize_t nc = max(1, min(g.Cg, 256 // (g.KH * g.KW)))
+    return nc * g.KH * g.KW * g.T, nc
+
+
+def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_out)
+               const floating[:, :, :, ::1] w,      # IN  (C_out, Cg, KH, KW)
+               floating[:, :, :, ::1] gx,           # OUT (N, C_in, H, W), zeroed
+               Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+               Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads,
+               bint use_gemm, floating[:, ::1] scratch, Py_ssize_t chans_per_job):
+    cdef Geom g = make_geom(gx.shape, w.shape, go.shape,
+                            sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
+    cdef Py_ssize_t job, n, ch, gr, cb, c0, ncb
+    if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
+        return
+    cdef const floating* gp = &go[0, 0, 0, 0]
+    cdef const floating* wp = &w[0, 0, 0, 0]
+    cdef floating* xp = &gx[0, 0, 0, 0]
+    cdef floating* sp = NULL
+    if use_gemm:
+        sp = &scratch[0, 0]
+    ncb = (g.Cg + chans_per_job - 1) // chans_per_job
+    with nogil:
+        if use_gemm:
+            for job in prange(g.N * g.groups * ncb, schedule='static', num_threads=num_threads):
+                n = job // (g.groups * ncb)
+                gr = (job // ncb) % g.groups
+                cb = job % ncb
+                c0 = cb * chans_per_job
+                _gemm_grad_input_job(gp + (n * g.C_out + gr * g.Og) * g.P,
+                                     wp + gr * g.Og * g.KK,
+                                     xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
+                                     sp + threadid() * scratch.shape[1], &g, c0,
+                                     min(chans_per_job, g.Cg - c0))
+        else:
+            for job in prange(g.N * g.C_in, schedule='static', num_threads=num_threads):
+                n = job // g.C_in
+                ch = job % g.C_in
+                gr = ch // g.Cg
+                _direct_grad_input_plane(gp + (n * g.C_out + gr * g.Og) * g.P,
+                                         wp + (gr * g.Og * g.Cg + ch - gr * g.Cg)
+                                         * g.KH * g.KW,
+                                         xp + (n * g.C_in + ch) * g.H * g.W, &g)
+
+
+def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize,
+                        bint use_gemm):
+    """(scratch elements per thread, reduction chunks) for grad_weight(); with gemm the
+    caller also provides a (chunks, C_out, KK) partials buffer."""
+    if not use_gemm:
+        return 0, 0
+    cdef Geom g = shape_geom(xshape, wshape, yshape, itemsize)
+    return g.KK * g.T, max(1, min(REDUCE_CHUNKS, g.N * g.NB))
+
+
+def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
+                const floating[:, :, :, ::1] x,     # IN  (N, C_in, H, W)
+                floating[:, :, :, ::1] gw,          # OUT (C_out, Cg, KH, KW)
+                Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads,
+                bint use_gemm, floating[:, ::1] scratch,
+                floating[:, :, ::1] partials):       # (chunks, C_out, KK) with gemm
+    cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
+                            sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
+    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, nch = 0, U = 0
+    cdef floating acc
+    if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
+        gw[...] = 0
+        return
+    cdef const floating* gp = &go[0, 0, 0, 0]
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* wp = &gw[0, 0, 0, 0]
+    cdef floating* sp = NULL
+    cdef floating* pp = NULL
+    if use_gemm:
+        sp = &scratch[0, 0]
+        pp = &partials[0, 0, 0]
+        nch = partials.shape[0]
+        U = g.N * g.NB
+    with nogil:
+        if use_gemm:
+            for job in prange(g.groups * nch, schedule='static', num_threads=num_threads):
+                gr = job // nch
+                ch = job % nch
+                _gemm_grad_weight_job(gp, xp, pp + (ch * g.C_out + gr * g.Og) * g.KK,
+                                      sp + threadid() * scratch.shape[1], &g, gr,
+                                      ch * U // nch, (ch + 1) * U // nch)
+            # sum the chunks in chunk order
+            for e in prange(g.C_out * g.KK, schedule='static', num_threads=num_threads):
+                acc = 0
+                for k in range(nch):
+                    acc = acc + pp[k * g.C_out * g.KK + e]
+                wp[e] = acc
+        else:
+            for job in prange(g.C_out * g.KK, schedule='static', num_threads=num_threads):
+                o = job // g.KK
+                c = (job // (g.KH * g.KW)) % g.Cg
+                i = (job // g.KW) % g.KH
+                j = job % g.KW
+                wp[job] = _direct_grad_weight_tap(gp + o * g.P,
+                                                  xp + ((o // g.Og) * g.Cg + c) * g.H * g.W,
+                                                  &g, i * g.dh - g.pt, j * g.dw - g.pl)

@@ -1,0 +1,89 @@
+/* Inner loops of the direct kernels, compiled once per instruction set.
+ *
+ * On x86-64 Linux with GCC, each function is built for AVX-512 (x86-64-v4), AVX2+FMA
+ * (x86-64-v3) and the baseline (SSE2); the dynamic loader picks the best one for the CPU at
+ * run time (ifunc), so one portable wheel runs the vector code wherever the machine has it.
+ * Elsewhere (arm64, clang, macOS, Windows) the functions are built once for the target given
+ * to the compiler (PYCONV1D_NATIVE=1 adds -march=native).
+ *
+ * Every loop visits its elements in a fixed order that depends only on the lengths, never on
+ * the thread that runs it, so results are bitwise identical for every thread count.
+ */
+#ifndef PYCONV1D_SIMD_H
+#define PYCONV1D_SIMD_H
+
+#include <stddef.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) \
+    && !defined(PYCONV1D_NO_CLONES)
+#define PYC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PYC_CLONES
+#endif
+
+#define PYC_DEFINE(T, SUF, VT, VN)                                                            \
+/* y[i] += a * x[i] */                                                                        \
+PYC_CLONES static void pyc_axpy_##SUF(ptrdiff_t n, T a, const T *restrict x, T *restrict y) \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) y[i] += a * x[i];                                       \
+}                                                                                             \
+/* y[i] += a * x[i*sx] */                                                                     \
+PYC_CLONES static void pyc_axpy_sx_##SUF(ptrdiff_t n, T a, const T *restrict x, ptrdiff_t sx, \
+                                          T *restrict y)                                      \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) y[i] += a * x[i * sx];                                  \
+}                                                                                             \
+/* y[i*sy] += a * x[i] */                                                                     \
+PYC_CLONES static void pyc_axpy_sy_##SUF(ptrdiff_t n, T a, const T *restrict x, T *restrict y, \
+                                          ptrdiff_t sy)                                       \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) y[i * sy] += a * x[i];                                  \
+}                                                                                             \
+/* y[i] += x[i] */                                                                            \
+PYC_CLONES static void pyc_add_##SUF(ptrdiff_t n, const T *restrict x, T *restrict y)        \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) y[i] += x[i];                                           \
+}                                                                                             \
+/* sum_i a[i] * b[i*sb]: four vector partial sums, combined in a fixed order */              \
+PYC_CLONES static T pyc_dot_##SUF(ptrdiff_t n, const T *restrict a, const T *restrict b,     \
+                                  ptrdiff_t sb)                                               \
+{                                                                                             \
+    typedef T vec __attribute__((vector_size(VN * sizeof(T)), aligned(sizeof(T))));          \
+    ptrdiff_t i = 0;                                                                          \
+    T s = 0;                                                                                  \
+    if (sb == 1 && n >= 4 * VN) {                                                             \
+        vec p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0};                                           \
+        for (; i + 4 * VN <= n; i += 4 * VN) {                                                \
+            p0 += *(const vec *)(a + i) * *(const vec *)(b + i);                              \
+            p1 += *(const vec *)(a + i + VN) * *(const vec *)(b + i + VN);                    \
+            p2 += *(const vec *)(a + i + 2 * VN) * *(const vec *)(b + i + 2 * VN);            \
+            p3 += *(const vec *)(a + i + 3 * VN) * *(const vec *)(b + i + 3 * VN);            \
+        }                                                                                     \
+        p0 = (p0 + p1) + (p2 + p3);                                                           \
+        for (int j = 0; j < VN; j++) s += p0[j];                                              \
+    } else if (n >= 8) {                                                                      \
+        T q0 = 0, q1 = 0, q2 = 0, q3 = 0, q4 = 0, q5 = 0, q6 = 0, q7 = 0;                     \
+        for (; i + 8 <= n; i += 8) {                                                          \
+            q0 += a[i] * b[i * sb];                 q1 += a[i + 1] * b[(i + 1) * sb];         \
+            q2 += a[i + 2] * b[(i + 2) * sb];       q3 += a[i + 3] * b[(i + 3) * sb];         \
+            q4 += a[i + 4] * b[(i + 4) * sb];       q5 += a[i + 5] * b[(i + 5) * sb];         \
+            q6 += a[i + 6] * b[(i + 6) * sb];       q7 += a[i + 7] * b[(i + 7) * sb];         \
+        }                                                                                     \
+        s = ((q0 + q1) + (q2 + q3)) + ((q4 + q5) + (q6 + q7));                                \
+    }                                                                                         \
+    for (; i < n; i++) s += a[i] * b[i * sb];                                                 \
+    return s;                                                                                 \
+}                                                                                             \
+/* dst[i] = src[i*s] */                                                                       \
+static inline void pyc_gather_##SUF(ptrdiff_t n, const T *restrict src, ptrdiff_t s,         \
+                                    T *restrict dst)                                          \
+{                                                                                             \
+    if (s == 1) { memcpy(dst, src, (size_t)n * sizeof(T)); return; }                          \
+    for (ptrdiff_t i = 0; i < n; i++) dst[i] = src[i * s];                                    \
+}
+
+PYC_DEFINE(float, f, v8f, 8)
+PYC_DEFINE(double, d, v4d, 4)
+
+#endif
