@@ -862,10 +862,16 @@ def spec_augment(spec, rng=None, freq_masks=2, freq_width=8, time_masks=2, time_
 
 
 def _base_module():
-    """pyconv1d.nn.Module when the layers package exists, else object."""
+    """pyconv1d.nn.Module when the layers package exists, else object.
+
+    Only a missing ``pyconv1d.nn`` falls back; any other import error (a circular import, a
+    broken layer module) propagates rather than silently giving a plain class.
+    """
     try:
         from .nn import Module
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("pyconv1d.nn", __name__.rpartition(".")[0] + ".nn"):
+            raise
         return object
     return Module
 

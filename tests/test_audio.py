@@ -459,6 +459,16 @@ def test_conv_mel_spectrogram_kernel_bank_is_the_dft():
     assert "n_mels=4" in repr(layer) and "dtype=float64" in repr(layer)
 
 
+def test_conv_mel_spectrogram_is_a_layer_when_nn_exists():
+    nn = pytest.importorskip("pyconv1d.nn")
+    layer = audio.MelSpectrogram(8000, 32, 8, n_mels=8)
+    assert isinstance(layer, nn.Module)
+    x = _noise((2, 64), seed=11, dtype=np.float32)
+    np.testing.assert_array_equal(layer(x), layer.forward(x))
+    if hasattr(layer, "parameters"):
+        assert list(layer.parameters()) == []
+
+
 def test_conv_mel_spectrogram_backward_before_forward():
     layer = audio.MelSpectrogram(8000, 32, 8, n_mels=8)
     with pytest.raises(RuntimeError, match="before forward"):
