@@ -38,3 +38,19 @@ def openmp_enabled():
     True
     """
     return _conv.openmp_enabled()
+
+
+# Layers, optimisers and pooling (pyconv1d.nn, pyconv1d.optim)
+from . import nn, optim  # noqa: E402
+from .functional import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward,  # noqa: E402
+                         adaptive_max_pool1d, adaptive_max_pool1d_backward, avg_pool1d,
+                         avg_pool1d_backward, avg_pool2d, avg_pool2d_backward, max_pool1d,
+                         max_pool1d_backward, max_pool2d, max_pool2d_backward)
+
+__all__ += [
+    "nn", "optim",
+    "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool1d",
+    "adaptive_max_pool1d_backward", "avg_pool1d", "avg_pool1d_backward", "avg_pool2d",
+    "avg_pool2d_backward", "max_pool1d", "max_pool1d_backward", "max_pool2d",
+    "max_pool2d_backward",
+]

@@ -1,0 +1,292 @@
+"""Element-wise activations, dropout and the shape layers (Flatten, Permute, Transpose)."""
+import math
+
+import numpy as np
+from scipy import special
+
+from . import _validate
+from .module import Module, resolve_rng
+
+__all__ = ["ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Dropout", "Flatten", "Permute",
+           "Transpose"]
+
+
+class _Elementwise(Module):
+    """An activation ``y = f(x)``: backward multiplies by ``f'`` kept from the forward."""
+
+    def forward(self, x):
+        x = _validate.float_input(self, x)
+        y, self._dydx = self._f(x)
+        return y
+
+    def backward(self, grad_output):
+        dydx = self._saved("_dydx")
+        return _validate.grad_output(self, grad_output, dydx.shape, dydx.dtype) * dydx
+
+
+class ReLU(_Elementwise):
+    """``max(x, 0)`` (gradient 0 at 0, as PyTorch).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.ReLU()(np.array([-1.0, 0.0, 2.0]))
+    array([0., 0., 2.])
+    """
+
+    def _f(self, x):
+        mask = x > 0
+        return np.where(mask, x, 0).astype(x.dtype, copy=False), mask.astype(x.dtype)
+
+
+class LeakyReLU(_Elementwise):
+    """``x`` where positive, ``negative_slope * x`` elsewhere.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.LeakyReLU(0.1)(np.array([-2.0, 3.0]))
+    array([-0.2,  3. ])
+    """
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = _validate.float_arg(negative_slope, "negative_slope", "LeakyReLU")
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+    def _f(self, x):
+        slope = np.where(x > 0, 1, self.negative_slope).astype(x.dtype)
+        return x * slope, slope
+
+
+class Tanh(_Elementwise):
+    """Hyperbolic tangent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.Tanh()(np.array([0.0]))
+    array([0.])
+    """
+
+    def _f(self, x):
+        y = np.tanh(x)
+        return y, 1 - y * y
+
+
+class Sigmoid(_Elementwise):
+    """Logistic sigmoid ``1 / (1 + exp(-x))`` (stable for large ``|x|``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.Sigmoid()(np.array([0.0, 1000.0]))
+    array([0.5, 1. ])
+    """
+
+    def _f(self, x):
+        y = special.expit(x)
+        return y, y * (1 - y)
+
+
+class GELU(_Elementwise):
+    """Gaussian error linear unit ``x * Phi(x)``; ``approximate='tanh'`` uses the tanh formula.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.GELU()(np.array([0.0, 10.0]))
+    array([ 0., 10.])
+    """
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+    def _f(self, x):
+        if self.approximate == "tanh":
+            c = math.sqrt(2 / math.pi)
+            inner = c * (x + 0.044715 * x ** 3)
+            t = np.tanh(inner)
+            y = 0.5 * x * (1 + t)
+            dydx = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+        else:
+            cdf = 0.5 * (1 + special.erf(x / math.sqrt(2)))
+            y = x * cdf
+            dydx = cdf + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return y.astype(x.dtype, copy=False), dydx.astype(x.dtype, copy=False)
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` in training mode, scaling the rest by
+    ``1 / (1 - p)``; the identity in evaluation mode.
+
+    Parameters
+    ----------
+    p : float in [0, 1]
+    inplace : bool
+        Multiply the input array in place (training mode).
+    rng : numpy.random.Generator or int, optional
+        Draws the masks; None uses the default generator (``nn.manual_seed``) at each call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> drop = nn.Dropout(0.5, rng=0)
+    >>> sorted(set(drop(np.ones(100)).tolist()))
+    [0.0, 2.0]
+    >>> drop.eval()(np.ones(3))
+    array([1., 1., 1.])
+    """
+
+    def __init__(self, p=0.5, inplace=False, *, rng=None):
+        super().__init__()
+        self.p = _validate.float_arg(p, "p", "Dropout", 0.0, 1.0)
+        self.inplace = bool(inplace)
+        self.rng = None if rng is None else resolve_rng(rng)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+    def forward(self, x):
+        x = _validate.float_input(self, x)
+        if not self.training or self.p == 0:
+            self._mask = None
+            return x
+        if self.p == 1:
+            self._mask = np.zeros(x.shape, x.dtype)
+        else:
+            keep = resolve_rng(self.rng).random(x.shape) >= self.p
+            self._mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
+        if self.inplace:
+            x *= self._mask
+            return x
+        return x * self._mask
+
+    def backward(self, grad_output):
+        mask = self._saved("_mask")
+        if mask is None:
+            return grad_output
+        return _validate.grad_output(self, grad_output, mask.shape, mask.dtype) * mask
+
+
+class Flatten(Module):
+    """Flatten axes ``start_dim..end_dim`` into one, as ``torch.nn.Flatten``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.Flatten()(np.zeros((4, 3, 1))).shape
+    (4, 3)
+    """
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim = _validate.int_arg(start_dim, "start_dim", -2 ** 31, "Flatten")
+        self.end_dim = _validate.int_arg(end_dim, "end_dim", -2 ** 31, "Flatten")
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+    def forward(self, x):
+        x = np.asarray(x)
+        nd = max(x.ndim, 1)
+        start, end = self.start_dim, self.end_dim
+        if not (-nd <= start < nd and -nd <= end < nd):
+            raise ValueError(f"{self._label()}: dims out of range for input of shape {x.shape}")
+        start, end = start % nd, end % nd
+        if start > end:
+            raise ValueError(f"{self._label()}: start_dim comes after end_dim for input of "
+                             f"shape {x.shape}")
+        self._shape = x.shape
+        if x.ndim == 0:
+            return x.reshape(1)
+        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:]) if x.size else \
+            x.reshape(x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) +
+                      x.shape[end + 1:])
+
+    def backward(self, grad_output):
+        shape = self._saved("_shape")
+        return np.asarray(grad_output).reshape(shape)
+
+
+class Permute(Module):
+    """Reorder the axes (``np.transpose(x, dims)``), e.g. ``Permute(0, 2, 1)`` turns an
+    embedding's ``(N, L, E)`` into the ``(N, E, L)`` a Conv1d expects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.Permute(0, 2, 1)(np.zeros((2, 7, 50))).shape
+    (2, 50, 7)
+    """
+
+    def __init__(self, *dims):
+        super().__init__()
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        self.dims = tuple(_validate.int_arg(d, "dims", -2 ** 31, "Permute") for d in dims)
+        n = len(self.dims)
+        if sorted(d % n for d in self.dims) != list(range(n)):
+            raise ValueError(f"Permute: dims must be a permutation of 0..{n - 1}, got {dims}")
+
+    def extra_repr(self):
+        return ", ".join(str(d) for d in self.dims)
+
+    def forward(self, x):
+        x = np.asarray(x)
+        if x.ndim != len(self.dims):
+            raise ValueError(f"{self._label()}: expected an input with {len(self.dims)} axes, "
+                             f"got shape {x.shape}")
+        self._perm = tuple(d % x.ndim for d in self.dims)
+        return np.transpose(x, self._perm)
+
+    def backward(self, grad_output):
+        perm = self._saved("_perm")
+        return np.transpose(np.asarray(grad_output), np.argsort(perm))
+
+
+class Transpose(Module):
+    """Swap two axes (``np.swapaxes``); ``Transpose(1, 2)`` maps ``(N, L, E)`` to ``(N, E, L)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.Transpose(1, 2)(np.zeros((2, 7, 50))).shape
+    (2, 50, 7)
+    """
+
+    def __init__(self, dim0, dim1):
+        super().__init__()
+        self.dim0 = _validate.int_arg(dim0, "dim0", -2 ** 31, "Transpose")
+        self.dim1 = _validate.int_arg(dim1, "dim1", -2 ** 31, "Transpose")
+
+    def extra_repr(self):
+        return f"{self.dim0}, {self.dim1}"
+
+    def forward(self, x):
+        x = np.asarray(x)
+        if not (-x.ndim <= self.dim0 < x.ndim and -x.ndim <= self.dim1 < x.ndim):
+            raise ValueError(f"{self._label()}: axes out of range for input of shape {x.shape}")
+        self._done = True
+        return np.swapaxes(x, self.dim0, self.dim1)
+
+    def backward(self, grad_output):
+        self._saved("_done")
+        return np.swapaxes(np.asarray(grad_output), self.dim0, self.dim1)

@@ -1,0 +1,211 @@
+"""Linear and Embedding layers."""
+import numpy as np
+
+from . import _validate
+from .init import normal_, reset_weight_and_bias
+from .module import Module, Parameter, float_dtype, resolve_rng
+
+__all__ = ["Identity", "Linear", "Embedding"]
+
+
+class Identity(Module):
+    """Returns its input; the gradient passes through.
+
+    Examples
+    --------
+    >>> from pyconv1d import nn
+    >>> nn.Identity()(3.0)
+    3.0
+    """
+
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias`` over the last axis, as ``torch.nn.Linear``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+    dtype : np.float32 or np.float64
+    rng : numpy.random.Generator or int, optional
+        For the initialisation (None: the default generator, see ``nn.manual_seed``).
+
+    Attributes
+    ----------
+    weight : Parameter, shape (out_features, in_features)
+        U(-1/sqrt(in_features), 1/sqrt(in_features)), as PyTorch.
+    bias : Parameter, shape (out_features,), or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> fc = nn.Linear(300, 2, rng=0)
+    >>> fc
+    Linear(in_features=300, out_features=2, bias=True)
+    >>> fc(np.zeros((16, 300), np.float32)).shape
+    (16, 2)
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, *, rng=None):
+        super().__init__()
+        owner = type(self).__name__
+        self.in_features = _validate.int_arg(in_features, "in_features", 1, owner)
+        self.out_features = _validate.int_arg(out_features, "out_features", 1, owner)
+        dt = float_dtype(dtype)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dt))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_features, dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """PyTorch's initialisation, drawn from ``rng``."""
+        reset_weight_and_bias(self.weight, self.bias, resolve_rng(rng))
+
+    def extra_repr(self):
+        s = (f"in_features={self.in_features}, out_features={self.out_features}, "
+             f"bias={self.bias is not None}")
+        return s + (f", dtype={self.weight.dtype}" if self.weight.dtype != np.float32 else "")
+
+    def forward(self, x):
+        layout = f"(*, {self.in_features})"
+        x = _validate.float_input(self, x, None, layout, dtype=self.weight.dtype)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self._label()}: expected input of shape {layout}, got shape "
+                             f"{x.shape}")
+        y = x @ self.weight.data.T
+        if self.bias is not None:
+            y += self.bias.data
+        self._x = x
+        return y
+
+    def backward(self, grad_output):
+        x = self._saved("_x")
+        g = _validate.grad_output(self, grad_output, x.shape[:-1] + (self.out_features,),
+                                  self.weight.dtype)
+        g2 = g.reshape(-1, self.out_features)
+        if self.weight.requires_grad:
+            self.weight.accumulate_grad(g2.T @ x.reshape(-1, self.in_features))
+        if self.bias is not None:
+            self.bias.accumulate_grad(g2.sum(axis=0))
+        return g @ self.weight.data
+
+
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` vectors, as ``torch.nn.Embedding``.
+
+    Parameters
+    ----------
+    num_embeddings, embedding_dim : int
+    padding_idx : int, optional
+        This row starts at zero and never receives a gradient (padding tokens).
+    dtype : np.float32 or np.float64
+    rng : numpy.random.Generator or int, optional
+        The weight is drawn from N(0, 1), as PyTorch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> emb = nn.Embedding(1000, 50, padding_idx=0, rng=0)
+    >>> tokens = np.array([[4, 8, 15, 0, 0]])
+    >>> emb(tokens).shape
+    (1, 5, 50)
+    >>> emb = nn.Embedding.from_pretrained(np.eye(3, dtype=np.float32))
+    >>> emb(np.array([2, 0]))
+    array([[0., 0., 1.],
+           [1., 0., 0.]], dtype=float32)
+    >>> emb.weight.requires_grad
+    False
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32, *,
+                 rng=None, _weight=None):
+        super().__init__()
+        owner = type(self).__name__
+        self.num_embeddings = _validate.int_arg(num_embeddings, "num_embeddings", 1, owner)
+        self.embedding_dim = _validate.int_arg(embedding_dim, "embedding_dim", 1, owner)
+        if padding_idx is not None:
+            padding_idx = _validate.int_arg(padding_idx, "padding_idx", -self.num_embeddings,
+                                            owner)
+            if padding_idx >= self.num_embeddings:
+                raise ValueError(f"{owner}: padding_idx must lie in [-{num_embeddings}, "
+                                 f"{num_embeddings}), got {padding_idx}")
+            padding_idx %= self.num_embeddings
+        self.padding_idx = padding_idx
+        if _weight is None:
+            self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim),
+                                             float_dtype(dtype)))
+            self.reset_parameters(rng)
+        else:
+            self.weight = Parameter(_weight)
+
+    def reset_parameters(self, rng=None):
+        """N(0, 1) weights (drawn from ``rng``), the padding row zeroed."""
+        normal_(self.weight, rng=resolve_rng(rng))
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+        """An Embedding holding a copy of ``embeddings`` (e.g. word2vec vectors).
+
+        Parameters
+        ----------
+        embeddings : array_like, shape (num_embeddings, embedding_dim)
+            float32 or float64; the layer takes its dtype.
+        freeze : bool
+            True: the weight is not trained (``requires_grad = False``).
+        padding_idx : int, optional
+            Row that receives no gradient (its vector is kept as given).
+        """
+        arr = np.asarray(embeddings)
+        if arr.dtype not in (np.float32, np.float64):
+            raise TypeError(f"Embedding.from_pretrained: embeddings must be float32 or float64, "
+                            f"got dtype {arr.dtype}")
+        if arr.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D "
+                             f"(num_embeddings, embedding_dim), got shape {arr.shape}")
+        emb = cls(arr.shape[0], arr.shape[1], padding_idx, arr.dtype, _weight=arr)
+        emb.weight.requires_grad = not freeze
+        return emb
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        return s + (f", dtype={self.weight.dtype}" if self.weight.dtype != np.float32 else "")
+
+    def forward(self, input):
+        idx = np.asarray(input)
+        if idx.dtype == np.bool_ or not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"{self._label()}: input must hold integer token indices, got "
+                            f"dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+            raise ValueError(f"{self._label()}: indices must lie in [0, {self.num_embeddings}),"
+                             f" got values from {idx.min()} to {idx.max()} (input shape "
+                             f"{idx.shape})")
+        self._idx = idx
+        return self.weight.data[idx]
+
+    def backward(self, grad_output):
+        """Adds into ``weight.grad`` (rows of repeated tokens summed); returns None (integer
+        input has no gradient)."""
+        idx = self._saved("_idx")
+        g = _validate.grad_output(self, grad_output, idx.shape + (self.embedding_dim,),
+                                  self.weight.dtype)
+        if self.weight.requires_grad:
+            grad = np.zeros_like(self.weight.data)
+            np.add.at(grad, idx.reshape(-1), g.reshape(-1, self.embedding_dim))
+            if self.padding_idx is not None:
+                grad[self.padding_idx] = 0
+            self.weight.accumulate_grad(grad)
+        return None

@@ -1,0 +1,630 @@
+"""Module, Parameter and the containers; the seeded random generator and thread count.
+
+A layer is a :class:`Module` whose ``forward(x)`` keeps what its ``backward`` needs and whose
+``backward(grad_output)`` returns the gradient of the input and *adds* into the ``.grad`` of
+each of its :class:`Parameter`\\ s. Containers chain these calls.
+"""
+import collections
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Parameter", "Module", "Sequential", "Concat", "manual_seed", "default_rng",
+           "set_num_threads", "get_num_threads"]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_state = {"rng": np.random.default_rng(), "num_threads": None}
+
+
+def manual_seed(seed):
+    """Seed the generator that layers use when they are not given an ``rng``.
+
+    Parameters
+    ----------
+    seed : int or None
+
+    Returns
+    -------
+    numpy.random.Generator
+        The new default generator.
+
+    Examples
+    --------
+    >>> from pyconv1d import nn
+    >>> _ = nn.manual_seed(0); a = nn.Linear(3, 2).weight.data
+    >>> _ = nn.manual_seed(0); b = nn.Linear(3, 2).weight.data
+    >>> bool((a == b).all())
+    True
+    """
+    _state["rng"] = np.random.default_rng(seed)
+    return _state["rng"]
+
+
+def default_rng():
+    """The generator layers draw from when they are given no ``rng`` (see :func:`manual_seed`).
+
+    Examples
+    --------
+    >>> from pyconv1d import nn
+    >>> import numpy as np
+    >>> isinstance(nn.default_rng(), np.random.Generator)
+    True
+    """
+    return _state["rng"]
+
+
+def resolve_rng(rng):
+    """``rng`` as a Generator: None means the default one, an int seeds a new one."""
+    if rng is None:
+        return _state["rng"]
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {rng!r}")
+
+
+def set_num_threads(num_threads):
+    """Set the OpenMP thread count every layer passes to the kernels (None: OpenMP's default).
+
+    Results do not depend on it: the kernels are bitwise deterministic.
+
+    Examples
+    --------
+    >>> from pyconv1d import nn
+    >>> nn.set_num_threads(1); nn.get_num_threads()
+    1
+    >>> nn.set_num_threads(None)
+    """
+    if num_threads is not None and (isinstance(num_threads, bool) or
+                                    not isinstance(num_threads, numbers.Integral) or
+                                    num_threads < 1):
+        raise ValueError(f"num_threads must be None or a positive int, got {num_threads!r}")
+    _state["num_threads"] = None if num_threads is None else int(num_threads)
+
+
+def get_num_threads():
+    """The thread count set by :func:`set_num_threads` (None: OpenMP's default)."""
+    return _state["num_threads"]
+
+
+def float_dtype(dtype):
+    """``dtype`` as np.dtype, float32 or float64 only."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
+    return dt
+
+
+class Parameter:
+    """A trainable array: ``data`` and the accumulated gradient ``grad`` (None until a backward).
+
+    Parameters
+    ----------
+    data : array_like
+        float32 or float64; copied.
+    requires_grad : bool
+        False freezes it: backward passes add nothing and optimisers skip it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.nn import Parameter
+    >>> p = Parameter(np.zeros((2, 3), np.float32))
+    >>> p.shape, p.grad is None
+    ((2, 3), True)
+    """
+
+    __slots__ = ("data", "grad", "requires_grad")
+
+    def __init__(self, data, requires_grad=True):
+        arr = np.asarray(data)
+        if arr.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"Parameter data must be float32 or float64, got dtype {arr.dtype}")
+        self.data = np.array(arr, copy=True, order="C")
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+
+    shape = property(lambda self: self.data.shape, doc="Shape of ``data``.")
+    dtype = property(lambda self: self.data.dtype, doc="dtype of ``data``.")
+    ndim = property(lambda self: self.data.ndim, doc="Number of dimensions of ``data``.")
+    size = property(lambda self: self.data.size, doc="Number of elements of ``data``.")
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def accumulate_grad(self, grad):
+        """Add ``grad`` into ``self.grad`` (created on first use); nothing when frozen."""
+        if not self.requires_grad or grad is None:
+            return
+        grad = np.asarray(grad)
+        if grad.shape != self.data.shape:
+            raise ValueError(f"gradient of shape {grad.shape} does not match the parameter's "
+                             f"shape {self.data.shape}")
+        if self.grad is None:
+            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
+        else:
+            self.grad += grad
+
+    def __repr__(self):
+        frozen = "" if self.requires_grad else ", requires_grad=False"
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}{frozen})"
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` did not match (empty lists when strict)."""
+    missing_keys: list
+    unexpected_keys: list
+
+
+def _addindent(text, spaces=2):
+    lines = text.split("\n")
+    return "\n".join([lines[0]] + [" " * spaces + line for line in lines[1:]])
+
+
+class Module:
+    """Base class of every layer, loss and container.
+
+    Assigning a :class:`Parameter` or a Module to an attribute registers it; an unknown
+    attribute raises ``AttributeError``. Subclasses implement ``forward`` (which keeps what the
+    backward pass needs) and ``backward`` (which returns the input gradient and adds into each
+    parameter's ``.grad``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> class Affine(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.scale = nn.Parameter(np.ones(1))
+    ...     def forward(self, x):
+    ...         self._x = x
+    ...         return self.scale.data * x
+    ...     def backward(self, grad_output):
+    ...         self.scale.accumulate_grad([(grad_output * self._x).sum()])
+    ...         return grad_output * self.scale.data
+    >>> m = Affine()
+    >>> m(np.array([1.0, 2.0]))
+    array([1., 2.])
+    >>> m.backward(np.ones(2)); m.scale.grad
+    array([1., 1.])
+    array([3.])
+    >>> [name for name, _ in m.named_parameters()]
+    ['scale']
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", collections.OrderedDict())
+        object.__setattr__(self, "_buffers", collections.OrderedDict())
+        object.__setattr__(self, "_modules", collections.OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- attribute registration ----------------------------------------------------------
+    def _registries(self):
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(f"cannot assign attributes to {type(self).__name__} before "
+                                 f"Module.__init__() is called (call super().__init__() first)")
+        return d["_parameters"], d["_buffers"], d["_modules"]
+
+    def __setattr__(self, name, value):
+        params, buffers, modules = self._registries()
+        if isinstance(value, Parameter):
+            self._forget(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r} of "
+                                f"{type(self).__name__}: use a Parameter (or assign to "
+                                f"{name}.data)")
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to sub-module {name!r} "
+                                f"of {type(self).__name__}: use a Module")
+            modules[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, np.ndarray):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer {name!r} of "
+                                f"{type(self).__name__}: use an ndarray")
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name):
+        for registry in self._registries():
+            registry.pop(name, None)
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry in d and name in d[registry]:
+                return d[registry][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name):
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__.get(registry, ()):
+                del self.__dict__[registry][name]
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        d = self.__dict__
+        return sorted(set(super().__dir__()) | set(d.get("_parameters", ())) |
+                      set(d.get("_buffers", ())) | set(d.get("_modules", ())))
+
+    def register_parameter(self, name, param):
+        """Register ``param`` (a :class:`Parameter`, or None for an absent one such as
+        ``bias=False``) under ``name``."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
+                            f"{type(param).__name__}")
+        self._forget(name)
+        self._registries()[0][name] = param
+
+    def register_buffer(self, name, array):
+        """Register a non-trainable array (running statistics) saved in the state dict."""
+        if array is not None and not isinstance(array, np.ndarray):
+            raise TypeError(f"register_buffer: {name!r} must be an ndarray or None, got "
+                            f"{type(array).__name__}")
+        self._forget(name)
+        self._registries()[1][name] = array
+
+    def add_module(self, name, module):
+        """Register ``module`` (or None) as the sub-module ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got "
+                            f"{type(module).__name__}")
+        self._forget(name)
+        self._registries()[2][name] = module
+
+    # -- traversal --------------------------------------------------------------------------
+    def named_children(self):
+        """Yield ``(name, module)`` for the direct sub-modules."""
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self):
+        """Yield the direct sub-modules."""
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix=""):
+        """Yield ``(dotted_name, module)`` for this module and every sub-module, once each."""
+        seen = set()
+
+        def walk(module, pre):
+            if id(module) in seen:
+                return
+            seen.add(id(module))
+            yield pre, module
+            for name, child in module.named_children():
+                yield from walk(child, f"{pre}.{name}" if pre else name)
+        yield from walk(self, prefix)
+
+    def modules(self):
+        """Yield this module and every sub-module."""
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix="", recurse=True):
+        """Yield ``(dotted_name, Parameter)``, each parameter once (shared ones too)."""
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for pre, module in mods:
+            for name, p in module._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{pre}.{name}" if pre else name), p
+
+    def parameters(self, recurse=True):
+        """Yield every :class:`Parameter` (pass to an optimiser)."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix="", recurse=True):
+        """Yield ``(dotted_name, ndarray)`` for every buffer."""
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for pre, module in mods:
+            for name, b in module._buffers.items():
+                if b is not None:
+                    yield (f"{pre}.{name}" if pre else name), b
+
+    def buffers(self, recurse=True):
+        """Yield every buffer."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    # -- training state ---------------------------------------------------------------------
+    def train(self, mode=True):
+        """Set training mode (``mode=True``) or evaluation mode, recursively; returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"train(mode) expects a bool, got {mode!r}")
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Evaluation mode (dropout off, batch norm uses running statistics); returns self."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (None, or zeros with ``set_to_none=False``)."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad[...] = 0
+
+    # -- forward / backward ---------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        """Compute the output; keep what :meth:`backward` needs."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, grad_output):
+        """Return the gradient of the input and add into every parameter's ``.grad``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def _saved(self, *names):
+        """The values kept by the last forward; a clear error when there was none."""
+        try:
+            return tuple(self.__dict__[n] for n in names) if len(names) > 1 \
+                else self.__dict__[names[0]]
+        except KeyError:
+            raise RuntimeError(f"{self._label()}: backward called before forward") from None
+
+    def _label(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    # -- state ------------------------------------------------------------------------------
+    def _state_entries(self):
+        """name -> (kind, owner, attr) for every parameter and buffer, in PyTorch's order."""
+        entries = collections.OrderedDict()
+        for pre, module in self.named_modules():
+            for name, p in module._parameters.items():
+                if p is not None:
+                    entries[f"{pre}.{name}" if pre else name] = ("param", module, name)
+            for name, b in module._buffers.items():
+                if b is not None:
+                    entries[f"{pre}.{name}" if pre else name] = ("buffer", module, name)
+        return entries
+
+    def state_dict(self):
+        """An ordered dict of copies of every parameter and buffer, keyed by dotted name.
+
+        Examples
+        --------
+        >>> from pyconv1d import nn
+        >>> list(nn.BatchNorm1d(3).state_dict())
+        ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
+        >>> list(nn.Sequential(nn.Linear(2, 3), nn.ReLU()).state_dict())
+        ['0.weight', '0.bias']
+        """
+        out = collections.OrderedDict()
+        for key, (kind, module, name) in self._state_entries().items():
+            value = module._parameters[name].data if kind == "param" else module._buffers[name]
+            out[key] = np.array(value, copy=True)
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy ``state_dict``'s arrays into the parameters and buffers (cast to their dtype).
+
+        Parameters
+        ----------
+        state_dict : mapping of str to array_like
+        strict : bool
+            Missing or unexpected keys raise ``ValueError`` (otherwise they are reported in the
+            returned value). A shape mismatch always raises.
+
+        Returns
+        -------
+        IncompatibleKeys
+            ``(missing_keys, unexpected_keys)``.
+        """
+        entries = self._state_entries()
+        given = dict(state_dict)
+        missing = [k for k in entries if k not in given]
+        unexpected = [k for k in given if k not in entries]
+        mismatched, arrays = [], {}
+        for key, (kind, module, name) in entries.items():
+            if key not in given:
+                continue
+            target = module._parameters[name].data if kind == "param" else module._buffers[name]
+            try:
+                value = np.asarray(given[key])
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{type(self).__name__}.load_state_dict: entry {key!r} is not "
+                                f"an array ({exc})") from None
+            if value.dtype.kind not in "biuf":
+                raise TypeError(f"{type(self).__name__}.load_state_dict: entry {key!r} has "
+                                f"dtype {value.dtype}, expected a number array")
+            if value.shape != target.shape:
+                mismatched.append(f"{key}: expected shape {target.shape}, got {value.shape}")
+            arrays[key] = (target, value)
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys {unexpected}")
+        if mismatched:
+            problems.append("shape mismatch for " + "; ".join(mismatched))
+        if problems:
+            raise ValueError(f"Error loading state dict into {type(self).__name__}: "
+                             + "; ".join(problems))
+        for target, value in arrays.values():
+            target[...] = value
+        return IncompatibleKeys(missing, unexpected)
+
+    def save(self, path):
+        """Write :meth:`state_dict` to ``path`` with ``np.savez`` (exactly that file name)."""
+        with open(path, "wb") as f:
+            np.savez(f, **self.state_dict())
+
+    def load(self, path, strict=True):
+        """Load a file written by :meth:`save` (see :meth:`load_state_dict`); returns self."""
+        with np.load(path, allow_pickle=False) as data:
+            self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
+        return self
+
+    # -- repr -------------------------------------------------------------------------------
+    def extra_repr(self):
+        """The arguments shown inside this module's repr (non-default ones)."""
+        return ""
+
+    def __repr__(self):
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines.extend(extra.split("\n"))
+        for name, m in self._modules.items():
+            lines.append(f"({name}): {_addindent(repr(m))}")
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules run one after another; ``backward`` runs them in reverse.
+
+    Parameters
+    ----------
+    *modules : Module
+        Or one ``OrderedDict`` of name -> Module.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> _ = nn.manual_seed(0)
+    >>> model = nn.Sequential(nn.Conv1d(1, 4, 3, padding='same'), nn.ReLU(),
+    ...                       nn.AdaptiveMaxPool1d(1), nn.Flatten(), nn.Linear(4, 2))
+    >>> model(np.zeros((8, 1, 20), np.float32)).shape
+    (8, 2)
+    >>> model.backward(np.ones((8, 2), np.float32)).shape
+    (8, 1, 20)
+    >>> model[0]
+    Conv1d(1, 4, kernel_size=(3,), stride=(1,), padding=same)
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], collections.OrderedDict):
+            items = list(modules[0].items())
+        else:
+            items = [(str(i), m) for i, m in enumerate(modules)]
+        for name, m in items:
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: {name!r} must be a Module, got "
+                                f"{type(m).__name__}")
+            self.add_module(name, m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(collections.OrderedDict(items[index]))
+        return items[index][1]
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def backward(self, grad_output):
+        for m in reversed(list(self._modules.values())):
+            grad_output = m.backward(grad_output)
+        return grad_output
+
+
+class Concat(Module):
+    """Run several branches on the same input and concatenate their outputs along ``dim``.
+
+    Kim (2014)'s CNN for sentence classification runs convolutions of widths 3, 4 and 5 side
+    by side, each followed by max-over-time pooling, and concatenates the features. The input
+    gradient is the sum of the branches' input gradients.
+
+    Parameters
+    ----------
+    *branches : Module
+    dim : int
+        Axis of the concatenation (default 1, the channel / feature axis).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> branches = [nn.Sequential(nn.Conv1d(8, 5, k), nn.ReLU(), nn.AdaptiveMaxPool1d(1))
+    ...             for k in (3, 4, 5)]
+    >>> kim = nn.Sequential(nn.Concat(*branches, dim=1), nn.Flatten(), nn.Linear(15, 2))
+    >>> kim(np.zeros((4, 8, 30), np.float32)).shape
+    (4, 2)
+    """
+
+    def __init__(self, *branches, dim=1):
+        super().__init__()
+        if not branches:
+            raise ValueError("Concat needs at least one branch")
+        for i, b in enumerate(branches):
+            if not isinstance(b, Module):
+                raise TypeError(f"Concat: branch {i} must be a Module, got {type(b).__name__}")
+            self.add_module(str(i), b)
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+            raise TypeError(f"Concat: dim must be an int, got {dim!r}")
+        self.dim = int(dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}" if self.dim != 1 else ""
+
+    def forward(self, x):
+        outs = [b(x) for b in self._modules.values()]
+        shapes = [np.shape(o) for o in outs]
+        ndim = len(shapes[0])
+        if not -ndim <= self.dim < ndim:
+            raise ValueError(f"{self._label()}: dim {self.dim} is out of range for branch "
+                             f"outputs of shapes {shapes}")
+        axis = self.dim % ndim
+        rest = {s[:axis] + s[axis + 1:] if len(s) == ndim else None for s in shapes}
+        if len(rest) != 1:
+            raise ValueError(f"{self._label()}: branch outputs of shapes {shapes} differ on an "
+                             f"axis other than dim={self.dim}")
+        self._sizes = [s[axis] for s in shapes]
+        self._axis = axis
+        return np.concatenate(outs, axis=axis)
+
+    def backward(self, grad_output):
+        sizes = self._saved("_sizes")
+        pieces = np.split(grad_output, np.cumsum(sizes)[:-1], axis=self._axis)
+        total = None
+        for b, g in zip(self._modules.values(), pieces):
+            gi = b.backward(g)
+            if gi is not None:
+                total = gi if total is None else total + gi
+        return total

@@ -1,0 +1,233 @@
+"""Normalisation layers: BatchNorm1d, BatchNorm2d (running statistics) and LayerNorm."""
+import numbers
+
+import numpy as np
+
+from . import _validate
+from .module import Module, Parameter, float_dtype
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
+
+
+class _BatchNorm(Module):
+    _ndims = ()
+    _layout = ""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, dtype=np.float32, *, bias=True):
+        super().__init__()
+        owner = type(self).__name__
+        self.num_features = _validate.int_arg(num_features, "num_features", 1, owner)
+        self.eps = _validate.float_arg(eps, "eps", owner, 0.0, None, lo_open=True)
+        self.momentum = None if momentum is None else \
+            _validate.float_arg(momentum, "momentum", owner, 0.0, 1.0)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        dt = float_dtype(dtype)
+        C = self.num_features
+        if self.affine:
+            self.weight = Parameter(np.ones(C, dt))
+            if bias:
+                self.bias = Parameter(np.zeros(C, dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(C, dt))
+            self.register_buffer("running_var", np.ones(C, dt))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self._dtype = dt
+
+    def reset_running_stats(self):
+        """Running mean 0, variance 1, no batches seen."""
+        if self.track_running_stats:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+            self.num_batches_tracked[...] = 0
+
+    def extra_repr(self):
+        s = (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+             f"affine={self.affine}, bias={self.bias is not None}, "
+             f"track_running_stats={self.track_running_stats}")
+        return s + (f", dtype={self._dtype}" if self._dtype != np.float32 else "")
+
+    def forward(self, x):
+        layout = self._layout.format(C=self.num_features)
+        x = _validate.float_input(self, x, self._ndims, layout, self.num_features, 1,
+                                  self._dtype)
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, -1) + (1,) * (x.ndim - 2)
+        use_batch = self.training or not self.track_running_stats
+        if use_batch:
+            count = x.size // self.num_features
+            if self.training and count <= 1:
+                raise ValueError(f"{self._label()}: expected more than 1 value per channel when "
+                                 f"training, got input of shape {x.shape}")
+            x64 = x.astype(np.float64)
+            mean = x64.mean(axis=axes)
+            var = x64.var(axis=axes)
+            if self.training and self.track_running_stats:
+                self.num_batches_tracked += 1
+                f = self.momentum if self.momentum is not None else \
+                    1.0 / float(self.num_batches_tracked)
+                unbiased = var * count / max(count - 1, 1)
+                self.running_mean[...] = (1 - f) * self.running_mean + f * mean
+                self.running_var[...] = (1 - f) * self.running_var + f * unbiased
+            invstd = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
+            mean = mean.astype(x.dtype)
+        else:
+            mean = self.running_mean
+            invstd = (1.0 / np.sqrt(self.running_var.astype(np.float64) + self.eps)
+                      ).astype(x.dtype)
+        xhat = (x - mean.reshape(bshape)) * invstd.reshape(bshape)
+        y = xhat if not self.affine else xhat * self.weight.data.reshape(bshape)
+        if self.bias is not None:
+            y = y + self.bias.data.reshape(bshape)
+        self._cache = (xhat, invstd, use_batch, axes, bshape)
+        return y
+
+    def backward(self, grad_output):
+        xhat, invstd, use_batch, axes, bshape = self._saved("_cache")
+        g = _validate.grad_output(self, grad_output, xhat.shape, xhat.dtype)
+        if self.bias is not None and self.bias.requires_grad:
+            self.bias.accumulate_grad(g.sum(axis=axes))
+        if self.affine:
+            if self.weight.requires_grad:
+                self.weight.accumulate_grad((g * xhat).sum(axis=axes))
+            gxhat = g * self.weight.data.reshape(bshape)
+        else:
+            gxhat = g
+        if not use_batch:
+            return gxhat * invstd.reshape(bshape)
+        m = xhat.size // self.num_features
+        s1 = gxhat.sum(axis=axes).reshape(bshape)
+        s2 = (gxhat * xhat).sum(axis=axes).reshape(bshape)
+        return (invstd.reshape(bshape) / m) * (m * gxhat - s1 - xhat * s2)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over ``(N, C)`` or ``(N, C, L)``, as ``torch.nn.BatchNorm1d``.
+
+    Training mode normalises with the batch statistics (biased variance) and updates the
+    running ones (unbiased variance, ``momentum``; None: a cumulative average); evaluation mode
+    uses the running statistics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> bn = nn.BatchNorm1d(3)
+    >>> bn
+    BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    >>> x = np.random.default_rng(0).normal(5, 2, (64, 3)).astype(np.float32)
+    >>> bool(abs(bn(x).mean()) < 1e-5), bn.running_mean.round(1).tolist()
+    (True, [0.5, 0.5, 0.5])
+    """
+    _ndims = (2, 3)
+    _layout = "(N, {C}) or (N, {C}, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over ``(N, C, H, W)``, as ``torch.nn.BatchNorm2d``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.BatchNorm2d(4)(np.zeros((2, 4, 5, 5), np.float32)).shape
+    (2, 4, 5, 5)
+    """
+    _ndims = (4,)
+    _layout = "(N, {C}, H, W)"
+
+
+class LayerNorm(Module):
+    """Normalise over the trailing ``normalized_shape`` axes, as ``torch.nn.LayerNorm``.
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+    eps : float
+    elementwise_affine : bool
+        Learn a per-element ``weight`` (ones) and ``bias`` (zeros).
+    bias : bool
+    dtype : np.float32 or np.float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> ln = nn.LayerNorm(4)
+    >>> ln(np.array([[1.0, 2.0, 3.0, 4.0]], np.float32)).round(3)
+    array([[-1.342, -0.447,  0.447,  1.342]], dtype=float32)
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 dtype=np.float32):
+        super().__init__()
+        owner = type(self).__name__
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(_validate.int_arg(n, "normalized_shape", 1, owner)
+                                      for n in normalized_shape)
+        self.eps = _validate.float_arg(eps, "eps", owner, 0.0, None, lo_open=True)
+        self.elementwise_affine = bool(elementwise_affine)
+        dt = float_dtype(dtype)
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dt))
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self._dtype = dt
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+    def forward(self, x):
+        k = len(self.normalized_shape)
+        layout = "(*, " + ", ".join(map(str, self.normalized_shape)) + ")"
+        x = _validate.float_input(self, x, None, layout, dtype=self._dtype)
+        if x.shape[x.ndim - k:] != self.normalized_shape or x.ndim < k:
+            raise ValueError(f"{self._label()}: expected input of shape {layout}, got shape "
+                             f"{x.shape}")
+        axes = tuple(range(x.ndim - k, x.ndim))
+        x64 = x.astype(np.float64)
+        mean = x64.mean(axis=axes, keepdims=True)
+        var = x64.var(axis=axes, keepdims=True)
+        invstd = 1.0 / np.sqrt(var + self.eps)
+        xhat = ((x64 - mean) * invstd).astype(x.dtype)
+        invstd = invstd.astype(x.dtype)
+        y = xhat
+        if self.weight is not None:
+            y = y * self.weight.data
+        if self.bias is not None:
+            y = y + self.bias.data
+        self._cache = (xhat, invstd, axes)
+        return y
+
+    def backward(self, grad_output):
+        xhat, invstd, axes = self._saved("_cache")
+        g = _validate.grad_output(self, grad_output, xhat.shape, xhat.dtype)
+        lead = tuple(range(xhat.ndim - len(axes)))
+        if self.weight is not None:
+            if self.weight.requires_grad:
+                self.weight.accumulate_grad((g * xhat).sum(axis=lead))
+            gxhat = g * self.weight.data
+        else:
+            gxhat = g
+        if self.bias is not None and self.bias.requires_grad:
+            self.bias.accumulate_grad(g.sum(axis=lead))
+        m1 = gxhat.mean(axis=axes, keepdims=True)
+        m2 = (gxhat * xhat).mean(axis=axes, keepdims=True)
+        return invstd * (gxhat - m1 - xhat * m2)

@@ -1,0 +1,592 @@
+"""Optimisers, gradient clipping, a max-norm constraint and learning-rate schedulers.
+
+The update rules are PyTorch's (``torch.optim``, single-tensor code path), so a training loop
+ports line by line::
+
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    for x, y in batches:
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        model.backward(loss_fn.backward())
+        optim.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+
+Parameters are :class:`pyconv1d.nn.Parameter` objects; ``step`` updates their ``.data`` in
+place from their ``.grad`` and skips parameters whose ``.grad`` is None or that are frozen.
+"""
+import copy
+import math
+import numbers
+
+import numpy as np
+
+from .nn.module import Parameter
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adadelta", "clip_grad_norm_", "max_norm_",
+           "LRScheduler", "StepLR", "ReduceLROnPlateau"]
+
+
+def _number(value, name, owner, minimum=0.0, strict=False, maximum=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
+    v = float(value)
+    if v != v or v < minimum or (strict and v == minimum) or \
+            (maximum is not None and v > maximum):
+        rng = f"{'>' if strict else '>='} {minimum}" + \
+            (f" and <= {maximum}" if maximum is not None else "")
+        raise ValueError(f"{owner}: {name} must be {rng}, got {value!r}")
+    return v
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, ``zero_grad`` and ``step``.
+
+    Parameters
+    ----------
+    params : iterable of Parameter, or of dicts
+        Each dict is a parameter group: ``{'params': [...], 'lr': ...}``; keys it lacks take
+        the optimiser's defaults.
+    defaults : dict
+    """
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.state = {}
+        self.param_groups = []
+        if isinstance(params, Parameter):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Parameters "
+                            f"or of dicts, got a single Parameter (wrap it in a list)")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group):
+        """Add a group ``{'params': [...], **hyperparameters}``."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{type(self).__name__}: a parameter group must be a dict, got "
+                            f"{type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        params = [params] if isinstance(params, Parameter) else list(params or [])
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"{type(self).__name__} can only optimise Parameters, got "
+                                f"{type(p).__name__}")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
+            raise ValueError(f"{type(self).__name__}: some parameters appear in more than one "
+                             f"place in the parameter groups")
+        group["params"] = params
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._check_group(group)
+        self.param_groups.append(group)
+
+    def _check_group(self, group):
+        _number(group["lr"], "lr", type(self).__name__)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget every gradient (None, or zeros with ``set_to_none=False``)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad[...] = 0
+
+    def step(self):
+        """Update every parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None or not p.requires_grad:
+                    continue
+                grad = np.asarray(p.grad, dtype=p.data.dtype)
+                if group.get("maximize", False):
+                    grad = -grad
+                self._update(p, grad, group, self.state.setdefault(p, {}))
+
+    def _update(self, param, grad, group, state):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """Hyperparameters and per-parameter state, parameters numbered in group order."""
+        index, groups = {}, []
+        for g in self.param_groups:
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
+        state = {index[id(p)]: copy.deepcopy(s) for p, s in self.state.items()
+                 if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore what :meth:`state_dict` returned (same parameter layout)."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+                len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state dict's parameter "
+                             f"groups do not match this optimiser's")
+        params = [p for g in self.param_groups for p in g["params"]]
+        for saved, group in zip(groups, self.param_groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {params[i]: copy.deepcopy(s) for i, s in state_dict["state"].items()}
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params")
+        return "\n".join(lines) + "\n)"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, Nesterov momentum and weight decay.
+
+    As ``torch.optim.SGD``: ``g += weight_decay * p``; ``buf = momentum * buf + (1 -
+    dampening) * g`` (``buf = g`` at the first step); ``g = g + momentum * buf`` (Nesterov) or
+    ``g = buf``; ``p -= lr * g``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> p = nn.Parameter(np.array([1.0]))
+    >>> opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    >>> p.grad = np.array([1.0]); opt.step(); p.data
+    array([0.9])
+    >>> opt.step(); p.data       # buf = 0.9 * 1 + 1
+    array([0.71])
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, *, maximize=False):
+        owner = type(self).__name__
+        _number(lr, "lr", owner)
+        _number(momentum, "momentum", owner)
+        _number(weight_decay, "weight_decay", owner)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"{owner}: Nesterov momentum requires a momentum and zero "
+                             f"dampening, got momentum={momentum!r}, dampening={dampening!r}")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=bool(nesterov),
+                                      maximize=bool(maximize)))
+
+    def _update(self, p, grad, group, state):
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        momentum = group["momentum"]
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(grad, copy=True)
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * grad
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        p.data -= group["lr"] * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), as ``torch.optim.Adam`` (L2 ``weight_decay`` added to the gradient;
+    ``amsgrad`` optional).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> p = nn.Parameter(np.array([1.0, -1.0]))
+    >>> opt = optim.Adam([p], lr=0.1)
+    >>> p.grad = np.array([3.0, -0.5]); opt.step(); p.data.round(6)   # first step: lr * sign
+    array([ 0.9, -0.9])
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False):
+        owner = type(self).__name__
+        _number(lr, "lr", owner)
+        _number(eps, "eps", owner)
+        _number(weight_decay, "weight_decay", owner)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{owner}: betas must be a pair, got {betas!r}")
+        for i, b in enumerate(betas):
+            _number(b, f"betas[{i}]", owner, 0.0, maximum=1.0)
+            if b >= 1.0:
+                raise ValueError(f"{owner}: betas[{i}] must be in [0, 1), got {b!r}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=bool(amsgrad),
+                                      maximize=bool(maximize)))
+
+    def _update(self, p, grad, group, state):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        wd = group["weight_decay"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(p.data)
+            state["exp_avg_sq"] = np.zeros_like(p.data)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+        state["step"] += 1
+        t = state["step"]
+        if wd:
+            if self._decoupled:
+                p.data *= 1 - lr * wd
+            else:
+                grad = grad + wd * p.data
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m += (1 - beta1) * (grad - m)              # torch's lerp_
+        v *= beta2
+        v += (1 - beta2) * grad * grad
+        step_size = lr / (1 - beta1 ** t)
+        bc2_sqrt = math.sqrt(1 - beta2 ** t)
+        if group["amsgrad"]:
+            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        denom = np.sqrt(v) / bc2_sqrt + eps
+        p.data -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``:
+    ``p *= 1 - lr * weight_decay`` before the Adam step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> p = nn.Parameter(np.array([1.0]))
+    >>> opt = optim.AdamW([p], lr=0.1, weight_decay=0.5)
+    >>> p.grad = np.array([2.0]); opt.step(); p.data.round(6)   # 1 * (1 - 0.05) - 0.1
+    array([0.85])
+    """
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012; Kim 2014 trained his CNN with it), as ``torch.optim.Adadelta``.
+
+    ``v = rho*v + (1-rho)*g^2``; ``delta = sqrt(u + eps) / sqrt(v + eps) * g``;
+    ``u = rho*u + (1-rho)*delta^2``; ``p -= lr * delta``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> p = nn.Parameter(np.array([1.0]))
+    >>> opt = optim.Adadelta([p], rho=0.95, eps=1e-6)
+    >>> p.grad = np.array([1.0]); opt.step(); bool(p.data[0] < 1.0)
+    True
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *,
+                 maximize=False):
+        owner = type(self).__name__
+        _number(lr, "lr", owner)
+        _number(rho, "rho", owner, 0.0, maximum=1.0)
+        _number(eps, "eps", owner)
+        _number(weight_decay, "weight_decay", owner)
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=bool(maximize)))
+
+    def _update(self, p, grad, group, state):
+        rho, eps = group["rho"], group["eps"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(p.data)
+            state["acc_delta"] = np.zeros_like(p.data)
+        state["step"] += 1
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        v, u = state["square_avg"], state["acc_delta"]
+        v *= rho
+        v += (1 - rho) * grad * grad
+        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * grad
+        u *= rho
+        u += (1 - rho) * delta * delta
+        p.data -= group["lr"] * delta
+
+
+def _params(parameters):
+    if isinstance(parameters, Parameter):
+        return [parameters]
+    return [p for p in parameters]
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale the gradients in place so that their global norm is at most ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: the norm is taken over all gradients together, and
+    each gradient is multiplied by ``min(1, max_norm / (total_norm + 1e-6))``.
+
+    Parameters
+    ----------
+    parameters : Parameter or iterable of Parameter
+        Those whose ``.grad`` is None are ignored.
+    max_norm : float
+    norm_type : float
+        2.0 (Euclidean), any p > 0, or ``inf`` (largest absolute value).
+    error_if_nonfinite : bool
+        Raise ``RuntimeError`` when the total norm is NaN or infinite.
+
+    Returns
+    -------
+    float
+        The total norm before clipping.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> p = nn.Parameter(np.zeros(2)); p.grad = np.array([3.0, 4.0])
+    >>> optim.clip_grad_norm_([p], 1.0)
+    5.0
+    >>> p.grad.round(4)
+    array([0.6, 0.8])
+    """
+    grads = [p.grad for p in _params(parameters) if p.grad is not None]
+    max_norm = _number(max_norm, "max_norm", "clip_grad_norm_")
+    norm_type = float(norm_type)
+    if not grads:
+        return 0.0
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
+    else:
+        if not norm_type > 0:
+            raise ValueError(f"clip_grad_norm_: norm_type must be positive, got {norm_type!r}")
+        norms = np.array([np.linalg.norm(g.reshape(-1).astype(np.float64), norm_type)
+                          for g in grads])
+        total = float(np.linalg.norm(norms, norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                           f"gradients is non-finite ({total})")
+    coef = min(max_norm / (total + 1e-6), 1.0)
+    for g in grads:
+        g *= coef
+    return total
+
+
+def max_norm_(weight, max_norm, dim=0, norm_type=2.0):
+    """Rescale, in place, each slice of ``weight`` along ``dim`` whose norm exceeds ``max_norm``.
+
+    The max-norm constraint of Hinton et al. (2012) and Kim (2014) (``s = 3`` on the rows of the
+    final layer), as ``torch.renorm_``: a slice with norm ``n > max_norm`` is multiplied by
+    ``max_norm / (n + 1e-7)``. For a Linear layer's ``(out, in)`` weight, ``dim=0`` constrains
+    each output unit's weight vector (each row). Call it after ``optimizer.step()``.
+
+    Parameters
+    ----------
+    weight : Parameter or ndarray
+    max_norm : float
+    dim : int
+    norm_type : float
+
+    Returns
+    -------
+    ndarray
+        The (modified) array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import optim
+    >>> w = np.array([[3.0, 4.0], [0.3, 0.4]])
+    >>> optim.max_norm_(w, 1.0).round(6)
+    array([[0.6, 0.8],
+           [0.3, 0.4]])
+    """
+    arr = weight.data if isinstance(weight, Parameter) else weight
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+        raise TypeError(f"max_norm_: weight must be a Parameter or a float ndarray, got "
+                        f"{type(weight).__name__}")
+    max_norm = _number(max_norm, "max_norm", "max_norm_")
+    if arr.ndim == 0:
+        raise ValueError("max_norm_: weight must have at least one dimension")
+    axis = dim % arr.ndim
+    moved = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
+    norms = np.linalg.norm(moved.astype(np.float64), ord=float(norm_type), axis=1)
+    factor = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+    shape = [1] * arr.ndim
+    shape[axis] = -1
+    arr *= factor.reshape(shape).astype(arr.dtype)
+    return arr
+
+
+class LRScheduler:
+    """Base class of the epoch-based schedulers: ``step()`` once per epoch."""
+
+    def __init__(self, optimizer, last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__}: {type(optimizer).__name__} is not an "
+                            f"Optimizer")
+        self.optimizer = optimizer
+        for g in optimizer.param_groups:
+            if last_epoch == -1:
+                g.setdefault("initial_lr", g["lr"])
+            elif "initial_lr" not in g:
+                raise KeyError(f"param 'initial_lr' is not specified in param_groups when "
+                               f"resuming scheduler with last_epoch={last_epoch}")
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def get_lr(self):
+        raise NotImplementedError
+
+    def get_last_lr(self):
+        """The learning rates of the last :meth:`step`, one per parameter group."""
+        return list(self._last_lr)
+
+    def step(self):
+        """Advance one epoch and set the new learning rates."""
+        self.last_epoch += 1
+        for g, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            g["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self):
+        """The scheduler's state (not the optimiser)."""
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        """Restore :meth:`state_dict`."""
+        self.__dict__.update(state_dict)
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs, as
+    ``torch.optim.lr_scheduler.StepLR``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> sched = optim.StepLR(opt, step_size=2, gamma=0.5)
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(sched.get_last_lr()[0]); sched.step()
+    >>> lrs
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) \
+                or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        self.step_size = int(step_size)
+        self.gamma = _number(gamma, "gamma", "StepLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * self.gamma for g in groups]
+
+
+class ReduceLROnPlateau:
+    """Reduce the learning rate when a metric stops improving, as
+    ``torch.optim.lr_scheduler.ReduceLROnPlateau``: ``step(metric)`` once per epoch.
+
+    After more than ``patience`` epochs without an improvement by ``threshold`` (relative or
+    absolute), each group's learning rate becomes ``max(lr * factor, min_lr)``, then
+    ``cooldown`` epochs pass before counting again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> sched = optim.ReduceLROnPlateau(opt, patience=1, factor=0.5)
+    >>> for val_loss in [1.0, 0.9, 0.9, 0.9, 0.9]:
+    ...     sched.step(val_loss)
+    >>> sched.get_last_lr()    # two epochs without improvement (> patience) halve it
+    [0.5]
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+        owner = "ReduceLROnPlateau"
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{owner}: {type(optimizer).__name__} is not an Optimizer")
+        factor = _number(factor, "factor", owner)
+        if factor >= 1.0:
+            raise ValueError(f"{owner}: factor must be < 1.0, got {factor!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"{owner}: threshold_mode must be 'rel' or 'abs', got "
+                             f"{threshold_mode!r}")
+        self.optimizer = optimizer
+        self.factor = factor
+        n = len(optimizer.param_groups)
+        if isinstance(min_lr, (list, tuple)):
+            if len(min_lr) != n:
+                raise ValueError(f"{owner}: expected {n} min_lrs, got {len(min_lr)}")
+            self.min_lrs = [float(m) for m in min_lr]
+        else:
+            self.min_lrs = [float(min_lr)] * n
+        self.patience = int(patience)
+        self.cooldown = int(cooldown)
+        self.threshold = float(threshold)
+        self.threshold_mode = threshold_mode
+        self.mode = mode
+        self.eps = float(eps)
+        self.last_epoch = 0
+        self.best = math.inf if mode == "min" else -math.inf
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+
+    def _is_better(self, a, best):
+        if self.mode == "min":
+            return a < best * (1 - self.threshold) if self.threshold_mode == "rel" \
+                else a < best - self.threshold
+        return a > best * (1 + self.threshold) if self.threshold_mode == "rel" \
+            else a > best + self.threshold
+
+    def step(self, metrics):
+        """Record this epoch's ``metrics`` (e.g. the validation loss)."""
+        current = float(metrics)
+        self.last_epoch += 1
+        if self._is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for i, g in enumerate(self.optimizer.param_groups):
+                old = float(g["lr"])
+                new = max(old * self.factor, self.min_lrs[i])
+                if old - new > self.eps:
+                    g["lr"] = new
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        """The learning rates after the last :meth:`step`."""
+        return list(self._last_lr)
+
+    def state_dict(self):
+        """The scheduler's state (not the optimiser)."""
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        """Restore :meth:`state_dict`."""
+        self.__dict__.update(state_dict)

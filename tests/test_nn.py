@@ -1,0 +1,864 @@
+"""Tests for pyconv1d.nn: every layer's backward by central differences (float64), the torch
+twins with copied weights (skipped without torch), Module mechanics (registration, state dicts,
+train/eval, repr), bad input, and a small network that must learn a toy task needing
+convolution.
+"""
+import doctest
+import importlib
+import zlib
+
+import numpy as np
+import pytest
+
+import pyconv1d
+from pyconv1d import nn, optim
+
+
+def _rng(*parts):
+    return np.random.default_rng(zlib.crc32(repr(parts).encode()))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The kernels give bitwise the same results for every thread count (checked below), and
+    the tiny calls here run much faster on one thread on a loaded machine."""
+    before = nn.get_num_threads()
+    nn.set_num_threads(1)
+    yield
+    nn.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------------------------
+# Central differences
+# --------------------------------------------------------------------------------------------
+
+def _sample(shape, rng, limit):
+    idx = list(np.ndindex(shape))
+    if len(idx) > limit:
+        idx = [idx[i] for i in rng.choice(len(idx), limit, replace=False)]
+    return idx
+
+
+def _numerical(f, arr, idx, eps):
+    out = []
+    for i in idx:
+        old = arr[i]
+        arr[i] = old + eps
+        fp = f()
+        arr[i] = old - eps
+        fm = f()
+        arr[i] = old
+        out.append((fp - fm) / (2 * eps))
+    return np.array(out)
+
+
+def check_gradients(layer, x, *, limit=40, eps=1e-6, rtol=1e-6, atol=1e-8, seed=0,
+                    call=None):
+    """layer.backward against central differences of sum(g * layer(x)), for the input and
+    every parameter (at most ``limit`` sampled entries of each)."""
+    rng = np.random.default_rng(seed)
+    call = call or (lambda a: layer(a))
+    y = call(x)
+    g = rng.standard_normal(np.shape(y))
+    layer.zero_grad()
+    gx = layer.backward(g)
+    grads = {name: p.grad.copy() for name, p in layer.named_parameters() if p.requires_grad}
+
+    def f():
+        return float(np.sum(g * call(x)))
+    if gx is not None:
+        assert gx.shape == x.shape and gx.dtype == x.dtype
+        idx = _sample(x.shape, rng, limit)
+        np.testing.assert_allclose([gx[i] for i in idx], _numerical(f, x, idx, eps),
+                                   rtol=rtol, atol=atol, err_msg=f"{layer!r}: input")
+    for name, p in layer.named_parameters():
+        if not p.requires_grad:
+            continue
+        idx = _sample(p.shape, rng, limit)
+        np.testing.assert_allclose([grads[name][i] for i in idx],
+                                   _numerical(f, p.data, idx, eps), rtol=rtol, atol=atol,
+                                   err_msg=f"{layer!r}: {name}")
+    return gx
+
+
+F64 = dict(dtype=np.float64)
+
+
+def _x(*shape, seed="x"):
+    return _rng(seed, shape).standard_normal(shape)
+
+
+CONV1D_CASES = [
+    dict(padding=0), dict(padding=2, stride=2), dict(padding="same"),
+    dict(padding="same", kernel_size=4), dict(padding="causal", dilation=2),
+    dict(padding="valid", stride=3, dilation=2), dict(padding=(2, 1), groups=2),
+    dict(padding=1, bias=False), dict(padding=2, padding_mode="reflect"),
+    dict(padding=2, padding_mode="replicate", stride=2),
+    dict(padding=3, padding_mode="circular", dilation=2),
+    dict(padding="same", padding_mode="reflect", kernel_size=4),
+    dict(padding="causal", padding_mode="replicate"),
+]
+
+
+@pytest.mark.parametrize("kw", CONV1D_CASES, ids=str)
+def test_conv1d_gradients(kw):
+    kw = dict(kw)
+    k = kw.pop("kernel_size", 3)
+    conv = nn.Conv1d(4, 6, k, rng=1, **F64, **kw)
+    check_gradients(conv, _x(2, 4, 11))
+
+
+@pytest.mark.parametrize("kw", [
+    dict(padding=1), dict(padding=(1, 2), stride=(2, 1)), dict(padding="same", dilation=(1, 2)),
+    dict(padding=((0, 2), (1, 0)), groups=2), dict(padding=1, padding_mode="reflect"),
+    dict(padding=(2, 1), padding_mode="circular"), dict(padding=1, padding_mode="replicate"),
+], ids=str)
+def test_conv2d_gradients(kw):
+    conv = nn.Conv2d(4, 4, (3, 2), rng=2, **F64, **kw)
+    check_gradients(conv, _x(2, 4, 6, 7))
+
+
+@pytest.mark.parametrize("kw", [
+    dict(), dict(stride=2, padding=1), dict(stride=2, padding=1, output_padding=1),
+    dict(stride=3, dilation=2, groups=2), dict(stride=2, padding=(2, 0), bias=False),
+    dict(dilation=3, output_padding=2),
+], ids=str)
+def test_conv_transpose1d_gradients(kw):
+    conv = nn.ConvTranspose1d(4, 6, 3, rng=3, **F64, **kw)
+    check_gradients(conv, _x(2, 4, 9))
+
+
+def test_unbatched_conv_input():
+    conv = nn.Conv1d(3, 5, 3, padding="same", padding_mode="reflect", rng=0, **F64)
+    x = _x(3, 10)
+    np.testing.assert_allclose(conv(x), conv(x[None])[0])
+    check_gradients(conv, x)
+    check_gradients(nn.Conv2d(2, 3, 3, padding=1, rng=0, **F64), _x(2, 5, 5))
+    check_gradients(nn.ConvTranspose1d(3, 2, 3, stride=2, rng=0, **F64), _x(3, 6))
+
+
+@pytest.mark.parametrize("layer,x", [
+    (lambda: nn.Linear(5, 3, rng=0, **F64), (4, 5)),
+    (lambda: nn.Linear(5, 3, bias=False, rng=0, **F64), (2, 3, 5)),
+    (lambda: nn.Linear(5, 3, rng=0, **F64), (5,)),
+    (lambda: nn.ReLU(), (3, 7)),
+    (lambda: nn.LeakyReLU(0.2), (3, 7)),
+    (lambda: nn.Tanh(), (3, 7)),
+    (lambda: nn.Sigmoid(), (3, 7)),
+    (lambda: nn.GELU(), (3, 7)),
+    (lambda: nn.GELU("tanh"), (3, 7)),
+    (lambda: nn.Flatten(), (2, 3, 4)),
+    (lambda: nn.Flatten(0, 1), (2, 3, 4)),
+    (lambda: nn.Permute(0, 2, 1), (2, 3, 4)),
+    (lambda: nn.Transpose(1, 2), (2, 3, 4)),
+    (lambda: nn.Identity(), (2, 3)),
+    (lambda: nn.MaxPool1d(3, 2, 1), (2, 3, 10)),
+    (lambda: nn.MaxPool1d(2, dilation=2, ceil_mode=True), (2, 3, 9)),
+    (lambda: nn.AvgPool1d(3, 2, 1, count_include_pad=False), (2, 3, 10)),
+    (lambda: nn.AdaptiveMaxPool1d(1), (2, 3, 10)),
+    (lambda: nn.AdaptiveMaxPool1d(3), (2, 3, 10)),
+    (lambda: nn.MaxPool2d(2, 1), (2, 2, 5, 6)),
+    (lambda: nn.AvgPool2d((2, 3), 2, (1, 1), ceil_mode=True), (2, 2, 5, 6)),
+    (lambda: nn.AdaptiveAvgPool2d(1), (2, 3, 4, 5)),
+    (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 4, 5)),
+    (lambda: nn.BatchNorm1d(3, **F64), (8, 3)),
+    (lambda: nn.BatchNorm1d(3, affine=False, **F64), (4, 3, 5)),
+    (lambda: nn.BatchNorm2d(3, **F64), (2, 3, 4, 4)),
+    (lambda: nn.LayerNorm(6, **F64), (3, 6)),
+    (lambda: nn.LayerNorm((4, 6), **F64), (2, 4, 6)),
+    (lambda: nn.LayerNorm(6, elementwise_affine=False, **F64), (3, 6)),
+    (lambda: nn.LayerNorm(6, bias=False, **F64), (3, 6)),
+    (lambda: nn.Dropout(0.5).eval(), (3, 4)),
+], ids=lambda v: repr(v()) if callable(v) else str(v))
+def test_layer_gradients(layer, x):
+    m = layer()
+    for p in m.parameters():        # non-trivial affine parameters
+        p.data[...] = _rng("p", p.shape).standard_normal(p.shape)
+    check_gradients(m, _x(*x))
+
+
+def test_batchnorm_eval_gradients():
+    for bn, shape in ((nn.BatchNorm1d(3, **F64), (4, 3, 5)), (nn.BatchNorm2d(2, **F64),
+                                                              (2, 2, 3, 3))):
+        bn(_x(*shape, seed="warm"))          # some running statistics
+        bn.eval()
+        check_gradients(bn, _x(*shape))
+
+
+def test_adaptive_max_pool_with_lengths_gradient():
+    pool = nn.AdaptiveMaxPool1d(1)
+    lengths = np.array([10, 4])
+    x = _x(2, 3, 10)
+    x[1, :, 4:] = 50.0                        # padding that must not win
+    gx = check_gradients(pool, x, call=lambda a: pool(a, lengths=lengths))
+    assert not gx[1, :, 4:].any()
+    np.testing.assert_array_equal(pool(x, lengths=lengths)[1, :, 0], x[1, :, :4].max(axis=1))
+
+
+def test_embedding_gradient():
+    emb = nn.Embedding(7, 4, padding_idx=0, rng=0, **F64)
+    idx = np.array([[1, 2, 2, 0], [6, 1, 0, 0]])
+    y = emb(idx)
+    g = _rng("emb").standard_normal(y.shape)
+    assert emb.backward(g) is None
+    expected = np.zeros((7, 4))
+    for i, j in np.ndindex(idx.shape):
+        expected[idx[i, j]] += g[i, j]
+    expected[0] = 0                               # padding row: no gradient
+    np.testing.assert_allclose(emb.weight.grad, expected)
+    assert not emb.weight.data[0].any()
+    frozen = nn.Embedding.from_pretrained(_x(5, 3), freeze=True)
+    frozen(np.array([1, 2]))
+    frozen.backward(np.ones((2, 3)))
+    assert frozen.weight.grad is None and not frozen.weight.requires_grad
+    trainable = nn.Embedding.from_pretrained(_x(5, 3), freeze=False, padding_idx=4)
+    trainable(np.array([1, 4]))
+    trainable.backward(np.ones((2, 3)))
+    np.testing.assert_array_equal(trainable.weight.grad.sum(axis=1), [0, 3, 0, 0, 0])
+    assert trainable.weight.dtype == np.float64
+
+
+def test_dropout_train_gradient_uses_the_same_mask():
+    drop = nn.Dropout(0.3, rng=0)
+    x = _x(50, 40) + 5
+    y = drop(x)
+    mask = y / x
+    assert set(np.unique(np.round(mask, 12))) <= {0.0, round(1 / 0.7, 12)}
+    assert 0.2 < (mask == 0).mean() < 0.4
+    g = _x(50, 40, seed="g")
+    np.testing.assert_allclose(drop.backward(g), g * mask)
+    np.testing.assert_array_equal(nn.Dropout(1.0)(x), 0)
+    np.testing.assert_array_equal(nn.Dropout(0.0)(x), x)
+
+
+def test_containers_gradients():
+    seq = nn.Sequential(nn.Conv1d(3, 4, 3, padding="same", rng=0, **F64), nn.Tanh(),
+                        nn.MaxPool1d(2), nn.Conv1d(4, 2, 2, rng=1, **F64), nn.Flatten(),
+                        nn.Linear(8, 3, rng=2, **F64))
+    check_gradients(seq, _x(2, 3, 10))
+    branches = [nn.Sequential(nn.Conv1d(3, 2, k, rng=k, **F64), nn.ReLU(),
+                              nn.AdaptiveMaxPool1d(1)) for k in (2, 3, 4)]
+    kim = nn.Sequential(nn.Permute(0, 2, 1), nn.Concat(*branches), nn.Flatten(),
+                        nn.Linear(6, 2, rng=5, **F64))
+    check_gradients(kim, _x(2, 9, 3))
+    cat_last = nn.Concat(nn.Linear(3, 2, rng=0, **F64), nn.Identity(), dim=-1)
+    assert cat_last(_x(4, 3)).shape == (4, 5)
+    check_gradients(cat_last, _x(4, 3))
+
+
+# --------------------------------------------------------------------------------------------
+# Losses
+# --------------------------------------------------------------------------------------------
+
+def check_loss_gradient(loss_fn, x, target, reduction="mean"):
+    value = loss_fn(x, target)
+    g = None if reduction != "none" else _rng("lg").standard_normal(np.shape(value))
+    gx = loss_fn.backward(g)
+    weights = 1.0 if g is None else g
+
+    def f():
+        return float(np.sum(weights * loss_fn(x, target)))
+    idx = _sample(x.shape, np.random.default_rng(0), 60)
+    np.testing.assert_allclose([gx[i] for i in idx], _numerical(f, x, idx, 1e-6), rtol=1e-6,
+                               atol=1e-9)
+    assert gx.shape == x.shape and gx.dtype == x.dtype
+
+
+@pytest.mark.parametrize("kw", [
+    dict(), dict(reduction="sum"), dict(reduction="none"), dict(label_smoothing=0.2),
+    dict(weight=[0.5, 2.0, 1.0, 0.1]), dict(weight=[0.5, 2.0, 1.0, 0.1], label_smoothing=0.3),
+    dict(ignore_index=2), dict(ignore_index=2, reduction="none", label_smoothing=0.1),
+    dict(weight=[1.0, 3.0, 0.5, 2.0], ignore_index=1, reduction="sum", label_smoothing=0.5),
+], ids=str)
+def test_cross_entropy_gradients(kw):
+    loss_fn = nn.CrossEntropyLoss(**kw)
+    rng = _rng("ce", str(kw))
+    x = rng.standard_normal((6, 4)) * 3
+    t = rng.integers(0, 4, 6)
+    check_loss_gradient(loss_fn, x, t, kw.get("reduction", "mean"))
+    xk = rng.standard_normal((2, 4, 3, 2))           # K-dimensional: (N, C, d1, d2)
+    tk = rng.integers(0, 4, (2, 3, 2))
+    check_loss_gradient(loss_fn, xk, tk, kw.get("reduction", "mean"))
+    check_loss_gradient(loss_fn, rng.standard_normal(4), np.array(3),
+                        kw.get("reduction", "mean"))
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    loss_fn = nn.CrossEntropyLoss()
+    x = np.array([[1e4, 0.0, -1e4]], np.float32)
+    assert loss_fn(x, np.array([0])) == 0.0
+    assert loss_fn(x, np.array([1])) == pytest.approx(1e4)
+    assert np.isfinite(loss_fn.backward()).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_and_bce_gradients(reduction):
+    rng = _rng("mse", reduction)
+    x, t = rng.standard_normal((3, 5)), rng.standard_normal((3, 5))
+    check_loss_gradient(nn.MSELoss(reduction), x, t, reduction)
+    y = (rng.random((3, 5)) > 0.5).astype(np.float64)
+    check_loss_gradient(nn.BCEWithLogitsLoss(reduction=reduction), x * 4, y, reduction)
+    bce = nn.BCEWithLogitsLoss(weight=rng.random(5), reduction=reduction,
+                               pos_weight=rng.random(5) * 3)
+    check_loss_gradient(bce, x * 4, y, reduction)
+    assert np.isfinite(nn.BCEWithLogitsLoss()(np.array([1e4, -1e4]), np.array([0.0, 1.0])))
+
+
+# --------------------------------------------------------------------------------------------
+# Against the torch twins (skipped without torch)
+# --------------------------------------------------------------------------------------------
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _copy_to_torch(ours, theirs):
+    torch = _torch()
+    theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
+                            ours.state_dict().items()}, strict=True)
+
+
+def _same_repr(ours, theirs):
+    return repr(ours).replace(", dtype=float64", "") == repr(theirs)
+
+
+def _tol(dtype):
+    return dict(rtol=1e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+
+
+def compare_with_torch(ours, theirs, x, dtype, *, steps=1, call=None, tcall=None):
+    """Same weights; compare outputs, input gradients and parameter gradients (``steps``
+    forward/backward passes: running statistics too)."""
+    torch = _torch()
+    theirs.to(torch.float64 if dtype == np.float64 else torch.float32)
+    _copy_to_torch(ours, theirs)
+    call = call or (lambda m, a: m(a))
+    tcall = tcall or (lambda m, a: m(a))
+    rng = _rng("twin", repr(ours))
+    for _ in range(steps):
+        xs = x.astype(dtype)
+        y = call(ours, xs)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        ours.zero_grad()
+        gx = ours.backward(g)
+        xt = torch.tensor(xs, requires_grad=True)
+        theirs.zero_grad()
+        yt = tcall(theirs, xt)
+        yt.backward(torch.from_numpy(g))
+        np.testing.assert_allclose(y, yt.detach().numpy(), **_tol(dtype), err_msg=repr(ours))
+        np.testing.assert_allclose(gx, xt.grad.numpy(), **_tol(dtype), err_msg=repr(ours))
+        tparams = dict(theirs.named_parameters())
+        for name, p in ours.named_parameters():
+            np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), **_tol(dtype),
+                                       err_msg=f"{ours!r}: {name}")
+    for name, value in ours.state_dict().items():
+        np.testing.assert_allclose(value, theirs.state_dict()[name].numpy(), **_tol(dtype),
+                                   err_msg=f"{ours!r}: {name}")
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_layers_match_torch(dtype):
+    torch = _torch()
+    tnn = torch.nn
+    cases = [dict(padding=1), dict(padding="same", kernel_size=4), dict(padding="valid"),
+             dict(padding=2, stride=2, dilation=2, groups=2), dict(padding=1, bias=False),
+             dict(padding=2, padding_mode="reflect"), dict(padding=3, padding_mode="circular"),
+             dict(padding=2, padding_mode="replicate", stride=2),
+             dict(padding="same", padding_mode="reflect")]
+    for kw in cases:
+        kw = dict(kw)
+        k = kw.pop("kernel_size", 3)
+        ours = nn.Conv1d(4, 6, k, dtype=dtype, rng=0, **kw)
+        theirs = tnn.Conv1d(4, 6, k, **kw)
+        assert _same_repr(ours, theirs)
+        compare_with_torch(ours, theirs, _x(3, 4, 17), dtype)
+    for kw in [dict(padding=1), dict(padding=(1, 2), stride=(2, 1)), dict(padding="same"),
+               dict(padding=1, padding_mode="reflect", groups=2),
+               dict(padding=(2, 1), padding_mode="circular", dilation=(1, 2))]:
+        ours = nn.Conv2d(4, 6, (3, 2), dtype=dtype, rng=0, **kw)
+        theirs = tnn.Conv2d(4, 6, (3, 2), **kw)
+        assert _same_repr(ours, theirs)
+        compare_with_torch(ours, theirs, _x(2, 4, 9, 8), dtype)
+    for kw in [dict(), dict(stride=2, padding=1, output_padding=1),
+               dict(stride=3, dilation=2, groups=2, padding=2), dict(bias=False, stride=2),
+               dict(stride=2, output_padding=1), dict(stride=3, padding=1, output_padding=2)]:
+        ours = nn.ConvTranspose1d(4, 6, 3, dtype=dtype, rng=0, **kw)
+        theirs = tnn.ConvTranspose1d(4, 6, 3, **kw)
+        assert _same_repr(ours, theirs)
+        compare_with_torch(ours, theirs, _x(3, 4, 11), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_other_layers_match_torch(dtype):
+    torch = _torch()
+    tnn = torch.nn
+    pairs = [
+        (nn.Linear(5, 3, dtype=dtype), tnn.Linear(5, 3), (2, 4, 5)),
+        (nn.Linear(5, 3, bias=False, dtype=dtype), tnn.Linear(5, 3, bias=False), (4, 5)),
+        (nn.MaxPool1d(3, 2, 1), tnn.MaxPool1d(3, 2, 1), (2, 3, 12)),
+        (nn.MaxPool1d(2, dilation=2, ceil_mode=True),
+         tnn.MaxPool1d(2, dilation=2, ceil_mode=True), (2, 3, 11)),
+        (nn.AvgPool1d(3, 2, 1, count_include_pad=False),
+         tnn.AvgPool1d(3, 2, 1, count_include_pad=False), (2, 3, 12)),
+        (nn.AdaptiveMaxPool1d(1), tnn.AdaptiveMaxPool1d(1), (2, 3, 12)),
+        (nn.MaxPool2d(3, 2, 1), tnn.MaxPool2d(3, 2, 1), (2, 3, 9, 8)),
+        (nn.AvgPool2d(2, ceil_mode=True), tnn.AvgPool2d(2, ceil_mode=True), (2, 3, 9, 8)),
+        (nn.AdaptiveAvgPool2d(1), tnn.AdaptiveAvgPool2d(1), (2, 3, 9, 8)),
+        (nn.LayerNorm(6, dtype=dtype), tnn.LayerNorm(6), (3, 4, 6)),
+        (nn.LayerNorm((4, 6), dtype=dtype), tnn.LayerNorm((4, 6)), (3, 4, 6)),
+        (nn.GELU(), tnn.GELU(), (3, 5)), (nn.GELU("tanh"), tnn.GELU("tanh"), (3, 5)),
+        (nn.LeakyReLU(0.1), tnn.LeakyReLU(0.1), (3, 5)), (nn.Sigmoid(), tnn.Sigmoid(), (3, 5)),
+        (nn.Tanh(), tnn.Tanh(), (3, 5)), (nn.ReLU(), tnn.ReLU(), (3, 5)),
+        (nn.Flatten(), tnn.Flatten(), (2, 3, 4)),
+    ]
+    for ours, theirs, shape in pairs:
+        assert _same_repr(ours, theirs), (repr(ours), repr(theirs))
+        for p in ours.parameters():
+            p.data[...] = _rng("affine", p.shape).standard_normal(p.shape)
+        compare_with_torch(ours, theirs, _x(*shape), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batchnorm_matches_torch_in_train_and_eval(dtype):
+    torch = _torch()
+    tnn = torch.nn
+    for ours, theirs, shape in [
+            (nn.BatchNorm1d(3, dtype=dtype), tnn.BatchNorm1d(3), (8, 3)),
+            (nn.BatchNorm1d(3, momentum=None, dtype=dtype), tnn.BatchNorm1d(3, momentum=None),
+             (4, 3, 5)),
+            (nn.BatchNorm2d(3, momentum=0.3, dtype=dtype), tnn.BatchNorm2d(3, momentum=0.3),
+             (2, 3, 4, 5)),
+            (nn.BatchNorm1d(3, affine=False, track_running_stats=False, dtype=dtype),
+             tnn.BatchNorm1d(3, affine=False, track_running_stats=False), (5, 3, 2))]:
+        assert repr(ours).replace(", dtype=float64", "") == repr(theirs)
+        if ours.affine:
+            ours.weight.data[...] = [0.5, 2.0, -1.0]
+        compare_with_torch(ours, theirs, _x(*shape) * 3 + 1, dtype, steps=3)
+        ours.eval()
+        theirs.eval()
+        compare_with_torch(ours, theirs, _x(*shape, seed="eval"), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_losses_match_torch(dtype):
+    torch = _torch()
+    tnn = torch.nn
+    rng = _rng("losses", dtype)
+    x = rng.standard_normal((6, 4)).astype(dtype) * 3
+    t = rng.integers(0, 4, 6)
+    t[1] = 2
+    xk = rng.standard_normal((2, 4, 3)).astype(dtype)
+    tk = rng.integers(0, 4, (2, 3))
+    w = np.array([0.5, 2.0, 1.0, 0.1])
+    for kw in [dict(), dict(reduction="sum"), dict(reduction="none"), dict(label_smoothing=0.2),
+               dict(weight=w), dict(weight=w, label_smoothing=0.3, ignore_index=2),
+               dict(ignore_index=2, reduction="none", label_smoothing=0.1)]:
+        tkw = dict(kw, weight=torch.tensor(w, dtype=torch.from_numpy(x).dtype)) \
+            if "weight" in kw else kw
+        for xi, ti in ((x, t), (xk, tk)):
+            ours, theirs = nn.CrossEntropyLoss(**kw), tnn.CrossEntropyLoss(**tkw)
+            _compare_loss(ours, theirs, xi, ti, torch.from_numpy(ti), dtype)
+    y = rng.standard_normal((3, 5)).astype(dtype)
+    for red in ("mean", "sum", "none"):
+        _compare_loss(nn.MSELoss(red), tnn.MSELoss(reduction=red),
+                      rng.standard_normal((3, 5)).astype(dtype), y, torch.from_numpy(y), dtype)
+    labels = (rng.random((3, 5)) > 0.5).astype(dtype)
+    bw, pw = rng.random(5).astype(dtype), (rng.random(5) * 3).astype(dtype)
+    for kw in [dict(), dict(reduction="sum"), dict(weight=bw, pos_weight=pw),
+               dict(weight=bw, reduction="none")]:
+        tkw = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+        _compare_loss(nn.BCEWithLogitsLoss(**kw), tnn.BCEWithLogitsLoss(**tkw),
+                      rng.standard_normal((3, 5)).astype(dtype) * 4, labels,
+                      torch.from_numpy(labels), dtype)
+
+
+def _compare_loss(ours, theirs, x, target, ttarget, dtype):
+    torch = _torch()
+    loss = ours(x, target)
+    xt = torch.tensor(x, requires_grad=True)
+    lt = theirs(xt, ttarget)
+    g = None
+    if ours.reduction == "none":
+        g = _rng("lossg").standard_normal(lt.shape).astype(dtype)
+        lt.backward(torch.from_numpy(g))
+    else:
+        lt.backward()
+    np.testing.assert_allclose(loss, lt.detach().numpy(), **_tol(dtype), err_msg=repr(ours))
+    np.testing.assert_allclose(ours.backward(g), xt.grad.numpy(), **_tol(dtype),
+                               err_msg=repr(ours))
+
+
+def test_embedding_matches_torch():
+    torch = _torch()
+    ours = nn.Embedding(10, 4, padding_idx=3, rng=0)
+    theirs = torch.nn.Embedding(10, 4, padding_idx=3)
+    _copy_to_torch(ours, theirs)
+    idx = np.array([[1, 3, 3, 9], [9, 9, 0, 2]])
+    y = ours(idx)
+    g = _rng("embt").standard_normal(y.shape).astype(np.float32)
+    ours.backward(g)
+    yt = theirs(torch.from_numpy(idx))
+    yt.backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-6)
+    assert _same_repr(ours, theirs)
+
+
+def test_initialisation_follows_torch():
+    """PyTorch's bounds: U(+-1/sqrt(fan_in)) for weight and bias; fan_in from dims 1..."""
+    for layer, fan_in in [(nn.Conv1d(8, 64, 5, groups=2, rng=0), 4 * 5),
+                          (nn.Conv2d(3, 64, (3, 5), rng=0), 3 * 15),
+                          (nn.ConvTranspose1d(64, 8, 4, rng=0), 8 * 4),
+                          (nn.Linear(300, 100, rng=0), 300)]:
+        bound = 1 / np.sqrt(fan_in)
+        w, b = layer.weight.data, layer.bias.data
+        assert w.dtype == np.float32 and np.abs(w).max() <= bound
+        assert np.abs(w).max() > 0.95 * bound and abs(w.std() - bound / np.sqrt(3)) < 0.1 * bound
+        assert np.abs(b).max() <= bound
+    emb = nn.Embedding(1000, 64, rng=0)
+    assert abs(emb.weight.data.std() - 1) < 0.02
+    bn = nn.BatchNorm1d(4)
+    assert (bn.weight.data == 1).all() and (bn.bias.data == 0).all()
+
+
+def test_seeded_initialisation_is_reproducible():
+    nn.manual_seed(123)
+    a = nn.Sequential(nn.Conv1d(2, 3, 3), nn.Linear(3, 2)).state_dict()
+    nn.manual_seed(123)
+    b = nn.Sequential(nn.Conv1d(2, 3, 3), nn.Linear(3, 2)).state_dict()
+    c = nn.Sequential(nn.Conv1d(2, 3, 3), nn.Linear(3, 2)).state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["0.weight"], c["0.weight"])
+    np.testing.assert_array_equal(nn.Conv1d(2, 3, 3, rng=7).weight.data,
+                                  nn.Conv1d(2, 3, 3, rng=np.random.default_rng(7)).weight.data)
+
+
+# --------------------------------------------------------------------------------------------
+# Module mechanics
+# --------------------------------------------------------------------------------------------
+
+class TwoLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(2, 4, 3, padding="same", rng=0)
+        self.bn = nn.BatchNorm1d(4)
+        self.fc = nn.Linear(4, 3, rng=1)
+        self.scale = nn.Parameter(np.ones(1, np.float32))
+        self.not_a_param = 5
+
+    def forward(self, x):
+        return self.fc(self.bn(self.conv(x)).mean(axis=2))
+
+
+def test_registration_and_traversal():
+    m = TwoLayer()
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["scale", "conv.weight", "conv.bias", "bn.weight", "bn.bias", "fc.weight",
+                     "fc.bias"]
+    assert len(list(m.parameters())) == 7
+    assert [n for n, _ in m.named_children()] == ["conv", "bn", "fc"]
+    assert [n for n, _ in m.named_buffers()] == ["bn.running_mean", "bn.running_var",
+                                                 "bn.num_batches_tracked"]
+    assert m.not_a_param == 5
+    with pytest.raises(AttributeError, match="'TwoLayer' object has no attribute 'nope'"):
+        m.nope
+    assert not hasattr(m, "nope")
+    with pytest.raises(TypeError, match="cannot assign ndarray to parameter 'scale'"):
+        m.scale = np.zeros(1)
+    m.scale = nn.Parameter(np.zeros(2, np.float32))         # replacing with a Parameter is fine
+    assert m.scale.shape == (2,)
+    shared = nn.Linear(2, 2)
+    seq = nn.Sequential(shared, nn.ReLU(), shared)
+    assert len(list(seq.parameters())) == 2                 # shared parameters once
+    del m.fc
+    assert "fc" not in dict(m.named_children())
+
+    class Forgot(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(np.zeros(1))
+    with pytest.raises(AttributeError, match=r"super\(\).__init__\(\)"):
+        Forgot()
+
+
+def test_layers_are_bitwise_identical_for_every_thread_count():
+    x = _x(8, 16, 300).astype(np.float32)
+    results = []
+    for threads in (1, 2, 3, None):
+        nn.set_num_threads(threads)
+        nn.manual_seed(0)
+        model = nn.Sequential(nn.Conv1d(16, 32, 5, padding="same", padding_mode="reflect"),
+                              nn.ReLU(), nn.MaxPool1d(3, 2, 1),
+                              nn.ConvTranspose1d(32, 8, 4, stride=2, padding=1),
+                              nn.AvgPool1d(2), nn.AdaptiveMaxPool1d(1), nn.Flatten())
+        y = model(x)
+        gx = model.backward(np.ones_like(y))
+        results.append([y, gx] + [p.grad for p in model.parameters()])
+    for other in results[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(results[0], other))
+
+
+def test_zero_grad_and_accumulation():
+    lin = nn.Linear(3, 2, rng=0)
+    x = np.ones((4, 3), np.float32)
+    lin(x)
+    lin.backward(np.ones((4, 2), np.float32))
+    first = lin.weight.grad.copy()
+    lin(x)
+    lin.backward(np.ones((4, 2), np.float32))
+    np.testing.assert_allclose(lin.weight.grad, 2 * first)          # backward adds
+    lin.zero_grad(set_to_none=False)
+    assert (lin.weight.grad == 0).all()
+    lin.zero_grad()
+    assert lin.weight.grad is None
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        nn.Linear(2, 2).backward(np.ones((1, 2)))
+
+
+def test_state_dict_round_trip(tmp_path):
+    a, b = TwoLayer(), TwoLayer()
+    for p in b.parameters():
+        p.data[...] = 0
+    a.bn(np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32))
+    sd = a.state_dict()
+    assert list(sd) == ["scale", "conv.weight", "conv.bias", "bn.weight", "bn.bias",
+                        "bn.running_mean", "bn.running_var", "bn.num_batches_tracked",
+                        "fc.weight", "fc.bias"]
+    sd["fc.bias"][...] = 99                                          # a copy
+    assert not (a.fc.bias.data == 99).any()
+    result = b.load_state_dict(a.state_dict())
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    for k, v in a.state_dict().items():
+        np.testing.assert_array_equal(b.state_dict()[k], v)
+    path = tmp_path / "model.npz"
+    a.save(path)
+    c = TwoLayer()
+    assert c.load(path) is c
+    for k, v in a.state_dict().items():
+        np.testing.assert_array_equal(c.state_dict()[k], v)
+    x = np.random.default_rng(1).standard_normal((2, 2, 5)).astype(np.float32)
+    a.eval()
+    c.eval()
+    np.testing.assert_array_equal(a(x), c(x))
+    d = nn.Sequential(nn.Linear(3, 2))
+    d.save(str(tmp_path / "no_suffix"))
+    assert (tmp_path / "no_suffix").exists()
+
+
+def test_load_state_dict_errors_name_the_keys():
+    m = TwoLayer()
+    sd = m.state_dict()
+    missing = dict(sd)
+    del missing["fc.bias"]
+    with pytest.raises(ValueError, match=r"missing keys \['fc.bias'\]"):
+        m.load_state_dict(missing)
+    extra = dict(sd, **{"fc.gain": np.ones(3)})
+    with pytest.raises(ValueError, match=r"unexpected keys \['fc.gain'\]"):
+        m.load_state_dict(extra)
+    bad = dict(sd, **{"conv.weight": np.zeros((4, 2, 5))})
+    with pytest.raises(ValueError, match=r"conv.weight: expected shape \(4, 2, 3\), got "
+                                         r"\(4, 2, 5\)"):
+        m.load_state_dict(bad)
+    before = m.conv.weight.data.copy()
+    with pytest.raises(ValueError):
+        m.load_state_dict(dict(bad, **{"fc.weight": np.zeros((3, 4))}))
+    np.testing.assert_array_equal(m.conv.weight.data, before)       # nothing half-loaded
+    result = m.load_state_dict(extra, strict=False)
+    assert result.unexpected_keys == ["fc.gain"]
+    with pytest.raises(TypeError, match="fc.bias"):
+        m.load_state_dict(dict(sd, **{"fc.bias": np.array(["a", "b", "c"])}))
+
+
+def test_train_eval_change_dropout_and_batchnorm():
+    model = nn.Sequential(nn.BatchNorm1d(3), nn.Dropout(0.5, rng=0))
+    x = (np.random.default_rng(0).standard_normal((16, 3)) * 4 + 10).astype(np.float32)
+    assert model.training and all(m.training for m in model.modules())
+    y_train = model(x)
+    assert (y_train == 0).mean() > 0.2                     # dropout active
+    np.testing.assert_allclose(model[0](x).mean(axis=0), 0, atol=1e-5)   # batch statistics
+    assert model[0].num_batches_tracked == 2
+    assert model.eval() is model
+    assert not any(m.training for m in model.modules())
+    y_eval = model(x)
+    assert (y_eval != 0).all()                             # dropout off
+    rm, rv = model[0].running_mean, model[0].running_var
+    np.testing.assert_allclose(y_eval, (x - rm) / np.sqrt(rv + 1e-5), rtol=1e-5)
+    assert model[0].num_batches_tracked == 2               # eval does not update
+    np.testing.assert_array_equal(model(x), y_eval)        # deterministic in eval
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_repr():
+    model = nn.Sequential(nn.Conv1d(1, 8, 5, padding="same"), nn.ReLU(),
+                          nn.Concat(nn.MaxPool1d(2), nn.AvgPool1d(2), dim=2),
+                          nn.Dropout(0.2), nn.Flatten(), nn.Linear(8, 2, bias=False))
+    assert repr(model) == """Sequential(
+  (0): Conv1d(1, 8, kernel_size=(5,), stride=(1,), padding=same)
+  (1): ReLU()
+  (2): Concat(
+    dim=2
+    (0): MaxPool1d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    (1): AvgPool1d(kernel_size=(2,), stride=(2,), padding=(0,))
+  )
+  (3): Dropout(p=0.2, inplace=False)
+  (4): Flatten(start_dim=1, end_dim=-1)
+  (5): Linear(in_features=8, out_features=2, bias=False)
+)"""
+    assert repr(nn.Conv1d(2, 4, 3, dtype=np.float64, padding_mode="circular", padding=1)) == \
+        ("Conv1d(2, 4, kernel_size=(3,), stride=(1,), padding=(1,), padding_mode=circular, "
+         "dtype=float64)")
+    assert repr(nn.CrossEntropyLoss(label_smoothing=0.1)) == \
+        "CrossEntropyLoss(label_smoothing=0.1)"
+
+
+def test_sequential_indexing():
+    seq = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid())
+    assert len(seq) == 3 and isinstance(seq[1], nn.Tanh)
+    assert isinstance(seq[1:], nn.Sequential) and len(seq[1:]) == 2
+    seq.append(nn.Identity())
+    assert [type(m).__name__ for m in seq] == ["ReLU", "Tanh", "Sigmoid", "Identity"]
+    with pytest.raises(TypeError, match="Sequential: '0' must be a Module"):
+        nn.Sequential(np.zeros(2))
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: nn.Conv1d(4, 8, 3)(np.zeros((2, 3, 10), np.float32)), ValueError,
+     r"Conv1d\(4, 8, .*expected input of shape \(N, 4, L\) or \(4, L\) with 4 channels, got "
+     r"shape \(2, 3, 10\)"),
+    (lambda: nn.Conv1d(4, 8, 3)(np.zeros((2, 1, 4, 10), np.float32)), ValueError,
+     r"got shape \(2, 1, 4, 10\)"),
+    (lambda: nn.Conv1d(4, 8, 3)(np.zeros((2, 4, 10))), TypeError,
+     "input dtype float64 does not match the layer's float32"),
+    (lambda: nn.Conv1d(4, 8, 3)(np.zeros((2, 4, 10), np.int32)), TypeError, "float32 or float64"),
+    (lambda: nn.Conv2d(3, 8, 3)(np.zeros((2, 3, 10), np.float32)), ValueError,
+     r"Conv2d\(3, 8.*\(N, 3, H, W\)"),
+    (lambda: nn.Conv1d(4, 8, 3, padding=3, padding_mode="reflect")(
+        np.zeros((1, 4, 3), np.float32)), ValueError, "smaller than the input size"),
+    (lambda: nn.Conv1d(4, 8, 3, groups=3), ValueError, "divisible by groups"),
+    (lambda: nn.Conv1d(4, 8, 3, padding="full"), ValueError, "padding must be"),
+    (lambda: nn.Conv1d(4, 8, 3, padding_mode="mirror"), ValueError, "padding_mode"),
+    (lambda: nn.Conv1d(4, 8, 0), ValueError, "kernel_size"),
+    (lambda: nn.Conv1d(4, 8, 3, dtype=np.int32), TypeError, "dtype"),
+    (lambda: nn.ConvTranspose1d(4, 8, 3, stride=2, output_padding=2), ValueError,
+     "output_padding"),
+    (lambda: nn.Linear(4, 2)(np.zeros((3, 5), np.float32)), ValueError,
+     r"Linear\(in_features=4.*expected input of shape \(\*, 4\), got shape \(3, 5\)"),
+    (lambda: nn.Embedding(5, 2)(np.array([1.0, 2.0])), TypeError, "integer token indices"),
+    (lambda: nn.Embedding(5, 2)(np.array([1, 5])), ValueError, r"\[0, 5\).*from 1 to 5"),
+    (lambda: nn.Embedding(5, 2)(np.array([-1, 2])), ValueError, r"\[0, 5\)"),
+    (lambda: nn.BatchNorm1d(3)(np.zeros((4, 2), np.float32)), ValueError,
+     r"BatchNorm1d\(3.*\(N, 3\) or \(N, 3, L\) with 3 channels, got shape \(4, 2\)"),
+    (lambda: nn.BatchNorm1d(3)(np.zeros((1, 3), np.float32)), ValueError,
+     "more than 1 value per channel"),
+    (lambda: nn.BatchNorm2d(3)(np.zeros((4, 3, 2), np.float32)), ValueError, r"\(N, 3, H, W\)"),
+    (lambda: nn.LayerNorm(4)(np.zeros((3, 5), np.float32)), ValueError,
+     r"LayerNorm.*\(\*, 4\), got shape \(3, 5\)"),
+    (lambda: nn.MaxPool1d(3)(np.zeros((2, 2), np.float32)), ValueError,
+     r"MaxPool1d.*too small"),
+    (lambda: nn.MaxPool1d(3)(np.zeros((2, 3, 4, 5), np.float32)), ValueError,
+     r"MaxPool1d.*\(N, C, L\)"),
+    (lambda: nn.AdaptiveMaxPool1d(1)(np.zeros((2, 3, 5), np.float32), lengths=[5, 6]),
+     ValueError, r"AdaptiveMaxPool1d.*lengths must lie in \[1, 5\]"),
+    (lambda: nn.Dropout(1.5), ValueError, r"p must lie in \[0.0, 1.0\]"),
+    (lambda: nn.Permute(0, 2)(np.zeros((2, 3, 4))), ValueError, "permutation"),
+    (lambda: nn.Permute(0, 2, 1)(np.zeros((2, 3))), ValueError, "3 axes"),
+    (lambda: nn.CrossEntropyLoss()(np.zeros((3, 4), np.float32), np.array([0.0, 1.0, 2.0])),
+     TypeError, "integer class indices"),
+    (lambda: nn.CrossEntropyLoss()(np.zeros((3, 4), np.float32), np.array([0, 4, 1])),
+     ValueError, r"CrossEntropyLoss.*\[0, 4\).*got 4"),
+    (lambda: nn.CrossEntropyLoss()(np.zeros((3, 4), np.float32), np.array([0, -1, 1])),
+     ValueError, r"\[0, 4\)"),
+    (lambda: nn.CrossEntropyLoss()(np.zeros((3, 4), np.float32), np.array([0, 1])),
+     ValueError, r"target shape \(2,\) does not match input shape \(3, 4\)"),
+    (lambda: nn.CrossEntropyLoss(weight=[1.0, 2.0])(np.zeros((3, 4), np.float32),
+                                                    np.array([0, 1, 2])),
+     ValueError, "weight of shape"),
+    (lambda: nn.MSELoss()(np.zeros((3, 1), np.float32), np.zeros(3)), ValueError,
+     r"MSELoss.*target shape \(3,\) must equal the input shape \(3, 1\)"),
+    (lambda: nn.BCEWithLogitsLoss()(np.zeros(3), np.zeros((3, 1))), ValueError, "broadcast"),
+    (lambda: nn.MSELoss()(np.zeros(3), np.array(["a", "b", "c"])), TypeError, "real-valued"),
+    (lambda: nn.MSELoss(reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda: nn.Linear(3, 2).backward(np.ones(2)), RuntimeError, "before forward"),
+])
+def test_bad_input_raises_naming_the_layer(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_grad_output_of_the_wrong_shape_is_rejected():
+    conv = nn.Conv1d(2, 3, 3)
+    conv(np.zeros((4, 2, 10), np.float32))
+    with pytest.raises(ValueError, match=r"Conv1d.*grad_output must have the shape of the "
+                                         r"last forward's output \(4, 3, 8\), got shape \(4, 3\)"):
+        conv.backward(np.zeros((4, 3), np.float32))
+    relu = nn.ReLU()
+    relu(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="ReLU"):
+        relu.backward(np.zeros((3,)))                      # would broadcast silently
+
+
+# --------------------------------------------------------------------------------------------
+# Docstrings, exports, and training
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["module", "init", "conv", "linear", "activation", "pooling",
+                                  "normalization", "loss"])
+def test_docstring_examples_run(name):
+    module = importlib.import_module(f"pyconv1d.nn.{name}")
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+    assert doctest.testmod(nn, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_public_names_are_exported_and_documented():
+    assert "nn" in pyconv1d.__all__ and "optim" in pyconv1d.__all__
+    assert pyconv1d.nn is nn and pyconv1d.optim is optim
+    for name in nn.__all__:
+        assert getattr(nn, name).__doc__, name
+
+
+def _motif_data(rng, n, length=64):
+    """Noisy signals; class 1 hides a motif at a random position, class 0 a decoy with the
+    same energy (the motif reversed and negated), so only a pattern detector separates them."""
+    motif = np.array([1, -1, 1, 1, -1, 1, -1, -1], np.float32) * 1.5
+    decoy = -motif[::-1]
+    x = rng.normal(0, 0.6, (n, 1, length)).astype(np.float32)
+    y = rng.integers(0, 2, n)
+    pos = rng.integers(0, length - len(motif) + 1, n)
+    for i in range(n):
+        x[i, 0, pos[i]:pos[i] + len(motif)] += motif if y[i] else decoy
+    return x, y
+
+
+def test_small_cnn_learns_to_detect_a_motif_anywhere():
+    rng = np.random.default_rng(0)
+    x_train, y_train = _motif_data(rng, 512)
+    x_test, y_test = _motif_data(rng, 512)
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(1, 8, 9, padding="same"), nn.ReLU(),
+                          nn.AdaptiveMaxPool1d(1), nn.Flatten(), nn.Dropout(0.1),
+                          nn.Linear(8, 2))
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.Adam(model.parameters(), lr=0.02)
+
+    def accuracy():
+        model.eval()
+        acc = (model(x_test).argmax(axis=1) == y_test).mean()
+        model.train()
+        return acc
+    assert accuracy() < 0.7
+    for epoch in range(8):
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order), 32):
+            batch = order[start:start + 32]
+            loss = loss_fn(model(x_train[batch]), y_train[batch])
+            opt.zero_grad()
+            model.backward(loss_fn.backward())
+            opt.step()
+    assert accuracy() >= 0.95
+    assert loss < 0.3

@@ -1,0 +1,381 @@
+"""Tests for pyconv1d.optim: every optimiser, clip_grad_norm_, max_norm_ and the schedulers
+against their torch twins (skipped without torch) and against hand-written update rules;
+a whole model trained for 5 steps next to its torch twin."""
+import doctest
+import math
+import zlib
+
+import numpy as np
+import pytest
+
+from pyconv1d import nn, optim
+
+
+def _rng(*parts):
+    return np.random.default_rng(zlib.crc32(repr(parts).encode()))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = nn.get_num_threads()
+    nn.set_num_threads(1)
+    yield
+    nn.set_num_threads(before)
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _tol(dtype):
+    return dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-13)
+
+
+OPTIMISERS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.5, dampening=0.3, weight_decay=0.1, maximize=True)),
+    ("Adam", dict()),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    ("Adam", dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6, maximize=True)),
+    ("AdamW", dict()),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.01)),
+]
+
+
+def _params(dtype, seed):
+    rng = _rng("params", seed)
+    return [rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal(5).astype(dtype)]
+
+
+def _grads(dtype, step):
+    rng = _rng("grads", step)
+    return [rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal(5).astype(dtype)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kw", OPTIMISERS, ids=lambda v: str(v))
+def test_optimisers_match_torch_over_five_steps(name, kw, dtype):
+    torch = _torch()
+    ours = [nn.Parameter(a) for a in _params(dtype, 0)]
+    theirs = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in _params(dtype, 0)]
+    # two groups, the second with its own learning rate
+    lr2 = kw.get("lr", 1e-3 if name != "Adadelta" else 1.0) * 0.5
+    opt = getattr(optim, name)([{"params": ours[:1]}, {"params": ours[1:], "lr": lr2}], **kw)
+    topt = getattr(torch.optim, name)([{"params": theirs[:1]}, {"params": theirs[1:], "lr": lr2}],
+                                      **kw)
+    for step in range(5):
+        for p, t, g in zip(ours, theirs, _grads(dtype, step)):
+            p.grad = g.copy()
+            t.grad = torch.from_numpy(g.copy())
+        opt.step()
+        topt.step()
+        for p, t in zip(ours, theirs):
+            assert p.data.dtype == dtype
+            np.testing.assert_allclose(p.data, t.detach().numpy(), **_tol(dtype),
+                                       err_msg=f"{name}{kw} step {step}")
+
+
+def _twin_models(torch, dtype):
+    """A small conv net and its torch twin with the same weights (no bias before the batch
+    norm: its gradient is zero up to rounding, which Adam would amplify into noise)."""
+    tnn = torch.nn
+    nn.manual_seed(0)
+    ours = nn.Sequential(nn.Conv1d(2, 6, 5, padding="same", padding_mode="reflect", bias=False,
+                                   dtype=dtype),
+                         nn.BatchNorm1d(6, dtype=dtype), nn.ReLU(), nn.MaxPool1d(2),
+                         nn.Conv1d(6, 4, 3, dtype=dtype), nn.GELU(), nn.AdaptiveMaxPool1d(1),
+                         nn.Flatten(), nn.Linear(4, 3, dtype=dtype))
+    theirs = tnn.Sequential(tnn.Conv1d(2, 6, 5, padding="same", padding_mode="reflect", bias=False),
+                            tnn.BatchNorm1d(6), tnn.ReLU(), tnn.MaxPool1d(2),
+                            tnn.Conv1d(6, 4, 3), tnn.GELU(), tnn.AdaptiveMaxPool1d(1),
+                            tnn.Flatten(), tnn.Linear(4, 3))
+    theirs.to(torch.float64 if dtype == np.float64 else torch.float32)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    return ours, theirs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kw", [
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    ("Adam", dict(lr=0.01)), ("AdamW", dict(lr=0.01, weight_decay=0.05)),
+    ("Adadelta", dict(rho=0.95)),
+], ids=lambda v: str(v))
+def test_model_trains_like_its_torch_twin(name, kw, dtype):
+    """Outputs, loss, gradients and parameters after 5 steps (with clipping and max-norm)."""
+    torch = _torch()
+    ours, theirs = _twin_models(torch, dtype)
+    loss_fn, tloss_fn = nn.CrossEntropyLoss(label_smoothing=0.1), \
+        torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    opt = getattr(optim, name)(ours.parameters(), **kw)
+    topt = getattr(torch.optim, name)(theirs.parameters(), **kw)
+    tparams = dict(theirs.named_parameters())
+    rng = _rng("train", name)
+    for step in range(5):
+        x = rng.standard_normal((8, 2, 20)).astype(dtype)
+        y = rng.integers(0, 3, 8)
+        loss = loss_fn(ours(x), y)
+        opt.zero_grad()
+        ours.backward(loss_fn.backward())
+        total = optim.clip_grad_norm_(ours.parameters(), 1.0)
+        opt.step()
+        optim.max_norm_(ours[8].weight, 0.5)
+        tloss = tloss_fn(theirs(torch.from_numpy(x)), torch.from_numpy(y))
+        topt.zero_grad()
+        tloss.backward()
+        ttotal = torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
+        topt.step()
+        with torch.no_grad():
+            theirs[8].weight.renorm_(2, 0, 0.5)
+        np.testing.assert_allclose(loss, tloss.item(), **_tol(dtype))
+        np.testing.assert_allclose(total, ttotal.item(), **_tol(dtype))
+        for pname, p in ours.named_parameters():
+            np.testing.assert_allclose(p.grad, tparams[pname].grad.numpy(), rtol=1e-4,
+                                       atol=1e-5 if dtype == np.float32 else 1e-11,
+                                       err_msg=f"step {step}: {pname}.grad")
+    for key, value in ours.state_dict().items():
+        np.testing.assert_allclose(value, theirs.state_dict()[key].numpy(), rtol=1e-4,
+                                   atol=1e-5 if dtype == np.float32 else 1e-10, err_msg=key)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clip_grad_norm_matches_torch(norm_type, max_norm):
+    torch = _torch()
+    grads = _grads(np.float64, "clip")
+    ours = [nn.Parameter(np.zeros_like(g)) for g in grads]
+    theirs = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+    for p, t, g in zip(ours, theirs, grads):
+        p.grad, t.grad = g.copy(), torch.from_numpy(g.copy())
+    extra = nn.Parameter(np.zeros(2))                  # no grad: ignored
+    total = optim.clip_grad_norm_(ours + [extra], max_norm, norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type)
+    assert total == pytest.approx(ttotal.item(), rel=1e-12)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12)
+
+
+def test_clip_grad_norm_without_torch():
+    p, q = nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(1))
+    p.grad, q.grad = np.array([3.0, 0.0]), np.array([4.0])
+    assert optim.clip_grad_norm_([p, q], 10.0) == 5.0
+    np.testing.assert_allclose(p.grad, [3.0, 0.0], rtol=1e-6)     # not scaled up
+    optim.clip_grad_norm_(p, 1.0)                                  # a single Parameter works
+    assert np.linalg.norm(p.grad) == pytest.approx(1.0, rel=1e-5)
+    q.grad = np.array([np.nan])
+    with pytest.raises(RuntimeError, match="non-finite"):
+        optim.clip_grad_norm_([q], 1.0, error_if_nonfinite=True)
+    assert optim.clip_grad_norm_([nn.Parameter(np.zeros(1))], 1.0) == 0.0
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_max_norm_matches_torch_renorm(dim):
+    torch = _torch()
+    w = _rng("renorm", dim).standard_normal((5, 4, 3)) * 2
+    ours = optim.max_norm_(w.copy(), 2.5, dim=dim)
+    theirs = torch.renorm(torch.from_numpy(w), 2, dim, 2.5).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_max_norm_constrains_rows_in_place():
+    lin = nn.Linear(4, 3, rng=0)
+    lin.weight.data[0] *= 100
+    before = lin.weight.data.copy()
+    out = optim.max_norm_(lin.weight, 3.0)
+    assert out is lin.weight.data
+    norms = np.linalg.norm(lin.weight.data, axis=1)
+    assert norms[0] == pytest.approx(3.0, rel=1e-6)
+    np.testing.assert_array_equal(lin.weight.data[1:], before[1:])   # short rows untouched
+    with pytest.raises(TypeError, match="max_norm_"):
+        optim.max_norm_([1.0, 2.0], 1.0)
+
+
+@pytest.mark.parametrize("step_size,gamma", [(1, 0.5), (3, 0.1), (2, 0.9)])
+def test_steplr_matches_torch(step_size, gamma):
+    torch = _torch()
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.3)
+    topt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.3)
+    sched = optim.StepLR(opt, step_size, gamma)
+    tsched = torch.optim.lr_scheduler.StepLR(topt, step_size, gamma)
+    for _ in range(10):
+        assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-15)
+        assert opt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"])
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+
+
+@pytest.mark.parametrize("kw", [
+    dict(), dict(patience=1, factor=0.5), dict(mode="max", patience=0, threshold=0.1),
+    dict(patience=1, cooldown=2, min_lr=0.01, threshold_mode="abs", threshold=0.05),
+    dict(mode="max", threshold_mode="abs", patience=2, min_lr=[0.05, 0.0]),
+], ids=str)
+def test_reduce_lr_on_plateau_matches_torch(kw):
+    torch = _torch()
+    opt = optim.SGD([{"params": [nn.Parameter(np.zeros(1))]},
+                     {"params": [nn.Parameter(np.zeros(1))], "lr": 0.2}], lr=1.0)
+    topt = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))]},
+                            {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.2}], lr=1.0)
+    sched = optim.ReduceLROnPlateau(opt, **kw)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    metrics = [1.0, 0.9, 0.95, 0.9, 0.89, 0.91, 0.92, 0.5, 0.5, 0.5, 0.6, 0.7, 0.49, 0.5, 0.5,
+               0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    for m in metrics:
+        sched.step(m)
+        tsched.step(m)
+        assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-15)
+        assert sched.num_bad_epochs == tsched.num_bad_epochs
+
+
+# --------------------------------------------------------------------------------------------
+# Without torch: hand-written rules, mechanics, errors
+# --------------------------------------------------------------------------------------------
+
+def test_sgd_momentum_by_hand():
+    p = nn.Parameter(np.array([1.0, -2.0]))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
+    x, buf = p.data.copy(), None
+    for step in range(5):
+        g = _grads(np.float64, step)[1][:2]
+        p.grad = g.copy()
+        opt.step()
+        d = g + 0.01 * x
+        buf = d.copy() if buf is None else 0.9 * buf + d
+        x = x - 0.1 * (d + 0.9 * buf)
+        np.testing.assert_allclose(p.data, x, rtol=1e-14)
+
+
+def test_adam_by_hand():
+    p = nn.Parameter(np.array([0.5, -1.5, 2.0]))
+    opt = optim.Adam([p], lr=0.01, betas=(0.9, 0.99), eps=1e-8)
+    x, m, v = p.data.copy(), 0.0, 0.0
+    for t in range(1, 6):
+        g = _grads(np.float64, t)[1][:3]
+        p.grad = g.copy()
+        opt.step()
+        m = 0.9 * m + 0.1 * g
+        v = 0.99 * v + 0.01 * g * g
+        x = x - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.99 ** t)) + 1e-8)
+        np.testing.assert_allclose(p.data, x, rtol=1e-12)
+
+
+def test_adadelta_by_hand():
+    p = nn.Parameter(np.array([0.5, -1.5]))
+    opt = optim.Adadelta([p], lr=1.0, rho=0.9, eps=1e-6)
+    x, v, u = p.data.copy(), 0.0, 0.0
+    for t in range(5):
+        g = _grads(np.float64, t)[1][:2]
+        p.grad = g.copy()
+        opt.step()
+        v = 0.9 * v + 0.1 * g * g
+        delta = np.sqrt(u + 1e-6) / np.sqrt(v + 1e-6) * g
+        u = 0.9 * u + 0.1 * delta * delta
+        x = x - delta
+        np.testing.assert_allclose(p.data, x, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps, lr=0.1),
+    lambda ps: optim.AdamW(ps, lr=0.1), lambda ps: optim.Adadelta(ps, lr=1.0, rho=0.9),
+], ids=["SGD", "Adam", "AdamW", "Adadelta"])
+def test_optimisers_minimise_a_quadratic(make):
+    target = np.array([1.0, -2.0, 3.0], np.float32)
+    p = nn.Parameter(np.zeros(3, np.float32))
+    opt = make([p])
+    steps = 3000 if isinstance(opt, optim.Adadelta) else 300
+    for _ in range(steps):
+        opt.zero_grad()
+        p.grad = 2 * (p.data - target)
+        opt.step()
+    np.testing.assert_allclose(p.data, target, atol=0.05)
+
+
+def test_skips_missing_and_frozen_gradients():
+    a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(2), requires_grad=False)
+    c = nn.Parameter(np.ones(2))
+    opt = optim.Adam([a, b, c], lr=0.1)
+    a.grad = np.ones(2)
+    b.grad = np.ones(2)
+    opt.step()
+    assert (a.data < 1).all() and (b.data == 1).all() and (c.data == 1).all()
+    assert set(map(id, opt.state)) == {id(a)}
+    opt.zero_grad()
+    assert a.grad is None
+    a.grad = np.ones(2)
+    opt.zero_grad(set_to_none=False)
+    assert (a.grad == 0).all()
+
+
+def test_optimiser_state_dict_round_trip():
+    ps = [nn.Parameter(np.ones(3)), nn.Parameter(np.ones(2))]
+    opt = optim.Adam(ps, lr=0.1)
+    for step in range(3):
+        for p in ps:
+            p.grad = np.full(p.shape, step + 1.0)
+        opt.step()
+    sd = opt.state_dict()
+    assert sd["state"][0]["step"] == 3 and sd["param_groups"][0]["params"] == [0, 1]
+    qs = [nn.Parameter(p.data) for p in ps]
+    opt2 = optim.Adam(qs, lr=0.5)
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["lr"] == 0.1
+    for p, q in zip(ps, qs):
+        p.grad, q.grad = np.ones(p.shape), np.ones(q.shape)
+    opt.step()
+    opt2.step()
+    for p, q in zip(ps, qs):
+        np.testing.assert_array_equal(p.data, q.data)
+    with pytest.raises(ValueError, match="do not match"):
+        optim.Adam([nn.Parameter(np.ones(1))]).load_state_dict(sd)
+
+
+def test_schedulers_without_torch():
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    sched = optim.StepLR(opt, 2, 0.5)
+    lrs = []
+    for _ in range(6):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step()
+    assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    plateau = optim.ReduceLROnPlateau(opt, patience=2, factor=0.1, min_lr=0.005)
+    for metric in [5, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4]:
+        plateau.step(metric)
+    assert plateau.get_last_lr() == [pytest.approx(0.005)]
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: optim.SGD([], lr=0.1), ValueError, "empty parameter list"),
+    (lambda: optim.SGD([np.zeros(2)], lr=0.1), TypeError, "can only optimise Parameters"),
+    (lambda: optim.SGD(nn.Parameter(np.zeros(2))), TypeError, "single Parameter"),
+    (lambda: optim.SGD([nn.Parameter(np.zeros(2))], lr=-1), ValueError, "lr must be >= 0"),
+    (lambda: optim.SGD([nn.Parameter(np.zeros(2))], nesterov=True), ValueError, "Nesterov"),
+    (lambda: optim.Adam([nn.Parameter(np.zeros(2))], betas=(0.9, 1.0)), ValueError, "betas"),
+    (lambda: optim.Adam([nn.Parameter(np.zeros(2))], betas=0.9), ValueError, "pair"),
+    (lambda: optim.Adadelta([nn.Parameter(np.zeros(2))], rho=1.5), ValueError, "rho"),
+    (lambda: optim.Adam([nn.Parameter(np.zeros(2))], lr="fast"), TypeError, "lr must be a number"),
+    (lambda: (lambda p: optim.SGD([{"params": [p]}, {"params": [p]}]))(
+        nn.Parameter(np.zeros(1))), ValueError, "more than one place"),
+    (lambda: optim.StepLR(optim.SGD([nn.Parameter(np.zeros(1))]), 0), ValueError,
+     "step_size must be a positive int"),
+    (lambda: optim.StepLR(object(), 1), TypeError, "not an Optimizer"),
+    (lambda: optim.ReduceLROnPlateau(optim.SGD([nn.Parameter(np.zeros(1))]), factor=1.0),
+     ValueError, "factor must be < 1.0"),
+    (lambda: optim.ReduceLROnPlateau(optim.SGD([nn.Parameter(np.zeros(1))]), mode="up"),
+     ValueError, "mode"),
+    (lambda: optim.clip_grad_norm_([], -1.0), ValueError, "max_norm"),
+])
+def test_bad_arguments_raise(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(optim, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+    for name in optim.__all__:
+        assert getattr(optim, name).__doc__, name
