@@ -58,6 +58,10 @@ cdef extern from "_simd.h" nogil:
     void pyc_add_d(Py_ssize_t n, const double* x, double* y)
     float pyc_dot_f(Py_ssize_t n, const float* a, const float* b, Py_ssize_t sb)
     double pyc_dot_d(Py_ssize_t n, const double* a, const double* b, Py_ssize_t sb)
+    void pyc_fir_f(Py_ssize_t n, Py_ssize_t K, const float* w, Py_ssize_t ws, const float* x,
+                   Py_ssize_t d, float* y)
+    void pyc_fir_d(Py_ssize_t n, Py_ssize_t K, const double* w, Py_ssize_t ws, const double* x,
+                   Py_ssize_t d, double* y)
     void pyc_gather_f(Py_ssize_t n, const float* src, Py_ssize_t s, float* dst)
     void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
 
@@ -154,6 +158,15 @@ cdef inline floating dot(Py_ssize_t n, const floating* a, const floating* b,
         return pyc_dot_d(n, a, b, sb)
 
 
+cdef inline void fir(Py_ssize_t n, Py_ssize_t K, const floating* w, Py_ssize_t ws,
+                     const floating* x, Py_ssize_t d, floating* y) noexcept nogil:
+    """y[t] += sum_k w[k*ws] * x[t + k*d] for t < n (all indices valid)."""
+    if floating is float:
+        pyc_fir_f(n, K, w, ws, x, d, y)
+    else:
+        pyc_fir_d(n, K, w, ws, x, d, y)
+
+
 cdef inline void gather(Py_ssize_t n, const floating* src, Py_ssize_t s,
                         floating* dst) noexcept nogil:
     if floating is float:
@@ -223,43 +236,84 @@ def block_pixels(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize):
 
 cdef void _direct_forward_plane(const floating* x, const floating* w, floating* y,
                                 Geom* g) noexcept nogil:
-    """One (n, o) output plane: y[p, q] += sum_{c,i,j} w[c,i,j] * x[c, p*sh+i*dh-pt, q*sw+j*dw-pl]."""
-    cdef Py_ssize_t c, i, j, p, offh, offw, plo, phi, qlo, qhi
-    cdef floating wv
+    """One (n, o) output plane: y[p, q] += sum_{c,i,j} w[c,i,j] * x[c, p*sh+i*dh-pt, q*sw+j*dw-pl].
+
+    With a unit column stride, the columns where every tap of a kernel row lands inside the
+    input run as one FIR filter over the row (src/_simd.h); the edges, tap by tap."""
+    cdef Py_ssize_t c, i, j, p, offh, offw, plo, phi, qlo, qhi, ilo = 0, ihi = 0, a, b, tmp
+    cdef const floating* xr
+    cdef floating* yr
+    cdef const floating* wr
+    if g.sw == 1:
+        tap_range(-g.pl, g.W, g.W_out, 1, &ilo, &tmp)                       # first tap
+        tap_range((g.KW - 1) * g.dw - g.pl, g.W, g.W_out, 1, &tmp, &ihi)   # last tap
+        if ihi < ilo:
+            ihi = ilo
     for c in range(g.Cg):
         for i in range(g.KH):
             offh = i * g.dh - g.pt
             tap_range(offh, g.H, g.H_out, g.sh, &plo, &phi)
-            for j in range(g.KW):
-                wv = w[(c * g.KH + i) * g.KW + j]
-                offw = j * g.dw - g.pl
-                tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-                if qhi <= qlo:
-                    continue
-                for p in range(plo, phi):
-                    axpy_sx(qhi - qlo, wv,
-                            x + (c * g.H + p * g.sh + offh) * g.W + qlo * g.sw + offw, g.sw,
-                            y + p * g.W_out + qlo)
+            wr = w + (c * g.KH + i) * g.KW
+            for p in range(plo, phi):
+                xr = x + (c * g.H + p * g.sh + offh) * g.W
+                yr = y + p * g.W_out
+                if g.sw == 1 and ihi > ilo:
+                    fir(ihi - ilo, g.KW, wr, 1, xr + ilo - g.pl, g.dw, yr + ilo)
+                for j in range(g.KW):
+                    offw = j * g.dw - g.pl
+                    tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+                    if g.sw == 1 and ihi > ilo:
+                        # the columns left and right of the FIR's range
+                        b = min(qhi, ilo)
+                        if b > qlo:
+                            axpy(b - qlo, wr[j], xr + qlo + offw, yr + qlo)
+                        a = max(qlo, ihi)
+                        if qhi > a:
+                            axpy(qhi - a, wr[j], xr + a + offw, yr + a)
+                    elif qhi > qlo:
+                        axpy_sx(qhi - qlo, wr[j], xr + qlo * g.sw + offw, g.sw, yr + qlo)
 
 
 cdef void _direct_grad_input_plane(const floating* go, const floating* w, floating* gx,
                                    Geom* g) noexcept nogil:
-    """One (n, input channel) plane: scatter w[o, c, i, j] * g[o, p, q] back onto gx."""
-    cdef Py_ssize_t o, i, j, p, offh, offw, plo, phi, qlo, qhi
-    cdef floating wv
+    """One (n, input channel) plane: scatter w[o, c, i, j] * g[o, p, q] back onto gx.
+
+    With a unit column stride, gx[u] += sum_j w[j] * g[u - j*dw + pl] is an FIR filter with the
+    kernel row reversed over the columns u where every tap lands inside g; the edges go tap by
+    tap."""
+    cdef Py_ssize_t o, i, j, p, offh, offw, plo, phi, qlo, qhi, ulo = 0, uhi = 0, a, b
+    cdef const floating* gr
+    cdef floating* xr
+    cdef const floating* wr
+    if g.sw == 1:
+        ulo = max(0, (g.KW - 1) * g.dw - g.pl)
+        uhi = min(g.W, g.W_out - g.pl)
+        if uhi < ulo:
+            uhi = ulo
     for o in range(g.Og):
         for i in range(g.KH):
             offh = i * g.dh - g.pt
             tap_range(offh, g.H, g.H_out, g.sh, &plo, &phi)
-            for j in range(g.KW):
-                wv = w[(o * g.Cg * g.KH + i) * g.KW + j]
-                offw = j * g.dw - g.pl
-                tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-                if qhi <= qlo:
-                    continue
-                for p in range(plo, phi):
-                    axpy_sy(qhi - qlo, wv, go + (o * g.H_out + p) * g.W_out + qlo,
-                            gx + (p * g.sh + offh) * g.W + qlo * g.sw + offw, g.sw)
+            wr = w + (o * g.Cg * g.KH + i) * g.KW
+            for p in range(plo, phi):
+                gr = go + (o * g.H_out + p) * g.W_out
+                xr = gx + (p * g.sh + offh) * g.W
+                if g.sw == 1 and uhi > ulo:
+                    fir(uhi - ulo, g.KW, wr + g.KW - 1, -1,
+                        gr + ulo - (g.KW - 1) * g.dw + g.pl, g.dw, xr + ulo)
+                for j in range(g.KW):
+                    offw = j * g.dw - g.pl
+                    tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+                    if g.sw == 1 and uhi > ulo:
+                        # outputs q whose target u = q + offw lies outside [ulo, uhi)
+                        b = min(qhi, ulo - offw)
+                        if b > qlo:
+                            axpy(b - qlo, wr[j], gr + qlo, xr + qlo + offw)
+                        a = max(qlo, uhi - offw)
+                        if qhi > a:
+                            axpy(qhi - a, wr[j], gr + a, xr + a + offw)
+                    elif qhi > qlo:
+                        axpy_sy(qhi - qlo, wr[j], gr + qlo, xr + qlo * g.sw + offw, g.sw)
 
 
 cdef floating _direct_grad_weight_tap(const floating* go, const floating* x, Geom* g,

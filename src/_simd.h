@@ -75,6 +75,41 @@ PYC_CLONES static T pyc_dot_##SUF(ptrdiff_t n, const T *restrict a, const T *res
     for (; i < n; i++) s += a[i] * b[i * sb];                                                 \
     return s;                                                                                 \
 }                                                                                             \
+/* y[t] += sum_{k<K} w[k*ws] * x[t + k*d] for t < n, every index valid (an FIR filter).  \
+ * Four vector accumulators stay in registers across the taps, so each output is loaded and  \
+ * stored once; every y[t] sums its taps in k order, whichever path computes it. */         \
+PYC_CLONES static void pyc_fir_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,          \
+                                     ptrdiff_t ws, const T *restrict x, ptrdiff_t d,          \
+                                     T *restrict y)                                           \
+{                                                                                             \
+    typedef T vec __attribute__((vector_size(VN * sizeof(T)), aligned(sizeof(T))));          \
+    ptrdiff_t t = 0;                                                                          \
+    for (; t + 4 * VN <= n; t += 4 * VN) {                                                    \
+        vec a0 = *(vec *)(y + t), a1 = *(vec *)(y + t + VN);                                  \
+        vec a2 = *(vec *)(y + t + 2 * VN), a3 = *(vec *)(y + t + 3 * VN);                     \
+        for (ptrdiff_t k = 0; k < K; k++) {                                                   \
+            const T *xs = x + t + k * d;                                                      \
+            vec wk = (vec){0} + w[k * ws];                                                    \
+            a0 += wk * *(const vec *)(xs);                                                    \
+            a1 += wk * *(const vec *)(xs + VN);                                               \
+            a2 += wk * *(const vec *)(xs + 2 * VN);                                           \
+            a3 += wk * *(const vec *)(xs + 3 * VN);                                           \
+        }                                                                                     \
+        *(vec *)(y + t) = a0; *(vec *)(y + t + VN) = a1;                                      \
+        *(vec *)(y + t + 2 * VN) = a2; *(vec *)(y + t + 3 * VN) = a3;                         \
+    }                                                                                         \
+    for (; t + VN <= n; t += VN) {                                                            \
+        vec a0 = *(vec *)(y + t);                                                             \
+        for (ptrdiff_t k = 0; k < K; k++)                                                     \
+            a0 += ((vec){0} + w[k * ws]) * *(const vec *)(x + t + k * d);                   \
+        *(vec *)(y + t) = a0;                                                                 \
+    }                                                                                         \
+    for (; t < n; t++) {                                                                      \
+        T a = y[t];                                                                           \
+        for (ptrdiff_t k = 0; k < K; k++) a += w[k * ws] * x[t + k * d];                      \
+        y[t] = a;                                                                             \
+    }                                                                                         \
+}                                                                                             \
 /* dst[i] = src[i*s] */                                                                       \
 static inline void pyc_gather_##SUF(ptrdiff_t n, const T *restrict src, ptrdiff_t s,         \
                                     T *restrict dst)                                          \
