@@ -32,6 +32,8 @@ import scipy.fft
 import scipy.signal
 
 from . import _checks
+from .functional import conv1d, conv1d_backward
+from .nn.module import Module, get_num_threads
 
 __all__ = [
     "MelSpectrogram",
@@ -289,7 +291,8 @@ def resample(x, orig_sr, target_sr, axis=-1):
     >>> y = resample(x, 22050, 8000)
     >>> y.shape
     (8000,)
-    >>> bool(np.abs(y[100:-100] - np.sin(2 * np.pi * 100 * np.arange(8000) / 8000)[100:-100]).max() < 1e-3)
+    >>> expected = np.sin(2 * np.pi * 100 * np.arange(8000) / 8000)
+    >>> bool(np.abs(y - expected)[100:-100].max() < 1e-3)
     True
     """
     x = _as_audio(x)
@@ -861,22 +864,7 @@ def spec_augment(spec, rng=None, freq_masks=2, freq_width=8, time_masks=2, time_
 # --------------------------------------------------------------------------- conv front-end
 
 
-def _base_module():
-    """pyconv1d.nn.Module when the layers package exists, else object.
-
-    Only a missing ``pyconv1d.nn`` falls back; any other import error (a circular import, a
-    broken layer module) propagates rather than silently giving a plain class.
-    """
-    try:
-        from .nn import Module
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("pyconv1d.nn", __name__.rpartition(".")[0] + ".nn"):
-            raise
-        return object
-    return Module
-
-
-class MelSpectrogram(_base_module()):
+class MelSpectrogram(Module):
     """Log-mel spectrogram computed with pyconv1d's strided conv1d, with a backward pass.
 
     The STFT is a convolution: a bank of ``2 (n_fft//2 + 1)`` kernels of length ``n_fft``,
@@ -884,8 +872,9 @@ class MelSpectrogram(_base_module()):
     (centre-padded) waveform with stride ``hop_length`` gives the real and imaginary parts of
     :func:`stft`. Then ``power = re**2 + im**2``, ``mel = fb @ power`` and, with ``log``,
     ``log(max(mel, floor))``: the same numbers as :func:`log_mel` (to the precision of the
-    dtype). No parameters are learned; :meth:`backward` returns the gradient with respect to
-    the waveform, so the front-end can sit inside a model (or a waveform can be optimised).
+    dtype). It is a :class:`pyconv1d.nn.Module` without parameters (its state dict is empty):
+    :meth:`backward` returns the gradient with respect to the waveform, so the front-end can
+    sit first in a model (or a waveform can be optimised).
 
     Parameters
     ----------
@@ -897,7 +886,7 @@ class MelSpectrogram(_base_module()):
     dtype : float32 or float64
         Of the kernel bank; float64 input is computed in float64 either way.
     num_threads : int, optional
-        Passed to :func:`pyconv1d.conv1d`.
+        Passed to :func:`pyconv1d.conv1d`; None uses :func:`pyconv1d.nn.set_num_threads`'s.
 
     Examples
     --------
@@ -905,7 +894,7 @@ class MelSpectrogram(_base_module()):
     >>> from pyconv1d.audio import MelSpectrogram, log_mel
     >>> x = np.random.default_rng(0).standard_normal((2, 4000)).astype(np.float32)
     >>> layer = MelSpectrogram(8000, n_fft=256, hop_length=80, n_mels=32)
-    >>> y = layer.forward(x)
+    >>> y = layer(x)
     >>> y.shape, y.dtype
     ((2, 32, 51), dtype('float32'))
     >>> ref = log_mel(x.astype(np.float64), 8000, n_fft=256, hop_length=80, n_mels=32)
@@ -986,9 +975,8 @@ class MelSpectrogram(_base_module()):
             raise ValueError(f"x has {length} samples, fewer than n_fft={self.n_fft} (use "
                              f"center=True or a shorter n_fft)")
         bank, fb = self._bank(dtype)
-        from .functional import conv1d
         spec = conv1d(x2[:, None, :], bank, stride=self.hop_length, padding=padding,
-                      num_threads=self.num_threads)           # (N, 2F, T)
+                      num_threads=self._threads())            # (N, 2F, T)
         n_bins = fb.shape[1]
         re, im = spec[:, :n_bins], spec[:, n_bins:]
         power = re * re + im * im
@@ -997,9 +985,10 @@ class MelSpectrogram(_base_module()):
         self._cache = (x2, padding, spec, mel, length, unbatched, dtype)
         return out[0] if unbatched else out
 
-    __call__ = forward
+    def _threads(self):
+        return get_num_threads() if self.num_threads is None else self.num_threads
 
-    def backward(self, grad_out):
+    def backward(self, grad_output):
         """Gradient of the loss with respect to the waveform given to the last :meth:`forward`.
 
         Chains the log (``g / mel`` where ``mel > floor``, 0 where the floor clipped), the
@@ -1009,10 +998,10 @@ class MelSpectrogram(_base_module()):
         if self._cache is None:
             raise RuntimeError("MelSpectrogram.backward called before forward")
         x2, padding, spec, mel, length, unbatched, dtype = self._cache
-        g = _checks.as_float_array(grad_out, "grad_out")
+        g = _checks.as_float_array(grad_output, "grad_output")
         expected = mel.shape[1:] if unbatched else mel.shape
         if g.shape != expected:
-            raise ValueError(f"grad_out must have the output's shape {expected}, got shape "
+            raise ValueError(f"grad_output must have the output's shape {expected}, got shape "
                              f"{g.shape}")
         g = g.reshape(mel.shape).astype(dtype, copy=False)
         if self.log:
@@ -1021,10 +1010,9 @@ class MelSpectrogram(_base_module()):
         bank, fb = self._bank(dtype)
         g_power = np.matmul(fb.T, g)                           # (N, F, T)
         g_spec = 2 * spec * np.concatenate([g_power, g_power], axis=1)
-        from .functional import conv1d_backward
         gx = conv1d_backward(g_spec, x2[:, None, :], bank, stride=self.hop_length,
                              padding=padding, output_mask=(True, False, False),
-                             num_threads=self.num_threads).grad_input[:, 0]
+                             num_threads=self._threads()).grad_input[:, 0]
         if self.center and self.pad_mode == "reflect":
             # x_pad[i] = x[p - i] left of x and x[2L - 2 + p - i] right of it: fold back.
             p = self.n_fft // 2
@@ -1060,9 +1048,6 @@ class MelSpectrogram(_base_module()):
         if self.dtype != np.float32:
             parts.append(f"dtype={self.dtype.name}")
         return ", ".join(parts)
-
-    def __repr__(self):
-        return f"MelSpectrogram({self.extra_repr()})"
 
 
 # --------------------------------------------------------------------------- spoken digits

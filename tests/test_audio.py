@@ -459,14 +459,25 @@ def test_conv_mel_spectrogram_kernel_bank_is_the_dft():
     assert "n_mels=4" in repr(layer) and "dtype=float64" in repr(layer)
 
 
-def test_conv_mel_spectrogram_is_a_layer_when_nn_exists():
-    nn = pytest.importorskip("pyconv1d.nn")
+def test_conv_mel_spectrogram_is_a_parameter_free_layer(tmp_path):
+    from pyconv1d import nn
     layer = audio.MelSpectrogram(8000, 32, 8, n_mels=8)
     assert isinstance(layer, nn.Module)
+    assert list(layer.parameters()) == [] and not layer.state_dict()
     x = _noise((2, 64), seed=11, dtype=np.float32)
     np.testing.assert_array_equal(layer(x), layer.forward(x))
-    if hasattr(layer, "parameters"):
-        assert list(layer.parameters()) == []
+    # first in a model: its backward receives the model's input gradient
+    _ = nn.manual_seed(0)
+    model = nn.Sequential(audio.MelSpectrogram(8000, 32, 8, n_mels=8), nn.Conv1d(8, 4, 3),
+                          nn.ReLU(), nn.AdaptiveMaxPool1d(1), nn.Flatten(), nn.Linear(4, 2))
+    out = model(x)
+    assert out.shape == (2, 2)
+    gx = model.backward(np.ones_like(out))
+    assert gx.shape == x.shape and np.isfinite(gx).all()
+    assert model[1].weight.grad is not None
+    assert repr(model).startswith("Sequential(") and "MelSpectrogram(sr=8000" in repr(model)
+    model.save(tmp_path / "m.npz")
+    model.load(tmp_path / "m.npz")
 
 
 def test_conv_mel_spectrogram_backward_before_forward():
@@ -474,7 +485,7 @@ def test_conv_mel_spectrogram_backward_before_forward():
     with pytest.raises(RuntimeError, match="before forward"):
         layer.backward(np.zeros((8, 3), dtype=np.float32))
     layer(np.zeros(64, dtype=np.float32))
-    with pytest.raises(ValueError, match="grad_out must have the output's shape"):
+    with pytest.raises(ValueError, match="grad_output must have the output's shape"):
         layer.backward(np.zeros((8, 3), dtype=np.float32))
 
 
@@ -484,36 +495,60 @@ def test_conv_mel_spectrogram_backward_before_forward():
 @pytest.mark.parametrize("call,exc,match", [
     (lambda: audio.stft(np.zeros(100), n_fft=0), ValueError, r"n_fft must be an int >= 1, got 0"),
     (lambda: audio.stft(np.zeros(100), n_fft=2.5), TypeError, r"n_fft must be an int"),
-    (lambda: audio.stft(np.zeros(100), 64, win_length=65), ValueError, r"win_length must be <= n_fft=64, got 65"),
-    (lambda: audio.stft(np.zeros(100), 64, hop_length=-1), ValueError, r"hop_length must be an int >= 1, got -1"),
-    (lambda: audio.stft(np.zeros(100), 64, pad_mode="edge"), ValueError, r"pad_mode must be one of .*'edge'"),
-    (lambda: audio.stft(np.zeros(20), 64, pad_mode="reflect"), ValueError, r"pad_mode='reflect' needs more than"),
+    (lambda: audio.stft(np.zeros(100), 64, win_length=65),
+     ValueError, r"win_length must be <= n_fft=64, got 65"),
+    (lambda: audio.stft(np.zeros(100), 64, hop_length=-1),
+     ValueError, r"hop_length must be an int >= 1, got -1"),
+    (lambda: audio.stft(np.zeros(100), 64, pad_mode="edge"),
+     ValueError, r"pad_mode must be one of .*'edge'"),
+    (lambda: audio.stft(np.zeros(20), 64, pad_mode="reflect"),
+     ValueError, r"pad_mode='reflect' needs more than"),
     (lambda: audio.stft(np.zeros(20), 64, center=False), ValueError, r"fewer than n_fft=64"),
-    (lambda: audio.stft(np.zeros(100, dtype=np.int16), 64), TypeError, r"x must be a float32 or float64 array, got dtype int16"),
+    (lambda: audio.stft(np.zeros(100, dtype=np.int16), 64),
+     TypeError, r"x must be a float32 or float64 array, got dtype int16"),
     (lambda: audio.stft(np.zeros(100), 64, window="nope"), ValueError, r"window 'nope'"),
-    (lambda: audio.stft(np.zeros(100), 64, window=np.ones(3)), ValueError, r"window must be a name or an array of shape \(64,\)"),
-    (lambda: audio.spectrogram(np.zeros(100), 64, power=0), ValueError, r"power must be a finite number in \(0.0, inf\), got 0"),
-    (lambda: audio.preemphasis(np.zeros(10), coef=1.5), ValueError, r"coef must be a finite number in \[0.0, 1.0\], got 1.5"),
+    (lambda: audio.stft(np.zeros(100), 64, window=np.ones(3)),
+     ValueError, r"window must be a name or an array of shape \(64,\)"),
+    (lambda: audio.spectrogram(np.zeros(100), 64, power=0),
+     ValueError, r"power must be a finite number in \(0.0, inf\), got 0"),
+    (lambda: audio.preemphasis(np.zeros(10), coef=1.5),
+     ValueError, r"coef must be a finite number in \[0.0, 1.0\], got 1.5"),
     (lambda: audio.frame(np.zeros(3), 4, 1), ValueError, r"at least frame_length=4"),
-    (lambda: audio.resample(np.zeros(10), 0, 8000), ValueError, r"orig_sr must be a positive int .*got 0"),
-    (lambda: audio.resample(np.zeros(10), 8000, "16k"), TypeError, r"target_sr must be a positive int .*'16k'"),
-    (lambda: audio.mel_filterbank(8000, 256, fmax=5000), ValueError, r"fmax must be a finite number in \(-inf, 4000.0\], got 5000"),
-    (lambda: audio.mel_filterbank(8000, 256, fmin=3000, fmax=2000), ValueError, r"fmin must be < fmax=2000.0, got 3000.0"),
-    (lambda: audio.mel_filterbank(8000, 256, norm="l2"), ValueError, r"norm must be 'slaney' or None, got 'l2'"),
-    (lambda: audio.mel_filterbank(8000, 256, n_mels=0), ValueError, r"n_mels must be an int >= 1, got 0"),
-    (lambda: audio.log_mel(np.zeros(400), 8000, 256, floor=0.0), ValueError, r"floor must be a finite number in \(0.0, inf\), got 0.0"),
-    (lambda: audio.mfcc(S=np.zeros((10, 5)), n_mfcc=11), ValueError, r"n_mfcc must be <= n_mels=10, got 11"),
-    (lambda: audio.mfcc(np.zeros(400)), TypeError, r"mfcc needs either a waveform x and its sample rate sr"),
+    (lambda: audio.resample(np.zeros(10), 0, 8000),
+     ValueError, r"orig_sr must be a positive int .*got 0"),
+    (lambda: audio.resample(np.zeros(10), 8000, "16k"),
+     TypeError, r"target_sr must be a positive int .*'16k'"),
+    (lambda: audio.mel_filterbank(8000, 256, fmax=5000),
+     ValueError, r"fmax must be a finite number in \(-inf, 4000.0\], got 5000"),
+    (lambda: audio.mel_filterbank(8000, 256, fmin=3000, fmax=2000),
+     ValueError, r"fmin must be < fmax=2000.0, got 3000.0"),
+    (lambda: audio.mel_filterbank(8000, 256, norm="l2"),
+     ValueError, r"norm must be 'slaney' or None, got 'l2'"),
+    (lambda: audio.mel_filterbank(8000, 256, n_mels=0),
+     ValueError, r"n_mels must be an int >= 1, got 0"),
+    (lambda: audio.log_mel(np.zeros(400), 8000, 256, floor=0.0),
+     ValueError, r"floor must be a finite number in \(0.0, inf\), got 0.0"),
+    (lambda: audio.mfcc(S=np.zeros((10, 5)), n_mfcc=11),
+     ValueError, r"n_mfcc must be <= n_mels=10, got 11"),
+    (lambda: audio.mfcc(np.zeros(400)),
+     TypeError, r"mfcc needs either a waveform x and its sample rate sr"),
     (lambda: audio.mfcc(S=np.zeros((10, 5)), n_fft=4), TypeError, r"\['n_fft'\] have no effect"),
-    (lambda: audio.spec_augment(np.zeros((4, 4)), rng="seed"), TypeError, r"rng must be a numpy.random.Generator, an int seed or None, got 'seed'"),
-    (lambda: audio.spec_augment(np.zeros((4, 4)), freq_masks=-1), ValueError, r"freq_masks must be an int >= 0, got -1"),
+    (lambda: audio.spec_augment(np.zeros((4, 4)), rng="seed"),
+     TypeError, r"rng must be a numpy.random.Generator, an int seed or None, got 'seed'"),
+    (lambda: audio.spec_augment(np.zeros((4, 4)), freq_masks=-1),
+     ValueError, r"freq_masks must be an int >= 0, got -1"),
     (lambda: audio.spec_augment(np.zeros(4)), ValueError, r"spec must have at least 2 dimension"),
-    (lambda: audio.MelSpectrogram(8000, 64, dtype=np.int32), TypeError, r"dtype must be float32 or float64, got int32"),
-    (lambda: audio.MelSpectrogram(8000, 64, n_mels=8)(np.zeros((2, 2, 100))), ValueError, r"x must have shape \(N, L\) or \(L,\), got shape \(2, 2, 100\)"),
-    (lambda: audio.load("x.wav", dtype=np.int16), TypeError, r"dtype must be float32 or float64, got int16"),
-    (lambda: audio.save("x.wav", np.zeros((1, 2, 3)), 8000), ValueError, r"audio must have shape \(L,\) or \(C, L\), got shape \(1, 2, 3\)"),
+    (lambda: audio.MelSpectrogram(8000, 64, dtype=np.int32),
+     TypeError, r"dtype must be float32 or float64, got int32"),
+    (lambda: audio.MelSpectrogram(8000, 64, n_mels=8)(np.zeros((2, 2, 100))),
+     ValueError, r"x must have shape \(N, L\) or \(L,\), got shape \(2, 2, 100\)"),
+    (lambda: audio.load("x.wav", dtype=np.int16),
+     TypeError, r"dtype must be float32 or float64, got int16"),
+    (lambda: audio.save("x.wav", np.zeros((1, 2, 3)), 8000),
+     ValueError, r"audio must have shape \(L,\) or \(C, L\), got shape \(1, 2, 3\)"),
     (lambda: audio.save("x.wav", np.array([np.nan]), 8000), ValueError, r"audio must be finite"),
-    (lambda: audio.save("x.wav", np.zeros(3), -8000), ValueError, r"sr must be a positive int .*got -8000"),
+    (lambda: audio.save("x.wav", np.zeros(3), -8000),
+     ValueError, r"sr must be a positive int .*got -8000"),
 ])
 def test_errors_name_the_argument_and_value(call, exc, match):
     with pytest.raises(exc, match=match):
