@@ -221,6 +221,30 @@ def make_clip(job, args, tmp, index):
     return row
 
 
+def tool_version(cmd):
+    text = subprocess.run(cmd, capture_output=True, text=True).stdout
+    match = re.search(r"(?:version:\s*flite-|text-to-speech:\s*)([\w.+-]+)", text)
+    return match.group(1) if match else "unknown"
+
+
+def write_readme(out, args, argv, n_clips, table):
+    """Provenance next to the data: the command, the seed, the synthesizer versions."""
+    command = " ".join(["python examples/make_spoken_digits.py",
+                        *(argv if argv is not None else sys.argv[1:])])
+    espeak = tool_version(["espeak-ng", "--version"])
+    flite = tool_version(["flite", "--version"])
+    (out / "README.md").write_text(
+        "# Synthesized spoken digits\n\n"
+        f"{n_clips} clips of \"zero\" ... \"nine\", 8 kHz mono 16-bit FLAC, made by "
+        f"`{command}` (seed {args.seed}) with espeak-ng {espeak} and flite {flite}. "
+        "See that script's docstring for the "
+        "voices, the augmentation and the columns of `manifest.csv`; read the corpus with "
+        "`pyconv1d.audio.load_spoken_digits()`.\n\n"
+        "The split is by speaker: no dev or test voice occurs in training.\n\n"
+        "| split | synthesizer | clips | voices | speakers |\n|---|---|---|---|---|\n"
+        + "\n".join(table) + "\n")
+
+
 COLUMNS = ["file", "digit", "word", "synthesizer", "voice", "speaker", "split", "accent",
            "variant", "pitch", "rate", "speed", "gain_db", "noise", "snr_db", "seconds"]
 
@@ -261,15 +285,17 @@ def main(argv=None):
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(f"{len(rows)} clips, {size / 1e6:.2f} MB in {out} ({time.time() - start:.0f} s)")
+    table = []
     for split in ("train", "dev", "test"):
         sel = [r for r in rows if r["split"] == split]
         for synth in ("espeak-ng", "flite"):
             part = [r for r in sel if r["synthesizer"] == synth]
-            print(f"  {split:5s} {synth:9s} {len(part):5d} clips, "
-                  f"{len({r['voice'] for r in part}):3d} voices, "
-                  f"{len({r['speaker'] for r in part}):3d} speakers")
+            table.append(f"| {split} | {synth} | {len(part)} | {len({r['voice'] for r in part})} "
+                         f"| {len({r['speaker'] for r in part})} |")
+    write_readme(out, args, argv, len(rows), table)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"{len(rows)} clips, {size / 1e6:.2f} MB in {out} ({time.time() - start:.0f} s)")
+    print("\n".join(table))
     if size > args.max_mb * 1e6:
         sys.exit(f"the corpus is {size / 1e6:.2f} MB, more than --max-mb {args.max_mb}")
 
