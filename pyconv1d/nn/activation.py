@@ -215,9 +215,8 @@ class Flatten(Module):
         self._shape = x.shape
         if x.ndim == 0:
             return x.reshape(1)
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:]) if x.size else \
-            x.reshape(x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) +
-                      x.shape[end + 1:])
+        merged = math.prod(x.shape[start:end + 1])
+        return x.reshape(x.shape[:start] + (merged,) + x.shape[end + 1:])
 
     def backward(self, grad_output):
         shape = self._saved("_shape")
