@@ -35,6 +35,8 @@ def as_float_array(value, name):
     except (ValueError, TypeError) as exc:
         raise TypeError(f"{name} must be a float32 or float64 array, got {value!r} "
                         f"({exc})") from None
+    if arr.dtype.kind == "f" and not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype "
                         f"{arr.dtype} (convert with .astype(np.float32))")

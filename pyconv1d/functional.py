@@ -117,7 +117,21 @@ def _shapes(args):
     return x, w, y_shape
 
 
+#: Below this many multiply-adds a call runs on one thread: starting a team costs more than it
+#: saves (the result is the same either way).
+MIN_PARALLEL_WORK = 1 << 17
+
+
+def _work_threads(args):
+    """``args`` with num_threads lowered to 1 for calls too small to split."""
+    macs = np.prod(args.out_shape, dtype=np.float64) * np.prod(args.w.shape[1:])
+    if args.num_threads > 1 and macs < MIN_PARALLEL_WORK:
+        return args._replace(num_threads=1)
+    return args
+
+
 def _forward(args, algorithm):
+    args = _work_threads(args)
     use_gemm = _use_gemm(args, algorithm)
     x, w, y_shape = _shapes(args)
     y = _output_with_bias(args)
@@ -132,6 +146,7 @@ def _forward(args, algorithm):
 def _backward(grad_output, args, mask, algorithm):
     g = _checks.grad_output_array(grad_output, args)
     want_input, want_weight, want_bias = _checks.output_mask(mask)
+    args = _work_threads(args)
     use_gemm = _use_gemm(args, algorithm)
     nd = len(args.stride)
     x, w, y_shape = _shapes(args)
