@@ -62,14 +62,19 @@ cdef extern from "_simd.h" nogil:
                    Py_ssize_t d, float* y)
     void pyc_fir_d(Py_ssize_t n, Py_ssize_t K, const double* w, Py_ssize_t ws, const double* x,
                    Py_ssize_t d, double* y)
+    void pyc_xcorr8_f(Py_ssize_t n, const float* g, const float* x, Py_ssize_t d, float* out)
+    void pyc_xcorr8_d(Py_ssize_t n, const double* g, const double* x, Py_ssize_t d, double* out)
     void pyc_gather_f(Py_ssize_t n, const float* src, Py_ssize_t s, float* dst)
     void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
 
-#: Bytes of the unrolled block each thread works on (about half an L2 cache).
-DEF_BLOCK_BYTES = 1 << 19
-#: The gemm weight gradient splits its sum over (sample, block) into at most this many chunks,
-#: whatever the thread count.
-REDUCE_CHUNKS = 16
+cdef enum:
+    # bytes of the unrolled block each thread works on (about half an L2 cache)
+    BLOCK_BYTES = 1 << 19
+    # the gemm weight gradient splits its sum over (sample, block) into at most this many
+    # chunks, whatever the thread count
+    REDUCE_CHUNKS = 16
+    # taps of a kernel row that the direct weight gradient computes together
+    TAP_BLOCK = 8
 
 
 def openmp_enabled():
@@ -167,6 +172,15 @@ cdef inline void fir(Py_ssize_t n, Py_ssize_t K, const floating* w, Py_ssize_t w
         pyc_fir_d(n, K, w, ws, x, d, y)
 
 
+cdef inline void xcorr8(Py_ssize_t n, const floating* g, const floating* x, Py_ssize_t d,
+                        floating* out) noexcept nogil:
+    """out[j] += sum_{q<n} g[q] * x[q + j*d] for j < 8 (all indices valid)."""
+    if floating is float:
+        pyc_xcorr8_f(n, g, x, d, out)
+    else:
+        pyc_xcorr8_d(n, g, x, d, out)
+
+
 cdef inline void gather(Py_ssize_t n, const floating* src, Py_ssize_t s,
                         floating* dst) noexcept nogil:
     if floating is float:
@@ -205,7 +219,7 @@ cdef Geom make_geom(const Py_ssize_t* xshape, const Py_ssize_t* wshape,
     g.Og = g.C_out // groups
     g.KK = g.Cg * g.KH * g.KW
     g.P = g.H_out * g.W_out
-    g.T = max(16, DEF_BLOCK_BYTES // (itemsize * g.KK))
+    g.T = max(16, BLOCK_BYTES // (itemsize * g.KK))
     if g.T > g.P:
         g.T = g.P
     g.NB = (g.P + g.T - 1) // g.T if g.P > 0 else 0
@@ -316,21 +330,47 @@ cdef void _direct_grad_input_plane(const floating* go, const floating* w, floati
                         axpy_sy(qhi - qlo, wr[j], gr + qlo, xr + qlo * g.sw + offw, g.sw)
 
 
-cdef floating _direct_grad_weight_tap(const floating* go, const floating* x, Geom* g,
-                                      Py_ssize_t offh, Py_ssize_t offw) noexcept nogil:
-    """sum_{n, p, q} g[n, o, p, q] * x[n, c, p*sh + offh, q*sw + offw] for one tap."""
-    cdef Py_ssize_t n, p, plo, phi, qlo, qhi
-    cdef floating acc = 0
+cdef void _direct_grad_weight_taps(const floating* go, const floating* x, floating* out,
+                                   Geom* g, Py_ssize_t i, Py_ssize_t j0,
+                                   Py_ssize_t nj) noexcept nogil:
+    """out[j - j0] = sum_{n, p, q} g[n, o, p, q] * x[n, c, p*sh + i*dh - pt, q*sw + j*dw - pl]
+    for the taps j0 <= j < j0 + nj of kernel row i (go and x point at plane (0, o) and (0, c)).
+
+    With a unit column stride and a full block of eight taps, the columns where all eight land
+    inside the input run through one vectorised pass (src/_simd.h) and the edges tap by tap;
+    otherwise each tap is a dot product. Every out[j] sums the same terms in the same order
+    whatever the thread count."""
+    cdef Py_ssize_t n, p, j, offh, plo, phi, qlo, qhi, ilo = 0, ihi = 0, a, b, tmp, offw
+    cdef const floating* gr
+    cdef const floating* xr
+    cdef bint block = g.sw == 1 and nj == TAP_BLOCK
+    for j in range(nj):
+        out[j] = 0
+    offh = i * g.dh - g.pt
     tap_range(offh, g.H, g.H_out, g.sh, &plo, &phi)
-    tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-    if qhi <= qlo:
-        return acc
+    if block:
+        tap_range(j0 * g.dw - g.pl, g.W, g.W_out, 1, &ilo, &tmp)
+        tap_range((j0 + nj - 1) * g.dw - g.pl, g.W, g.W_out, 1, &tmp, &ihi)
+        if ihi < ilo:
+            ihi = ilo
     for n in range(g.N):
         for p in range(plo, phi):
-            acc = acc + dot(qhi - qlo, go + n * g.C_out * g.P + p * g.W_out + qlo,
-                            x + n * g.C_in * g.H * g.W + (p * g.sh + offh) * g.W
-                            + qlo * g.sw + offw, g.sw)
-    return acc
+            gr = go + n * g.C_out * g.P + p * g.W_out
+            xr = x + n * g.C_in * g.H * g.W + (p * g.sh + offh) * g.W
+            if block and ihi > ilo:
+                xcorr8(ihi - ilo, gr + ilo, xr + ilo + j0 * g.dw - g.pl, g.dw, out)
+            for j in range(nj):
+                offw = (j0 + j) * g.dw - g.pl
+                tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+                if block and ihi > ilo:
+                    b = min(qhi, ilo)
+                    if b > qlo:
+                        out[j] += dot(b - qlo, gr + qlo, xr + qlo + offw, 1)
+                    a = max(qlo, ihi)
+                    if qhi > a:
+                        out[j] += dot(qhi - a, gr + a, xr + a + offw, 1)
+                elif qhi > qlo:
+                    out[j] += dot(qhi - qlo, gr + qlo, xr + qlo * g.sw + offw, g.sw)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -561,7 +601,7 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                 floating[:, :, ::1] partials):       # (chunks, C_out, KK) with gemm
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, nch = 0, U = 0
+    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, nch = 0, U = 0, nblk
     cdef floating acc
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
         gw[...] = 0
@@ -591,11 +631,15 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                     acc = acc + pp[k * g.C_out * g.KK + e]
                 wp[e] = acc
         else:
-            for job in prange(g.C_out * g.KK, schedule='static', num_threads=num_threads):
-                o = job // g.KK
-                c = (job // (g.KH * g.KW)) % g.Cg
-                i = (job // g.KW) % g.KH
-                j = job % g.KW
-                wp[job] = _direct_grad_weight_tap(gp + o * g.P,
-                                                  xp + ((o // g.Og) * g.Cg + c) * g.H * g.W,
-                                                  &g, i * g.dh - g.pt, j * g.dw - g.pl)
+            # one job per (o, c, kernel row, block of up to eight taps)
+            nblk = (g.KW + TAP_BLOCK - 1) // TAP_BLOCK
+            for job in prange(g.C_out * g.Cg * g.KH * nblk, schedule='static',
+                              num_threads=num_threads):
+                o = job // (g.Cg * g.KH * nblk)
+                c = (job // (g.KH * nblk)) % g.Cg
+                i = (job // nblk) % g.KH
+                j = (job % nblk) * TAP_BLOCK
+                _direct_grad_weight_taps(gp + o * g.P,
+                                         xp + ((o // g.Og) * g.Cg + c) * g.H * g.W,
+                                         wp + ((o * g.Cg + c) * g.KH + i) * g.KW + j, &g, i, j,
+                                         min(TAP_BLOCK, g.KW - j))

@@ -82,26 +82,27 @@ PYC_CLONES static void pyc_fir_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict
                                      ptrdiff_t ws, const T *restrict x, ptrdiff_t d,          \
                                      T *restrict y)                                           \
 {                                                                                             \
-    typedef T vec __attribute__((vector_size(VN * sizeof(T)), aligned(sizeof(T))));          \
+    /* 64-byte vectors: one register with AVX-512, two with AVX2, four with SSE2, so four     \
+     * accumulators give every instruction set enough independent chains */                  \
+    enum { W = 64 / sizeof(T) };                                                              \
+    typedef T vec __attribute__((vector_size(64), aligned(sizeof(T))));                       \
     ptrdiff_t t = 0;                                                                          \
-    for (; t + 4 * VN <= n; t += 4 * VN) {                                                    \
-        vec a0 = *(vec *)(y + t), a1 = *(vec *)(y + t + VN);                                  \
-        vec a2 = *(vec *)(y + t + 2 * VN), a3 = *(vec *)(y + t + 3 * VN);                     \
+    for (; t + 4 * W <= n; t += 4 * W) {                                                      \
+        vec a0 = *(vec *)(y + t),         a1 = *(vec *)(y + t + W);                           \
+        vec a2 = *(vec *)(y + t + 2 * W), a3 = *(vec *)(y + t + 3 * W);                       \
         for (ptrdiff_t k = 0; k < K; k++) {                                                   \
             const T *xs = x + t + k * d;                                                      \
-            vec wk = (vec){0} + w[k * ws];                                                    \
-            a0 += wk * *(const vec *)(xs);                                                    \
-            a1 += wk * *(const vec *)(xs + VN);                                               \
-            a2 += wk * *(const vec *)(xs + 2 * VN);                                           \
-            a3 += wk * *(const vec *)(xs + 3 * VN);                                           \
+            T wk = w[k * ws];                                                                 \
+            a0 += wk * *(const vec *)(xs);         a1 += wk * *(const vec *)(xs + W);         \
+            a2 += wk * *(const vec *)(xs + 2 * W); a3 += wk * *(const vec *)(xs + 3 * W);     \
         }                                                                                     \
-        *(vec *)(y + t) = a0; *(vec *)(y + t + VN) = a1;                                      \
-        *(vec *)(y + t + 2 * VN) = a2; *(vec *)(y + t + 3 * VN) = a3;                         \
+        *(vec *)(y + t) = a0;         *(vec *)(y + t + W) = a1;                               \
+        *(vec *)(y + t + 2 * W) = a2; *(vec *)(y + t + 3 * W) = a3;                           \
     }                                                                                         \
-    for (; t + VN <= n; t += VN) {                                                            \
+    for (; t + W <= n; t += W) {                                                              \
         vec a0 = *(vec *)(y + t);                                                             \
         for (ptrdiff_t k = 0; k < K; k++)                                                     \
-            a0 += ((vec){0} + w[k * ws]) * *(const vec *)(x + t + k * d);                   \
+            a0 += w[k * ws] * *(const vec *)(x + t + k * d);                                  \
         *(vec *)(y + t) = a0;                                                                 \
     }                                                                                         \
     for (; t < n; t++) {                                                                      \
@@ -109,6 +110,31 @@ PYC_CLONES static void pyc_fir_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict
         for (ptrdiff_t k = 0; k < K; k++) a += w[k * ws] * x[t + k * d];                      \
         y[t] = a;                                                                             \
     }                                                                                         \
+}                                                                                             \
+/* out[j] += sum_{q<n} g[q] * x[q + j*d] for the J (8 or 4) taps j < J of a kernel row: one   \
+ * load of g serves J taps. Each out[j] gets its n terms in a fixed order. */                \
+PYC_CLONES static void pyc_xcorr8_##SUF(ptrdiff_t n, const T *restrict g,                    \
+                                        const T *restrict x, ptrdiff_t d, T *restrict out)    \
+{                                                                                             \
+    typedef T vec __attribute__((vector_size(VN * sizeof(T)), aligned(sizeof(T))));          \
+    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};       \
+    ptrdiff_t q = 0;                                                                          \
+    for (; q + VN <= n; q += VN) {                                                            \
+        vec gv = *(const vec *)(g + q);                                                       \
+        const T *xs = x + q;                                                                  \
+        a0 += gv * *(const vec *)(xs);         a1 += gv * *(const vec *)(xs + d);             \
+        a2 += gv * *(const vec *)(xs + 2 * d); a3 += gv * *(const vec *)(xs + 3 * d);         \
+        a4 += gv * *(const vec *)(xs + 4 * d); a5 += gv * *(const vec *)(xs + 5 * d);         \
+        a6 += gv * *(const vec *)(xs + 6 * d); a7 += gv * *(const vec *)(xs + 7 * d);         \
+    }                                                                                         \
+    T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                        \
+    for (int l = 0; l < VN; l++) {                                                            \
+        s[0] += a0[l]; s[1] += a1[l]; s[2] += a2[l]; s[3] += a3[l];                           \
+        s[4] += a4[l]; s[5] += a5[l]; s[6] += a6[l]; s[7] += a7[l];                           \
+    }                                                                                         \
+    for (; q < n; q++)                                                                        \
+        for (int j = 0; j < 8; j++) s[j] += g[q] * x[q + j * d];                              \
+    for (int j = 0; j < 8; j++) out[j] += s[j];                                               \
 }                                                                                             \
 /* dst[i] = src[i*s] */                                                                       \
 static inline void pyc_gather_##SUF(ptrdiff_t n, const T *restrict src, ptrdiff_t s,         \
