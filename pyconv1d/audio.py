@@ -1065,7 +1065,13 @@ class SpokenDigits(NamedTuple):
 
 
 def _default_digits_root():
-    return Path(__file__).resolve().parent.parent / "examples" / "data" / "spoken_digits"
+    """The corpus in the source checkout: beside the package in an in-place or editable build,
+    else under the current directory (an installed package run from the checkout)."""
+    relative = Path("examples") / "data" / "spoken_digits"
+    beside = Path(__file__).resolve().parent.parent / relative
+    if (beside / "manifest.csv").is_file():
+        return beside
+    return Path.cwd() / relative
 
 
 def load_spoken_digits(root=None, split=None, synthesizer=None, sr=None):
