@@ -136,7 +136,8 @@ def _forward(args, algorithm):
     x, w, y_shape = _shapes(args)
     y = _output_with_bias(args)
     dtype = x.dtype
-    per_thread = _conv.forward_scratch(x.shape, w.shape, y_shape, dtype.itemsize, use_gemm)
+    per_thread = _conv.forward_scratch(x.shape, w.shape, y_shape, args.groups, dtype.itemsize,
+                                       use_gemm)
     scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
     with _blas.single_threaded():
         _conv.forward(x, w, y.reshape(y_shape), *_geometry(args), use_gemm, scratch)
@@ -157,7 +158,7 @@ def _backward(grad_output, args, mask, algorithm):
     with _blas.single_threaded():
         if want_input:
             grad_input = np.zeros(args.x.shape, dtype=dtype)
-            per_thread, chans = _conv.grad_input_scratch(x.shape, w.shape, y_shape,
+            per_thread, chans = _conv.grad_input_scratch(x.shape, w.shape, y_shape, args.groups,
                                                          dtype.itemsize, use_gemm)
             scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
             _conv.grad_input(g2, w, _as_2d(grad_input, nd), *geometry, scratch, chans)
@@ -166,7 +167,8 @@ def _backward(grad_output, args, mask, algorithm):
         if want_weight:
             grad_weight = np.empty(args.w.shape, dtype=dtype)
             per_thread, chunks = _conv.grad_weight_scratch(x.shape, w.shape, y_shape,
-                                                           dtype.itemsize, use_gemm)
+                                                           args.groups, dtype.itemsize,
+                                                           use_gemm)
             scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
             partials = _scratch(dtype, "partials",
                                 (chunks, w.shape[0], int(np.prod(w.shape[1:]))))

@@ -95,8 +95,11 @@ cdef struct Geom:
     Py_ssize_t sh, sw, pt, pl, dh, dw, groups
     Py_ssize_t KK       # Cg * KH * KW, the reduction length of one output
     Py_ssize_t P        # H_out * W_out, output pixels per plane
-    Py_ssize_t T        # output pixels per gemm block
+    Py_ssize_t T        # output pixels of one plane per gemm block
     Py_ssize_t NB       # gemm blocks per plane
+    Py_ssize_t S        # whole samples per gemm block when a plane is smaller than a block
+    Py_ssize_t TC       # columns of one unrolled block: S * T
+    Py_ssize_t NU       # gemm blocks in all
 
 
 cdef inline void tap_range(Py_ssize_t off, Py_ssize_t L, Py_ssize_t L_out, Py_ssize_t s,
@@ -219,14 +222,23 @@ cdef Geom make_geom(const Py_ssize_t* xshape, const Py_ssize_t* wshape,
     g.Og = g.C_out // groups
     g.KK = g.Cg * g.KH * g.KW
     g.P = g.H_out * g.W_out
+    # Blocks depend on the shape alone. A plane larger than a block is cut into NB blocks; small
+    # planes (short sentences, narrow spectrograms) are grouped, S whole samples to a block, so
+    # that the matrix product stays wide enough to run near the machine's peak.
     g.T = max(16, BLOCK_BYTES // (itemsize * g.KK))
-    if g.T > g.P:
+    g.S = 1
+    if g.T >= g.P:
+        if g.P > 0:
+            g.S = max(1, min(g.N, g.T // g.P))
         g.T = g.P
     g.NB = (g.P + g.T - 1) // g.T if g.P > 0 else 0
+    g.TC = g.S * g.T
+    g.NU = g.N * g.NB if g.S == 1 else (g.N + g.S - 1) // g.S
     return g
 
 
-cdef Geom shape_geom(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize):
+cdef Geom shape_geom(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
+                     Py_ssize_t itemsize):
     """The geometry of a call from its shapes alone (for sizing scratch buffers)."""
     cdef Py_ssize_t xs[4]
     cdef Py_ssize_t ws[4]
@@ -236,13 +248,14 @@ cdef Geom shape_geom(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsi
         xs[i] = xshape[i]
         ws[i] = wshape[i]
         ys[i] = yshape[i]
-    return make_geom(xs, ws, ys, 1, 1, 0, 0, 1, 1, 1, itemsize)
+    return make_geom(xs, ws, ys, 1, 1, 0, 0, 1, 1, groups, itemsize)
 
 
-def block_pixels(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize):
-    """Output pixels per gemm block, and the number of blocks per plane."""
-    cdef Geom g = shape_geom(xshape, wshape, yshape, itemsize)
-    return g.T, g.NB
+def gemm_blocks(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
+                Py_ssize_t itemsize):
+    """(pixels of a plane per block, blocks per plane, samples per block, blocks in all)."""
+    cdef Geom g = shape_geom(xshape, wshape, yshape, groups, itemsize)
+    return g.T, g.NB, g.S, g.NU
 
 
 # ----------------------------------------------------------------------------------------------
@@ -376,10 +389,11 @@ cdef void _direct_grad_weight_taps(const floating* go, const floating* x, floati
 # ----------------------------------------------------------------------------------------------
 # gemm algorithm
 
-cdef void _im2col(const floating* x, floating* cols, Geom* g, Py_ssize_t P0,
+cdef void _im2col(const floating* x, floating* cols, Py_ssize_t ld, Geom* g, Py_ssize_t P0,
                   Py_ssize_t T) noexcept nogil:
     """cols[(c*KH + i)*KW + j, t] = x[c, p*sh + i*dh - pt, q*sw + j*dw - pl] for the output
-    pixels P0 + t = p*W_out + q, t < T; zero where the index falls in the padding."""
+    pixels P0 + t = p*W_out + q, t < T (row stride ld); zero where the index falls in the
+    padding."""
     cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw
     cdef floating* dst
     cdef const floating* xrow
@@ -389,7 +403,7 @@ cdef void _im2col(const floating* x, floating* cols, Geom* g, Py_ssize_t P0,
             for j in range(g.KW):
                 offw = j * g.dw - g.pl
                 tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-                dst = cols + ((c * g.KH + i) * g.KW + j) * T
+                dst = cols + ((c * g.KH + i) * g.KW + j) * ld
                 P = P0
                 while P < P0 + T:
                     p = P // g.W_out
@@ -414,8 +428,8 @@ cdef void _im2col(const floating* x, floating* cols, Geom* g, Py_ssize_t P0,
                     P = P + q1 - q0
 
 
-cdef void _col2im(const floating* cols, floating* gx, Geom* g, Py_ssize_t c0, Py_ssize_t nc,
-                  Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
+cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, Geom* g, Py_ssize_t c0,
+                  Py_ssize_t nc, Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
     """The reverse of _im2col for channels c0 <= c < c0 + nc: gx[c, ...] += cols[...]."""
     cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw
     cdef const floating* src
@@ -425,7 +439,7 @@ cdef void _col2im(const floating* cols, floating* gx, Geom* g, Py_ssize_t c0, Py
             for j in range(g.KW):
                 offw = j * g.dw - g.pl
                 tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-                src = cols + (((c - c0) * g.KH + i) * g.KW + j) * T
+                src = cols + (((c - c0) * g.KH + i) * g.KW + j) * ld
                 P = P0
                 while P < P0 + T:
                     p = P // g.W_out
@@ -442,57 +456,117 @@ cdef void _col2im(const floating* cols, floating* gx, Geom* g, Py_ssize_t c0, Py
                     P = P + q1 - q0
 
 
-cdef void _gemm_forward_job(const floating* x, const floating* w, floating* y,
-                            floating* cols, Geom* g, Py_ssize_t b) noexcept nogil:
-    """y[n, group, block b] += w[group] @ im2col(x[n, group], block b)."""
-    cdef Py_ssize_t P0 = b * g.T
-    cdef Py_ssize_t T = min(g.T, g.P - P0)
-    _im2col(x, cols, g, P0, T)
-    gemm(False, False, g.Og, T, g.KK, <floating>1, w, g.KK, cols, T, <floating>1,
-         y + P0, g.P)
+cdef inline void _unit(Geom* g, Py_ssize_t u, Py_ssize_t* n0, Py_ssize_t* ns, Py_ssize_t* P0,
+                       Py_ssize_t* T) noexcept nogil:
+    """Block u: samples n0 <= n < n0 + ns, pixels P0 <= P < P0 + T of each."""
+    if g.S == 1:
+        n0[0] = u // g.NB
+        ns[0] = 1
+        P0[0] = (u - n0[0] * g.NB) * g.T
+        T[0] = min(g.T, g.P - P0[0])
+    else:
+        n0[0] = u * g.S
+        ns[0] = min(g.S, g.N - n0[0])
+        P0[0] = 0
+        T[0] = g.P
 
 
-cdef void _gemm_grad_input_job(const floating* go, const floating* w, floating* gx,
-                               floating* cols, Geom* g, Py_ssize_t c0,
-                               Py_ssize_t nc) noexcept nogil:
-    """gx[n, group, c0:c0+nc] += col2im(w[group][:, c0:c0+nc]^T @ g[n, group]), block by block."""
-    cdef Py_ssize_t b, P0, T
+cdef void _unroll(const floating* x_all, floating* cols, Geom* g, Py_ssize_t gr,
+                  Py_ssize_t n0, Py_ssize_t ns, Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
+    """cols (KK x ns*T): the im2col of group gr of samples n0..n0+ns-1 side by side."""
+    cdef Py_ssize_t s
+    for s in range(ns):
+        _im2col(x_all + ((n0 + s) * g.C_in + gr * g.Cg) * g.H * g.W, cols + s * T, ns * T,
+                g, P0, T)
+
+
+cdef void _gather_planes(const floating* y_all, floating* dst, Geom* g, Py_ssize_t gr,
+                         Py_ssize_t n0, Py_ssize_t ns) noexcept nogil:
+    """dst (Og x ns*P) = the planes of group gr of samples n0..n0+ns-1 side by side."""
+    cdef Py_ssize_t o, s
+    for o in range(g.Og):
+        for s in range(ns):
+            gather(g.P, y_all + ((n0 + s) * g.C_out + gr * g.Og + o) * g.P, 1,
+                   dst + (o * ns + s) * g.P)
+
+
+cdef void _gemm_forward_job(const floating* x_all, const floating* w, floating* y_all,
+                            floating* cols, Geom* g, Py_ssize_t gr, Py_ssize_t u) noexcept nogil:
+    """y[block u, group gr] += w[group] @ cols."""
+    cdef Py_ssize_t n0, ns, P0, T, o, s
+    cdef floating* tmp
+    _unit(g, u, &n0, &ns, &P0, &T)
+    _unroll(x_all, cols, g, gr, n0, ns, P0, T)
+    if ns == 1:
+        gemm(False, False, g.Og, T, g.KK, <floating>1, w, g.KK, cols, T, <floating>1,
+             y_all + (n0 * g.C_out + gr * g.Og) * g.P + P0, g.P)
+    else:
+        tmp = cols + g.KK * g.TC
+        gemm(False, False, g.Og, ns * T, g.KK, <floating>1, w, g.KK, cols, ns * T,
+             <floating>0, tmp, ns * T)
+        for o in range(g.Og):
+            for s in range(ns):
+                add_sy(T, tmp + (o * ns + s) * T,
+                       y_all + ((n0 + s) * g.C_out + gr * g.Og + o) * g.P, 1)
+
+
+cdef void _gemm_grad_input_job(const floating* g_all, const floating* w, floating* gx_all,
+                               floating* cols, Geom* g, Py_ssize_t gr, Py_ssize_t c0,
+                               Py_ssize_t nc, Py_ssize_t su) noexcept nogil:
+    """gx[samples of unit su, group gr, channels c0:c0+nc] += col2im(w[group][:, c0:c0+nc]^T @ g).
+
+    One job owns whole samples, so the blocks of a sample (whose col2im overlap) run in order."""
     cdef Py_ssize_t KHW = g.KH * g.KW
-    for b in range(g.NB):
-        P0 = b * g.T
-        T = min(g.T, g.P - P0)
-        gemm(True, False, nc * KHW, T, g.Og, <floating>1, w + c0 * KHW, g.KK,
-             go + P0, g.P, <floating>0, cols, T)
-        _col2im(cols, gx, g, c0, nc, P0, T)
+    cdef Py_ssize_t n0 = su * g.S, ns = min(g.S, g.N - su * g.S), b, P0, T, s
+    cdef floating* tmp
+    cdef floating* gx = gx_all + (n0 * g.C_in + gr * g.Cg) * g.H * g.W
+    if g.S == 1:
+        for b in range(g.NB):
+            P0 = b * g.T
+            T = min(g.T, g.P - P0)
+            gemm(True, False, nc * KHW, T, g.Og, <floating>1, w + c0 * KHW, g.KK,
+                 g_all + (n0 * g.C_out + gr * g.Og) * g.P + P0, g.P, <floating>0, cols, T)
+            _col2im(cols, T, gx, g, c0, nc, 0 + P0, T)
+    else:
+        tmp = cols + nc * KHW * g.TC
+        _gather_planes(g_all, tmp, g, gr, n0, ns)
+        gemm(True, False, nc * KHW, ns * g.P, g.Og, <floating>1, w + c0 * KHW, g.KK,
+             tmp, ns * g.P, <floating>0, cols, ns * g.P)
+        for s in range(ns):
+            _col2im(cols + s * g.P, ns * g.P, gx + s * g.C_in * g.H * g.W, g, c0, nc, 0, g.P)
 
 
 cdef void _gemm_grad_weight_job(const floating* g_all, const floating* x_all,
                                 floating* part, floating* cols, Geom* g, Py_ssize_t gr,
                                 Py_ssize_t u0, Py_ssize_t u1) noexcept nogil:
-    """part (Og x KK) = sum over units u0 <= u < u1 (u = n*NB + block) of g @ im2col(x)^T."""
-    cdef Py_ssize_t u, n, b, P0, T
+    """part (Og x KK) = sum over blocks u0 <= u < u1 of g[block, group] @ cols^T."""
+    cdef Py_ssize_t u, n0, ns, P0, T
     cdef floating beta = 0
+    cdef floating* tmp = cols + g.KK * g.TC
     for u in range(u0, u1):
-        n = u // g.NB
-        b = u - n * g.NB
-        P0 = b * g.T
-        T = min(g.T, g.P - P0)
-        _im2col(x_all + (n * g.C_in + gr * g.Cg) * g.H * g.W, cols, g, P0, T)
-        gemm(False, True, g.Og, g.KK, T, <floating>1,
-             g_all + (n * g.C_out + gr * g.Og) * g.P + P0, g.P, cols, T, beta, part, g.KK)
+        _unit(g, u, &n0, &ns, &P0, &T)
+        _unroll(x_all, cols, g, gr, n0, ns, P0, T)
+        if ns == 1:
+            gemm(False, True, g.Og, g.KK, T, <floating>1,
+                 g_all + (n0 * g.C_out + gr * g.Og) * g.P + P0, g.P, cols, T, beta, part, g.KK)
+        else:
+            _gather_planes(g_all, tmp, g, gr, n0, ns)
+            gemm(False, True, g.Og, g.KK, ns * T, <floating>1, tmp, ns * T, cols, ns * T,
+                 beta, part, g.KK)
         beta = 1
 
 
 # ----------------------------------------------------------------------------------------------
 # entry points
 
-def forward_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize,
-                    bint use_gemm):
-    """Scratch elements one thread needs for forward()."""
+def forward_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
+                    Py_ssize_t itemsize, bint use_gemm):
+    """Scratch elements one thread needs for forward(): the unrolled block and, when a block
+    spans several samples, the product before it is added into the planes."""
     if not use_gemm:
         return 0
-    cdef Geom g = shape_geom(xshape, wshape, yshape, itemsize)
-    return g.KK * g.T
+    cdef Geom g = shape_geom(xshape, wshape, yshape, groups, itemsize)
+    return (g.KK + (g.Og if g.S > 1 else 0)) * g.TC
 
 
 def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
@@ -514,14 +588,11 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
         sp = &scratch[0, 0]
     with nogil:
         if use_gemm:
-            for job in prange(g.N * g.groups * g.NB, schedule='static', num_threads=num_threads):
-                n = job // (g.groups * g.NB)
-                gr = (job // g.NB) % g.groups
-                b = job % g.NB
-                _gemm_forward_job(xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
-                                  wp + gr * g.Og * g.KK,
-                                  yp + (n * g.C_out + gr * g.Og) * g.P,
-                                  sp + threadid() * scratch.shape[1], &g, b)
+            for job in prange(g.NU * g.groups, schedule='static', num_threads=num_threads):
+                b = job // g.groups
+                gr = job % g.groups
+                _gemm_forward_job(xp, wp + gr * g.Og * g.KK, yp,
+                                  sp + threadid() * scratch.shape[1], &g, gr, b)
         else:
             for job in prange(g.N * g.C_out, schedule='static', num_threads=num_threads):
                 n = job // g.C_out
@@ -530,15 +601,15 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
                                       wp + o * g.KK, yp + (n * g.C_out + o) * g.P, &g)
 
 
-def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize,
-                       bint use_gemm):
+def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
+                       Py_ssize_t itemsize, bint use_gemm):
     """(scratch elements per thread, input channels per job) for grad_input()."""
     if not use_gemm:
         return 0, 1
-    cdef Geom g = shape_geom(xshape, wshape, yshape, itemsize)
+    cdef Geom g = shape_geom(xshape, wshape, yshape, groups, itemsize)
     # enough channels per job for an efficient gemm, few enough to share the work out
     cdef Py_ssize_t nc = max(1, min(g.Cg, 256 // (g.KH * g.KW)))
-    return nc * g.KH * g.KW * g.T, nc
+    return (nc * g.KH * g.KW + (g.Og if g.S > 1 else 0)) * g.TC, nc
 
 
 def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_out)
@@ -549,7 +620,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                bint use_gemm, floating[:, ::1] scratch, Py_ssize_t chans_per_job):
     cdef Geom g = make_geom(gx.shape, w.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, n, ch, gr, cb, c0, ncb
+    cdef Py_ssize_t job, n, ch, gr, cb, c0, ncb, su, nsu
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
         return
     cdef const floating* gp = &go[0, 0, 0, 0]
@@ -559,18 +630,17 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     if use_gemm:
         sp = &scratch[0, 0]
     ncb = (g.Cg + chans_per_job - 1) // chans_per_job
+    nsu = (g.N + g.S - 1) // g.S
     with nogil:
         if use_gemm:
-            for job in prange(g.N * g.groups * ncb, schedule='static', num_threads=num_threads):
-                n = job // (g.groups * ncb)
+            for job in prange(nsu * g.groups * ncb, schedule='static', num_threads=num_threads):
+                su = job // (g.groups * ncb)
                 gr = (job // ncb) % g.groups
                 cb = job % ncb
                 c0 = cb * chans_per_job
-                _gemm_grad_input_job(gp + (n * g.C_out + gr * g.Og) * g.P,
-                                     wp + gr * g.Og * g.KK,
-                                     xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
-                                     sp + threadid() * scratch.shape[1], &g, c0,
-                                     min(chans_per_job, g.Cg - c0))
+                _gemm_grad_input_job(gp, wp + gr * g.Og * g.KK, xp,
+                                     sp + threadid() * scratch.shape[1], &g, gr, c0,
+                                     min(chans_per_job, g.Cg - c0), su)
         else:
             for job in prange(g.N * g.C_in, schedule='static', num_threads=num_threads):
                 n = job // g.C_in
@@ -582,14 +652,14 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                                          xp + (n * g.C_in + ch) * g.H * g.W, &g)
 
 
-def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t itemsize,
-                        bint use_gemm):
+def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
+                        Py_ssize_t itemsize, bint use_gemm):
     """(scratch elements per thread, reduction chunks) for grad_weight(); with gemm the
     caller also provides a (chunks, C_out, KK) partials buffer."""
     if not use_gemm:
         return 0, 0
-    cdef Geom g = shape_geom(xshape, wshape, yshape, itemsize)
-    return g.KK * g.T, max(1, min(REDUCE_CHUNKS, g.N * g.NB))
+    cdef Geom g = shape_geom(xshape, wshape, yshape, groups, itemsize)
+    return (g.KK + (g.Og if g.S > 1 else 0)) * g.TC, max(1, min(REDUCE_CHUNKS, g.NU))
 
 
 def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
@@ -615,7 +685,7 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
         sp = &scratch[0, 0]
         pp = &partials[0, 0, 0]
         nch = partials.shape[0]
-        U = g.N * g.NB
+        U = g.NU
     with nogil:
         if use_gemm:
             for job in prange(g.groups * nch, schedule='static', num_threads=num_threads):
