@@ -10,7 +10,7 @@ import numpy as np
 
 import threading
 
-from . import _blas, _checks, _conv
+from . import _blas, _checks, _conv, _fft
 
 __all__ = ["ConvGrads", "conv1d", "conv1d_backward", "conv2d", "conv2d_backward"]
 
@@ -22,7 +22,7 @@ class ConvGrads(NamedTuple):
     grad_bias: Optional[np.ndarray]
 
 
-ALGORITHMS = ("auto", "direct", "gemm")
+ALGORITHMS = ("auto", "direct", "gemm", "fft")
 
 
 def _output_with_bias(args):
@@ -39,24 +39,37 @@ def _as_2d(a, nd):
     return a[:, :, None, :] if nd == 1 else a
 
 
-def choose_algorithm(in_channels, out_channels, kernel_size, groups=1):
-    """The algorithm ``algorithm='auto'`` picks: ``'gemm'`` or ``'direct'``.
+#: Kernels with at least this many taps (stride 1) go to the FFT when channels mix ...
+FFT_MIN_TAPS = 64
+#: ... and with at least this many when each output sees few channels (depthwise).
+FFT_MIN_TAPS_FEW_CHANNELS = 256
 
-    The gemm path unrolls a block of outputs (im2col, ``C_in/groups * prod(kernel_size)`` rows)
-    and multiplies it by the weight with BLAS: its cost is the unroll, about
-    ``1 / (2 * C_out/groups)`` of the arithmetic, plus a matrix product that runs near the
-    machine's peak when both of its inner dimensions are reasonably large. The direct path
-    streams every tap over each output row with vector instructions and no unroll; it wins when
-    each group has few output channels (depthwise and small groups), because there the matrix
-    product degenerates to vector updates, and when the reduction ``C_in/groups *
-    prod(kernel_size)`` is short. Measured on an AMD EPYC (Zen 4) core, the crossover lies near
-    8 output channels per group and a reduction of 16 (see ``benchmarks/``).
+
+def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1):
+    """The algorithm ``algorithm='auto'`` picks: ``'gemm'``, ``'direct'`` or ``'fft'``.
+
+    The cost model, calibrated by timing the three paths on an AMD EPYC core (2 cores, AVX-512):
+
+    * ``'gemm'`` unrolls a block of outputs (im2col, ``C_in/groups * prod(kernel_size)`` rows)
+      and multiplies it by the weight with BLAS. The unroll costs about ``1 / (2 * C_out/groups)``
+      of the arithmetic and the product runs near the machine's peak when its inner dimensions
+      are reasonably large: it wins for channel-heavy layers.
+    * ``'direct'`` streams every tap over each output row with vector instructions and no
+      unroll. It wins when each group has fewer than 8 output channels (depthwise and small
+      groups: the matrix product degenerates into vector updates) or the reduction
+      ``C_in/groups * prod(kernel_size)`` is shorter than 16.
+    * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
+      channel pair and frequency, independent of the kernel length; with stride 1 it wins from
+      64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
+      otherwise. With a stride it would compute every output only to drop most of them, so it
+      is never chosen then.
 
     Parameters
     ----------
     in_channels, out_channels : int
     kernel_size : int or tuple of int
     groups : int
+    stride : int or tuple of int
 
     Returns
     -------
@@ -67,20 +80,25 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1):
     >>> from pyconv1d.functional import choose_algorithm
     >>> choose_algorithm(256, 256, 3), choose_algorithm(256, 256, 31, groups=256)
     ('gemm', 'direct')
+    >>> choose_algorithm(64, 64, 127), choose_algorithm(64, 64, 127, stride=2)
+    ('fft', 'gemm')
     """
     taps = int(np.prod(kernel_size))
     og = out_channels // groups
-    reduction = in_channels // groups * taps
-    return "gemm" if og >= 8 and reduction >= 16 else "direct"
+    cg = in_channels // groups
+    if np.all(np.asarray(stride) == 1):
+        if taps >= FFT_MIN_TAPS_FEW_CHANNELS or (taps >= FFT_MIN_TAPS and og * cg >= 16):
+            return "fft"
+    return "gemm" if og >= 8 and cg * taps >= 16 else "direct"
 
 
-def _use_gemm(args, algorithm):
+def _resolve(args, algorithm):
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if algorithm == "auto":
         algorithm = choose_algorithm(args.x.shape[1], args.w.shape[0], args.w.shape[2:],
-                                     args.groups)
-    return algorithm == "gemm"
+                                     args.groups, args.stride)
+    return algorithm
 
 
 _scratch_cache = threading.local()
@@ -132,7 +150,11 @@ def _work_threads(args):
 
 def _forward(args, algorithm):
     args = _work_threads(args)
-    use_gemm = _use_gemm(args, algorithm)
+    algorithm = _resolve(args, algorithm)
+    if algorithm == "fft":
+        y = _fft.forward(args)
+        return y[0] if args.unbatched else y
+    use_gemm = algorithm == "gemm"
     x, w, y_shape = _shapes(args)
     y = _output_with_bias(args)
     dtype = x.dtype
@@ -148,13 +170,19 @@ def _backward(grad_output, args, mask, algorithm):
     g = _checks.grad_output_array(grad_output, args)
     want_input, want_weight, want_bias = _checks.output_mask(mask)
     args = _work_threads(args)
-    use_gemm = _use_gemm(args, algorithm)
+    algorithm = _resolve(args, algorithm)
+    use_gemm = algorithm == "gemm"
     nd = len(args.stride)
     x, w, y_shape = _shapes(args)
     g2 = g.reshape(y_shape)
     dtype = x.dtype
     geometry = _geometry(args) + (use_gemm,)
     grad_input = grad_weight = grad_bias = None
+    if algorithm == "fft":
+        grad_input, grad_weight = _fft.backward(g, args, want_input, want_weight)
+        if want_input and args.unbatched:
+            grad_input = grad_input[0]
+        want_input = want_weight = False
     with _blas.single_threaded():
         if want_input:
             grad_input = np.zeros(args.x.shape, dtype=dtype)

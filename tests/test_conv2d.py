@@ -43,7 +43,7 @@ THREAD_COUNTS = [1, 2, 3, 4]
 # The library may offer a choice of algorithm (direct loops or im2col + BLAS gemm); every
 # grid then runs each of them, since 'auto' would pick gemm for none of these small shapes.
 _HAS_ALGORITHM = "algorithm" in inspect.signature(conv2d).parameters
-ALGOS = ["direct", "gemm"] if _HAS_ALGORITHM else [None]
+ALGOS = ["direct", "gemm", "fft"] if _HAS_ALGORITHM else [None]
 
 
 def _alg(algo):
@@ -678,7 +678,8 @@ def test_forward_bitwise_across_batch_splits():
     w = _make(rng, (4, 3, 3, 2), np.float32, integer=True)
     args = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
     expected = ref_forward(x, w, None, **args)
-    for algo in ALGOS:
+    # the FFT's per-frequency products change shape with the batch: equal to rounding only
+    for algo in [a for a in ALGOS if a != "fft"]:
         whole = conv2d(x, w, **args, **_alg(algo))
         parts = np.concatenate([conv2d(x[:2], w, **args, **_alg(algo)),
                                 conv2d(x[2:], w, **args, **_alg(algo))])
@@ -994,7 +995,7 @@ def test_backward_rejects_bad_output_mask(mask):
 
 
 @pytest.mark.skipif(not _HAS_ALGORITHM, reason="conv2d has no algorithm argument")
-@pytest.mark.parametrize("algorithm", ["fft", "GEMM ", None, 1], ids=str)
+@pytest.mark.parametrize("algorithm", ["winograd", "GEMM ", None, 1], ids=str)
 def test_rejects_unknown_algorithm(algorithm):
     with pytest.raises((TypeError, ValueError), match=r"algorithm"):
         conv2d(_x(), _w(), groups=2, algorithm=algorithm)

@@ -1,0 +1,119 @@
+"""The three algorithms behind every conv call: the automatic choice, the FFT path against the
+scipy references, and bitwise agreement of direct and gemm on integer-valued data."""
+import itertools
+
+import numpy as np
+import pytest
+
+from _reference import assert_close, conv_backward, conv_forward
+from pyconv1d import conv1d, conv1d_backward, conv2d, conv2d_backward
+from pyconv1d.functional import choose_algorithm
+
+FUNCS = {1: (conv1d, conv1d_backward), 2: (conv2d, conv2d_backward)}
+
+
+def _case(rng, nd, n, c, o, groups, k, length, dtype):
+    x = rng.standard_normal((n, c) + (length,) * nd).astype(dtype)
+    w = rng.standard_normal((o, c // groups) + (k,) * nd).astype(dtype)
+    return x, w
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("nd", [1, 2])
+@pytest.mark.parametrize("stride,dilation,padding", [
+    (1, 1, 0), (1, 2, "same"), (2, 1, 1), (3, 2, "valid"), (1, 1, "causal"),
+])
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_fft_matches_scipy_reference(dtype, nd, stride, dilation, padding, groups):
+    if nd == 2 and padding == "causal":
+        pytest.skip("causal padding is a conv1d form")
+    rng = np.random.default_rng([nd, stride, dilation, groups])
+    k, length = (5, 37) if nd == 1 else (3, 11)
+    x, w = _case(rng, nd, 3, 4, 8, groups, k, length, dtype)
+    b = rng.standard_normal(8).astype(dtype)
+    fwd, bwd = FUNCS[nd]
+    y = fwd(x, w, b, stride, padding, dilation, groups, algorithm="fft")
+    ref = conv_forward(x, w, b, stride, padding, dilation, groups)
+    taps = k ** nd * 4 // groups
+    assert y.dtype == dtype
+    assert_close(y, ref, dtype, 4 * taps, "fft forward")
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gi, gw, gb = bwd(g, x, w, stride, padding, dilation, groups, algorithm="fft")
+    rgi, rgw, rgb = conv_backward(g, x, w, stride, padding, dilation, groups)
+    assert gi.dtype == gw.dtype == dtype
+    assert_close(gi, rgi, dtype, 4 * taps * 2, "fft grad_input")
+    assert_close(gw, rgw, dtype, 4 * g[:, 0].size, "fft grad_weight")
+    assert_close(gb, rgb, dtype, g[:, 0].size, "fft grad_bias")
+
+
+def test_fft_overlap_save_blocks_long_signal():
+    """A signal much longer than the kernel goes through the blocked forward pass."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 3001))
+    w = rng.standard_normal((5, 3, 101))
+    for padding in (0, "same", (100, 0)):
+        y = conv1d(x, w, padding=padding, algorithm="fft")
+        assert_close(y, conv_forward(x, w, padding=padding), np.float64, 303, "blocks")
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_fft_unbatched_and_thread_count(nd):
+    rng = np.random.default_rng(3)
+    x, w = _case(rng, nd, 2, 6, 6, 1, 9, 40 if nd == 1 else 17, np.float32)
+    fwd, bwd = FUNCS[nd]
+    y1 = fwd(x, w, algorithm="fft", num_threads=1)
+    g = np.ones_like(y1)
+    r1 = bwd(g, x, w, algorithm="fft", num_threads=1)
+    for threads in (2, 3):
+        assert np.array_equal(fwd(x, w, algorithm="fft", num_threads=threads), y1)
+        for a, b in zip(bwd(g, x, w, algorithm="fft", num_threads=threads), r1):
+            assert np.array_equal(a, b)
+    # a different batch size changes the per-frequency products: equal to rounding only
+    np.testing.assert_allclose(fwd(x[0], w, algorithm="fft"), y1[0], rtol=1e-5, atol=1e-4)
+    assert bwd(g[0], x[0], w, algorithm="fft").grad_input.shape == x[0].shape
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_direct_and_gemm_agree_bitwise_on_integers(nd):
+    """Integer-valued data make every sum exact: both paths must give the same bits, for
+    planes smaller than a gemm block (several samples per block) and larger ones."""
+    rng = np.random.default_rng(11)
+    fwd, bwd = FUNCS[nd]
+    lengths = (5, 30, 700) if nd == 1 else (5, 12)
+    for n, length, k, stride, groups in itertools.product((1, 7), lengths, (1, 3), (1, 2),
+                                                          (1, 2)):
+        x = rng.integers(-3, 4, (n, 8) + (length,) * nd).astype(np.float32)
+        w = rng.integers(-3, 4, (16, 8 // groups) + (k,) * nd).astype(np.float32)
+        args = (None, stride, "same", 1, groups)
+        ys = [fwd(x, w, *args, algorithm=a, num_threads=t)
+              for a, t in (("direct", 1), ("gemm", 1), ("gemm", 3))]
+        assert np.array_equal(ys[0], ys[1]) and np.array_equal(ys[0], ys[2])
+        g = rng.integers(-3, 4, ys[0].shape).astype(np.float32)
+        gs = [bwd(g, x, w, *args[1:], algorithm=a, num_threads=t)
+              for a, t in (("direct", 1), ("gemm", 1), ("gemm", 3))]
+        for other in gs[1:]:
+            for a, b in zip(gs[0], other):
+                assert np.array_equal(a, b)
+
+
+def test_choose_algorithm_rules():
+    assert choose_algorithm(300, 100, 3) == "gemm"
+    assert choose_algorithm(256, 256, 31, groups=256) == "direct"       # depthwise
+    assert choose_algorithm(1, 4, 3) == "direct"                       # short reduction
+    assert choose_algorithm(1, 64, 400, stride=160) == "gemm"          # raw-waveform front end
+    assert choose_algorithm(64, 64, 127) == "fft"
+    assert choose_algorithm(64, 64, 127, stride=2) == "gemm"
+    assert choose_algorithm(256, 256, 127, groups=256) == "direct"
+    assert choose_algorithm(256, 256, 301, groups=256) == "fft"
+    assert choose_algorithm(16, 16, (9, 9)) == "fft"
+    assert choose_algorithm(16, 16, (3, 3), stride=(1, 2)) == "gemm"
+
+
+@pytest.mark.parametrize("bad", ["FFT", "winograd", None, 1])
+def test_unknown_algorithm_is_rejected(bad):
+    x = np.ones((1, 2, 9))
+    w = np.ones((2, 2, 3))
+    with pytest.raises(ValueError, match="algorithm"):
+        conv1d(x, w, algorithm=bad)
+    with pytest.raises(ValueError, match="algorithm"):
+        conv1d_backward(np.ones((1, 2, 7)), x, w, algorithm=bad)
