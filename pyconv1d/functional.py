@@ -56,8 +56,10 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
       are reasonably large: it wins for channel-heavy layers.
     * ``'direct'`` streams every tap over each output row with vector instructions and no
       unroll. It wins when each group has fewer than 8 output channels (depthwise and small
-      groups: the matrix product degenerates into vector updates) or the reduction
-      ``C_in/groups * prod(kernel_size)`` is shorter than 16.
+      groups: the matrix product degenerates into vector updates) and, for conv1d, when the
+      reduction ``C_in/groups * kernel_size`` is shorter than 16 (few-channel layers over long
+      signals). conv2d rows are short, so there gemm takes every layer with 8 or more output
+      channels per group.
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
       64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
@@ -82,6 +84,8 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     ('gemm', 'direct')
     >>> choose_algorithm(64, 64, 127), choose_algorithm(64, 64, 127, stride=2)
     ('fft', 'gemm')
+    >>> choose_algorithm(1, 32, 3), choose_algorithm(1, 32, (3, 3))
+    ('direct', 'gemm')
     """
     taps = int(np.prod(kernel_size))
     og = out_channels // groups
@@ -89,6 +93,10 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     if np.all(np.asarray(stride) == 1):
         if taps >= FFT_MIN_TAPS_FEW_CHANNELS or (taps >= FFT_MIN_TAPS and og * cg >= 16):
             return "fft"
+    if np.ndim(kernel_size) and len(kernel_size) == 2:
+        # 2-D rows are short (spectrogram and image widths): the direct path pays per row,
+        # so gemm wins as soon as there are enough output channels to share the unroll
+        return "gemm" if og >= 8 else "direct"
     return "gemm" if og >= 8 and cg * taps >= 16 else "direct"
 
 
