@@ -1,0 +1,107 @@
+"""The whole peer benchmark in one command: every conv1d and conv2d case, then the targets.
+
+Runs the cases of ``bench_conv1d.py`` and ``bench_conv2d.py`` in one table (float32 and
+float64, forward and forward+backward, 1 and 2 threads by default), writes it as JSON and
+Markdown, and ends with a summary of the performance targets: medians of the torch/pyconv1d
+time ratios per family of shapes, pyconv1d's fraction of the run's sgemm GFLOP/s, and the
+speed-up from 1 to 2 threads. Nothing is asserted; the numbers are printed.
+
+Run from the repository root (benchmark runs unset the OpenBLAS variables; tests never do)::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run_all.py \\
+        --json bench-results/all.json --md bench-results/all.md
+
+Every option of the single-family scripts works here too (``--threads``, ``--dtype``,
+``--quick``, ``--filter``...). ``--summary PATH.json`` re-prints the summary of a saved run.
+"""
+import json
+import statistics
+import sys
+
+try:
+    from . import bench_conv1d, bench_conv2d
+    from ._common import run_benchmark
+except ImportError:  # run as a script: benchmarks/ is sys.path[0]
+    import bench_conv1d
+    import bench_conv2d
+    from _common import run_benchmark
+
+CASES = list(bench_conv1d.CASES) + list(bench_conv2d.CASES)
+
+DENSE = ("textcnn-", "kim-", "mid-128", "mel80-", "dilated-", "tcn-", "img32-c32")
+DEPTHWISE = ("depthwise-", "kws-depthwise-")
+WAVEFORM = ("wav-",)
+FEW_CHANNEL_2D = ("img64-c1", "kws-c1")
+
+#: (label, case prefixes, dtype, mode, statistic, target)
+TARGETS = [
+    ("dense float32 forward, torch/pyconv1d", DENSE, "float32", "forward", "ratio_torch", 1.0),
+    ("dense float32 fwd+bwd, torch/pyconv1d", DENSE, "float32", "forward+backward",
+     "ratio_torch", 1.0),
+    ("dense float32 forward, fraction of sgemm", DENSE, "float32", "forward", "frac_gemm", 0.7),
+    ("dense float32 fwd+bwd, fraction of sgemm", DENSE, "float32", "forward+backward",
+     "frac_gemm", 0.7),
+    ("depthwise fwd+bwd, torch/pyconv1d", DEPTHWISE, None, "forward+backward", "ratio_torch",
+     10.0),
+    ("raw-waveform fwd+bwd, torch/pyconv1d", WAVEFORM, None, "forward+backward", "ratio_torch",
+     5.0),
+    ("conv2d 1-4 input channels fwd+bwd, torch/pyconv1d", FEW_CHANNEL_2D, None,
+     "forward+backward", "ratio_torch", 3.0),
+    ("float64, every shape, torch/pyconv1d", ("",), "float64", None, "ratio_torch", 1.5),
+]
+
+
+def _matches(row, prefixes, dtype, mode, threads):
+    return (any(row["case"].startswith(p) for p in prefixes)
+            and (dtype is None or row["dtype"] == dtype)
+            and (mode is None or row["mode"] == mode)
+            and row["threads"] == threads)
+
+
+def summarize(rows):
+    """Markdown lines: each target's median (and worst) over its rows, per thread count."""
+    threads = sorted({r["threads"] for r in rows})
+    lines = ["| target | threads | median | worst | rows | goal | met |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for label, prefixes, dtype, mode, stat, goal in TARGETS:
+        for t in threads:
+            vals = [r[stat] for r in rows
+                    if _matches(r, prefixes, dtype, mode, t) and r.get(stat) is not None]
+            if not vals:
+                continue
+            med = statistics.median(vals)
+            lines.append(f"| {label} | {t} | {med:.2f} | {min(vals):.2f} | {len(vals)} | "
+                         f">= {goal} | {'yes' if med >= goal else 'no'} |")
+    # scaling: pyconv1d's time at 1 thread over 2 threads, on rows above 0.2 GFLOP
+    if {1, 2} <= set(threads):
+        by_key = {}
+        for r in rows:
+            t_pc = r["peers"].get("pyconv1d", {}).get("median_s")
+            if t_pc and r["flops"] >= 2e8:
+                by_key.setdefault((r["case"], r["dtype"], r["mode"]), {})[r["threads"]] = t_pc
+        speedups = [v[1] / v[2] for v in by_key.values() if 1 in v and 2 in v]
+        if speedups:
+            med = statistics.median(speedups)
+            lines.append(f"| 1 -> 2 threads speed-up, shapes >= 0.2 GFLOP | 2 | {med:.2f} | "
+                         f"{min(speedups):.2f} | {len(speedups)} | >= 1.8 | "
+                         f"{'yes' if med >= 1.8 else 'no'} |")
+    return lines
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--summary" in argv:
+        path = argv[argv.index("--summary") + 1]
+        with open(path) as f:
+            rows = json.load(f)["rows"]
+    else:
+        rows = run_benchmark("pyconv1d benchmark: conv1d and conv2d", CASES, argv)
+        if not rows:
+            return 1 if rows == [] else 0
+    print("\n## Targets (medians of the ratios over each family; > 1: pyconv1d is faster)\n")
+    print("\n".join(summarize(rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
