@@ -244,6 +244,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     num_threads : int, optional
         OpenMP threads; None uses OpenMP's default (``OMP_NUM_THREADS``). The result is
         bitwise the same for every value.
+    algorithm : {'auto', 'direct', 'gemm', 'fft'}, optional
+        How to compute it; ``'auto'`` follows :func:`choose_algorithm`. All agree to rounding.
 
     Returns
     -------
@@ -280,7 +282,7 @@ def conv1d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     ----------
     grad_output : array_like, shape (N, C_out, L_out) or (C_out, L_out)
         Gradient of the loss with respect to the output of ``conv1d(input, weight, ...)``.
-    input, weight, stride, padding, dilation, groups, num_threads
+    input, weight, stride, padding, dilation, groups, num_threads, algorithm
         As given to :func:`conv1d`.
     output_mask : three bools, optional
         Which of (grad_input, grad_weight, grad_bias) to compute; the others are None.
@@ -328,6 +330,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     groups : int
     num_threads : int, optional
         OpenMP threads (None: OpenMP's default). Bitwise the same result for every value.
+    algorithm : {'auto', 'direct', 'gemm', 'fft'}, optional
+        How to compute it; ``'auto'`` follows :func:`choose_algorithm`. All agree to rounding.
 
     Returns
     -------
@@ -357,7 +361,7 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     Parameters
     ----------
     grad_output : array_like, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
-    input, weight, stride, padding, dilation, groups, num_threads
+    input, weight, stride, padding, dilation, groups, num_threads, algorithm
         As given to :func:`conv2d`.
     output_mask : three bools, optional
         Which of (grad_input, grad_weight, grad_bias) to compute; the others are None.
