@@ -33,7 +33,8 @@ Two algorithms, chosen by the caller (pyconv1d.functional documents the cost mod
 
 Determinism: every output element is produced by exactly one job, jobs are defined by the shape
 alone (block sizes and reduction chunks never depend on the thread count), each job runs
-sequentially, and BLAS runs single-threaded inside a job (the caller limits it). The weight
+sequentially, and BLAS runs single-threaded inside a job (the caller limits it). The gemm jobs
+are handed out dynamically, which changes which thread runs a job, never what it computes. The weight
 gradient of the gemm path sums per-chunk partials in chunk order. So results are bitwise
 identical for every thread count.
 
@@ -229,7 +230,8 @@ cdef Geom make_geom(const Py_ssize_t* xshape, const Py_ssize_t* wshape,
     g.S = 1
     if g.T >= g.P:
         if g.P > 0:
-            g.S = max(1, min(g.N, g.T // g.P))
+            # ... but keep at least 8 blocks when the batch allows, to share out among threads
+            g.S = max(1, min(g.N // 8, g.T // g.P))
         g.T = g.P
     g.NB = (g.P + g.T - 1) // g.T if g.P > 0 else 0
     g.TC = g.S * g.T
@@ -588,7 +590,7 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
         sp = &scratch[0, 0]
     with nogil:
         if use_gemm:
-            for job in prange(g.NU * g.groups, schedule='static', num_threads=num_threads):
+            for job in prange(g.NU * g.groups, schedule='dynamic', num_threads=num_threads):
                 b = job // g.groups
                 gr = job % g.groups
                 _gemm_forward_job(xp, wp + gr * g.Og * g.KK, yp,
@@ -633,7 +635,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     nsu = (g.N + g.S - 1) // g.S
     with nogil:
         if use_gemm:
-            for job in prange(nsu * g.groups * ncb, schedule='static', num_threads=num_threads):
+            for job in prange(nsu * g.groups * ncb, schedule='dynamic', num_threads=num_threads):
                 su = job // (g.groups * ncb)
                 gr = (job // ncb) % g.groups
                 cb = job % ncb
@@ -688,7 +690,7 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
         U = g.NU
     with nogil:
         if use_gemm:
-            for job in prange(g.groups * nch, schedule='static', num_threads=num_threads):
+            for job in prange(g.groups * nch, schedule='dynamic', num_threads=num_threads):
                 gr = job // nch
                 ch = job % nch
                 _gemm_grad_weight_job(gp, xp, pp + (ch * g.C_out + gr * g.Og) * g.KK,
