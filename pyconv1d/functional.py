@@ -54,12 +54,12 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
       and multiplies it by the weight with BLAS. The unroll costs about ``1 / (2 * C_out/groups)``
       of the arithmetic and the product runs near the machine's peak when its inner dimensions
       are reasonably large: it wins for channel-heavy layers.
-    * ``'direct'`` streams every tap over each output row with vector instructions and no
-      unroll. It wins when each group has fewer than 8 output channels (depthwise and small
-      groups: the matrix product degenerates into vector updates) and, for conv1d, when the
-      reduction ``C_in/groups * kernel_size`` is shorter than 16 (few-channel layers over long
-      signals). conv2d rows are short, so there gemm takes every layer with 8 or more output
-      channels per group.
+    * ``'direct'`` streams every tap over each output row (conv2d with unit strides: over a
+      zero-padded copy of each plane, all taps in one pass) with vector instructions and no
+      unroll. It wins when the reduction ``C_in/groups * prod(kernel_size)`` is shorter than 16
+      (few-channel layers) or each group has few output channels (depthwise and small groups,
+      where the matrix product degenerates into vector updates): fewer than 8 for conv1d,
+      fewer than 16 for conv2d.
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
       64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
@@ -84,7 +84,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     ('gemm', 'direct')
     >>> choose_algorithm(64, 64, 127), choose_algorithm(64, 64, 127, stride=2)
     ('fft', 'gemm')
-    >>> choose_algorithm(1, 32, 3), choose_algorithm(1, 32, (3, 3))
+    >>> choose_algorithm(1, 32, 3), choose_algorithm(8, 32, (3, 3))
     ('direct', 'gemm')
     """
     taps = int(np.prod(kernel_size))
@@ -93,11 +93,9 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     if np.all(np.asarray(stride) == 1):
         if taps >= FFT_MIN_TAPS_FEW_CHANNELS or (taps >= FFT_MIN_TAPS and og * cg >= 16):
             return "fft"
-    if np.ndim(kernel_size) and len(kernel_size) == 2:
-        # 2-D rows are short (spectrogram and image widths): the direct path pays per row,
-        # so gemm wins as soon as there are enough output channels to share the unroll
-        return "gemm" if og >= 8 else "direct"
-    return "gemm" if og >= 8 and cg * taps >= 16 else "direct"
+    # the direct 2-D path runs whole kernels over padded planes, which holds out longer
+    min_og = 16 if np.ndim(kernel_size) and len(kernel_size) == 2 else 8
+    return "gemm" if og >= min_og and cg * taps >= 16 else "direct"
 
 
 def _resolve(args, algorithm):
@@ -166,8 +164,8 @@ def _forward(args, algorithm):
     x, w, y_shape = _shapes(args)
     y = _output_with_bias(args)
     dtype = x.dtype
-    per_thread = _conv.forward_scratch(x.shape, w.shape, y_shape, args.groups, dtype.itemsize,
-                                       use_gemm)
+    per_thread = _conv.forward_scratch(x.shape, w.shape, y_shape, _geometry(args)[:-1],
+                                       dtype.itemsize, use_gemm)
     scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
     with _blas.single_threaded():
         _conv.forward(x, w, y.reshape(y_shape), *_geometry(args), use_gemm, scratch)
@@ -194,8 +192,9 @@ def _backward(grad_output, args, mask, algorithm):
     with _blas.single_threaded():
         if want_input:
             grad_input = np.zeros(args.x.shape, dtype=dtype)
-            per_thread, chans = _conv.grad_input_scratch(x.shape, w.shape, y_shape, args.groups,
-                                                         dtype.itemsize, use_gemm)
+            per_thread, chans = _conv.grad_input_scratch(x.shape, w.shape, y_shape,
+                                                         geometry[:-2], dtype.itemsize,
+                                                         use_gemm)
             scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
             _conv.grad_input(g2, w, _as_2d(grad_input, nd), *geometry, scratch, chans)
             if args.unbatched:
@@ -203,7 +202,7 @@ def _backward(grad_output, args, mask, algorithm):
         if want_weight:
             grad_weight = np.empty(args.w.shape, dtype=dtype)
             per_thread, chunks = _conv.grad_weight_scratch(x.shape, w.shape, y_shape,
-                                                           args.groups, dtype.itemsize,
+                                                           geometry[:-2], dtype.itemsize,
                                                            use_gemm)
             scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
             partials = _scratch(dtype, "partials",

@@ -43,6 +43,7 @@ the bias, gx is zeroed) and passes scratch buffers of the sizes given by the *_s
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -65,6 +66,14 @@ cdef extern from "_simd.h" nogil:
                    Py_ssize_t d, double* y)
     void pyc_xcorr8_f(Py_ssize_t n, const float* g, const float* x, Py_ssize_t d, float* out)
     void pyc_xcorr8_d(Py_ssize_t n, const double* g, const double* x, Py_ssize_t d, double* out)
+    void pyc_fir_taps_f(Py_ssize_t n, Py_ssize_t K, const float* w, const Py_ssize_t* off,
+                        const float* x, float* y)
+    void pyc_fir_taps_d(Py_ssize_t n, Py_ssize_t K, const double* w, const Py_ssize_t* off,
+                        const double* x, double* y)
+    void pyc_xcorr_taps8_f(Py_ssize_t n, const float* g, const float* x, const Py_ssize_t* off,
+                           float* out)
+    void pyc_xcorr_taps8_d(Py_ssize_t n, const double* g, const double* x,
+                           const Py_ssize_t* off, double* out)
     void pyc_gather_f(Py_ssize_t n, const float* src, Py_ssize_t s, float* dst)
     void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
 
@@ -185,6 +194,24 @@ cdef inline void xcorr8(Py_ssize_t n, const floating* g, const floating* x, Py_s
         pyc_xcorr8_d(n, g, x, d, out)
 
 
+cdef inline void fir_taps(Py_ssize_t n, Py_ssize_t K, const floating* w, const Py_ssize_t* off,
+                          const floating* x, floating* y) noexcept nogil:
+    """y[t] += sum_k w[k] * x[t + off[k]] for t < n."""
+    if floating is float:
+        pyc_fir_taps_f(n, K, w, off, x, y)
+    else:
+        pyc_fir_taps_d(n, K, w, off, x, y)
+
+
+cdef inline void xcorr_taps8(Py_ssize_t n, const floating* g, const floating* x,
+                             const Py_ssize_t* off, floating* out) noexcept nogil:
+    """out[j] += sum_t g[t] * x[t + off[j]] for j < 8."""
+    if floating is float:
+        pyc_xcorr_taps8_f(n, g, x, off, out)
+    else:
+        pyc_xcorr_taps8_d(n, g, x, off, out)
+
+
 cdef inline void gather(Py_ssize_t n, const floating* src, Py_ssize_t s,
                         floating* dst) noexcept nogil:
     if floating is float:
@@ -239,9 +266,10 @@ cdef Geom make_geom(const Py_ssize_t* xshape, const Py_ssize_t* wshape,
     return g
 
 
-cdef Geom shape_geom(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
+cdef Geom shape_geom(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
                      Py_ssize_t itemsize):
-    """The geometry of a call from its shapes alone (for sizing scratch buffers)."""
+    """The geometry of a call from its shapes and (sh, sw, pt, pl, dh, dw, groups), for sizing
+    scratch buffers."""
     cdef Py_ssize_t xs[4]
     cdef Py_ssize_t ws[4]
     cdef Py_ssize_t ys[4]
@@ -250,13 +278,13 @@ cdef Geom shape_geom(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups
         xs[i] = xshape[i]
         ws[i] = wshape[i]
         ys[i] = yshape[i]
-    return make_geom(xs, ws, ys, 1, 1, 0, 0, 1, 1, groups, itemsize)
+    sh, sw, pt, pl, dh, dw, groups = geometry
+    return make_geom(xs, ws, ys, sh, sw, pt, pl, dh, dw, groups, itemsize)
 
 
-def gemm_blocks(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
-                Py_ssize_t itemsize):
+def gemm_blocks(tuple xshape, tuple wshape, tuple yshape, tuple geometry, Py_ssize_t itemsize):
     """(pixels of a plane per block, blocks per plane, samples per block, blocks in all)."""
-    cdef Geom g = shape_geom(xshape, wshape, yshape, groups, itemsize)
+    cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     return g.T, g.NB, g.S, g.NU
 
 
@@ -386,6 +414,129 @@ cdef void _direct_grad_weight_taps(const floating* go, const floating* x, floati
                         out[j] += dot(qhi - a, gr + a, xr + a + offw, 1)
                 elif qhi > qlo:
                     out[j] += dot(qhi - qlo, gr + qlo, xr + qlo * g.sw + offw, g.sw)
+
+
+# ----------------------------------------------------------------------------------------------
+# direct algorithm over padded planes (2-D kernels, unit strides)
+#
+# Short rows make the row-by-row loops above pay per row and per tap. With unit strides, a plane
+# copied into a zero-padded buffer lets every output row run all KH*KW taps as one FIR filter
+# whose tap offsets are i*dh*Wp + j*dw (Wp the padded width): no edge cases, the accumulators
+# stay in registers across the whole kernel.
+
+cdef inline bint _plane_path(Geom* g) noexcept nogil:
+    return g.KH > 1 and g.sh == 1 and g.sw == 1
+
+
+cdef inline Py_ssize_t _fwd_wp(Geom* g) noexcept nogil:
+    return g.W_out + (g.KW - 1) * g.dw
+
+
+cdef inline Py_ssize_t _fwd_hp(Geom* g) noexcept nogil:
+    return g.H_out + (g.KH - 1) * g.dh
+
+
+cdef inline Py_ssize_t _gi_wp(Geom* g) noexcept nogil:
+    return g.W + g.pl + (g.KW - 1) * g.dw
+
+
+cdef inline Py_ssize_t _gi_hp(Geom* g) noexcept nogil:
+    return g.H + g.pt + (g.KH - 1) * g.dh
+
+
+cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept:
+    """Scratch elements per thread of the padded-plane path: 0 forward, 1 grad input,
+    2 grad weight (padded input, its overrun, and grad_output at the padded width)."""
+    if which == 0:
+        return _fwd_hp(g) * _fwd_wp(g)
+    if which == 1:
+        return _gi_hp(g) * _gi_wp(g)
+    return _fwd_hp(g) * _fwd_wp(g) + (g.KW - 1) * g.dw + g.H_out * _fwd_wp(g)
+
+
+cdef void _pad_plane(const floating* src, Py_ssize_t H, Py_ssize_t W, floating* dst,
+                     Py_ssize_t Hd, Py_ssize_t Wd, Py_ssize_t top,
+                     Py_ssize_t left) noexcept nogil:
+    """dst (Hd x Wd)[a, b] = src (H x W)[a - top, b - left], zero outside src."""
+    cdef Py_ssize_t a, r, b0, b1
+    cdef floating* row
+    b0 = min(max(left, 0), Wd)
+    b1 = max(min(left + W, Wd), b0)
+    for a in range(Hd):
+        r = a - top
+        row = dst + a * Wd
+        if r < 0 or r >= H or b1 <= b0:
+            memset(row, 0, Wd * sizeof(floating))
+            continue
+        if b0 > 0:
+            memset(row, 0, b0 * sizeof(floating))
+        gather(b1 - b0, src + r * W + (b0 - left), 1, row + b0)
+        if b1 < Wd:
+            memset(row + b1, 0, (Wd - b1) * sizeof(floating))
+
+
+cdef void _plane_forward(const floating* x, const floating* w, floating* y, floating* pad,
+                         const Py_ssize_t* off, Geom* g) noexcept nogil:
+    """One (n, o) output plane over padded input planes."""
+    cdef Py_ssize_t c, p, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
+    for c in range(g.Cg):
+        _pad_plane(x + c * g.H * g.W, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
+        for p in range(g.H_out):
+            fir_taps(g.W_out, KHW, w + c * KHW, off, pad + p * Wp, y + p * g.W_out)
+
+
+cdef void _plane_grad_input(const floating* go, const floating* w, floating* gx,
+                            floating* pad, const Py_ssize_t* off, Geom* g) noexcept nogil:
+    """One (n, input channel) plane: gx[r, s] += sum_{o, i, j} w[o, c, i, j] *
+    g[o, r + pt - i*dh, s + pl - j*dw], over grad_output planes padded by the kernel extent."""
+    cdef Py_ssize_t o, r, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
+    for o in range(g.Og):
+        _pad_plane(go + o * g.P, g.H_out, g.W_out, pad, Hp, Wp, (g.KH - 1) * g.dh,
+                   (g.KW - 1) * g.dw)
+        for r in range(g.H):
+            fir_taps(g.W, KHW, w + o * g.Cg * KHW, off, pad + r * Wp, gx + r * g.W)
+
+
+cdef void _plane_grad_weight(const floating* go, const floating* x, floating* out,
+                             floating* pad, const Py_ssize_t* off, Geom* g) noexcept nogil:
+    """out[k] = sum_{n, p, q} g[n, o, p, q] * xpad[n, c, (p, q) + tap k] for every tap k of one
+    (o, c) pair (go and x point at plane (0, o) and (0, c))."""
+    cdef Py_ssize_t n, p, k, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
+    cdef Py_ssize_t span = g.H_out * Wp, extra = (g.KW - 1) * g.dw
+    cdef floating* gext = pad + Hp * Wp + extra
+    for k in range(KHW):
+        out[k] = 0
+    for n in range(g.N):
+        _pad_plane(x + n * g.C_in * g.H * g.W, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
+        memset(pad + Hp * Wp, 0, extra * sizeof(floating))
+        for p in range(g.H_out):
+            gather(g.W_out, go + n * g.C_out * g.P + p * g.W_out, 1, gext + p * Wp)
+            memset(gext + p * Wp + g.W_out, 0, (Wp - g.W_out) * sizeof(floating))
+        k = 0
+        while k + 8 <= KHW:
+            xcorr_taps8(span, gext, pad, off + k, out + k)
+            k = k + 8
+        while k < KHW:
+            out[k] += dot(span, gext, pad + off[k], 1)
+            k = k + 1
+
+
+cdef Py_ssize_t* plane_offsets(Geom* g, int which):
+    """Tap offsets into the padded planes (malloc'ed; the caller frees)."""
+    cdef Py_ssize_t i, j, Wp
+    cdef Py_ssize_t* off = <Py_ssize_t*>malloc(g.KH * g.KW * sizeof(Py_ssize_t))
+    if off == NULL:
+        raise MemoryError()
+    for i in range(g.KH):
+        for j in range(g.KW):
+            if which == 1:   # grad input: the kernel reversed, shifted by the padding
+                Wp = _gi_wp(g)
+                off[i * g.KW + j] = ((g.pt + (g.KH - 1 - i) * g.dh) * Wp
+                                     + g.pl + (g.KW - 1 - j) * g.dw)
+            else:
+                Wp = _fwd_wp(g)
+                off[i * g.KW + j] = i * g.dh * Wp + j * g.dw
+    return off
 
 
 # ----------------------------------------------------------------------------------------------
@@ -561,14 +712,14 @@ cdef void _gemm_grad_weight_job(const floating* g_all, const floating* x_all,
 # ----------------------------------------------------------------------------------------------
 # entry points
 
-def forward_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
+def forward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
                     Py_ssize_t itemsize, bint use_gemm):
     """Scratch elements one thread needs for forward(): the unrolled block and, when a block
-    spans several samples, the product before it is added into the planes."""
-    if not use_gemm:
-        return 0
-    cdef Geom g = shape_geom(xshape, wshape, yshape, groups, itemsize)
-    return (g.KK + (g.Og if g.S > 1 else 0)) * g.TC
+    spans several samples, the product before it is added into the planes; or a padded plane."""
+    cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
+    if use_gemm:
+        return (g.KK + (g.Og if g.S > 1 else 0)) * g.TC
+    return plane_scratch(&g, 0) if _plane_path(&g) else 0
 
 
 def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
@@ -582,33 +733,45 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
     cdef Py_ssize_t job, n, o, gr, b
     if g.N == 0 or g.P == 0:
         return
+    cdef bint plane = not use_gemm and _plane_path(&g)
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* wp = &w[0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
     cdef floating* sp = NULL
-    if use_gemm:
+    cdef Py_ssize_t* off = NULL
+    if use_gemm or plane:
         sp = &scratch[0, 0]
-    with nogil:
-        if use_gemm:
-            for job in prange(g.NU * g.groups, schedule='dynamic', num_threads=num_threads):
-                b = job // g.groups
-                gr = job % g.groups
-                _gemm_forward_job(xp, wp + gr * g.Og * g.KK, yp,
-                                  sp + threadid() * scratch.shape[1], &g, gr, b)
-        else:
-            for job in prange(g.N * g.C_out, schedule='static', num_threads=num_threads):
-                n = job // g.C_out
-                o = job % g.C_out
-                _direct_forward_plane(xp + (n * g.C_in + (o // g.Og) * g.Cg) * g.H * g.W,
-                                      wp + o * g.KK, yp + (n * g.C_out + o) * g.P, &g)
+    if plane:
+        off = plane_offsets(&g, 0)
+    try:
+        with nogil:
+            if use_gemm:
+                for job in prange(g.NU * g.groups, schedule='dynamic', num_threads=num_threads):
+                    b = job // g.groups
+                    gr = job % g.groups
+                    _gemm_forward_job(xp, wp + gr * g.Og * g.KK, yp,
+                                      sp + threadid() * scratch.shape[1], &g, gr, b)
+            else:
+                for job in prange(g.N * g.C_out, schedule='static', num_threads=num_threads):
+                    n = job // g.C_out
+                    o = job % g.C_out
+                    if plane:
+                        _plane_forward(xp + (n * g.C_in + (o // g.Og) * g.Cg) * g.H * g.W,
+                                       wp + o * g.KK, yp + (n * g.C_out + o) * g.P,
+                                       sp + threadid() * scratch.shape[1], off, &g)
+                    else:
+                        _direct_forward_plane(xp + (n * g.C_in + (o // g.Og) * g.Cg) * g.H * g.W,
+                                              wp + o * g.KK, yp + (n * g.C_out + o) * g.P, &g)
+    finally:
+        free(off)
 
 
-def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
+def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
                        Py_ssize_t itemsize, bint use_gemm):
     """(scratch elements per thread, input channels per job) for grad_input()."""
+    cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     if not use_gemm:
-        return 0, 1
-    cdef Geom g = shape_geom(xshape, wshape, yshape, groups, itemsize)
+        return (plane_scratch(&g, 1) if _plane_path(&g) else 0), 1
     # enough channels per job for an efficient gemm, few enough to share the work out
     cdef Py_ssize_t nc = max(1, min(g.Cg, 256 // (g.KH * g.KW)))
     return (nc * g.KH * g.KW + (g.Og if g.S > 1 else 0)) * g.TC, nc
@@ -622,45 +785,59 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                bint use_gemm, floating[:, ::1] scratch, Py_ssize_t chans_per_job):
     cdef Geom g = make_geom(gx.shape, w.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, n, ch, gr, cb, c0, ncb, su, nsu
+    cdef Py_ssize_t job, n, ch, gr, cb, c0, su
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
         return
+    cdef bint plane = not use_gemm and _plane_path(&g)
     cdef const floating* gp = &go[0, 0, 0, 0]
     cdef const floating* wp = &w[0, 0, 0, 0]
     cdef floating* xp = &gx[0, 0, 0, 0]
     cdef floating* sp = NULL
-    if use_gemm:
+    cdef Py_ssize_t* off = NULL
+    cdef Py_ssize_t ncb = (g.Cg + chans_per_job - 1) // chans_per_job
+    cdef Py_ssize_t nsu = (g.N + g.S - 1) // g.S
+    if use_gemm or plane:
         sp = &scratch[0, 0]
-    ncb = (g.Cg + chans_per_job - 1) // chans_per_job
-    nsu = (g.N + g.S - 1) // g.S
-    with nogil:
-        if use_gemm:
-            for job in prange(nsu * g.groups * ncb, schedule='dynamic', num_threads=num_threads):
-                su = job // (g.groups * ncb)
-                gr = (job // ncb) % g.groups
-                cb = job % ncb
-                c0 = cb * chans_per_job
-                _gemm_grad_input_job(gp, wp + gr * g.Og * g.KK, xp,
-                                     sp + threadid() * scratch.shape[1], &g, gr, c0,
-                                     min(chans_per_job, g.Cg - c0), su)
-        else:
-            for job in prange(g.N * g.C_in, schedule='static', num_threads=num_threads):
-                n = job // g.C_in
-                ch = job % g.C_in
-                gr = ch // g.Cg
-                _direct_grad_input_plane(gp + (n * g.C_out + gr * g.Og) * g.P,
-                                         wp + (gr * g.Og * g.Cg + ch - gr * g.Cg)
-                                         * g.KH * g.KW,
-                                         xp + (n * g.C_in + ch) * g.H * g.W, &g)
+    if plane:
+        off = plane_offsets(&g, 1)
+    try:
+        with nogil:
+            if use_gemm:
+                for job in prange(nsu * g.groups * ncb, schedule='dynamic',
+                                  num_threads=num_threads):
+                    su = job // (g.groups * ncb)
+                    gr = (job // ncb) % g.groups
+                    cb = job % ncb
+                    c0 = cb * chans_per_job
+                    _gemm_grad_input_job(gp, wp + gr * g.Og * g.KK, xp,
+                                         sp + threadid() * scratch.shape[1], &g, gr, c0,
+                                         min(chans_per_job, g.Cg - c0), su)
+            else:
+                for job in prange(g.N * g.C_in, schedule='static', num_threads=num_threads):
+                    n = job // g.C_in
+                    ch = job % g.C_in
+                    gr = ch // g.Cg
+                    if plane:
+                        _plane_grad_input(gp + (n * g.C_out + gr * g.Og) * g.P,
+                                          wp + (gr * g.Og * g.Cg + ch - gr * g.Cg) * g.KH * g.KW,
+                                          xp + (n * g.C_in + ch) * g.H * g.W,
+                                          sp + threadid() * scratch.shape[1], off, &g)
+                    else:
+                        _direct_grad_input_plane(gp + (n * g.C_out + gr * g.Og) * g.P,
+                                                 wp + (gr * g.Og * g.Cg + ch - gr * g.Cg)
+                                                 * g.KH * g.KW,
+                                                 xp + (n * g.C_in + ch) * g.H * g.W, &g)
+    finally:
+        free(off)
 
 
-def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, Py_ssize_t groups,
+def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
                         Py_ssize_t itemsize, bint use_gemm):
     """(scratch elements per thread, reduction chunks) for grad_weight(); with gemm the
     caller also provides a (chunks, C_out, KK) partials buffer."""
+    cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     if not use_gemm:
-        return 0, 0
-    cdef Geom g = shape_geom(xshape, wshape, yshape, groups, itemsize)
+        return (plane_scratch(&g, 2) if _plane_path(&g) else 0), 0
     return (g.KK + (g.Og if g.S > 1 else 0)) * g.TC, max(1, min(REDUCE_CHUNKS, g.NU))
 
 
@@ -683,35 +860,51 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
     cdef floating* wp = &gw[0, 0, 0, 0]
     cdef floating* sp = NULL
     cdef floating* pp = NULL
-    if use_gemm:
+    cdef bint plane = not use_gemm and _plane_path(&g)
+    cdef Py_ssize_t* off = NULL
+    if use_gemm or plane:
         sp = &scratch[0, 0]
+    if use_gemm:
         pp = &partials[0, 0, 0]
         nch = partials.shape[0]
         U = g.NU
-    with nogil:
-        if use_gemm:
-            for job in prange(g.groups * nch, schedule='dynamic', num_threads=num_threads):
-                gr = job // nch
-                ch = job % nch
-                _gemm_grad_weight_job(gp, xp, pp + (ch * g.C_out + gr * g.Og) * g.KK,
-                                      sp + threadid() * scratch.shape[1], &g, gr,
-                                      ch * U // nch, (ch + 1) * U // nch)
-            # sum the chunks in chunk order
-            for e in prange(g.C_out * g.KK, schedule='static', num_threads=num_threads):
-                acc = 0
-                for k in range(nch):
-                    acc = acc + pp[k * g.C_out * g.KK + e]
-                wp[e] = acc
-        else:
-            # one job per (o, c, kernel row, block of up to eight taps)
-            nblk = (g.KW + TAP_BLOCK - 1) // TAP_BLOCK
-            for job in prange(g.C_out * g.Cg * g.KH * nblk, schedule='static',
-                              num_threads=num_threads):
-                o = job // (g.Cg * g.KH * nblk)
-                c = (job // (g.KH * nblk)) % g.Cg
-                i = (job // nblk) % g.KH
-                j = (job % nblk) * TAP_BLOCK
-                _direct_grad_weight_taps(gp + o * g.P,
-                                         xp + ((o // g.Og) * g.Cg + c) * g.H * g.W,
-                                         wp + ((o * g.Cg + c) * g.KH + i) * g.KW + j, &g, i, j,
-                                         min(TAP_BLOCK, g.KW - j))
+    if plane:
+        off = plane_offsets(&g, 0)
+    try:
+        with nogil:
+            if use_gemm:
+                for job in prange(g.groups * nch, schedule='dynamic', num_threads=num_threads):
+                    gr = job // nch
+                    ch = job % nch
+                    _gemm_grad_weight_job(gp, xp, pp + (ch * g.C_out + gr * g.Og) * g.KK,
+                                          sp + threadid() * scratch.shape[1], &g, gr,
+                                          ch * U // nch, (ch + 1) * U // nch)
+                # sum the chunks in chunk order
+                for e in prange(g.C_out * g.KK, schedule='static', num_threads=num_threads):
+                    acc = 0
+                    for k in range(nch):
+                        acc = acc + pp[k * g.C_out * g.KK + e]
+                    wp[e] = acc
+            elif plane:
+                # one job per (o, c): every tap over padded planes
+                for job in prange(g.C_out * g.Cg, schedule='static', num_threads=num_threads):
+                    o = job // g.Cg
+                    c = job % g.Cg
+                    _plane_grad_weight(gp + o * g.P, xp + ((o // g.Og) * g.Cg + c) * g.H * g.W,
+                                       wp + job * g.KH * g.KW,
+                                       sp + threadid() * scratch.shape[1], off, &g)
+            else:
+                # one job per (o, c, kernel row, block of up to eight taps)
+                nblk = (g.KW + TAP_BLOCK - 1) // TAP_BLOCK
+                for job in prange(g.C_out * g.Cg * g.KH * nblk, schedule='static',
+                                  num_threads=num_threads):
+                    o = job // (g.Cg * g.KH * nblk)
+                    c = (job // (g.KH * nblk)) % g.Cg
+                    i = (job // nblk) % g.KH
+                    j = (job % nblk) * TAP_BLOCK
+                    _direct_grad_weight_taps(gp + o * g.P,
+                                             xp + ((o // g.Og) * g.Cg + c) * g.H * g.W,
+                                             wp + ((o * g.Cg + c) * g.KH + i) * g.KW + j, &g,
+                                             i, j, min(TAP_BLOCK, g.KW - j))
+    finally:
+        free(off)

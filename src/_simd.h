@@ -136,6 +136,64 @@ PYC_CLONES static void pyc_xcorr8_##SUF(ptrdiff_t n, const T *restrict g,       
         for (int j = 0; j < 8; j++) s[j] += g[q] * x[q + j * d];                              \
     for (int j = 0; j < 8; j++) out[j] += s[j];                                               \
 }                                                                                             \
+/* y[t] += sum_{k<K} w[k] * x[t + off[k]] for t < n: an FIR filter with arbitrary tap offsets \
+ * (a 2-D kernel over a padded plane, its rows a plane's width apart). */                   \
+PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,     \
+                                          const ptrdiff_t *restrict off, const T *restrict x, \
+                                          T *restrict y)                                      \
+{                                                                                             \
+    enum { W = 64 / sizeof(T) };                                                              \
+    typedef T vec __attribute__((vector_size(64), aligned(sizeof(T))));                       \
+    ptrdiff_t t = 0;                                                                          \
+    for (; t + 4 * W <= n; t += 4 * W) {                                                      \
+        vec a0 = *(vec *)(y + t),         a1 = *(vec *)(y + t + W);                           \
+        vec a2 = *(vec *)(y + t + 2 * W), a3 = *(vec *)(y + t + 3 * W);                       \
+        for (ptrdiff_t k = 0; k < K; k++) {                                                   \
+            const T *xs = x + t + off[k];                                                     \
+            T wk = w[k];                                                                      \
+            a0 += wk * *(const vec *)(xs);         a1 += wk * *(const vec *)(xs + W);         \
+            a2 += wk * *(const vec *)(xs + 2 * W); a3 += wk * *(const vec *)(xs + 3 * W);     \
+        }                                                                                     \
+        *(vec *)(y + t) = a0;         *(vec *)(y + t + W) = a1;                               \
+        *(vec *)(y + t + 2 * W) = a2; *(vec *)(y + t + 3 * W) = a3;                           \
+    }                                                                                         \
+    for (; t + W <= n; t += W) {                                                              \
+        vec a0 = *(vec *)(y + t);                                                             \
+        for (ptrdiff_t k = 0; k < K; k++) a0 += w[k] * *(const vec *)(x + t + off[k]);       \
+        *(vec *)(y + t) = a0;                                                                 \
+    }                                                                                         \
+    for (; t < n; t++) {                                                                      \
+        T a = y[t];                                                                           \
+        for (ptrdiff_t k = 0; k < K; k++) a += w[k] * x[t + off[k]];                          \
+        y[t] = a;                                                                             \
+    }                                                                                         \
+}                                                                                             \
+/* out[j] += sum_{t<n} g[t] * x[t + off[j]] for j < 8 (one load of g serves eight taps). */   \
+PYC_CLONES static void pyc_xcorr_taps8_##SUF(ptrdiff_t n, const T *restrict g,               \
+                                             const T *restrict x,                            \
+                                             const ptrdiff_t *restrict off, T *restrict out)  \
+{                                                                                             \
+    typedef T vec __attribute__((vector_size(VN * sizeof(T)), aligned(sizeof(T))));          \
+    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};       \
+    const T *x0 = x + off[0], *x1 = x + off[1], *x2 = x + off[2], *x3 = x + off[3];           \
+    const T *x4 = x + off[4], *x5 = x + off[5], *x6 = x + off[6], *x7 = x + off[7];           \
+    ptrdiff_t t = 0;                                                                          \
+    for (; t + VN <= n; t += VN) {                                                            \
+        vec gv = *(const vec *)(g + t);                                                       \
+        a0 += gv * *(const vec *)(x0 + t); a1 += gv * *(const vec *)(x1 + t);                 \
+        a2 += gv * *(const vec *)(x2 + t); a3 += gv * *(const vec *)(x3 + t);                 \
+        a4 += gv * *(const vec *)(x4 + t); a5 += gv * *(const vec *)(x5 + t);                 \
+        a6 += gv * *(const vec *)(x6 + t); a7 += gv * *(const vec *)(x7 + t);                 \
+    }                                                                                         \
+    T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                        \
+    for (int l = 0; l < VN; l++) {                                                            \
+        s[0] += a0[l]; s[1] += a1[l]; s[2] += a2[l]; s[3] += a3[l];                           \
+        s[4] += a4[l]; s[5] += a5[l]; s[6] += a6[l]; s[7] += a7[l];                           \
+    }                                                                                         \
+    for (; t < n; t++)                                                                        \
+        for (int j = 0; j < 8; j++) s[j] += g[t] * x[t + off[j]];                             \
+    for (int j = 0; j < 8; j++) out[j] += s[j];                                               \
+}                                                                                             \
 /* dst[i] = src[i*s] */                                                                       \
 static inline void pyc_gather_##SUF(ptrdiff_t n, const T *restrict src, ptrdiff_t s,         \
                                     T *restrict dst)                                          \

@@ -107,8 +107,10 @@ def test_choose_algorithm_rules():
     assert choose_algorithm(256, 256, 301, groups=256) == "fft"
     assert choose_algorithm(16, 16, (9, 9)) == "fft"
     assert choose_algorithm(16, 16, (3, 3), stride=(1, 2)) == "gemm"
-    assert choose_algorithm(1, 32, 3) == "direct"                      # long 1-D rows
-    assert choose_algorithm(1, 32, (3, 3)) == "gemm"                   # short 2-D rows
+    assert choose_algorithm(1, 32, 3) == "direct"                      # few channels
+    assert choose_algorithm(1, 32, (3, 3)) == "direct"
+    assert choose_algorithm(8, 8, (3, 3)) == "direct"                  # 2-D: 16 per group
+    assert choose_algorithm(8, 32, (3, 3)) == "gemm"
     assert choose_algorithm(16, 16, (3, 3), groups=16) == "direct"
 
 
