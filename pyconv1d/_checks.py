@@ -3,6 +3,7 @@
 Every error names the argument and the value it received. Nothing here computes a
 convolution; the kernels in ``src/`` check nothing.
 """
+import functools
 import math
 import numbers
 import os
@@ -19,6 +20,7 @@ MAX_EXTENT = 2 ** 40
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+@functools.lru_cache(maxsize=None)
 def _memory_limit():
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -4,11 +4,11 @@ Semantics are PyTorch's (cross-correlation, no kernel flip; channels first). Eve
 validates its arguments once, through :mod:`pyconv1d._checks`, then hands contiguous arrays to
 the Cython kernels, which release the GIL and run in parallel with OpenMP.
 """
+import math
+import threading
 from typing import NamedTuple, Optional
 
 import numpy as np
-
-import threading
 
 from . import _blas, _checks, _conv, _fft
 
@@ -87,10 +87,10 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     >>> choose_algorithm(1, 32, 3), choose_algorithm(8, 32, (3, 3))
     ('direct', 'gemm')
     """
-    taps = int(np.prod(kernel_size))
+    taps = math.prod(kernel_size) if np.ndim(kernel_size) else int(kernel_size)
     og = out_channels // groups
     cg = in_channels // groups
-    if np.all(np.asarray(stride) == 1):
+    if all(s == 1 for s in (stride if np.ndim(stride) else (stride,))):
         if taps >= FFT_MIN_TAPS_FEW_CHANNELS or (taps >= FFT_MIN_TAPS and og * cg >= 16):
             return "fft"
     # the direct 2-D path runs whole kernels over padded planes, which holds out longer
@@ -112,7 +112,7 @@ _scratch_cache = threading.local()
 
 def _scratch(dtype, key, shape):
     """A reusable buffer of ``shape`` (grown on demand, one per thread, dtype and key)."""
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     name = (np.dtype(dtype).char, key)
     store = getattr(_scratch_cache, "buffers", None)
     if store is None:
@@ -148,7 +148,7 @@ MIN_PARALLEL_WORK = 1 << 17
 
 def _work_threads(args):
     """``args`` with num_threads lowered to 1 for calls too small to split."""
-    macs = np.prod(args.out_shape, dtype=np.float64) * np.prod(args.w.shape[1:])
+    macs = math.prod(args.out_shape) * math.prod(args.w.shape[1:])
     if args.num_threads > 1 and macs < MIN_PARALLEL_WORK:
         return args._replace(num_threads=1)
     return args
@@ -206,7 +206,7 @@ def _backward(grad_output, args, mask, algorithm):
                                                            use_gemm)
             scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
             partials = _scratch(dtype, "partials",
-                                (chunks, w.shape[0], int(np.prod(w.shape[1:]))))
+                                (chunks, w.shape[0], math.prod(w.shape[1:])))
             _conv.grad_weight(g2, x, _as_2d(grad_weight, nd), *geometry, scratch, partials)
     if want_bias:
         axes = (0,) + tuple(range(2, g.ndim))
