@@ -14,11 +14,13 @@ except ImportError as exc:  # pragma: no cover - only in an unbuilt source tree
         "in place with `pip install -e .` (or `python setup.py build_ext --inplace`)."
     ) from exc
 from ._threads import default_num_threads
-from .functional import ConvGrads, conv1d, conv1d_backward, conv2d, conv2d_backward
+from .functional import (ConvGrads, choose_algorithm, conv1d, conv1d_backward, conv2d,
+                         conv2d_backward)
 
 __all__ = [
     "__version__",
     "ConvGrads",
+    "choose_algorithm",
     "conv1d",
     "conv1d_backward",
     "conv2d",

@@ -12,7 +12,8 @@ import numpy as np
 
 from . import _blas, _checks, _conv, _fft
 
-__all__ = ["ConvGrads", "conv1d", "conv1d_backward", "conv2d", "conv2d_backward"]
+__all__ = ["ConvGrads", "choose_algorithm", "conv1d", "conv1d_backward", "conv2d",
+           "conv2d_backward"]
 
 
 class ConvGrads(NamedTuple):
