@@ -543,12 +543,32 @@ cdef Py_ssize_t* plane_offsets(Geom* g, int which):
 # ----------------------------------------------------------------------------------------------
 # gemm algorithm
 
-cdef void _im2col(const floating* x, floating* cols, Py_ssize_t ld, Geom* g, Py_ssize_t P0,
-                  Py_ssize_t T) noexcept nogil:
+cdef inline Py_ssize_t _phase_width(Geom* g) noexcept nogil:
+    return (g.W + g.sw - 1) // g.sw
+
+
+cdef void _decimate(const floating* x, floating* xd, Geom* g) noexcept nogil:
+    """xd[c, h, r, j] = x[c, h, j*sw + r]: each input row split into its sw phases, so that the
+    unroll of a strided convolution copies contiguous runs instead of gathering."""
+    cdef Py_ssize_t c, h, r, Wd = _phase_width(g)
+    cdef const floating* src
+    cdef floating* dst
+    for c in range(g.Cg):
+        for h in range(g.H):
+            src = x + (c * g.H + h) * g.W
+            dst = xd + (c * g.H + h) * g.sw * Wd
+            for r in range(g.sw):
+                gather((g.W - r + g.sw - 1) // g.sw, src + r, g.sw, dst + r * Wd)
+
+
+cdef void _im2col(const floating* x, const floating* xd, floating* cols, Py_ssize_t ld,
+                  Geom* g, Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
     """cols[(c*KH + i)*KW + j, t] = x[c, p*sh + i*dh - pt, q*sw + j*dw - pl] for the output
     pixels P0 + t = p*W_out + q, t < T (row stride ld); zero where the index falls in the
-    padding."""
-    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw
+    padding. With a column stride, xd is x split into phases (_decimate) and every run is a
+    contiguous copy."""
+    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw, r, qd
+    cdef Py_ssize_t Wd = _phase_width(g)
     cdef floating* dst
     cdef const floating* xrow
     for c in range(g.Cg):
@@ -557,6 +577,11 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t ld, Geom* g, Py_
             for j in range(g.KW):
                 offw = j * g.dw - g.pl
                 tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+                # offw = qd*sw + r with 0 <= r < sw: x[q*sw + offw] = xd[r, q + qd]
+                r = offw % g.sw
+                if r < 0:
+                    r = r + g.sw
+                qd = (offw - r) // g.sw
                 dst = cols + ((c * g.KH + i) * g.KW + j) * ld
                 P = P0
                 while P < P0 + T:
@@ -574,18 +599,26 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t ld, Geom* g, Py_
                         else:
                             if a > q0:
                                 memset(dst, 0, (a - q0) * sizeof(floating))
-                            xrow = x + (c * g.H + h) * g.W
-                            gather(b - a, xrow + a * g.sw + offw, g.sw, dst + (a - q0))
+                            if xd != NULL:
+                                gather(b - a, xd + ((c * g.H + h) * g.sw + r) * Wd + a + qd, 1,
+                                       dst + (a - q0))
+                            else:
+                                xrow = x + (c * g.H + h) * g.W
+                                gather(b - a, xrow + a * g.sw + offw, g.sw, dst + (a - q0))
                             if q1 > b:
                                 memset(dst + (b - q0), 0, (q1 - b) * sizeof(floating))
                     dst += q1 - q0
                     P = P + q1 - q0
 
 
-cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, Geom* g, Py_ssize_t c0,
-                  Py_ssize_t nc, Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
-    """The reverse of _im2col for channels c0 <= c < c0 + nc: gx[c, ...] += cols[...]."""
-    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw
+cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, floating* gxd, Geom* g,
+                  Py_ssize_t c0, Py_ssize_t nc, Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
+    """The reverse of _im2col for channels c0 <= c < c0 + nc: gx[c, ...] += cols[...].
+
+    With a column stride the runs are added, contiguous, into the phases gxd of channels
+    c0.. (see _decimate; _interleave_add puts them back) instead of scattered."""
+    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw, r, qd
+    cdef Py_ssize_t Wd = _phase_width(g)
     cdef const floating* src
     for c in range(c0, c0 + nc):
         for i in range(g.KH):
@@ -593,6 +626,10 @@ cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, Geom* g, Py
             for j in range(g.KW):
                 offw = j * g.dw - g.pl
                 tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+                r = offw % g.sw
+                if r < 0:
+                    r = r + g.sw
+                qd = (offw - r) // g.sw
                 src = cols + (((c - c0) * g.KH + i) * g.KW + j) * ld
                 P = P0
                 while P < P0 + T:
@@ -603,11 +640,29 @@ cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, Geom* g, Py
                     if 0 <= h < g.H:
                         a = max(q0, qlo)
                         b = min(q1, qhi)
-                        if b > a:
+                        if b > a and gxd != NULL:
+                            add_sy(b - a, src + (a - q0),
+                                   gxd + (((c - c0) * g.H + h) * g.sw + r) * Wd + a + qd, 1)
+                        elif b > a:
                             add_sy(b - a, src + (a - q0),
                                    gx + (c * g.H + h) * g.W + a * g.sw + offw, g.sw)
                     src += q1 - q0
                     P = P + q1 - q0
+
+
+cdef void _interleave_add(floating* gxd, floating* gx, Geom* g, Py_ssize_t c0,
+                          Py_ssize_t nc) noexcept nogil:
+    """gx[c, h, j*sw + r] += gxd[c - c0, h, r, j] for channels c0 <= c < c0 + nc; gxd is
+    zeroed for the next sample."""
+    cdef Py_ssize_t c, h, r, Wd = _phase_width(g)
+    cdef floating* src
+    for c in range(nc):
+        for h in range(g.H):
+            for r in range(g.sw):
+                src = gxd + ((c * g.H + h) * g.sw + r) * Wd
+                add_sy((g.W - r + g.sw - 1) // g.sw, src,
+                       gx + ((c0 + c) * g.H + h) * g.W + r, g.sw)
+    memset(gxd, 0, nc * g.H * g.sw * Wd * sizeof(floating))
 
 
 cdef inline void _unit(Geom* g, Py_ssize_t u, Py_ssize_t* n0, Py_ssize_t* ns, Py_ssize_t* P0,
@@ -625,13 +680,25 @@ cdef inline void _unit(Geom* g, Py_ssize_t u, Py_ssize_t* n0, Py_ssize_t* ns, Py
         T[0] = g.P
 
 
+cdef inline Py_ssize_t decimate_scratch(Geom* g) noexcept nogil:
+    """Scratch elements for the phases of one sample's group (0 without a column stride)."""
+    return g.Cg * g.H * g.sw * _phase_width(g) if g.sw > 1 else 0
+
+
 cdef void _unroll(const floating* x_all, floating* cols, Geom* g, Py_ssize_t gr,
                   Py_ssize_t n0, Py_ssize_t ns, Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
-    """cols (KK x ns*T): the im2col of group gr of samples n0..n0+ns-1 side by side."""
+    """cols (KK x ns*T): the im2col of group gr of samples n0..n0+ns-1 side by side. With a
+    column stride the phases go to the scratch after the cols block and the product buffer."""
     cdef Py_ssize_t s
+    cdef const floating* x
+    cdef floating* xd = NULL
+    if g.sw > 1:
+        xd = cols + (g.KK + g.Og) * g.TC
     for s in range(ns):
-        _im2col(x_all + ((n0 + s) * g.C_in + gr * g.Cg) * g.H * g.W, cols + s * T, ns * T,
-                g, P0, T)
+        x = x_all + ((n0 + s) * g.C_in + gr * g.Cg) * g.H * g.W
+        if xd != NULL:
+            _decimate(x, xd, g)
+        _im2col(x, xd, cols + s * T, ns * T, g, P0, T)
 
 
 cdef void _gather_planes(const floating* y_all, floating* dst, Geom* g, Py_ssize_t gr,
@@ -669,25 +736,35 @@ cdef void _gemm_grad_input_job(const floating* g_all, const floating* w, floatin
                                Py_ssize_t nc, Py_ssize_t su) noexcept nogil:
     """gx[samples of unit su, group gr, channels c0:c0+nc] += col2im(w[group][:, c0:c0+nc]^T @ g).
 
-    One job owns whole samples, so the blocks of a sample (whose col2im overlap) run in order."""
+    One job owns whole samples, so the blocks of a sample (whose col2im overlap) run in order.
+    Scratch: cols (nc*KH*KW x TC), the grad_output of a multi-sample block (Og x TC), and with
+    a column stride the zeroed phases of nc channels."""
     cdef Py_ssize_t KHW = g.KH * g.KW
     cdef Py_ssize_t n0 = su * g.S, ns = min(g.S, g.N - su * g.S), b, P0, T, s
-    cdef floating* tmp
+    cdef floating* tmp = cols + nc * KHW * g.TC
+    cdef floating* gxd = NULL
     cdef floating* gx = gx_all + (n0 * g.C_in + gr * g.Cg) * g.H * g.W
+    if g.sw > 1:
+        gxd = tmp + g.Og * g.TC
+        memset(gxd, 0, nc * g.H * g.sw * _phase_width(g) * sizeof(floating))
     if g.S == 1:
         for b in range(g.NB):
             P0 = b * g.T
             T = min(g.T, g.P - P0)
             gemm(True, False, nc * KHW, T, g.Og, <floating>1, w + c0 * KHW, g.KK,
                  g_all + (n0 * g.C_out + gr * g.Og) * g.P + P0, g.P, <floating>0, cols, T)
-            _col2im(cols, T, gx, g, c0, nc, 0 + P0, T)
+            _col2im(cols, T, gx, gxd, g, c0, nc, P0, T)
+        if gxd != NULL:
+            _interleave_add(gxd, gx, g, c0, nc)
     else:
-        tmp = cols + nc * KHW * g.TC
         _gather_planes(g_all, tmp, g, gr, n0, ns)
         gemm(True, False, nc * KHW, ns * g.P, g.Og, <floating>1, w + c0 * KHW, g.KK,
              tmp, ns * g.P, <floating>0, cols, ns * g.P)
         for s in range(ns):
-            _col2im(cols + s * g.P, ns * g.P, gx + s * g.C_in * g.H * g.W, g, c0, nc, 0, g.P)
+            _col2im(cols + s * g.P, ns * g.P, gx + s * g.C_in * g.H * g.W, gxd, g, c0, nc, 0,
+                    g.P)
+            if gxd != NULL:
+                _interleave_add(gxd, gx + s * g.C_in * g.H * g.W, g, c0, nc)
 
 
 cdef void _gemm_grad_weight_job(const floating* g_all, const floating* x_all,
@@ -713,13 +790,21 @@ cdef void _gemm_grad_weight_job(const floating* g_all, const floating* x_all,
 # ----------------------------------------------------------------------------------------------
 # entry points
 
+cdef Py_ssize_t _unroll_scratch(Geom* g) noexcept nogil:
+    """Per-thread scratch of the gemm forward and weight gradient: the unrolled block, the
+    product (or grad_output) of a multi-sample block, and the phases of a strided input."""
+    if g.sw > 1:
+        return (g.KK + g.Og) * g.TC + decimate_scratch(g)
+    return (g.KK + (g.Og if g.S > 1 else 0)) * g.TC
+
+
 def forward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
                     Py_ssize_t itemsize, bint use_gemm):
     """Scratch elements one thread needs for forward(): the unrolled block and, when a block
     spans several samples, the product before it is added into the planes; or a padded plane."""
     cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     if use_gemm:
-        return (g.KK + (g.Og if g.S > 1 else 0)) * g.TC
+        return _unroll_scratch(&g)
     return plane_scratch(&g, 0) if _plane_path(&g) else 0
 
 
@@ -775,6 +860,8 @@ def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
         return (plane_scratch(&g, 1) if _plane_path(&g) else 0), 1
     # enough channels per job for an efficient gemm, few enough to share the work out
     cdef Py_ssize_t nc = max(1, min(g.Cg, 256 // (g.KH * g.KW)))
+    if g.sw > 1:
+        return (nc * g.KH * g.KW + g.Og) * g.TC + nc * g.H * g.sw * _phase_width(&g), nc
     return (nc * g.KH * g.KW + (g.Og if g.S > 1 else 0)) * g.TC, nc
 
 
@@ -839,7 +926,7 @@ def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry
     cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     if not use_gemm:
         return (plane_scratch(&g, 2) if _plane_path(&g) else 0), 0
-    return (g.KK + (g.Og if g.S > 1 else 0)) * g.TC, max(1, min(REDUCE_CHUNKS, g.NU))
+    return _unroll_scratch(&g), max(1, min(REDUCE_CHUNKS, g.NU))
 
 
 def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
