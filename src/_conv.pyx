@@ -378,23 +378,25 @@ cdef void _direct_grad_weight_taps(const floating* go, const floating* x, floati
                                    Geom* g, Py_ssize_t i, Py_ssize_t j0,
                                    Py_ssize_t nj) noexcept nogil:
     """out[j - j0] = sum_{n, p, q} g[n, o, p, q] * x[n, c, p*sh + i*dh - pt, q*sw + j*dw - pl]
-    for the taps j0 <= j < j0 + nj of kernel row i (go and x point at plane (0, o) and (0, c)).
+    for the taps j0 <= j < j0 + nj (nj <= 8) of kernel row i (go and x point at plane (0, o)
+    and (0, c)).
 
-    With a unit column stride and a full block of eight taps, the columns where all eight land
-    inside the input run through one vectorised pass (src/_simd.h) and the edges tap by tap;
-    otherwise each tap is a dot product. Every out[j] sums the same terms in the same order
-    whatever the thread count."""
+    With a unit column stride, the columns where eight taps from j0 on land inside the input
+    run through one vectorised pass (src/_simd.h; a block of fewer than eight taps computes the
+    missing ones into a throw-away buffer) and the edges tap by tap; otherwise each tap is a dot
+    product. Every out[j] sums the same terms in the same order whatever the thread count."""
     cdef Py_ssize_t n, p, j, offh, plo, phi, qlo, qhi, ilo = 0, ihi = 0, a, b, tmp, offw
     cdef const floating* gr
     cdef const floating* xr
-    cdef bint block = g.sw == 1 and nj == TAP_BLOCK
+    cdef floating acc8[8]
+    cdef bint block = g.sw == 1
     for j in range(nj):
         out[j] = 0
     offh = i * g.dh - g.pt
     tap_range(offh, g.H, g.H_out, g.sh, &plo, &phi)
     if block:
         tap_range(j0 * g.dw - g.pl, g.W, g.W_out, 1, &ilo, &tmp)
-        tap_range((j0 + nj - 1) * g.dw - g.pl, g.W, g.W_out, 1, &tmp, &ihi)
+        tap_range((j0 + TAP_BLOCK - 1) * g.dw - g.pl, g.W, g.W_out, 1, &tmp, &ihi)
         if ihi < ilo:
             ihi = ilo
     for n in range(g.N):
@@ -402,7 +404,14 @@ cdef void _direct_grad_weight_taps(const floating* go, const floating* x, floati
             gr = go + n * g.C_out * g.P + p * g.W_out
             xr = x + n * g.C_in * g.H * g.W + (p * g.sh + offh) * g.W
             if block and ihi > ilo:
-                xcorr8(ihi - ilo, gr + ilo, xr + ilo + j0 * g.dw - g.pl, g.dw, out)
+                if nj == TAP_BLOCK:
+                    xcorr8(ihi - ilo, gr + ilo, xr + ilo + j0 * g.dw - g.pl, g.dw, out)
+                else:
+                    for j in range(TAP_BLOCK):
+                        acc8[j] = 0
+                    xcorr8(ihi - ilo, gr + ilo, xr + ilo + j0 * g.dw - g.pl, g.dw, acc8)
+                    for j in range(nj):
+                        out[j] += acc8[j]
             for j in range(nj):
                 offw = (j0 + j) * g.dw - g.pl
                 tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
