@@ -22,20 +22,24 @@ With Cg = C_in/groups, Og = C_out/groups and gr = o // Og the group of output ch
 
 Indices outside the input read as zero; the padding is never materialised.
 
-Two algorithms, chosen by the caller (pyconv1d.functional documents the cost model):
+Two algorithms here, chosen by the caller (pyconv1d.functional documents the cost model; the
+third, the FFT, lives in pyconv1d/_fft.py):
 
-* direct: loops over taps with vectorised row updates (src/_simd.h). Work is split over
-  (sample, channel) planes; best for depthwise, grouped and few-channel shapes.
-* gemm: "unroll + matmul". A block of T output pixels is unrolled into a (Cg*KH*KW, T)
-  matrix in a per-thread scratch buffer (im2col), then one BLAS gemm per block computes
-  y[n, group, block] = w[group] @ cols. The input gradient is w[group]^T @ g followed by
-  the reverse unroll (col2im); the weight gradient is g @ cols^T summed over blocks.
+* direct: FIR-style loops over the taps with vectorised row updates (src/_simd.h); 2-D kernels
+  with unit strides run over zero-padded copies of each plane, all taps in one pass. Work is
+  split over (sample, channel) planes; best for depthwise, grouped and few-channel shapes.
+* gemm: "unroll + matmul". A block of output pixels (or of several whole samples, when planes
+  are small) is unrolled into a (Cg*KH*KW, T) matrix in a per-thread scratch buffer (im2col),
+  then one BLAS gemm per block computes y[block, group] = w[group] @ cols. The input gradient
+  is w[group]^T @ g followed by the reverse unroll (col2im); the weight gradient is
+  g @ cols^T summed over blocks. With a column stride, the input is first split into its
+  stride phases so that every unrolled row is a contiguous copy.
 
 Determinism: every output element is produced by exactly one job, jobs are defined by the shape
 alone (block sizes and reduction chunks never depend on the thread count), each job runs
 sequentially, and BLAS runs single-threaded inside a job (the caller limits it). The gemm jobs
-are handed out dynamically, which changes which thread runs a job, never what it computes. The weight
-gradient of the gemm path sums per-chunk partials in chunk order. So results are bitwise
+are handed out dynamically, which changes which thread runs a job, never what it computes; the
+weight gradient of the gemm path sums per-chunk partials in chunk order. So results are bitwise
 identical for every thread count.
 
 The kernels check nothing; the caller validates every argument, allocates the outputs (y holds
