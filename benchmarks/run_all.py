@@ -35,18 +35,18 @@ FEW_CHANNEL_2D = ("img64-c1", "kws-c1")
 
 #: (label, case prefixes, dtype, mode, statistic, target)
 TARGETS = [
-    ("dense float32 forward, torch/pyconv1d", DENSE, "float32", "forward", "ratio_torch", 1.0),
-    ("dense float32 fwd+bwd, torch/pyconv1d", DENSE, "float32", "forward+backward",
+    ("dense float32 forward, torch/pyconv1d", DENSE, "float32", "fwd", "ratio_torch", 1.0),
+    ("dense float32 fwd+bwd, torch/pyconv1d", DENSE, "float32", "fwd+bwd",
      "ratio_torch", 1.0),
-    ("dense float32 forward, fraction of sgemm", DENSE, "float32", "forward", "frac_gemm", 0.7),
-    ("dense float32 fwd+bwd, fraction of sgemm", DENSE, "float32", "forward+backward",
+    ("dense float32 forward, fraction of sgemm", DENSE, "float32", "fwd", "frac_gemm", 0.7),
+    ("dense float32 fwd+bwd, fraction of sgemm", DENSE, "float32", "fwd+bwd",
      "frac_gemm", 0.7),
-    ("depthwise fwd+bwd, torch/pyconv1d", DEPTHWISE, None, "forward+backward", "ratio_torch",
+    ("depthwise fwd+bwd, torch/pyconv1d", DEPTHWISE, None, "fwd+bwd", "ratio_torch",
      10.0),
-    ("raw-waveform fwd+bwd, torch/pyconv1d", WAVEFORM, None, "forward+backward", "ratio_torch",
+    ("raw-waveform fwd+bwd, torch/pyconv1d", WAVEFORM, None, "fwd+bwd", "ratio_torch",
      5.0),
     ("conv2d 1-4 input channels fwd+bwd, torch/pyconv1d", FEW_CHANNEL_2D, None,
-     "forward+backward", "ratio_torch", 3.0),
+     "fwd+bwd", "ratio_torch", 3.0),
     ("float64, every shape, torch/pyconv1d", ("",), "float64", None, "ratio_torch", 1.5),
 ]
 
