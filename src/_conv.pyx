@@ -560,6 +560,15 @@ cdef inline Py_ssize_t _phase_width(Geom* g) noexcept nogil:
     return (g.W + g.sw - 1) // g.sw
 
 
+cdef inline void _phase(Py_ssize_t off, Py_ssize_t s, Py_ssize_t* r,
+                        Py_ssize_t* qd) noexcept nogil:
+    """off = qd*s + r with 0 <= r < s, so that x[q*s + off] = xd[r, q + qd] (see _decimate)."""
+    r[0] = off % s
+    if r[0] < 0:
+        r[0] = r[0] + s
+    qd[0] = (off - r[0]) // s
+
+
 cdef void _decimate(const floating* x, floating* xd, Geom* g) noexcept nogil:
     """xd[c, h, r, j] = x[c, h, j*sw + r]: each input row split into its sw phases, so that the
     unroll of a strided convolution copies contiguous runs instead of gathering."""
@@ -590,11 +599,7 @@ cdef void _im2col(const floating* x, const floating* xd, floating* cols, Py_ssiz
             for j in range(g.KW):
                 offw = j * g.dw - g.pl
                 tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-                # offw = qd*sw + r with 0 <= r < sw: x[q*sw + offw] = xd[r, q + qd]
-                r = offw % g.sw
-                if r < 0:
-                    r = r + g.sw
-                qd = (offw - r) // g.sw
+                _phase(offw, g.sw, &r, &qd)
                 dst = cols + ((c * g.KH + i) * g.KW + j) * ld
                 P = P0
                 while P < P0 + T:
@@ -639,10 +644,7 @@ cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, floating* g
             for j in range(g.KW):
                 offw = j * g.dw - g.pl
                 tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-                r = offw % g.sw
-                if r < 0:
-                    r = r + g.sw
-                qd = (offw - r) // g.sw
+                _phase(offw, g.sw, &r, &qd)
                 src = cols + (((c - c0) * g.KH + i) * g.KW + j) * ld
                 P = P0
                 while P < P0 + T:
