@@ -5,6 +5,7 @@ import numpy as np
 import scipy
 
 import pyconv1d
+from pyconv1d import _blas as blas_control
 
 
 def _blas():
@@ -20,7 +21,8 @@ def main():
     print(f"pyconv1d {pyconv1d.__version__}")
     print(f"OpenMP: {'enabled' if pyconv1d.openmp_enabled() else 'disabled (serial build)'}")
     print(f"default threads: {pyconv1d.default_num_threads()}")
-    print(f"BLAS: {_blas()}")
+    print(f"BLAS: {_blas()}; held to one thread inside the kernels: "
+          f"{'yes' if blas_control.controllable() else 'no (BLAS thread count not found)'}")
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, "
           f"Python {platform.python_version()} on {platform.machine()}")
 

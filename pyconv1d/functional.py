@@ -165,11 +165,12 @@ def _forward(args, algorithm):
     x, w, y_shape = _shapes(args)
     y = _output_with_bias(args)
     dtype = x.dtype
-    per_thread = _conv.forward_scratch(x.shape, w.shape, y_shape, _geometry(args)[:-1],
+    geometry = _geometry(args)
+    per_thread = _conv.forward_scratch(x.shape, w.shape, y_shape, geometry[:-1],
                                        dtype.itemsize, use_gemm)
     scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
     with _blas.single_threaded():
-        _conv.forward(x, w, y.reshape(y_shape), *_geometry(args), use_gemm, scratch)
+        _conv.forward(x, w, y.reshape(y_shape), *geometry, use_gemm, scratch)
     return y[0] if args.unbatched else y
 
 

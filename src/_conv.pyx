@@ -64,10 +64,6 @@ cdef extern from "_simd.h" nogil:
     void pyc_add_d(Py_ssize_t n, const double* x, double* y)
     float pyc_dot_f(Py_ssize_t n, const float* a, const float* b, Py_ssize_t sb)
     double pyc_dot_d(Py_ssize_t n, const double* a, const double* b, Py_ssize_t sb)
-    void pyc_fir_f(Py_ssize_t n, Py_ssize_t K, const float* w, Py_ssize_t ws, const float* x,
-                   Py_ssize_t d, float* y)
-    void pyc_fir_d(Py_ssize_t n, Py_ssize_t K, const double* w, Py_ssize_t ws, const double* x,
-                   Py_ssize_t d, double* y)
     void pyc_xcorr8_f(Py_ssize_t n, const float* g, const float* x, Py_ssize_t d, float* out)
     void pyc_xcorr8_d(Py_ssize_t n, const double* g, const double* x, Py_ssize_t d, double* out)
     void pyc_fir_taps_f(Py_ssize_t n, Py_ssize_t K, const float* w, const Py_ssize_t* off,
@@ -181,15 +177,6 @@ cdef inline floating dot(Py_ssize_t n, const floating* a, const floating* b,
         return pyc_dot_d(n, a, b, sb)
 
 
-cdef inline void fir(Py_ssize_t n, Py_ssize_t K, const floating* w, Py_ssize_t ws,
-                     const floating* x, Py_ssize_t d, floating* y) noexcept nogil:
-    """y[t] += sum_k w[k*ws] * x[t + k*d] for t < n (all indices valid)."""
-    if floating is float:
-        pyc_fir_f(n, K, w, ws, x, d, y)
-    else:
-        pyc_fir_d(n, K, w, ws, x, d, y)
-
-
 cdef inline void xcorr8(Py_ssize_t n, const floating* g, const floating* x, Py_ssize_t d,
                         floating* out) noexcept nogil:
     """out[j] += sum_{q<n} g[q] * x[q + j*d] for j < 8 (all indices valid)."""
@@ -287,21 +274,16 @@ cdef Geom shape_geom(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
     return make_geom(xs, ws, ys, sh, sw, pt, pl, dh, dw, groups, itemsize)
 
 
-def gemm_blocks(tuple xshape, tuple wshape, tuple yshape, tuple geometry, Py_ssize_t itemsize):
-    """(pixels of a plane per block, blocks per plane, samples per block, blocks in all)."""
-    cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
-    return g.T, g.NB, g.S, g.NU
-
-
 # ----------------------------------------------------------------------------------------------
 # direct algorithm
 
 cdef void _direct_forward_plane(const floating* x, const floating* w, floating* y,
-                                Geom* g) noexcept nogil:
+                                const Py_ssize_t* off, Geom* g) noexcept nogil:
     """One (n, o) output plane: y[p, q] += sum_{c,i,j} w[c,i,j] * x[c, p*sh+i*dh-pt, q*sw+j*dw-pl].
 
     With a unit column stride, the columns where every tap of a kernel row lands inside the
-    input run as one FIR filter over the row (src/_simd.h); the edges, tap by tap."""
+    input run as one FIR filter over the row (src/_simd.h; off: tap_offsets OFF_ROW_FORWARD);
+    the edges, tap by tap."""
     cdef Py_ssize_t c, i, j, p, offh, offw, plo, phi, qlo, qhi, ilo = 0, ihi = 0, a, b, tmp
     cdef const floating* xr
     cdef floating* yr
@@ -320,7 +302,7 @@ cdef void _direct_forward_plane(const floating* x, const floating* w, floating* 
                 xr = x + (c * g.H + p * g.sh + offh) * g.W
                 yr = y + p * g.W_out
                 if g.sw == 1 and ihi > ilo:
-                    fir(ihi - ilo, g.KW, wr, 1, xr + ilo - g.pl, g.dw, yr + ilo)
+                    fir_taps(ihi - ilo, g.KW, wr, off, xr + ilo - g.pl, yr + ilo)
                 for j in range(g.KW):
                     offw = j * g.dw - g.pl
                     tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
@@ -337,12 +319,12 @@ cdef void _direct_forward_plane(const floating* x, const floating* w, floating* 
 
 
 cdef void _direct_grad_input_plane(const floating* go, const floating* w, floating* gx,
-                                   Geom* g) noexcept nogil:
+                                   const Py_ssize_t* off, Geom* g) noexcept nogil:
     """One (n, input channel) plane: scatter w[o, c, i, j] * g[o, p, q] back onto gx.
 
     With a unit column stride, gx[u] += sum_j w[j] * g[u - j*dw + pl] is an FIR filter with the
-    kernel row reversed over the columns u where every tap lands inside g; the edges go tap by
-    tap."""
+    kernel row reversed (off: tap_offsets OFF_ROW_GRAD_INPUT) over the columns u where every
+    tap lands inside g; the edges go tap by tap."""
     cdef Py_ssize_t o, i, j, p, offh, offw, plo, phi, qlo, qhi, ulo = 0, uhi = 0, a, b
     cdef const floating* gr
     cdef floating* xr
@@ -361,8 +343,8 @@ cdef void _direct_grad_input_plane(const floating* go, const floating* w, floati
                 gr = go + (o * g.H_out + p) * g.W_out
                 xr = gx + (p * g.sh + offh) * g.W
                 if g.sw == 1 and uhi > ulo:
-                    fir(uhi - ulo, g.KW, wr + g.KW - 1, -1,
-                        gr + ulo - (g.KW - 1) * g.dw + g.pl, g.dw, xr + ulo)
+                    fir_taps(uhi - ulo, g.KW, wr, off, gr + ulo - (g.KW - 1) * g.dw + g.pl,
+                             xr + ulo)
                 for j in range(g.KW):
                     offw = j * g.dw - g.pl
                     tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
@@ -535,21 +517,34 @@ cdef void _plane_grad_weight(const floating* go, const floating* x, floating* ou
             k = k + 1
 
 
-cdef Py_ssize_t* plane_offsets(Geom* g, int which):
-    """Tap offsets into the padded planes (malloc'ed; the caller frees)."""
+cdef enum:
+    # what tap_offsets() lays out
+    OFF_PLANE_FORWARD = 0       # every tap, into a padded input plane
+    OFF_PLANE_GRAD_INPUT = 1    # every tap reversed, into a padded grad_output plane
+    OFF_ROW_FORWARD = 2         # one kernel row, along an input row
+    OFF_ROW_GRAD_INPUT = 3      # one kernel row reversed, along a grad_output row
+
+
+cdef Py_ssize_t* tap_offsets(Geom* g, int which):
+    """Tap offsets for fir_taps (malloc'ed; the caller frees): the first KH*KW (planes) or KW
+    (rows) entries, in weight order."""
     cdef Py_ssize_t i, j, Wp
     cdef Py_ssize_t* off = <Py_ssize_t*>malloc(g.KH * g.KW * sizeof(Py_ssize_t))
     if off == NULL:
         raise MemoryError()
     for i in range(g.KH):
         for j in range(g.KW):
-            if which == 1:   # grad input: the kernel reversed, shifted by the padding
+            if which == OFF_PLANE_GRAD_INPUT:   # shifted by the padding
                 Wp = _gi_wp(g)
                 off[i * g.KW + j] = ((g.pt + (g.KH - 1 - i) * g.dh) * Wp
                                      + g.pl + (g.KW - 1 - j) * g.dw)
-            else:
+            elif which == OFF_PLANE_FORWARD:
                 Wp = _fwd_wp(g)
                 off[i * g.KW + j] = i * g.dh * Wp + j * g.dw
+            elif which == OFF_ROW_FORWARD:
+                off[i * g.KW + j] = j * g.dw
+            else:
+                off[i * g.KW + j] = (g.KW - 1 - j) * g.dw
     return off
 
 
@@ -843,7 +838,9 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
     if use_gemm or plane:
         sp = &scratch[0, 0]
     if plane:
-        off = plane_offsets(&g, 0)
+        off = tap_offsets(&g, OFF_PLANE_FORWARD)
+    elif not use_gemm:
+        off = tap_offsets(&g, OFF_ROW_FORWARD)
     try:
         with nogil:
             if use_gemm:
@@ -862,7 +859,8 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
                                        sp + threadid() * scratch.shape[1], off, &g)
                     else:
                         _direct_forward_plane(xp + (n * g.C_in + (o // g.Og) * g.Cg) * g.H * g.W,
-                                              wp + o * g.KK, yp + (n * g.C_out + o) * g.P, &g)
+                                              wp + o * g.KK, yp + (n * g.C_out + o) * g.P, off,
+                                              &g)
     finally:
         free(off)
 
@@ -902,7 +900,9 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     if use_gemm or plane:
         sp = &scratch[0, 0]
     if plane:
-        off = plane_offsets(&g, 1)
+        off = tap_offsets(&g, OFF_PLANE_GRAD_INPUT)
+    elif not use_gemm:
+        off = tap_offsets(&g, OFF_ROW_GRAD_INPUT)
     try:
         with nogil:
             if use_gemm:
@@ -929,7 +929,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                         _direct_grad_input_plane(gp + (n * g.C_out + gr * g.Og) * g.P,
                                                  wp + (gr * g.Og * g.Cg + ch - gr * g.Cg)
                                                  * g.KH * g.KW,
-                                                 xp + (n * g.C_in + ch) * g.H * g.W, &g)
+                                                 xp + (n * g.C_in + ch) * g.H * g.W, off, &g)
     finally:
         free(off)
 
@@ -972,7 +972,7 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
         nch = partials.shape[0]
         U = g.NU
     if plane:
-        off = plane_offsets(&g, 0)
+        off = tap_offsets(&g, OFF_PLANE_FORWARD)
     try:
         with nogil:
             if use_gemm:

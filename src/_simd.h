@@ -75,42 +75,6 @@ PYC_CLONES static T pyc_dot_##SUF(ptrdiff_t n, const T *restrict a, const T *res
     for (; i < n; i++) s += a[i] * b[i * sb];                                                 \
     return s;                                                                                 \
 }                                                                                             \
-/* y[t] += sum_{k<K} w[k*ws] * x[t + k*d] for t < n, every index valid (an FIR filter).  \
- * Four vector accumulators stay in registers across the taps, so each output is loaded and  \
- * stored once; every y[t] sums its taps in k order, whichever path computes it. */         \
-PYC_CLONES static void pyc_fir_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,          \
-                                     ptrdiff_t ws, const T *restrict x, ptrdiff_t d,          \
-                                     T *restrict y)                                           \
-{                                                                                             \
-    /* 64-byte vectors: one register with AVX-512, two with AVX2, four with SSE2, so four     \
-     * accumulators give every instruction set enough independent chains */                  \
-    enum { W = 64 / sizeof(T) };                                                              \
-    typedef T vec __attribute__((vector_size(64), aligned(sizeof(T))));                       \
-    ptrdiff_t t = 0;                                                                          \
-    for (; t + 4 * W <= n; t += 4 * W) {                                                      \
-        vec a0 = *(vec *)(y + t),         a1 = *(vec *)(y + t + W);                           \
-        vec a2 = *(vec *)(y + t + 2 * W), a3 = *(vec *)(y + t + 3 * W);                       \
-        for (ptrdiff_t k = 0; k < K; k++) {                                                   \
-            const T *xs = x + t + k * d;                                                      \
-            T wk = w[k * ws];                                                                 \
-            a0 += wk * *(const vec *)(xs);         a1 += wk * *(const vec *)(xs + W);         \
-            a2 += wk * *(const vec *)(xs + 2 * W); a3 += wk * *(const vec *)(xs + 3 * W);     \
-        }                                                                                     \
-        *(vec *)(y + t) = a0;         *(vec *)(y + t + W) = a1;                               \
-        *(vec *)(y + t + 2 * W) = a2; *(vec *)(y + t + 3 * W) = a3;                           \
-    }                                                                                         \
-    for (; t + W <= n; t += W) {                                                              \
-        vec a0 = *(vec *)(y + t);                                                             \
-        for (ptrdiff_t k = 0; k < K; k++)                                                     \
-            a0 += w[k * ws] * *(const vec *)(x + t + k * d);                                  \
-        *(vec *)(y + t) = a0;                                                                 \
-    }                                                                                         \
-    for (; t < n; t++) {                                                                      \
-        T a = y[t];                                                                           \
-        for (ptrdiff_t k = 0; k < K; k++) a += w[k * ws] * x[t + k * d];                      \
-        y[t] = a;                                                                             \
-    }                                                                                         \
-}                                                                                             \
 /* out[j] += sum_{q<n} g[q] * x[q + j*d] for the J (8 or 4) taps j < J of a kernel row: one   \
  * load of g serves J taps. Each out[j] gets its n terms in a fixed order. */                \
 PYC_CLONES static void pyc_xcorr8_##SUF(ptrdiff_t n, const T *restrict g,                    \
@@ -136,8 +100,11 @@ PYC_CLONES static void pyc_xcorr8_##SUF(ptrdiff_t n, const T *restrict g,       
         for (int j = 0; j < 8; j++) s[j] += g[q] * x[q + j * d];                              \
     for (int j = 0; j < 8; j++) out[j] += s[j];                                               \
 }                                                                                             \
-/* y[t] += sum_{k<K} w[k] * x[t + off[k]] for t < n: an FIR filter with arbitrary tap offsets \
- * (a 2-D kernel over a padded plane, its rows a plane's width apart). */                   \
+/* y[t] += sum_{k<K} w[k] * x[t + off[k]] for t < n, every index valid: an FIR filter with    \
+ * arbitrary tap offsets (a kernel row along a signal, or a 2-D kernel over a padded plane).  \
+ * 64-byte vectors (one register with AVX-512, two with AVX2, four with SSE2) and four        \
+ * accumulators give every instruction set enough independent chains; each y[t] sums its taps \
+ * in k order, whichever path computes it. */                                                \
 PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,     \
                                           const ptrdiff_t *restrict off, const T *restrict x, \
                                           T *restrict y)                                      \
