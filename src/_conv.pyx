@@ -70,6 +70,13 @@ cdef extern from "_simd.h" nogil:
                         const float* x, float* y)
     void pyc_fir_taps_d(Py_ssize_t n, Py_ssize_t K, const double* w, const Py_ssize_t* off,
                         const double* x, double* y)
+    void pyc_fir8_taps_f(Py_ssize_t n, Py_ssize_t K, const float* w, Py_ssize_t ws,
+                         const Py_ssize_t* off, const float* x, float* y, Py_ssize_t ys,
+                         int wide)
+    void pyc_fir8_taps_d(Py_ssize_t n, Py_ssize_t K, const double* w, Py_ssize_t ws,
+                         const Py_ssize_t* off, const double* x, double* y, Py_ssize_t ys,
+                         int wide)
+    int pyc_wide_vectors()
     void pyc_xcorr_taps8_f(Py_ssize_t n, const float* g, const float* x, const Py_ssize_t* off,
                            float* out)
     void pyc_xcorr_taps8_d(Py_ssize_t n, const double* g, const double* x,
@@ -86,6 +93,12 @@ cdef enum:
     REDUCE_CHUNKS = 16
     # taps of a kernel row that the direct weight gradient computes together
     TAP_BLOCK = 8
+    # planes the padded-plane path filters together (pyc_fir8_taps), and the fewest jobs a
+    # call must keep for it to do so (a constant: the blocking never depends on the threads)
+    PLANE_BLOCK = 8
+    PLANE_MIN_JOBS = 16
+
+cdef int WIDE = pyc_wide_vectors()
 
 
 def openmp_enabled():
@@ -193,6 +206,23 @@ cdef inline void fir_taps(Py_ssize_t n, Py_ssize_t K, const floating* w, const P
         pyc_fir_taps_f(n, K, w, off, x, y)
     else:
         pyc_fir_taps_d(n, K, w, off, x, y)
+
+
+cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* w,
+                     Py_ssize_t ws, const Py_ssize_t* off, const floating* x, floating* y,
+                     Py_ssize_t ys) noexcept nogil:
+    """fir_taps for nb filters (w + m*ws) into nb outputs (y + m*ys) over the same input x,
+    eight at a time; the same bits as nb calls of fir_taps."""
+    cdef Py_ssize_t m = 0
+    while m + 8 <= nb:
+        if floating is float:
+            pyc_fir8_taps_f(n, K, w + m * ws, ws, off, x, y + m * ys, ys, WIDE)
+        else:
+            pyc_fir8_taps_d(n, K, w + m * ws, ws, off, x, y + m * ys, ys, WIDE)
+        m = m + 8
+    while m < nb:
+        fir_taps(n, K, w + m * ws, off, x, y + m * ys)
+        m = m + 1
 
 
 cdef inline void xcorr_taps8(Py_ssize_t n, const floating* g, const floating* x,
@@ -440,14 +470,43 @@ cdef inline Py_ssize_t _gi_hp(Geom* g) noexcept nogil:
     return g.H + g.pt + (g.KH - 1) * g.dh
 
 
+cdef inline Py_ssize_t _plane_block(Geom* g, Py_ssize_t outer, Py_ssize_t planes) noexcept nogil:
+    """Planes per job of the padded-plane path: PLANE_BLOCK when that still leaves
+    PLANE_MIN_JOBS jobs (outer jobs times the blocks of `planes`), else one."""
+    if outer * ((planes + PLANE_BLOCK - 1) // PLANE_BLOCK) >= PLANE_MIN_JOBS:
+        return PLANE_BLOCK
+    return 1
+
+
 cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept:
-    """Scratch elements per thread of the padded-plane path: 0 forward, 1 grad input,
-    2 grad weight (padded input, its overrun, and grad_output at the padded width)."""
+    """Scratch elements per thread of the padded-plane path: 0 forward, 1 grad input (a
+    padded plane and a block of outputs at the padded width), 2 grad weight (padded input,
+    its overrun, and grad_output at the padded width)."""
     if which == 0:
-        return _fwd_hp(g) * _fwd_wp(g)
+        return _fwd_hp(g) * _fwd_wp(g) + PLANE_BLOCK * g.H_out * _fwd_wp(g)
     if which == 1:
-        return _gi_hp(g) * _gi_wp(g)
+        return _gi_hp(g) * _gi_wp(g) + PLANE_BLOCK * g.H * _gi_wp(g)
     return _fwd_hp(g) * _fwd_wp(g) + (g.KW - 1) * g.dw + g.H_out * _fwd_wp(g)
+
+
+cdef void _rows_to_padded(const floating* src, Py_ssize_t nb, Py_ssize_t plane,
+                          Py_ssize_t rows, Py_ssize_t width, floating* dst,
+                          Py_ssize_t Wp) noexcept nogil:
+    """nb planes (rows x width, plane elements apart) to rows of Wp, rows*Wp apart."""
+    cdef Py_ssize_t m, r
+    for m in range(nb):
+        for r in range(rows):
+            gather(width, src + m * plane + r * width, 1, dst + (m * rows + r) * Wp)
+
+
+cdef void _padded_to_rows(const floating* src, Py_ssize_t nb, Py_ssize_t plane,
+                          Py_ssize_t rows, Py_ssize_t width, floating* dst,
+                          Py_ssize_t Wp) noexcept nogil:
+    """The inverse of _rows_to_padded (the columns past width are dropped)."""
+    cdef Py_ssize_t m, r
+    for m in range(nb):
+        for r in range(rows):
+            gather(width, src + (m * rows + r) * Wp, 1, dst + m * plane + r * width)
 
 
 cdef void _pad_plane(const floating* src, Py_ssize_t H, Py_ssize_t W, floating* dst,
@@ -472,25 +531,37 @@ cdef void _pad_plane(const floating* src, Py_ssize_t H, Py_ssize_t W, floating* 
 
 
 cdef void _plane_forward(const floating* x, const floating* w, floating* y, floating* pad,
-                         const Py_ssize_t* off, Geom* g) noexcept nogil:
-    """One (n, o) output plane over padded input planes."""
-    cdef Py_ssize_t c, p, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
+                         const Py_ssize_t* off, Geom* g, Py_ssize_t nb) noexcept nogil:
+    """nb output planes of one sample (y at the first, holding the bias; w at its kernel; x at
+    the group's first input plane) over padded input planes. All rows run as one FIR filter
+    at the padded width (the positions between rows are computed and dropped), and each
+    padded input plane serves the nb outputs together."""
+    cdef Py_ssize_t c, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
+    cdef Py_ssize_t ys = g.H_out * Wp, span = (g.H_out - 1) * Wp + g.W_out
+    cdef floating* acc = pad + Hp * Wp
+    _rows_to_padded(y, nb, g.P, g.H_out, g.W_out, acc, Wp)
     for c in range(g.Cg):
         _pad_plane(x + c * g.H * g.W, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
-        for p in range(g.H_out):
-            fir_taps(g.W_out, KHW, w + c * KHW, off, pad + p * Wp, y + p * g.W_out)
+        fir_planes(nb, span, KHW, w + c * KHW, g.KK, off, pad, acc, ys)
+    _padded_to_rows(acc, nb, g.P, g.H_out, g.W_out, y, Wp)
 
 
 cdef void _plane_grad_input(const floating* go, const floating* w, floating* gx,
-                            floating* pad, const Py_ssize_t* off, Geom* g) noexcept nogil:
-    """One (n, input channel) plane: gx[r, s] += sum_{o, i, j} w[o, c, i, j] *
-    g[o, r + pt - i*dh, s + pl - j*dw], over grad_output planes padded by the kernel extent."""
-    cdef Py_ssize_t o, r, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
+                            floating* pad, const Py_ssize_t* off, Geom* g,
+                            Py_ssize_t nb) noexcept nogil:
+    """nb input-channel planes of one sample (gx at the first, zeroed; w at its kernel of the
+    group's first output; go at that output's plane): gx[c, r, s] = sum_{o, i, j}
+    w[o, c, i, j] * g[o, r + pt - i*dh, s + pl - j*dw], over grad_output planes padded by the
+    kernel extent, as one FIR filter over all rows (see _plane_forward)."""
+    cdef Py_ssize_t o, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
+    cdef Py_ssize_t ys = g.H * Wp, span = (g.H - 1) * Wp + g.W
+    cdef floating* acc = pad + Hp * Wp
+    memset(acc, 0, nb * ys * sizeof(floating))
     for o in range(g.Og):
         _pad_plane(go + o * g.P, g.H_out, g.W_out, pad, Hp, Wp, (g.KH - 1) * g.dh,
                    (g.KW - 1) * g.dw)
-        for r in range(g.H):
-            fir_taps(g.W, KHW, w + o * g.Cg * KHW, off, pad + r * Wp, gx + r * g.W)
+        fir_planes(nb, span, KHW, w + o * g.KK, KHW, off, pad, acc, ys)
+    _padded_to_rows(acc, nb, g.H * g.W, g.H, g.W, gx, Wp)
 
 
 cdef void _plane_grad_weight(const floating* go, const floating* x, floating* out,
@@ -826,10 +897,13 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
             bint use_gemm, floating[:, ::1] scratch):   # scratch: (num_threads, forward_scratch)
     cdef Geom g = make_geom(x.shape, w.shape, y.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, n, o, gr, b
+    cdef Py_ssize_t job, n, o, gr, b, nb = 1, nob = 1
     if g.N == 0 or g.P == 0:
         return
     cdef bint plane = not use_gemm and _plane_path(&g)
+    if plane:
+        nb = _plane_block(&g, g.N * g.groups, g.Og)
+        nob = (g.Og + nb - 1) // nb
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef const floating* wp = &w[0, 0, 0, 0]
     cdef floating* yp = &y[0, 0, 0, 0]
@@ -849,18 +923,23 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
                     gr = job % g.groups
                     _gemm_forward_job(xp, wp + gr * g.Og * g.KK, yp,
                                       sp + threadid() * scratch.shape[1], &g, gr, b)
+            elif plane:
+                # one job per (n, block of nb outputs of a group)
+                for job in prange(g.N * g.groups * nob, schedule='static',
+                                  num_threads=num_threads):
+                    n = job // (g.groups * nob)
+                    gr = (job // nob) % g.groups
+                    o = gr * g.Og + (job % nob) * nb
+                    _plane_forward(xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
+                                   wp + o * g.KK, yp + (n * g.C_out + o) * g.P,
+                                   sp + threadid() * scratch.shape[1], off, &g,
+                                   min(nb, (gr + 1) * g.Og - o))
             else:
                 for job in prange(g.N * g.C_out, schedule='static', num_threads=num_threads):
                     n = job // g.C_out
                     o = job % g.C_out
-                    if plane:
-                        _plane_forward(xp + (n * g.C_in + (o // g.Og) * g.Cg) * g.H * g.W,
-                                       wp + o * g.KK, yp + (n * g.C_out + o) * g.P,
-                                       sp + threadid() * scratch.shape[1], off, &g)
-                    else:
-                        _direct_forward_plane(xp + (n * g.C_in + (o // g.Og) * g.Cg) * g.H * g.W,
-                                              wp + o * g.KK, yp + (n * g.C_out + o) * g.P, off,
-                                              &g)
+                    _direct_forward_plane(xp + (n * g.C_in + (o // g.Og) * g.Cg) * g.H * g.W,
+                                          wp + o * g.KK, yp + (n * g.C_out + o) * g.P, off, &g)
     finally:
         free(off)
 
@@ -886,10 +965,13 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                bint use_gemm, floating[:, ::1] scratch, Py_ssize_t chans_per_job):
     cdef Geom g = make_geom(gx.shape, w.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, n, ch, gr, cb, c0, su
+    cdef Py_ssize_t job, n, ch, gr, cb, c0, su, nb = 1, nib = 1
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
         return
     cdef bint plane = not use_gemm and _plane_path(&g)
+    if plane:
+        nb = _plane_block(&g, g.N * g.groups, g.Cg)
+        nib = (g.Cg + nb - 1) // nb
     cdef const floating* gp = &go[0, 0, 0, 0]
     cdef const floating* wp = &w[0, 0, 0, 0]
     cdef floating* xp = &gx[0, 0, 0, 0]
@@ -915,21 +997,27 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                     _gemm_grad_input_job(gp, wp + gr * g.Og * g.KK, xp,
                                          sp + threadid() * scratch.shape[1], &g, gr, c0,
                                          min(chans_per_job, g.Cg - c0), su)
+            elif plane:
+                # one job per (n, block of nb input channels of a group)
+                for job in prange(g.N * g.groups * nib, schedule='static',
+                                  num_threads=num_threads):
+                    n = job // (g.groups * nib)
+                    gr = (job // nib) % g.groups
+                    c0 = (job % nib) * nb
+                    _plane_grad_input(gp + (n * g.C_out + gr * g.Og) * g.P,
+                                      wp + (gr * g.Og * g.Cg + c0) * g.KH * g.KW,
+                                      xp + (n * g.C_in + gr * g.Cg + c0) * g.H * g.W,
+                                      sp + threadid() * scratch.shape[1], off, &g,
+                                      min(nb, g.Cg - c0))
             else:
                 for job in prange(g.N * g.C_in, schedule='static', num_threads=num_threads):
                     n = job // g.C_in
                     ch = job % g.C_in
                     gr = ch // g.Cg
-                    if plane:
-                        _plane_grad_input(gp + (n * g.C_out + gr * g.Og) * g.P,
-                                          wp + (gr * g.Og * g.Cg + ch - gr * g.Cg) * g.KH * g.KW,
-                                          xp + (n * g.C_in + ch) * g.H * g.W,
-                                          sp + threadid() * scratch.shape[1], off, &g)
-                    else:
-                        _direct_grad_input_plane(gp + (n * g.C_out + gr * g.Og) * g.P,
-                                                 wp + (gr * g.Og * g.Cg + ch - gr * g.Cg)
-                                                 * g.KH * g.KW,
-                                                 xp + (n * g.C_in + ch) * g.H * g.W, off, &g)
+                    _direct_grad_input_plane(gp + (n * g.C_out + gr * g.Og) * g.P,
+                                             wp + (gr * g.Og * g.Cg + ch - gr * g.Cg)
+                                             * g.KH * g.KW,
+                                             xp + (n * g.C_in + ch) * g.H * g.W, off, &g)
     finally:
         free(off)
 

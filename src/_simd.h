@@ -22,6 +22,39 @@
 #define PYC_CLONES
 #endif
 
+/* The vector loop of pyc_fir8_taps with VB-byte vectors (advances t). */
+#define PYC_FIR8_BODY(T, VB)                                                                  \
+    {                                                                                         \
+        enum { V = VB / sizeof(T) };                                                          \
+        typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
+        for (; t + V <= n; t += V) {                                                          \
+            vec a0 = *(vec *)(y0 + t), a1 = *(vec *)(y1 + t);                                 \
+            vec a2 = *(vec *)(y2 + t), a3 = *(vec *)(y3 + t);                                 \
+            vec a4 = *(vec *)(y4 + t), a5 = *(vec *)(y5 + t);                                 \
+            vec a6 = *(vec *)(y6 + t), a7 = *(vec *)(y7 + t);                                 \
+            for (ptrdiff_t k = 0; k < K; k++) {                                               \
+                vec xv = *(const vec *)(x + t + off[k]);                                      \
+                a0 += w0[k] * xv; a1 += w1[k] * xv; a2 += w2[k] * xv; a3 += w3[k] * xv;       \
+                a4 += w4[k] * xv; a5 += w5[k] * xv; a6 += w6[k] * xv; a7 += w7[k] * xv;       \
+            }                                                                                 \
+            *(vec *)(y0 + t) = a0; *(vec *)(y1 + t) = a1;                                     \
+            *(vec *)(y2 + t) = a2; *(vec *)(y3 + t) = a3;                                     \
+            *(vec *)(y4 + t) = a4; *(vec *)(y5 + t) = a5;                                     \
+            *(vec *)(y6 + t) = a6; *(vec *)(y7 + t) = a7;                                     \
+        }                                                                                     \
+    }
+
+/* 1 when the CPU has AVX-512 (64-byte vectors pay off in pyc_fir8_taps), else 0. */
+static int pyc_wide_vectors(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
 #define PYC_DEFINE(T, SUF, VT, VN)                                                            \
 /* y[i] += a * x[i] */                                                                        \
 PYC_CLONES static void pyc_axpy_##SUF(ptrdiff_t n, T a, const T *restrict x, T *restrict y) \
@@ -133,6 +166,38 @@ PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *res
         T a = y[t];                                                                           \
         for (ptrdiff_t k = 0; k < K; k++) a += w[k] * x[t + off[k]];                          \
         y[t] = a;                                                                             \
+    }                                                                                         \
+}                                                                                             \
+/* y[m*ys + t] += sum_{k<K} w[m*ws + k] * x[t + off[k]] for the eight outputs m < 8 at once:  \
+ * one load of x serves eight output channels, so the loop runs on multiply-adds rather than  \
+ * on loads. VB-byte vectors: 64 with AVX-512 (eight accumulators, one register each), 32     \
+ * elsewhere (two registers each with SSE2). Each y[m*ys + t] sums its taps in k order, as    \
+ * pyc_fir_taps does, so the two give the same bits. */                                       \
+PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,    \
+                                           ptrdiff_t ws, const ptrdiff_t *restrict off,       \
+                                           const T *restrict x, T *restrict y, ptrdiff_t ys,  \
+                                           int wide)                                          \
+{                                                                                             \
+    ptrdiff_t t = 0;                                                                          \
+    T *y0 = y, *y1 = y + ys, *y2 = y + 2 * ys, *y3 = y + 3 * ys;                              \
+    T *y4 = y + 4 * ys, *y5 = y + 5 * ys, *y6 = y + 6 * ys, *y7 = y + 7 * ys;                 \
+    const T *w0 = w, *w1 = w + ws, *w2 = w + 2 * ws, *w3 = w + 3 * ws;                        \
+    const T *w4 = w + 4 * ws, *w5 = w + 5 * ws, *w6 = w + 6 * ws, *w7 = w + 7 * ws;           \
+    if (wide) {                                                                               \
+        PYC_FIR8_BODY(T, 64)                                                                  \
+    } else {                                                                                  \
+        PYC_FIR8_BODY(T, 32)                                                                  \
+    }                                                                                         \
+    for (; t < n; t++) {                                                                      \
+        T a0 = y0[t], a1 = y1[t], a2 = y2[t], a3 = y3[t];                                     \
+        T a4 = y4[t], a5 = y5[t], a6 = y6[t], a7 = y7[t];                                     \
+        for (ptrdiff_t k = 0; k < K; k++) {                                                   \
+            T xv = x[t + off[k]];                                                             \
+            a0 += w0[k] * xv; a1 += w1[k] * xv; a2 += w2[k] * xv; a3 += w3[k] * xv;           \
+            a4 += w4[k] * xv; a5 += w5[k] * xv; a6 += w6[k] * xv; a7 += w7[k] * xv;           \
+        }                                                                                     \
+        y0[t] = a0; y1[t] = a1; y2[t] = a2; y3[t] = a3;                                       \
+        y4[t] = a4; y5[t] = a5; y6[t] = a6; y7[t] = a7;                                       \
     }                                                                                         \
 }                                                                                             \
 /* out[j] += sum_{t<n} g[t] * x[t + off[j]] for j < 8 (one load of g serves eight taps). */   \
