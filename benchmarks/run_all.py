@@ -59,7 +59,8 @@ def _matches(row, prefixes, dtype, mode, threads):
 
 
 def summarize(rows):
-    """Markdown lines: each target's median (and worst) over its rows, per thread count."""
+    """Markdown lines: each target's median (and worst) over its rows, per thread count; a
+    target met by the median, or for "every shape" by the worst row."""
     threads = sorted({r["threads"] for r in rows})
     lines = ["| target | threads | median | worst | rows | goal | met |",
              "|---|---:|---:|---:|---:|---:|---|"]
@@ -70,8 +71,10 @@ def summarize(rows):
             if not vals:
                 continue
             med = statistics.median(vals)
+            # "every shape" targets hold only when the worst row meets them
+            judged = min(vals) if "every" in label else med
             lines.append(f"| {label} | {t} | {med:.2f} | {min(vals):.2f} | {len(vals)} | "
-                         f">= {goal} | {'yes' if med >= goal else 'no'} |")
+                         f">= {goal} | {'yes' if judged >= goal else 'no'} |")
     # scaling: pyconv1d's time at 1 thread over 2 threads, on rows above 0.2 GFLOP
     if {1, 2} <= set(threads):
         by_key = {}

@@ -26,15 +26,6 @@ class ConvGrads(NamedTuple):
 ALGORITHMS = ("auto", "direct", "gemm", "fft")
 
 
-def _output_with_bias(args):
-    y = np.empty(args.out_shape, dtype=args.x.dtype)
-    if args.b is None:
-        y.fill(0)
-    else:
-        y[...] = args.b.reshape((1, -1) + (1,) * (len(args.out_shape) - 2))
-    return y
-
-
 def _as_2d(a, nd):
     """View a 1-D convolution's (N, C, L) array as a 2-D one's (N, C, 1, L)."""
     return a[:, :, None, :] if nd == 1 else a
@@ -163,14 +154,15 @@ def _forward(args, algorithm):
         return y[0] if args.unbatched else y
     use_gemm = algorithm == "gemm"
     x, w, y_shape = _shapes(args)
-    y = _output_with_bias(args)
+    y = np.empty(args.out_shape, dtype=x.dtype)      # every kernel path writes the bias
     dtype = x.dtype
+    bias = np.zeros(w.shape[0], dtype) if args.b is None else np.ascontiguousarray(args.b, dtype)
     geometry = _geometry(args)
     per_thread = _conv.forward_scratch(x.shape, w.shape, y_shape, geometry[:-1],
                                        dtype.itemsize, use_gemm)
     scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
     with _blas.single_threaded():
-        _conv.forward(x, w, y.reshape(y_shape), *geometry, use_gemm, scratch)
+        _conv.forward(x, w, bias, y.reshape(y_shape), *geometry, use_gemm, scratch)
     return y[0] if args.unbatched else y
 
 

@@ -44,7 +44,38 @@
         }                                                                                     \
     }
 
-/* 1 when the CPU has AVX-512 (64-byte vectors pay off in pyc_fir8_taps), else 0. */
+/* The vector loops of pyc_fir_taps with VB-byte vectors (advance t). */
+#define PYC_FIR_BODY(T, VB)                                                                   \
+    {                                                                                         \
+        enum { V = VB / sizeof(T) };                                                          \
+        typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
+        for (; t + 8 * V <= n; t += 8 * V) {                                                  \
+            T *yt = y + t;                                                                    \
+            vec a0 = *(vec *)(yt),         a1 = *(vec *)(yt + V);                             \
+            vec a2 = *(vec *)(yt + 2 * V), a3 = *(vec *)(yt + 3 * V);                         \
+            vec a4 = *(vec *)(yt + 4 * V), a5 = *(vec *)(yt + 5 * V);                         \
+            vec a6 = *(vec *)(yt + 6 * V), a7 = *(vec *)(yt + 7 * V);                         \
+            for (ptrdiff_t k = 0; k < K; k++) {                                               \
+                const T *xs = x + t + off[k];                                                 \
+                T wk = w[k];                                                                  \
+                a0 += wk * *(const vec *)(xs);         a1 += wk * *(const vec *)(xs + V);     \
+                a2 += wk * *(const vec *)(xs + 2 * V); a3 += wk * *(const vec *)(xs + 3 * V); \
+                a4 += wk * *(const vec *)(xs + 4 * V); a5 += wk * *(const vec *)(xs + 5 * V); \
+                a6 += wk * *(const vec *)(xs + 6 * V); a7 += wk * *(const vec *)(xs + 7 * V); \
+            }                                                                                 \
+            *(vec *)(yt) = a0;         *(vec *)(yt + V) = a1;                                 \
+            *(vec *)(yt + 2 * V) = a2; *(vec *)(yt + 3 * V) = a3;                             \
+            *(vec *)(yt + 4 * V) = a4; *(vec *)(yt + 5 * V) = a5;                             \
+            *(vec *)(yt + 6 * V) = a6; *(vec *)(yt + 7 * V) = a7;                             \
+        }                                                                                     \
+        for (; t + V <= n; t += V) {                                                          \
+            vec a0 = *(vec *)(y + t);                                                         \
+            for (ptrdiff_t k = 0; k < K; k++) a0 += w[k] * *(const vec *)(x + t + off[k]);    \
+            *(vec *)(y + t) = a0;                                                             \
+        }                                                                                     \
+    }
+
+/* 1 when the CPU has AVX-512 (64-byte vectors pay off in the FIR loops), else 0. */
 static int pyc_wide_vectors(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -135,32 +166,18 @@ PYC_CLONES static void pyc_xcorr8_##SUF(ptrdiff_t n, const T *restrict g,       
 }                                                                                             \
 /* y[t] += sum_{k<K} w[k] * x[t + off[k]] for t < n, every index valid: an FIR filter with    \
  * arbitrary tap offsets (a kernel row along a signal, or a 2-D kernel over a padded plane).  \
- * 64-byte vectors (one register with AVX-512, two with AVX2, four with SSE2) and four        \
- * accumulators give every instruction set enough independent chains; each y[t] sums its taps \
- * in k order, whichever path computes it. */                                                \
+ * Eight accumulators of VB-byte vectors (64 with AVX-512, 32 elsewhere: see pyc_fir8_taps)   \
+ * keep eight multiply-add chains in flight, enough to hide their latency; each y[t] sums its \
+ * taps in k order, whichever path computes it. */                                            \
 PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,     \
                                           const ptrdiff_t *restrict off, const T *restrict x, \
-                                          T *restrict y)                                      \
+                                          T *restrict y, int wide)                            \
 {                                                                                             \
-    enum { W = 64 / sizeof(T) };                                                              \
-    typedef T vec __attribute__((vector_size(64), aligned(sizeof(T))));                       \
     ptrdiff_t t = 0;                                                                          \
-    for (; t + 4 * W <= n; t += 4 * W) {                                                      \
-        vec a0 = *(vec *)(y + t),         a1 = *(vec *)(y + t + W);                           \
-        vec a2 = *(vec *)(y + t + 2 * W), a3 = *(vec *)(y + t + 3 * W);                       \
-        for (ptrdiff_t k = 0; k < K; k++) {                                                   \
-            const T *xs = x + t + off[k];                                                     \
-            T wk = w[k];                                                                      \
-            a0 += wk * *(const vec *)(xs);         a1 += wk * *(const vec *)(xs + W);         \
-            a2 += wk * *(const vec *)(xs + 2 * W); a3 += wk * *(const vec *)(xs + 3 * W);     \
-        }                                                                                     \
-        *(vec *)(y + t) = a0;         *(vec *)(y + t + W) = a1;                               \
-        *(vec *)(y + t + 2 * W) = a2; *(vec *)(y + t + 3 * W) = a3;                           \
-    }                                                                                         \
-    for (; t + W <= n; t += W) {                                                              \
-        vec a0 = *(vec *)(y + t);                                                             \
-        for (ptrdiff_t k = 0; k < K; k++) a0 += w[k] * *(const vec *)(x + t + off[k]);       \
-        *(vec *)(y + t) = a0;                                                                 \
+    if (wide) {                                                                               \
+        PYC_FIR_BODY(T, 64)                                                                   \
+    } else {                                                                                  \
+        PYC_FIR_BODY(T, 32)                                                                   \
     }                                                                                         \
     for (; t < n; t++) {                                                                      \
         T a = y[t];                                                                           \

@@ -122,6 +122,32 @@ def test_direct_plane_blocks_match_reference_and_single_planes(dtype, groups, di
     assert np.array_equal(gx1, gx[:1])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k,groups,padding,dilation", [
+    (31, 12, "same", 1), (9, 1, "causal", 2), (8, 3, (0, 5), 1), (12, 4, "valid", 3)])
+def test_direct_long_rows_match_reference(dtype, k, groups, padding, dilation):
+    """conv1d rows of eight or more taps run over padded rows in float32 (and row by row in
+    float64): the scipy references, odd lengths for vector tails, and bits independent of the
+    batch (eight samples filter eight planes at once, one sample one) and of the threads."""
+    rng = np.random.default_rng([k, groups])
+    c_in, c_out = 12, 12 if groups == 12 else 36
+    x = rng.standard_normal((8, c_in, 203)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, k)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    args = (1, padding, dilation, groups)
+    y = conv1d(x, w, b, *args, algorithm="direct", num_threads=2)
+    taps = k * c_in // groups
+    assert_close(y, conv_forward(x, w, b, *args), dtype, taps, "forward")
+    g = rng.standard_normal(y.shape).astype(dtype)
+    grads = conv1d_backward(g, x, w, *args, algorithm="direct", num_threads=2)
+    for got, want, what in zip(grads, conv_backward(g, x, w, *args),
+                               ("grad_input", "grad_weight", "grad_bias")):
+        assert_close(got, want, dtype, 8 * 203 if what != "grad_input" else taps * 2, what)
+    assert np.array_equal(conv1d(x[:1], w, b, *args, algorithm="direct", num_threads=1), y[:1])
+    gx1 = conv1d_backward(g[:1], x[:1], w, *args, algorithm="direct", num_threads=1)[0]
+    assert np.array_equal(gx1, grads[0][:1])
+
+
 def test_choose_algorithm_rules():
     assert choose_algorithm(300, 100, 3) == "gemm"
     assert choose_algorithm(256, 256, 31, groups=256) == "direct"       # depthwise
