@@ -203,9 +203,8 @@ def _backward(grad_output, args, mask, algorithm):
                                 (chunks, w.shape[0], math.prod(w.shape[1:])))
             _conv.grad_weight(g2, x, _as_2d(grad_weight, nd), *geometry, scratch, partials)
     if want_bias:
-        axes = (0,) + tuple(range(2, g.ndim))
-        grad_bias = g.sum(axis=axes, dtype=g.dtype) if g.shape[0] else \
-            np.zeros(g.shape[1], dtype=g.dtype)
+        grad_bias = np.empty(w.shape[0], dtype=dtype)
+        _conv.grad_bias(g2, grad_bias, args.num_threads)
     return ConvGrads(grad_input, grad_weight, grad_bias)
 
 

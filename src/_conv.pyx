@@ -77,6 +77,8 @@ cdef extern from "_simd.h" nogil:
                          const Py_ssize_t* off, const double* x, double* y, Py_ssize_t ys,
                          int wide)
     int pyc_wide_vectors()
+    float pyc_sum_f(Py_ssize_t n, const float* x)
+    double pyc_sum_d(Py_ssize_t n, const double* x)
     void pyc_xcorr_taps8_f(Py_ssize_t n, const float* g, const float* x, const Py_ssize_t* off,
                            float* out)
     void pyc_xcorr_taps8_d(Py_ssize_t n, const double* g, const double* x,
@@ -1052,6 +1054,32 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                                              xp + (n * g.C_in + ch) * g.H * g.W, off, &g)
     finally:
         free(off)
+
+
+def grad_bias(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
+              floating[::1] out,                   # OUT (C_out,)
+              int num_threads):
+    """out[o] = the sum of grad_output's planes o: each plane summed with vector partial sums,
+    the planes added in sample order; one channel per job, so the bits never depend on the
+    thread count."""
+    cdef Py_ssize_t N = go.shape[0], C = go.shape[1], P = go.shape[2] * go.shape[3], o, n
+    cdef floating acc
+    if out.shape[0] != C:
+        raise ValueError(f"out must have {C} elements, got {out.shape[0]}")
+    if N == 0 or P == 0 or C == 0:
+        out[:] = 0
+        return
+    cdef const floating* gp = &go[0, 0, 0, 0]
+    cdef floating* op = &out[0]
+    with nogil:
+        for o in prange(C, schedule='static', num_threads=num_threads):
+            acc = 0
+            for n in range(N):
+                if floating is float:
+                    acc = acc + pyc_sum_f(P, gp + (n * C + o) * P)
+                else:
+                    acc = acc + pyc_sum_d(P, gp + (n * C + o) * P)
+            op[o] = acc
 
 
 def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,

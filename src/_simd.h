@@ -139,6 +139,24 @@ PYC_CLONES static T pyc_dot_##SUF(ptrdiff_t n, const T *restrict a, const T *res
     for (; i < n; i++) s += a[i] * b[i * sb];                                                 \
     return s;                                                                                 \
 }                                                                                             \
+/* sum_i x[i]: four vector partial sums, combined in a fixed order */                        \
+PYC_CLONES static T pyc_sum_##SUF(ptrdiff_t n, const T *restrict x)                         \
+{                                                                                             \
+    typedef T vec __attribute__((vector_size(VN * sizeof(T)), aligned(sizeof(T))));          \
+    ptrdiff_t i = 0;                                                                          \
+    T s = 0;                                                                                  \
+    if (n >= 4 * VN) {                                                                        \
+        vec p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0};                                           \
+        for (; i + 4 * VN <= n; i += 4 * VN) {                                                \
+            p0 += *(const vec *)(x + i);          p1 += *(const vec *)(x + i + VN);           \
+            p2 += *(const vec *)(x + i + 2 * VN); p3 += *(const vec *)(x + i + 3 * VN);       \
+        }                                                                                     \
+        p0 = (p0 + p1) + (p2 + p3);                                                           \
+        for (int j = 0; j < VN; j++) s += p0[j];                                              \
+    }                                                                                         \
+    for (; i < n; i++) s += x[i];                                                             \
+    return s;                                                                                 \
+}                                                                                             \
 /* out[j] += sum_{q<n} g[q] * x[q + j*d] for the J (8 or 4) taps j < J of a kernel row: one   \
  * load of g serves J taps. Each out[j] gets its n terms in a fixed order. */                \
 PYC_CLONES static void pyc_xcorr8_##SUF(ptrdiff_t n, const T *restrict g,                    \
