@@ -57,9 +57,11 @@ when OpenBLAS loads, so they cannot be dropped from inside the script; it only w
 set. Tests never unset them.
 
 Two OpenMP runtimes may live in one process (pyconv1d's libgomp and torch's own). Their idle worker
-threads spin for a short while after a parallel region; the timer therefore sleeps ``--settle``
-seconds (not timed) between different implementations, so one peer's spinning threads do not steal
-the cores of the next. ``OMP_WAIT_POLICY=passive`` removes the spinning altogether, for both.
+threads spin for a while after a parallel region; the timer therefore sleeps ``--settle`` seconds
+(not timed) between different implementations, so one peer's spinning threads do not steal the
+cores of the next. 0.1 s is enough here: with 2 ms, 2-thread rows of shapes that ran 2x faster on
+their own measured 0.9-1.3x (the other peer's threads still spun on both cores).
+``OMP_WAIT_POLICY=passive`` removes the spinning altogether, for both.
 
 Run time on 2 cores: ``bench_conv1d.py --quick`` (2 repeats) a few minutes, the full suite
 (7 repeats) roughly three times that; narrow it with ``--filter``, ``--dtype``, ``--threads``,
@@ -413,7 +415,7 @@ def _time_call(fn: Callable, number: int) -> float:
 
 
 def interleaved_timing(impls: Dict[str, Callable], repeats: int, min_sample: float = 0.02,
-                       settle: float = 0.002, first_times: Optional[Dict[str, float]] = None,
+                       settle: float = 0.1, first_times: Optional[Dict[str, float]] = None,
                        max_number: int = 1000) -> Dict[str, dict]:
     """Time several implementations round-robin; return per-name median/min/samples.
 
@@ -689,8 +691,8 @@ def parse_args(argv, description: str, cases: Sequence[Case]):
     p.add_argument("--min-sample", type=float, default=None,
                    help="loop fast calls until a sample lasts this many seconds "
                         "(default 0.02; 0.005 with --quick)")
-    p.add_argument("--settle", type=float, default=0.002,
-                   help="untimed sleep between implementations, seconds (default 0.002)")
+    p.add_argument("--settle", type=float, default=0.1,
+                   help="untimed sleep between implementations, seconds (default 0.1)")
     p.add_argument("--quick", action="store_true",
                    help="few repeats and a smaller GEMM: a smoke run, not a measurement")
     p.add_argument("--filter", default=None, metavar="SUBSTR",

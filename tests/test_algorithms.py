@@ -166,6 +166,26 @@ def test_choose_algorithm_rules():
     assert choose_algorithm(16, 16, (3, 3), groups=16) == "direct"
 
 
+@pytest.mark.parametrize("dtype,c_in,weight_alg", [
+    (np.float64, 1, "gemm"), (np.float32, 1, "direct"), (np.float32, 3, "gemm")])
+def test_auto_weight_gradient_of_few_channel_conv2d(dtype, c_in, weight_alg):
+    """'auto' runs a few-channel conv2d directly, except its weight gradient where the unroll
+    is faster (several input channels, or float64): the bits show which path ran."""
+    rng = np.random.default_rng(c_in)
+    x = rng.standard_normal((4, c_in, 13, 17)).astype(dtype)
+    w = rng.standard_normal((8, c_in, 3, 3)).astype(dtype)
+    g = rng.standard_normal((4, 8, 13, 17)).astype(dtype)
+    assert choose_algorithm(c_in, 8, (3, 3)) == "direct"
+    auto = conv2d_backward(g, x, w, 1, 1, algorithm="auto")
+    by = {a: conv2d_backward(g, x, w, 1, 1, algorithm=a) for a in ("direct", "gemm")}
+    assert np.array_equal(auto.grad_input, by["direct"].grad_input)
+    assert np.array_equal(auto.grad_weight, by[weight_alg].grad_weight)
+    assert_close(auto.grad_weight, conv_backward(g, x, w, 1, 1)[1], dtype, 4 * 13 * 17,
+                 "grad_weight")
+    other = "direct" if weight_alg == "gemm" else "gemm"
+    assert not np.array_equal(auto.grad_weight, by[other].grad_weight)
+
+
 @pytest.mark.parametrize("bad", ["FFT", "winograd", None, 1])
 def test_unknown_algorithm_is_rejected(bad):
     x = np.ones((1, 2, 9))
