@@ -12,7 +12,8 @@ Run from the repository root (benchmark runs unset the OpenBLAS variables; tests
         --json bench-results/all.json --md bench-results/all.md
 
 Every option of the single-family scripts works here too (``--threads``, ``--dtype``,
-``--quick``, ``--filter``...). ``--summary PATH.json`` re-prints the summary of a saved run.
+``--quick``, ``--filter``...). ``--summary PATH.json`` prints a saved run as one compact table
+(pyconv1d and torch, forward and forward+backward side by side) and its target summary.
 """
 import json
 import statistics
@@ -91,12 +92,38 @@ def summarize(rows):
     return lines
 
 
+def compact(rows):
+    """Markdown lines: one row per case, dtype and thread count, with pyconv1d's and torch's
+    median times and their ratio, forward and forward+backward side by side (the README's
+    table)."""
+    cells = {}
+    for r in rows:
+        t_pc = r["peers"].get("pyconv1d", {}).get("median_s")
+        t_torch = r["peers"].get("torch", {}).get("median_s")
+        cells[(r["case"], r["dtype"], r["threads"], r["mode"])] = (t_pc, t_torch)
+    order = list(dict.fromkeys((r["case"], r["dtype"], r["threads"]) for r in rows))
+    lines = ["| case | dtype | threads | fwd ms (torch ms) | fwd ratio | fwd+bwd ms (torch ms) "
+             "| fwd+bwd ratio |", "|---|---|---:|---:|---:|---:|---:|"]
+    for case, dtype, threads in order:
+        out = [case, dtype, str(threads)]
+        for mode in ("fwd", "fwd+bwd"):
+            t_pc, t_torch = cells.get((case, dtype, threads, mode), (None, None))
+            if t_pc is None:
+                out += ["-", "-"]
+                continue
+            torch_ms = f" ({t_torch * 1e3:.3g})" if t_torch else ""
+            out += [f"{t_pc * 1e3:.3g}{torch_ms}", f"{t_torch / t_pc:.2f}" if t_torch else "-"]
+        lines.append("| " + " | ".join(out) + " |")
+    return lines
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--summary" in argv:
         path = argv[argv.index("--summary") + 1]
         with open(path) as f:
             rows = json.load(f)["rows"]
+        print("\n".join(compact(rows)))
     else:
         rows = run_benchmark("pyconv1d benchmark: conv1d and conv2d", CASES, argv)
         if not rows:

@@ -21,8 +21,10 @@ def main():
     print(f"pyconv1d {pyconv1d.__version__}")
     print(f"OpenMP: {'enabled' if pyconv1d.openmp_enabled() else 'disabled (serial build)'}")
     print(f"default threads: {pyconv1d.default_num_threads()}")
-    print(f"BLAS: {_blas()}; held to one thread inside the kernels: "
-          f"{'yes' if blas_control.controllable() else 'no (BLAS thread count not found)'}")
+    n_libs = len(blas_control._CONTROLS)
+    print(f"BLAS: {_blas()}; held to one thread inside the kernels and layers: "
+          + (f"yes ({n_libs} OpenBLAS {'library' if n_libs == 1 else 'libraries'})"
+             if blas_control.controllable() else "no (BLAS thread count not found)"))
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, "
           f"Python {platform.python_version()} on {platform.machine()}")
 

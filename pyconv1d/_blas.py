@@ -36,6 +36,9 @@ def _candidate_paths():
 
 
 def _find_controls():
+    """(getter, setter, path) of every loaded OpenBLAS: scipy's (which the kernels call) and
+    numpy's (which numpy's products call; the wheels ship one copy each)."""
+    found, seen = [], set()
     for path in _candidate_paths():
         try:
             lib = ctypes.CDLL(path)
@@ -46,40 +49,54 @@ def _find_controls():
             setter = getattr(lib, set_name, None)
             getter = getattr(lib, get_name, None)
             if setter is not None and getter is not None:
-                setter.argtypes, setter.restype = [ctypes.c_int], None
-                getter.argtypes, getter.restype = [], ctypes.c_int
-                return getter, setter, path
-    return None, None, None
+                address = ctypes.cast(setter, ctypes.c_void_p).value
+                if address not in seen:       # a library reached through another's links
+                    seen.add(address)
+                    setter.argtypes, setter.restype = [ctypes.c_int], None
+                    getter.argtypes, getter.restype = [], ctypes.c_int
+                    found.append((getter, setter, path))
+                break
+    return found
 
 
-_get, _set, LIBRARY = _find_controls()
+_CONTROLS = _find_controls()
+LIBRARY = _CONTROLS[0][2] if _CONTROLS else None
 _lock = threading.Lock()
 _depth = 0
-_saved = None
+_saved = []
 
 
 def controllable():
     """True when pyconv1d can limit the BLAS thread count."""
-    return _set is not None
+    return bool(_CONTROLS)
 
 
 @contextlib.contextmanager
 def single_threaded():
-    """Run the body with BLAS limited to one thread (nested and concurrent uses are safe)."""
+    """Run the body with every loaded OpenBLAS limited to one thread (nested and concurrent uses
+    are safe).
+
+    The kernels run every BLAS call inside OpenMP threads, and the layers run their own numpy
+    products (Linear, the mel filterbank, the norms of gradient clipping) here too: OpenBLAS's
+    idle worker threads spin for a while after each multi-threaded call, and on a machine with
+    as many cores as OpenMP threads they then take the cores from the next kernel."""
     global _depth, _saved
-    if _set is None:
+    if not _CONTROLS:
         yield
         return
     with _lock:
         if _depth == 0:
-            _saved = _get()
-            if _saved != 1:
-                _set(1)
+            _saved = [getter() for getter, _, _ in _CONTROLS]
+            for (_, setter, _), n in zip(_CONTROLS, _saved):
+                if n != 1:
+                    setter(1)
         _depth += 1
     try:
         yield
     finally:
         with _lock:
             _depth -= 1
-            if _depth == 0 and _saved not in (None, 1):
-                _set(_saved)
+            if _depth == 0:
+                for (_, setter, _), n in zip(_CONTROLS, _saved):
+                    if n not in (None, 1):
+                        setter(n)

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from . import _checks
+from . import _blas, _checks
 from .functional import conv1d, conv1d_backward
 from .nn.module import Module, get_num_threads
 
@@ -980,7 +980,8 @@ class MelSpectrogram(Module):
         n_bins = fb.shape[1]
         re, im = spec[:, :n_bins], spec[:, n_bins:]
         power = re * re + im * im
-        mel = np.matmul(fb, power)
+        with _blas.single_threaded():      # see _blas.single_threaded: idle BLAS threads spin
+            mel = np.matmul(fb, power)
         out = np.log(np.maximum(mel, dtype.type(self.floor))) if self.log else mel
         self._cache = (x2, padding, spec, mel, length, unbatched, dtype)
         return out[0] if unbatched else out
@@ -1008,7 +1009,8 @@ class MelSpectrogram(Module):
             g = np.where(mel > dtype.type(self.floor), g / np.maximum(mel, np.finfo(dtype).tiny),
                          dtype.type(0))
         bank, fb = self._bank(dtype)
-        g_power = np.matmul(fb.T, g)                           # (N, F, T)
+        with _blas.single_threaded():
+            g_power = np.matmul(fb.T, g)                       # (N, F, T)
         g_spec = 2 * spec * np.concatenate([g_power, g_power], axis=1)
         gx = conv1d_backward(g_spec, x2[:, None, :], bank, stride=self.hop_length,
                              padding=padding, output_mask=(True, False, False),

@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 
+from . import _blas
 from .nn.module import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adadelta", "clip_grad_norm_", "max_norm_",
@@ -365,8 +366,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     else:
         if not norm_type > 0:
             raise ValueError(f"clip_grad_norm_: norm_type must be positive, got {norm_type!r}")
-        norms = np.array([np.linalg.norm(g.reshape(-1).astype(np.float64), norm_type)
-                          for g in grads])
+        with _blas.single_threaded():      # see _blas.single_threaded: idle BLAS threads spin
+            norms = np.array([np.linalg.norm(g.reshape(-1).astype(np.float64), norm_type)
+                              for g in grads])
         total = float(np.linalg.norm(norms, norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
@@ -415,7 +417,8 @@ def max_norm_(weight, max_norm, dim=0, norm_type=2.0):
         raise ValueError("max_norm_: weight must have at least one dimension")
     axis = dim % arr.ndim
     moved = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
-    norms = np.linalg.norm(moved.astype(np.float64), ord=float(norm_type), axis=1)
+    with _blas.single_threaded():
+        norms = np.linalg.norm(moved.astype(np.float64), ord=float(norm_type), axis=1)
     factor = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
     shape = [1] * arr.ndim
     shape[axis] = -1

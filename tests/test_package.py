@@ -59,3 +59,26 @@ def test_public_names_are_exported_and_documented():
         obj = getattr(pyconv1d, name)
         if callable(obj):
             assert obj.__doc__, name
+
+
+def test_blas_is_single_threaded_inside_and_restored_after():
+    """Every OpenBLAS found (scipy's, which the kernels call, and numpy's, which Linear and the
+    mel filterbank call) runs one thread inside ``single_threaded`` and gets its count back."""
+    from pyconv1d import _blas
+    if not _blas.controllable():
+        pytest.skip("no OpenBLAS thread control found")
+    before = [get() for get, _, _ in _blas._CONTROLS]
+    for _, setter, _ in _blas._CONTROLS:
+        setter(2)
+    set_to = [get() for get, _, _ in _blas._CONTROLS]     # 2, or fewer on a 1-core machine
+    try:
+        with _blas.single_threaded():
+            with _blas.single_threaded():          # nested
+                assert [get() for get, _, _ in _blas._CONTROLS] == [1] * len(_blas._CONTROLS)
+            assert [get() for get, _, _ in _blas._CONTROLS] == [1] * len(_blas._CONTROLS)
+        assert [get() for get, _, _ in _blas._CONTROLS] == set_to
+        paths = " ".join(path for _, _, path in _blas._CONTROLS)
+        assert "scipy" in paths
+    finally:
+        for (_, setter, _), n in zip(_blas._CONTROLS, before):
+            setter(n)

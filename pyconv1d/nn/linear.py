@@ -1,6 +1,7 @@
 """Linear and Embedding layers."""
 import numpy as np
 
+from .. import _blas
 from . import _validate
 from .init import normal_, reset_weight_and_bias
 from .module import Module, Parameter, float_dtype, resolve_rng
@@ -81,7 +82,8 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self._label()}: expected input of shape {layout}, got shape "
                              f"{x.shape}")
-        y = x @ self.weight.data.T
+        with _blas.single_threaded():      # see _blas.single_threaded: idle BLAS threads spin
+            y = x @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data
         self._x = x
@@ -92,11 +94,13 @@ class Linear(Module):
         g = _validate.grad_output(self, grad_output, x.shape[:-1] + (self.out_features,),
                                   self.weight.dtype)
         g2 = g.reshape(-1, self.out_features)
-        if self.weight.requires_grad:
-            self.weight.accumulate_grad(g2.T @ x.reshape(-1, self.in_features))
+        with _blas.single_threaded():
+            if self.weight.requires_grad:
+                self.weight.accumulate_grad(g2.T @ x.reshape(-1, self.in_features))
+            gx = g @ self.weight.data
         if self.bias is not None:
             self.bias.accumulate_grad(g2.sum(axis=0))
-        return g @ self.weight.data
+        return gx
 
 
 class Embedding(Module):

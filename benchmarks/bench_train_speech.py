@@ -1,0 +1,267 @@
+"""Training speed of the spoken-digit networks: pyconv1d layers against the same models in torch.
+
+Clips per second of one training epoch (forward, label-smoothed cross-entropy, backward,
+gradient clipping at norm 5 and an Adam step; batches of 32) of ``examples/spoken_digits.py``'s
+conv2d and conv1d networks, and of the same networks written in torch (when ``import torch``
+works), on the same batches in the same order, with the same initial weights and the same thread
+count. The batches are the committed corpus's training clips as log-mel features (computed once,
+without augmentation: the front-end is numpy work outside the networks, the same for both), or
+random features of the same shape with ``--synthetic``. Epochs of the two peers alternate
+(``--repeats`` rounds, each starting with a different peer) and the median is reported, so that
+load from other jobs hits both alike.
+
+Run from the repository root, with pyconv1d built in place or installed::
+
+    python benchmarks/bench_train_speech.py                        # both models, 1 thread
+    python benchmarks/bench_train_speech.py --model conv1d --threads 1 2 --json speech.json
+
+Before timing, both models run one batch in evaluation mode; their logits must agree (a check
+that the two are the same model), and the check column says so. Speed is only reported, never
+asserted.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+try:
+    from ._common import environment_info, pyconv1d
+except ImportError:  # run as a script: benchmarks/ is sys.path[0]
+    from _common import environment_info, pyconv1d
+
+try:  # optional peer
+    import torch
+except Exception:  # pragma: no cover - depends on the environment
+    torch = None
+
+BATCH = 32
+WIDTH = {"conv2d": 16, "conv1d": 128}      # the example's default widths
+
+
+def make_batches(args, rng):
+    """Batches (features, lengths, labels) of one epoch and a description of the source."""
+    import spoken_digits as sd
+    if args.synthetic:
+        n, n_mels, frames = 1740, sd.FRONTEND["n_mels"], sd.FRONTEND["n_frames"]
+        x = rng.standard_normal((n, n_mels, frames)).astype(np.float32)
+        lengths = rng.integers(40, frames + 1, n)
+        labels = rng.integers(0, 10, n)
+        source = f"synthetic: {n} random log-mel images of {n_mels} x {frames}"
+    else:
+        parts, _, _ = sd.load_synth()
+        waves, labels, _, _ = parts["train"]
+        train = sd.AudioSet(waves, labels, sd.FrontEnd(sd.FRONTEND))
+        x, lengths = train.batch(np.arange(len(train)))
+        labels = train.labels
+        source = (f"the committed corpus's {len(labels)} training clips as "
+                  f"{x.shape[1]} x {x.shape[2]} log-mel features")
+    order = rng.permutation(len(labels))
+    batches = [order[i:i + BATCH] for i in range(0, len(order), BATCH)]
+    if len(batches) > 1 and len(batches[-1]) < 2:        # batch norm needs two clips
+        batches[-2] = np.concatenate([batches[-2], batches.pop()])
+    return [(np.ascontiguousarray(x[b]), np.asarray(lengths[b], np.int64),
+             np.asarray(labels[b], np.int64)) for b in batches], source
+
+
+if torch is not None:
+    class TorchResidual(torch.nn.Module):
+        def __init__(self, body):
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    class TorchDigitNet(torch.nn.Module):
+        """examples/spoken_digits.py's DigitNet in torch, with the same parameter names."""
+
+        def __init__(self, kind, n_features, width, dropout=0.2):
+            super().__init__()
+            nn = torch.nn
+            self.kind = kind
+            if kind == "conv2d":
+                chans = [1, width, 2 * width, 4 * width, 4 * width]
+                layers = []
+                for i in range(4):
+                    layers += [nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, bias=False),
+                               nn.BatchNorm2d(chans[i + 1]), nn.ReLU()]
+                    if i < 3:
+                        layers.append(nn.MaxPool2d(2))
+                self.time_stride, out = 8, chans[-1]
+            else:
+                c = width
+                layers = [nn.Conv1d(n_features, c, 5, padding="same", bias=False),
+                          nn.BatchNorm1d(c), nn.ReLU()]
+                for d in (1, 2, 4, 8, 1, 2, 4, 8):
+                    layers.append(TorchResidual(nn.Sequential(
+                        nn.Conv1d(c, c, 3, padding="same", dilation=d, groups=c),
+                        nn.Conv1d(c, c, 1, bias=False), nn.BatchNorm1d(c), nn.ReLU())))
+                self.time_stride, out = 1, c
+            self.body = nn.Sequential(*layers)
+            self.drop = nn.Dropout(dropout)
+            self.fc = nn.Linear(2 * out, 10)
+
+        def forward(self, x, lengths):
+            h = self.body(x[:, None] if self.kind == "conv2d" else x)
+            if h.ndim == 4:
+                h = h.mean(dim=2)
+            t = h.shape[-1]
+            frames = torch.clamp(-(-lengths // self.time_stride), 1, t)
+            valid = (torch.arange(t)[None, :] < frames[:, None])[:, None, :]
+            mean = torch.where(valid, h, 0.0).sum(dim=2) / frames[:, None].to(h.dtype)
+            mx = h.masked_fill(~valid, float("-inf")).amax(dim=2)
+            return self.fc(self.drop(torch.cat([mean, mx], dim=1)))
+
+
+def build_models(kind, n_features, use_torch):
+    """The example's network and its torch twin holding the same initial weights."""
+    import spoken_digits as sd
+    pc = sd.DigitNet(kind, n_features, 10, WIDTH[kind], dropout=0.2)
+    pc.train()
+    tm = None
+    if use_torch:
+        tm = TorchDigitNet(kind, n_features, WIDTH[kind])
+        state = {k: torch.from_numpy(np.array(v)) for k, v in pc.state_dict().items()}
+        tm.load_state_dict(state)
+        tm.train()
+    return pc, tm
+
+
+def pyconv1d_epoch(model, batches):
+    from pyconv1d import nn, optim
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    opt = optim.Adam(model.parameters(), lr=2e-3)
+    model.train()
+
+    def epoch(subset=None):
+        for x, lengths, y in batches if subset is None else batches[:subset]:
+            loss_fn(model(x, lengths), y)
+            opt.zero_grad()
+            model.backward(loss_fn.backward())
+            optim.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+    return epoch
+
+
+def torch_epoch(model, batches):
+    tb = [(torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(y))
+          for x, lengths, y in batches]
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model.train()
+
+    def epoch(subset=None):
+        for x, lengths, y in tb if subset is None else tb[:subset]:
+            loss = loss_fn(model(x, lengths), y)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+    return epoch
+
+
+def check(pc_model, t_model, batch):
+    """Max relative difference of the two models' logits on one batch in evaluation mode."""
+    x, lengths, _ = batch
+    pc_model.eval()
+    t_model.eval()
+    a = pc_model(x, lengths)
+    with torch.no_grad():
+        b = t_model(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
+    pc_model.train()
+    t_model.train()
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", choices=("conv2d", "conv1d"), nargs="+",
+                   default=["conv2d", "conv1d"])
+    p.add_argument("--threads", type=int, nargs="+", default=[1])
+    p.add_argument("--repeats", type=int, default=3, help="epochs of each peer (median)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="random features of the corpus's shape instead of the corpus")
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--settle", type=float, default=0.5,
+                   help="seconds to sleep between peers (idle OpenMP threads spin for a while)")
+    p.add_argument("--json", default=None, help="also write the results here")
+    args = p.parse_args(argv)
+    if pyconv1d is None:
+        raise SystemExit("pyconv1d cannot be imported: build it first "
+                         "(python setup.py build_ext --inplace)")
+    if min(args.threads) < 1 or args.repeats < 1:
+        p.error(f"--threads and --repeats must be >= 1, got {args.threads} and {args.repeats}")
+    from pyconv1d import nn
+
+    batches, source = make_batches(args, np.random.default_rng(args.seed))
+    n_clips = sum(len(b[2]) for b in batches)
+    use_torch = torch is not None and not args.no_torch
+    env = environment_info()
+    print(f"# Spoken-digit networks, training speed: pyconv1d vs "
+          f"{'torch ' + torch.__version__ if use_torch else 'nothing (torch absent)'}\n")
+    print(f"- data: {source}; {len(batches)} batches of {BATCH}, {n_clips} clips per epoch")
+    print(f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores); pyconv1d "
+          f"{env['pyconv1d']} (OpenMP: {env['openmp_enabled']}); numpy {env['numpy']}")
+    print(f"- load average at start: {env['loadavg_start']}; median of {args.repeats} "
+          f"interleaved epochs per peer; Adam, label smoothing 0.1, clipping at 5, "
+          f"dropout 0.2\n")
+    print("| model | threads | pyconv1d s/epoch | pyconv1d clips/s | torch s/epoch | "
+          "torch clips/s | torch time / pyconv1d time | check |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for kind in args.model:
+        for threads in args.threads:
+            nn.set_num_threads(threads)
+            pc, tm = build_models(kind, batches[0][0].shape[1], use_torch)
+            peers = {"pyconv1d": pyconv1d_epoch(pc, batches)}
+            checked = "-"
+            if use_torch:
+                torch.set_num_threads(threads)
+                torch.manual_seed(args.seed)
+                err = check(pc, tm, batches[0])
+                checked = f"logits agree ({err:.1e})" if err < 1e-4 else f"MISMATCH {err:.1e}"
+                peers["torch"] = torch_epoch(tm, batches)
+            for fn in peers.values():      # warm-up: first calls allocate and build caches
+                fn(3)
+            times = {name: [] for name in peers}
+            names = list(peers)
+            for r in range(args.repeats):
+                order = names[r % len(names):] + names[:r % len(names)]
+                for name in order:
+                    time.sleep(args.settle)
+                    t0 = time.perf_counter()
+                    peers[name]()
+                    times[name].append(time.perf_counter() - t0)
+            med = {n: statistics.median(t) for n, t in times.items()}
+            row = dict(model=kind, threads=threads, clips=n_clips, check=checked,
+                       pyconv1d_s=med["pyconv1d"], pyconv1d_cps=n_clips / med["pyconv1d"],
+                       samples=times)
+            if "torch" in med:
+                row.update(torch_s=med["torch"], torch_cps=n_clips / med["torch"],
+                           ratio=med["torch"] / med["pyconv1d"])
+            rows.append(row)
+
+            def f(key, spec):
+                return format(row[key], spec) if key in row else "-"
+            print(f"| {kind} | {threads} | {f('pyconv1d_s', '.2f')} | "
+                  f"{f('pyconv1d_cps', '.0f')} | {f('torch_s', '.2f')} | "
+                  f"{f('torch_cps', '.0f')} | {f('ratio', '.2f')} | {checked} |", flush=True)
+    print(f"\n- load average at end: {[round(v, 2) for v in os.getloadavg()]}; ratio > 1: "
+          f"pyconv1d is faster")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(dict(environment=env, source=source, args=vars(args), rows=rows), fh,
+                      indent=2)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
