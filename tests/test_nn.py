@@ -862,3 +862,17 @@ def test_small_cnn_learns_to_detect_a_motif_anywhere():
             opt.step()
     assert accuracy() >= 0.95
     assert loss < 0.3
+
+
+def test_relu_keeps_nan_and_masks_its_gradient_by_the_output():
+    """ReLU is max(x, 0) with NaN kept (as torch.relu), gradient 1 where the output is
+    positive, 0 at 0, below 0 and at NaN; the output may be changed in place before backward."""
+    relu = nn.ReLU()
+    x = np.array([-1.5, 0.0, 2.0, np.nan], np.float32)
+    y = relu(x)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, [0.0, 0.0, 2.0, np.nan])
+    y *= 0                                           # the caller's in-place change
+    g = relu.backward(np.full(4, 3.0, np.float32))
+    assert g.dtype == np.float32
+    np.testing.assert_array_equal(g, [0.0, 0.0, 3.0, 0.0])

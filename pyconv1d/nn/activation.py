@@ -35,9 +35,17 @@ class ReLU(_Elementwise):
     array([0., 0., 2.])
     """
 
-    def _f(self, x):
-        mask = x > 0
-        return np.where(mask, x, 0).astype(x.dtype, copy=False), mask.astype(x.dtype)
+    def forward(self, x):
+        # NaN stays NaN, as torch.relu; a bool mask (not the output, which the caller may
+        # change in place) is kept for the backward
+        x = _validate.float_input(self, x)
+        y = np.maximum(x, x.dtype.type(0))
+        self._mask = (y > 0, y.dtype)
+        return y
+
+    def backward(self, grad_output):
+        mask, dtype = self._saved("_mask")
+        return _validate.grad_output(self, grad_output, mask.shape, dtype) * mask
 
 
 class LeakyReLU(_Elementwise):
