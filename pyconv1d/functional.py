@@ -53,7 +53,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
       where the matrix product degenerates into vector updates): fewer than 8 for conv1d,
       fewer than 16 for conv2d. (With ``'auto'``, the weight gradient of such a conv2d still
       uses ``'gemm'`` when 8 or more outputs per group mix 2 or more input channels, or 1 in
-      float64: there the unrolled weight gradient was measured 15-40% faster.)
+      float64: there the unrolled weight gradient was measured 12-40% faster.)
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
       64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
@@ -105,7 +105,7 @@ def _weight_grad_algorithm(args, algorithm):
     """'gemm' where ``algorithm='auto'`` picks the direct path for a conv2d whose channels mix
     (8 or more outputs per group) and the unrolled weight gradient is measured faster than the
     direct one: from 2 input channels per group, or from 1 in float64 (measured here on 3x3
-    kernels, 1 to 4 input channels and 32 outputs: 15 to 40% faster); None otherwise (the
+    kernels, 1 to 4 input channels and 32 outputs: 12 to 40% faster); None otherwise (the
     weight gradient follows the rest of the call)."""
     if algorithm != "auto" or len(args.stride) != 2:
         return None
