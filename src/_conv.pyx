@@ -560,11 +560,24 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
     """nb output planes of one sample (y at the first, bias at its bias; w at its kernel; x at
     the group's first input plane) over padded input planes. All rows run as one FIR filter
     at the padded width (the positions between rows are computed and dropped), and each
-    padded input plane serves the nb outputs together."""
+    padded input plane serves the nb outputs together; with one input channel per group, row
+    by row straight into y."""
     cdef Py_ssize_t c, m, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
     cdef Py_ssize_t ys = _round_up(g.H_out * Wp), span = _round_up((g.H_out - 1) * Wp + g.W_out)
     cdef floating* acc = pad + Hp * Wp + SLACK
+    cdef Py_ssize_t p, n, over = _round_up(g.W_out) - g.W_out
     memset(pad + Hp * Wp, 0, SLACK * sizeof(floating))
+    if g.Cg == 1:
+        # one input plane: filter row by row straight into y, so that the output is written
+        # once. A row's whole vectors may run into the next rows of its plane, which are
+        # filled and filtered after it; never past its plane.
+        _pad_plane(x, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
+        for p in range(g.H_out):
+            for m in range(nb):
+                fill(g.W_out, bias[m], y + m * g.P + p * g.W_out)
+            n = g.W_out + over if (g.H_out - 1 - p) * g.W_out >= over else g.W_out
+            fir_planes(nb, n, KHW, w, g.KK, off, pad + p * Wp, y + p * g.W_out, g.P)
+        return
     for m in range(nb):
         fill(ys, bias[m], acc + m * ys)
     for c in range(g.Cg):

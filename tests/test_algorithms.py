@@ -144,6 +144,23 @@ def test_direct_plane_blocks_match_reference_and_single_planes(dtype, groups, di
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hw", [(1, 5), (2, 13), (3, 7), (9, 64), (6, 101)])
+@pytest.mark.parametrize("groups", [1, 3])
+def test_direct_one_input_channel_rows_stay_in_their_plane(dtype, hw, groups):
+    """With one input channel per group the direct 2-D forward filters row by row straight
+    into the output, whole vectors running into the next rows (refilled after) but never past
+    a plane: short and long rows, blocks of eight planes and single planes, against scipy and
+    bit for bit against one sample alone."""
+    rng = np.random.default_rng([hw[0], hw[1], groups])
+    x = rng.standard_normal((8, groups) + hw).astype(dtype)
+    w = rng.standard_normal((9 * groups, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(9 * groups).astype(dtype)
+    y = conv2d(x, w, b, 1, 1, 1, groups, algorithm="direct", num_threads=2)
+    assert_close(y, conv_forward(x, w, b, 1, 1, 1, groups), dtype, 9, "forward")
+    assert np.array_equal(conv2d(x[:1], w, b, 1, 1, 1, groups, algorithm="direct"), y[:1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("k,groups,padding,dilation", [
     (31, 12, "same", 1), (9, 1, "causal", 2), (8, 3, (0, 5), 1), (12, 4, "valid", 3)])
 def test_direct_long_rows_match_reference(dtype, k, groups, padding, dilation):
