@@ -18,6 +18,7 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) \
     && !defined(PYCONV1D_NO_CLONES)
 #define PYC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define PYC_HAVE_CLONES 1
 #else
 #define PYC_CLONES
 #endif
@@ -75,12 +76,18 @@
         }                                                                                     \
     }
 
-/* 1 when the CPU has AVX-512 (64-byte vectors pay off in the FIR loops), else 0. */
+/* 1 when the FIR loops run AVX-512 code (an AVX-512 clone, or a build for AVX-512), where
+ * 64-byte vectors pay off; else 0 (32-byte vectors, which fit the registers of AVX2 and
+ * SSE2 code). */
 static int pyc_wide_vectors(void)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#if defined(__AVX512F__)
+    return 1;
+#elif defined(PYC_HAVE_CLONES)
+    __builtin_cpu_init();       /* the features x86-64-v4, the clone the loader picks, needs */
+    return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq")
+            && __builtin_cpu_supports("avx512vl")) ? 1 : 0;
 #else
     return 0;
 #endif
