@@ -876,3 +876,21 @@ def test_relu_keeps_nan_and_masks_its_gradient_by_the_output():
     g = relu.backward(np.full(4, 3.0, np.float32))
     assert g.dtype == np.float32
     np.testing.assert_array_equal(g, [0.0, 0.0, 3.0, 0.0])
+
+
+def test_batchnorm_statistics_survive_a_large_offset():
+    """float32 data far from zero (mean 1000, std 0.1): the batch statistics, taken from
+    per-plane sums and the deviations from the mean, match float64 numpy to float32's
+    resolution of the input, and the running variance is the unbiased one."""
+    rng = np.random.default_rng(3)
+    x = (1000 + 0.1 * rng.standard_normal((16, 4, 30, 50))).astype(np.float32)
+    bn = nn.BatchNorm2d(4, momentum=1.0)
+    y = bn(x)
+    x64 = x.astype(np.float64)
+    mean, var = x64.mean(axis=(0, 2, 3)), x64.var(axis=(0, 2, 3))
+    ref = (x64 - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
+    # the input itself is only known to half an ulp of 1000 (3e-5), 3e-4 of a std of 0.1
+    np.testing.assert_allclose(y, ref, atol=1e-3)
+    np.testing.assert_allclose(bn.running_mean, mean, rtol=1e-6)
+    n = x.size // 4
+    np.testing.assert_allclose(bn.running_var, var * n / (n - 1), rtol=1e-4)
