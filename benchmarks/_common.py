@@ -451,6 +451,60 @@ def interleaved_timing(impls: Dict[str, Callable], repeats: int, min_sample: flo
                 "samples_s": s} for n, s in samples.items()}
 
 
+def time_epochs(peers: Dict[str, Callable], repeats: int, settle: float, items: int,
+                unit: str) -> dict:
+    """Interleaved training epochs of each peer (``fn()`` runs an epoch, ``fn(3)`` three batches,
+    the untimed warm-up): each peer's median seconds (``{peer}_s``) and items per second
+    (``{peer}_{unit}``), torch time / pyconv1d time (``ratio``) when torch ran, and the
+    samples."""
+    for fn in peers.values():
+        fn(3)
+    timing = interleaved_timing(peers, repeats, min_sample=0.0, settle=settle,
+                                first_times={name: math.inf for name in peers})
+    row = {"samples": {name: t["samples_s"] for name, t in timing.items()}}
+    for name, t in timing.items():
+        row[f"{name}_s"] = t["median_s"]
+        row[f"{name}_{unit}"] = items / t["median_s"]
+    if "torch" in timing:
+        row["ratio"] = timing["torch"]["median_s"] / timing["pyconv1d"]["median_s"]
+    return row
+
+
+def epoch_cells(row: dict, unit: str) -> str:
+    """The Markdown cells of a :func:`time_epochs` row: s/epoch and items/s of pyconv1d and
+    torch, and their ratio ("-" where torch did not run)."""
+    def f(key, spec):
+        return format(row[key], spec) if key in row else "-"
+    return (f"{f('pyconv1d_s', '.2f')} | {f('pyconv1d_' + unit, '.0f')} | "
+            f"{f('torch_s', '.2f')} | {f('torch_' + unit, '.0f')} | {f('ratio', '.2f')}")
+
+
+def logits_check(pc_model, t_model, batch) -> str:
+    """Whether a pyconv1d model and its torch twin agree: the max relative difference of their
+    logits on one batch ``(x, lengths, labels)`` in evaluation mode, as a table cell."""
+    import torch
+    x, lengths, _ = batch
+    pc_model.eval()
+    t_model.eval()
+    a = pc_model(x, lengths)
+    with torch.no_grad():
+        b = t_model(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
+    pc_model.train()
+    t_model.train()
+    err = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+    return f"logits agree ({err:.1e})" if err < 1e-4 else f"MISMATCH {err:.1e}"
+
+
+def finish_epoch_report(args, env: dict, source: str, rows: list) -> None:
+    """The end of a training benchmark: the load average, and ``--json`` written."""
+    print(f"\n- load average at end: {[round(v, 2) for v in os.getloadavg()]}; ratio > 1: "
+          f"pyconv1d is faster")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(dict(environment=env, source=source, args=vars(args), rows=rows), fh,
+                      indent=2)
+
+
 def measure_gemm(dtype: str, threads: Optional[int], n: int, repeats: int) -> float:
     """GFLOP/s of numpy's n x n matmul in ``dtype``, BLAS-limited to ``threads``.
 

@@ -23,11 +23,7 @@ the speed), over the training split's vocabulary. Both optimisers are dense (tor
 reported, never asserted.
 """
 import argparse
-import json
-import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 try:
-    from ._common import environment_info, pyconv1d
+    from ._common import (environment_info, epoch_cells, finish_epoch_report, logits_check,
+                          pyconv1d, time_epochs)
 except ImportError:  # run as a script: benchmarks/ is sys.path[0]
-    from _common import environment_info, pyconv1d
+    from _common import (environment_info, epoch_cells, finish_epoch_report, logits_check,
+                         pyconv1d, time_epochs)
 
 try:  # optional peer
     import torch
@@ -163,19 +161,6 @@ def torch_epoch(model, batches, optimizer, max_norm=3.0):
     return epoch
 
 
-def check(pc_model, t_model, batch):
-    """Max relative difference of the two models' logits on one batch, dropout off."""
-    x, lengths, _ = batch
-    pc_model.eval()
-    t_model.eval()
-    a = pc_model(x, lengths)
-    with torch.no_grad():
-        b = t_model(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
-    pc_model.train()
-    t_model.train()
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=("mr", "trec"), default="mr")
@@ -231,40 +216,13 @@ def main(argv=None):
             torch.set_num_threads(threads)
             torch.manual_seed(args.seed)
             tm = TorchKim(pc)
-            err = check(pc, tm, batches[0])
-            checked = f"logits agree ({err:.1e})" if err < 1e-4 else f"MISMATCH {err:.1e}"
+            checked = logits_check(pc, tm, batches[0])
             peers["torch"] = torch_epoch(tm, batches, args.optimizer)
-        for fn in peers.values():          # warm-up: first calls allocate and build caches
-            fn(3)
-        times = {name: [] for name in peers}
-        names = list(peers)
-        for r in range(args.repeats):
-            order = names[r % len(names):] + names[:r % len(names)]
-            for name in order:
-                time.sleep(args.settle)
-                t0 = time.perf_counter()
-                peers[name]()
-                times[name].append(time.perf_counter() - t0)
-        med = {n: statistics.median(t) for n, t in times.items()}
         row = dict(threads=threads, variant=args.variant, sentences=n_sent, check=checked,
-                   pyconv1d_s=med["pyconv1d"], pyconv1d_sps=n_sent / med["pyconv1d"],
-                   samples={n: t for n, t in times.items()})
-        if "torch" in med:
-            row.update(torch_s=med["torch"], torch_sps=n_sent / med["torch"],
-                       ratio=med["torch"] / med["pyconv1d"])
+                   **time_epochs(peers, args.repeats, args.settle, n_sent, "sps"))
         rows.append(row)
-
-        def f(key, spec):
-            return format(row[key], spec) if key in row else "-"
-        print(f"| {threads} | {f('pyconv1d_s', '.2f')} | {f('pyconv1d_sps', '.0f')} | "
-              f"{f('torch_s', '.2f')} | {f('torch_sps', '.0f')} | {f('ratio', '.2f')} | "
-              f"{checked} |", flush=True)
-    print(f"\n- load average at end: {[round(v, 2) for v in os.getloadavg()]}; ratio > 1: "
-          f"pyconv1d is faster")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(dict(environment=env, source=source, args=vars(args), rows=rows), fh,
-                      indent=2)
+        print(f"| {threads} | {epoch_cells(row, 'sps')} | {checked} |", flush=True)
+    finish_epoch_report(args, env, source, rows)
     return rows
 
 

@@ -20,11 +20,7 @@ that the two are the same model), and the check column says so. Speed is only re
 asserted.
 """
 import argparse
-import json
-import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +28,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 try:
-    from ._common import environment_info, pyconv1d
+    from ._common import (environment_info, epoch_cells, finish_epoch_report, logits_check,
+                          pyconv1d, time_epochs)
 except ImportError:  # run as a script: benchmarks/ is sys.path[0]
-    from _common import environment_info, pyconv1d
+    from _common import (environment_info, epoch_cells, finish_epoch_report, logits_check,
+                         pyconv1d, time_epochs)
 
 try:  # optional peer
     import torch
@@ -84,27 +82,12 @@ if torch is not None:
 
         def __init__(self, kind, n_features, width, dropout=0.2):
             super().__init__()
+            import spoken_digits as sd
             nn = torch.nn
             self.kind = kind
-            if kind == "conv2d":
-                chans = [1, width, 2 * width, 4 * width, 4 * width]
-                layers = []
-                for i in range(4):
-                    layers += [nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, bias=False),
-                               nn.BatchNorm2d(chans[i + 1]), nn.ReLU()]
-                    if i < 3:
-                        layers.append(nn.MaxPool2d(2))
-                self.time_stride, out = 8, chans[-1]
-            else:
-                c = width
-                layers = [nn.Conv1d(n_features, c, 5, padding="same", bias=False),
-                          nn.BatchNorm1d(c), nn.ReLU()]
-                for d in (1, 2, 4, 8, 1, 2, 4, 8):
-                    layers.append(TorchResidual(nn.Sequential(
-                        nn.Conv1d(c, c, 3, padding="same", dilation=d, groups=c),
-                        nn.Conv1d(c, c, 1, bias=False), nn.BatchNorm1d(c), nn.ReLU())))
-                self.time_stride, out = 1, c
-            self.body = nn.Sequential(*layers)
+            modules, self.time_stride, out = sd.body_layers(kind, n_features, width, nn,
+                                                            TorchResidual)
+            self.body = nn.Sequential(*modules)
             self.drop = nn.Dropout(dropout)
             self.fc = nn.Linear(2 * out, 10)
 
@@ -167,19 +150,6 @@ def torch_epoch(model, batches):
     return epoch
 
 
-def check(pc_model, t_model, batch):
-    """Max relative difference of the two models' logits on one batch in evaluation mode."""
-    x, lengths, _ = batch
-    pc_model.eval()
-    t_model.eval()
-    a = pc_model(x, lengths)
-    with torch.no_grad():
-        b = t_model(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
-    pc_model.train()
-    t_model.train()
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=("conv2d", "conv1d"), nargs="+",
@@ -226,40 +196,14 @@ def main(argv=None):
             if use_torch:
                 torch.set_num_threads(threads)
                 torch.manual_seed(args.seed)
-                err = check(pc, tm, batches[0])
-                checked = f"logits agree ({err:.1e})" if err < 1e-4 else f"MISMATCH {err:.1e}"
+                checked = logits_check(pc, tm, batches[0])
                 peers["torch"] = torch_epoch(tm, batches)
-            for fn in peers.values():      # warm-up: first calls allocate and build caches
-                fn(3)
-            times = {name: [] for name in peers}
-            names = list(peers)
-            for r in range(args.repeats):
-                order = names[r % len(names):] + names[:r % len(names)]
-                for name in order:
-                    time.sleep(args.settle)
-                    t0 = time.perf_counter()
-                    peers[name]()
-                    times[name].append(time.perf_counter() - t0)
-            med = {n: statistics.median(t) for n, t in times.items()}
             row = dict(model=kind, threads=threads, clips=n_clips, check=checked,
-                       pyconv1d_s=med["pyconv1d"], pyconv1d_cps=n_clips / med["pyconv1d"],
-                       samples=times)
-            if "torch" in med:
-                row.update(torch_s=med["torch"], torch_cps=n_clips / med["torch"],
-                           ratio=med["torch"] / med["pyconv1d"])
+                       **time_epochs(peers, args.repeats, args.settle, n_clips, "cps"))
             rows.append(row)
-
-            def f(key, spec):
-                return format(row[key], spec) if key in row else "-"
-            print(f"| {kind} | {threads} | {f('pyconv1d_s', '.2f')} | "
-                  f"{f('pyconv1d_cps', '.0f')} | {f('torch_s', '.2f')} | "
-                  f"{f('torch_cps', '.0f')} | {f('ratio', '.2f')} | {checked} |", flush=True)
-    print(f"\n- load average at end: {[round(v, 2) for v in os.getloadavg()]}; ratio > 1: "
-          f"pyconv1d is faster")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(dict(environment=env, source=source, args=vars(args), rows=rows), fh,
-                      indent=2)
+            print(f"| {kind} | {threads} | {epoch_cells(row, 'cps')} | {checked} |",
+                  flush=True)
+    finish_epoch_report(args, env, source, rows)
     return rows
 
 

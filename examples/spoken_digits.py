@@ -471,6 +471,32 @@ class Residual(nn.Module):
         return grad_output + self.body.backward(grad_output)
 
 
+def body_layers(kind, n_features, width, layers=nn, residual=Residual):
+    """The convolutional body of :class:`DigitNet` as ``(modules, time stride, channels out)``,
+    built from ``layers`` (``pyconv1d.nn``, or ``torch.nn`` for the training benchmark's twin,
+    which has the same class names) and ``residual`` (a module computing ``x + body(x)``)."""
+    if kind == "conv2d":
+        chans = [1, width, 2 * width, 4 * width, 4 * width]
+        modules = []
+        for i in range(4):
+            modules += [layers.Conv2d(chans[i], chans[i + 1], 3, padding=1, bias=False),
+                        layers.BatchNorm2d(chans[i + 1]), layers.ReLU()]
+            if i < 3:
+                modules.append(layers.MaxPool2d(2))
+        return modules, 8, chans[-1]
+    if kind == "conv1d":
+        c = width
+        modules = [layers.Conv1d(n_features, c, 5, padding="same", bias=False),
+                   layers.BatchNorm1d(c), layers.ReLU()]
+        for d in (1, 2, 4, 8, 1, 2, 4, 8):
+            modules.append(residual(layers.Sequential(
+                layers.Conv1d(c, c, 3, padding="same", dilation=d, groups=c),   # depthwise
+                layers.Conv1d(c, c, 1, bias=False),                             # pointwise
+                layers.BatchNorm1d(c), layers.ReLU())))
+        return modules, 1, c
+    raise ValueError(f"model must be 'conv2d' or 'conv1d', got {kind!r}")
+
+
 class DigitNet(nn.Module):
     """A convolutional body, masked mean/max pooling over time, Dropout and Linear.
 
@@ -480,31 +506,8 @@ class DigitNet(nn.Module):
     def __init__(self, kind, n_features, n_classes, width, dropout=0.2):
         super().__init__()
         self.kind = kind
-        if kind == "conv2d":
-            chans = [1, width, 2 * width, 4 * width, 4 * width]
-            layers = []
-            for i in range(4):
-                layers += [nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, bias=False),
-                           nn.BatchNorm2d(chans[i + 1]), nn.ReLU()]
-                if i < 3:
-                    layers.append(nn.MaxPool2d(2))
-            self.body = nn.Sequential(*layers)
-            self.time_stride = 8
-            out = chans[-1]
-        elif kind == "conv1d":
-            c = width
-            layers = [nn.Conv1d(n_features, c, 5, padding="same", bias=False),
-                      nn.BatchNorm1d(c), nn.ReLU()]
-            for d in (1, 2, 4, 8, 1, 2, 4, 8):
-                layers.append(Residual(nn.Sequential(
-                    nn.Conv1d(c, c, 3, padding="same", dilation=d, groups=c),   # depthwise
-                    nn.Conv1d(c, c, 1, bias=False),                             # pointwise
-                    nn.BatchNorm1d(c), nn.ReLU())))
-            self.body = nn.Sequential(*layers)
-            self.time_stride = 1
-            out = c
-        else:
-            raise ValueError(f"model must be 'conv2d' or 'conv1d', got {kind!r}")
+        modules, self.time_stride, out = body_layers(kind, n_features, width)
+        self.body = nn.Sequential(*modules)
         self.pool = MaskedStatsPool()
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(2 * out, n_classes)

@@ -101,20 +101,17 @@ def _resolve(args, algorithm):
     return algorithm
 
 
-def _weight_grad_algorithm(args, algorithm):
-    """'gemm' where ``algorithm='auto'`` picks the direct path for a conv2d whose channels mix
-    (8 or more outputs per group) and the unrolled weight gradient is measured faster than the
-    direct one: from 2 input channels per group, or from 1 in float64 (measured here on 3x3
-    kernels, 1 to 4 input channels and 32 outputs: 12 to 40% faster); None otherwise (the
-    weight gradient follows the rest of the call)."""
-    if algorithm != "auto" or len(args.stride) != 2:
-        return None
+def _weight_grad_algorithm(args, requested, resolved):
+    """The weight gradient's algorithm: ``resolved`` (the call's), except 'gemm' where
+    ``algorithm='auto'`` picked the direct path for a conv2d whose channels mix (8 or more
+    outputs per group) and the unrolled weight gradient is measured faster than the direct
+    one: from 2 input channels per group, or from 1 in float64 (measured here on 3x3 kernels,
+    1 to 4 input channels and 32 outputs: 12 to 40% faster)."""
+    if requested != "auto" or resolved != "direct" or len(args.stride) != 2:
+        return resolved
     cg = args.x.shape[1] // args.groups
     og = args.w.shape[0] // args.groups
-    if (_resolve(args, algorithm) == "direct" and og >= 8
-            and (cg >= 2 or args.x.dtype == np.float64)):
-        return "gemm"
-    return None
+    return "gemm" if og >= 8 and (cg >= 2 or args.x.dtype == np.float64) else resolved
 
 
 _scratch_cache = threading.local()
@@ -188,8 +185,7 @@ def _backward(grad_output, args, mask, algorithm):
     g = _checks.grad_output_array(grad_output, args)
     want_input, want_weight, want_bias = _checks.output_mask(mask)
     args = _work_threads(args)
-    weight_algorithm = _weight_grad_algorithm(args, algorithm)
-    algorithm = _resolve(args, algorithm)
+    requested, algorithm = algorithm, _resolve(args, algorithm)
     use_gemm = algorithm == "gemm"
     nd = len(args.stride)
     x, w, y_shape = _shapes(args)
@@ -213,7 +209,7 @@ def _backward(grad_output, args, mask, algorithm):
             if args.unbatched:
                 grad_input = grad_input[0]
         if want_weight:
-            use_gemm = weight_algorithm == "gemm" or (weight_algorithm is None and use_gemm)
+            use_gemm = _weight_grad_algorithm(args, requested, algorithm) == "gemm"
             geometry = geometry[:-1] + (use_gemm,)
             grad_weight = np.empty(args.w.shape, dtype=dtype)
             per_thread, chunks = _conv.grad_weight_scratch(x.shape, w.shape, y_shape,

@@ -64,8 +64,6 @@ cdef extern from "_simd.h" nogil:
     void pyc_add_d(Py_ssize_t n, const double* x, double* y)
     float pyc_dot_f(Py_ssize_t n, const float* a, const float* b, Py_ssize_t sb)
     double pyc_dot_d(Py_ssize_t n, const double* a, const double* b, Py_ssize_t sb)
-    void pyc_xcorr8_f(Py_ssize_t n, const float* g, const float* x, Py_ssize_t d, float* out)
-    void pyc_xcorr8_d(Py_ssize_t n, const double* g, const double* x, Py_ssize_t d, double* out)
     void pyc_fir_taps_f(Py_ssize_t n, Py_ssize_t K, const float* w, const Py_ssize_t* off,
                         const float* x, float* y, int wide)
     void pyc_fir_taps_d(Py_ssize_t n, Py_ssize_t K, const double* w, const Py_ssize_t* off,
@@ -200,11 +198,13 @@ cdef inline floating dot(Py_ssize_t n, const floating* a, const floating* b,
 
 cdef inline void xcorr8(Py_ssize_t n, const floating* g, const floating* x, Py_ssize_t d,
                         floating* out) noexcept nogil:
-    """out[j] += sum_{q<n} g[q] * x[q + j*d] for j < 8 (all indices valid)."""
-    if floating is float:
-        pyc_xcorr8_f(n, g, x, d, out)
-    else:
-        pyc_xcorr8_d(n, g, x, d, out)
+    """out[j] += sum_{q<n} g[q] * x[q + j*d] for j < 8 (all indices valid): xcorr_taps8
+    with evenly spaced taps."""
+    cdef Py_ssize_t off[8]
+    cdef int j
+    for j in range(8):
+        off[j] = j * d
+    xcorr_taps8(n, g, x, off, out)
 
 
 cdef inline void fir_taps(Py_ssize_t n, Py_ssize_t K, const floating* w, const Py_ssize_t* off,

@@ -164,31 +164,6 @@ PYC_CLONES static T pyc_sum_##SUF(ptrdiff_t n, const T *restrict x)             
     for (; i < n; i++) s += x[i];                                                             \
     return s;                                                                                 \
 }                                                                                             \
-/* out[j] += sum_{q<n} g[q] * x[q + j*d] for the J (8 or 4) taps j < J of a kernel row: one   \
- * load of g serves J taps. Each out[j] gets its n terms in a fixed order. */                \
-PYC_CLONES static void pyc_xcorr8_##SUF(ptrdiff_t n, const T *restrict g,                    \
-                                        const T *restrict x, ptrdiff_t d, T *restrict out)    \
-{                                                                                             \
-    typedef T vec __attribute__((vector_size(VN * sizeof(T)), aligned(sizeof(T))));          \
-    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};       \
-    ptrdiff_t q = 0;                                                                          \
-    for (; q + VN <= n; q += VN) {                                                            \
-        vec gv = *(const vec *)(g + q);                                                       \
-        const T *xs = x + q;                                                                  \
-        a0 += gv * *(const vec *)(xs);         a1 += gv * *(const vec *)(xs + d);             \
-        a2 += gv * *(const vec *)(xs + 2 * d); a3 += gv * *(const vec *)(xs + 3 * d);         \
-        a4 += gv * *(const vec *)(xs + 4 * d); a5 += gv * *(const vec *)(xs + 5 * d);         \
-        a6 += gv * *(const vec *)(xs + 6 * d); a7 += gv * *(const vec *)(xs + 7 * d);         \
-    }                                                                                         \
-    T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                        \
-    for (int l = 0; l < VN; l++) {                                                            \
-        s[0] += a0[l]; s[1] += a1[l]; s[2] += a2[l]; s[3] += a3[l];                           \
-        s[4] += a4[l]; s[5] += a5[l]; s[6] += a6[l]; s[7] += a7[l];                           \
-    }                                                                                         \
-    for (; q < n; q++)                                                                        \
-        for (int j = 0; j < 8; j++) s[j] += g[q] * x[q + j * d];                              \
-    for (int j = 0; j < 8; j++) out[j] += s[j];                                               \
-}                                                                                             \
 /* y[t] += sum_{k<K} w[k] * x[t + off[k]] for t < n, every index valid: an FIR filter with    \
  * arbitrary tap offsets (a kernel row along a signal, or a 2-D kernel over a padded plane).  \
  * Eight accumulators of VB-byte vectors (64 with AVX-512, 32 elsewhere: see pyc_fir8_taps)   \
@@ -242,7 +217,8 @@ PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *re
         y4[t] = a4; y5[t] = a5; y6[t] = a6; y7[t] = a7;                                       \
     }                                                                                         \
 }                                                                                             \
-/* out[j] += sum_{t<n} g[t] * x[t + off[j]] for j < 8 (one load of g serves eight taps). */   \
+/* out[j] += sum_{t<n} g[t] * x[t + off[j]] for j < 8 (one load of g serves eight taps); each    \
+ * out[j] gets its n terms in a fixed order. */                                             \
 PYC_CLONES static void pyc_xcorr_taps8_##SUF(ptrdiff_t n, const T *restrict g,               \
                                              const T *restrict x,                            \
                                              const ptrdiff_t *restrict off, T *restrict out)  \

@@ -73,27 +73,31 @@ def test_fft_unbatched_and_thread_count(nd):
     assert bwd(g[0], x[0], w, algorithm="fft").grad_input.shape == x[0].shape
 
 
+def _assert_direct_equals_gemm(nd, x, w, args, rng, threads):
+    """Forward and backward of direct on 1 thread, gemm on 1 and on ``threads``: the same
+    bits (integer-valued x, w and grad_output make every sum exact)."""
+    fwd, bwd = FUNCS[nd]
+    runs = (("direct", 1), ("gemm", 1), ("gemm", threads))
+    ys = [fwd(x, w, *args, algorithm=a, num_threads=t) for a, t in runs]
+    assert np.array_equal(ys[0], ys[1]) and np.array_equal(ys[0], ys[2])
+    g = rng.integers(-3, 4, ys[0].shape).astype(x.dtype)
+    gs = [bwd(g, x, w, *args[1:], algorithm=a, num_threads=t) for a, t in runs]
+    for other in gs[1:]:
+        for a, b in zip(gs[0], other):
+            assert np.array_equal(a, b)
+
+
 @pytest.mark.parametrize("nd", [1, 2])
 def test_direct_and_gemm_agree_bitwise_on_integers(nd):
     """Integer-valued data make every sum exact: both paths must give the same bits, for
     planes smaller than a gemm block (several samples per block) and larger ones."""
     rng = np.random.default_rng(11)
-    fwd, bwd = FUNCS[nd]
     lengths = (5, 30, 700) if nd == 1 else (5, 12)
     for n, length, k, stride, groups in itertools.product((1, 7), lengths, (1, 3), (1, 2),
                                                           (1, 2)):
         x = rng.integers(-3, 4, (n, 8) + (length,) * nd).astype(np.float32)
         w = rng.integers(-3, 4, (16, 8 // groups) + (k,) * nd).astype(np.float32)
-        args = (None, stride, "same", 1, groups)
-        ys = [fwd(x, w, *args, algorithm=a, num_threads=t)
-              for a, t in (("direct", 1), ("gemm", 1), ("gemm", 3))]
-        assert np.array_equal(ys[0], ys[1]) and np.array_equal(ys[0], ys[2])
-        g = rng.integers(-3, 4, ys[0].shape).astype(np.float32)
-        gs = [bwd(g, x, w, *args[1:], algorithm=a, num_threads=t)
-              for a, t in (("direct", 1), ("gemm", 1), ("gemm", 3))]
-        for other in gs[1:]:
-            for a, b in zip(gs[0], other):
-                assert np.array_equal(a, b)
+        _assert_direct_equals_gemm(nd, x, w, (None, stride, "same", 1, groups), rng, 3)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -105,16 +109,7 @@ def test_gemm_planes_of_several_blocks_agree_bitwise_with_direct(dtype, stride):
     rng = np.random.default_rng(stride)
     x = rng.integers(-3, 4, (2, 64, 9001)).astype(dtype)
     w = rng.integers(-3, 4, (16, 64, 9)).astype(dtype)
-    args = (None, stride, "same", 1, 1)
-    ys = [conv1d(x, w, *args, algorithm=a, num_threads=t)
-          for a, t in (("direct", 1), ("gemm", 1), ("gemm", 2))]
-    assert np.array_equal(ys[0], ys[1]) and np.array_equal(ys[0], ys[2])
-    g = rng.integers(-3, 4, ys[0].shape).astype(dtype)
-    gs = [conv1d_backward(g, x, w, *args[1:], algorithm=a, num_threads=t)
-          for a, t in (("direct", 1), ("gemm", 1), ("gemm", 2))]
-    for other in gs[1:]:
-        for a, b in zip(gs[0], other):
-            assert np.array_equal(a, b)
+    _assert_direct_equals_gemm(1, x, w, (None, stride, "same", 1, 1), rng, 2)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
