@@ -35,44 +35,101 @@ from libc.stdint cimport int64_t
 from libc.math cimport INFINITY
 
 
+cdef extern from "_simd.h" nogil:
+    void pyc_max_tap_f(Py_ssize_t rows, Py_ssize_t n, const float* x, Py_ssize_t xr,
+                       Py_ssize_t s, int64_t pos, float* y, int64_t* idx, Py_ssize_t yr,
+                       int first)
+    void pyc_max_tap_d(Py_ssize_t rows, Py_ssize_t n, const double* x, Py_ssize_t xr,
+                       Py_ssize_t s, int64_t pos, double* y, int64_t* idx, Py_ssize_t yr,
+                       int first)
+
+
+cdef inline void _max_window(const floating* x, floating* y, int64_t* idx, Py_ssize_t W,
+                             Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t dh, Py_ssize_t w0,
+                             Py_ssize_t w1, Py_ssize_t dw) noexcept nogil:
+    """One output of the max pool, scalar: rows [h0, h1) step dh, columns [w0, w1) step dw
+    (both already clipped to the plane)."""
+    cdef Py_ssize_t h, w, best_i = -1
+    cdef floating v, best = -INFINITY
+    if h0 < h1 and w0 < w1:
+        best_i = h0 * W + w0
+    h = h0
+    while h < h1:
+        w = w0
+        while w < w1:
+            v = x[h * W + w]
+            if v > best or v != v:
+                best = v
+                best_i = h * W + w
+            w = w + dw
+        h = h + dh
+    y[0] = best
+    idx[0] = best_i
+
+
+cdef inline void _max_taps(const floating* x, floating* y, int64_t* idx, Py_ssize_t W,
+                           Py_ssize_t Wo, Py_ssize_t p, Py_ssize_t rows, Py_ssize_t h0,
+                           Py_ssize_t h1, Py_ssize_t q_lo, Py_ssize_t q_hi, Py_ssize_t kw,
+                           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pw, Py_ssize_t dh,
+                           Py_ssize_t dw) noexcept nogil:
+    """Output rows [p, p + rows), columns [q_lo, q_hi), every window inside the plane's
+    columns and holding input rows [h0, h1) step dh of the first output row (the next rows
+    ``sh`` lower): tap by tap in row-major window order, as :func:`_max_window`."""
+    cdef Py_ssize_t h = h0, j, off
+    cdef int first = 1
+    while h < h1:
+        for j in range(kw):
+            off = h * W + q_lo * sw - pw + j * dw
+            if floating is float:
+                pyc_max_tap_f(rows, q_hi - q_lo, x + off, sh * W, sw, off,
+                              y + p * Wo + q_lo, idx + p * Wo + q_lo, Wo, first)
+            else:
+                pyc_max_tap_d(rows, q_hi - q_lo, x + off, sh * W, sw, off,
+                              y + p * Wo + q_lo, idx + p * Wo + q_lo, Wo, first)
+            first = 0
+        h = h + dh
+
+
 cdef inline void _max_plane(const floating* x, floating* y, int64_t* idx,
                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo,
                             Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                             Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh,
                             Py_ssize_t dw) noexcept nogil:
-    """One plane of the max pool: the maximum of each window and where it was."""
-    cdef Py_ssize_t p, q, h0, h1, w0, w1, h, w, best_i
-    cdef floating v, best
+    """One plane of the max pool: the maximum of each window and where it was.
+
+    The outputs whose windows lie inside the plane (rows [p_lo, p_hi), columns [q_lo, q_hi))
+    run tap by tap over the whole block; rows whose window is cut by the top or bottom edge
+    run tap by tap one row at a time; the outputs at the left and right edges, and rows whose
+    window holds no input row, run scalar. All visit a window's taps in the same row-major
+    order, so the values and indices are those of the scalar loop."""
+    cdef Py_ssize_t p, q, h0, h1, w0, w1
+    cdef Py_ssize_t span_h = (kh - 1) * dh + 1, span_w = (kw - 1) * dw + 1
+    cdef Py_ssize_t p_lo = (ph + sh - 1) // sh, q_lo = (pw + sw - 1) // sw
+    cdef Py_ssize_t p_hi = (H - span_h + ph) // sh + 1 if H >= span_h else 0
+    cdef Py_ssize_t q_hi = (W - span_w + pw) // sw + 1 if W >= span_w else 0
+    p_hi = min(p_hi, Ho)
+    q_hi = min(q_hi, Wo)
+    p_lo = min(p_lo, p_hi)
+    q_lo = min(q_lo, q_hi)
+    if p_lo < p_hi and q_lo < q_hi:
+        h0 = p_lo * sh - ph
+        _max_taps(x, y, idx, W, Wo, p_lo, p_hi - p_lo, h0, h0 + span_h, q_lo, q_hi, kw,
+                  sh, sw, pw, dh, dw)
     for p in range(Ho):
         h0 = p * sh - ph
-        h1 = h0 + (kh - 1) * dh + 1
-        if h1 > H:
-            h1 = H
+        h1 = min(h0 + span_h, H)
         while h0 < 0:
             h0 = h0 + dh
+        if h0 < h1 and q_lo < q_hi and not p_lo <= p < p_hi:
+            _max_taps(x, y, idx, W, Wo, p, 1, h0, h1, q_lo, q_hi, kw, sh, sw, pw, dh, dw)
         for q in range(Wo):
+            if h0 < h1 and q_lo <= q < q_hi:
+                continue
             w0 = q * sw - pw
-            w1 = w0 + (kw - 1) * dw + 1
-            if w1 > W:
-                w1 = W
+            w1 = min(w0 + span_w, W)
             while w0 < 0:
                 w0 = w0 + dw
-            best = -INFINITY
-            best_i = -1
-            if h0 < h1 and w0 < w1:
-                best_i = h0 * W + w0
-            h = h0
-            while h < h1:
-                w = w0
-                while w < w1:
-                    v = x[h * W + w]
-                    if v > best or v != v:
-                        best = v
-                        best_i = h * W + w
-                    w = w + dw
-                h = h + dh
-            y[p * Wo + q] = best
-            idx[p * Wo + q] = best_i
+            _max_window(x, y + p * Wo + q, idx + p * Wo + q, W, h0, h1, dh, w0, w1, dw)
 
 
 def max_forward(const floating[:, :, ::1] x,   # IN  (R, H, W)

@@ -13,7 +13,13 @@
 #define PYCONV1D_SIMD_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+
+/* Each kernel module uses some of these functions only. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wunused-function"
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) \
     && !defined(PYCONV1D_NO_CLONES)
@@ -243,6 +249,44 @@ PYC_CLONES static void pyc_xcorr_taps8_##SUF(ptrdiff_t n, const T *restrict g,  
     for (; t < n; t++)                                                                        \
         for (int j = 0; j < 8; j++) s[j] += g[t] * x[t + off[j]];                             \
     for (int j = 0; j < 8; j++) out[j] += s[j];                                               \
+}                                                                                             \
+/* One tap of a max pool over `rows` runs of n outputs: output q of run r takes v = x[r*xr +  \
+ * q*s], at flat position pos + r*xr + q*s, into y[r*yr + q] / idx[r*yr + q]. first: the     \
+ * output is v and its position; else v replaces it when v > y or v is NaN (so the first     \
+ * maximum in tap order is kept and a NaN always wins, as PyTorch's CPU kernels). The        \
+ * selects have no branches, so random data costs no mispredictions; strides 1 and 2 get     \
+ * loops of their own that the compiler vectorises. */                                        \
+PYC_CLONES static void pyc_max_tap_##SUF(ptrdiff_t rows, ptrdiff_t n, const T *restrict x,   \
+                                         ptrdiff_t xr, ptrdiff_t s, int64_t pos,              \
+                                         T *restrict y, int64_t *restrict idx, ptrdiff_t yr,  \
+                                         int first)                                           \
+{                                                                                             \
+    for (ptrdiff_t r = 0; r < rows; r++, x += xr, pos += xr, y += yr, idx += yr) {            \
+        if (first) {                                                                          \
+            for (ptrdiff_t q = 0; q < n; q++) { y[q] = x[q * s]; idx[q] = pos + q * s; }      \
+        } else if (s == 2) {                                                                  \
+            for (ptrdiff_t q = 0; q < n; q++) {                                               \
+                T v = x[2 * q], b = y[q];                                                     \
+                int m = (v > b) | (v != v);                                                   \
+                y[q] = m ? v : b;                                                             \
+                idx[q] = m ? pos + 2 * q : idx[q];                                            \
+            }                                                                                 \
+        } else if (s == 1) {                                                                  \
+            for (ptrdiff_t q = 0; q < n; q++) {                                               \
+                T v = x[q], b = y[q];                                                         \
+                int m = (v > b) | (v != v);                                                   \
+                y[q] = m ? v : b;                                                             \
+                idx[q] = m ? pos + q : idx[q];                                                \
+            }                                                                                 \
+        } else {                                                                              \
+            for (ptrdiff_t q = 0; q < n; q++) {                                               \
+                T v = x[q * s], b = y[q];                                                     \
+                int m = (v > b) | (v != v);                                                   \
+                y[q] = m ? v : b;                                                             \
+                idx[q] = m ? pos + q * s : idx[q];                                            \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
 }                                                                                             \
 /* dst[i] = src[i*s] */                                                                       \
 static inline void pyc_gather_##SUF(ptrdiff_t n, const T *restrict src, ptrdiff_t s,         \

@@ -167,6 +167,26 @@ def test_max_pool2d_matches_reference(dtype, k, s, p, d, ceil):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,s,p,d,ceil", [
+    (2, None, 0, 1, False), (2, None, 1, 1, True), (3, 1, 1, 1, False), (3, 2, 1, 1, True),
+    ((2, 3), (1, 3), (1, 1), (2, 1), False), ((1, 4), (1, 2), (0, 2), 1, True),
+    (3, 2, 1, 2, False),
+], ids=str)
+def test_max_pool2d_wide_planes_with_ties_and_nan(dtype, k, s, p, d, ceil):
+    # rows of 70 columns: the branch-free vector loops of the interior (pyc_max_tap) run
+    # whole vectors as well as tails; small integers make ties, and NaNs must win wherever
+    # they fall (interior, edges, padded windows)
+    rng = _rng("mp2wide", k, s, p, d, ceil)
+    x = rng.integers(-2, 3, (2, 3, 13, 70)).astype(dtype)
+    x[rng.random(x.shape) < 0.01] = np.nan
+    y, idx = F.max_pool2d(x, k, s, p, d, ceil, return_indices=True)
+    ry, ridx = ref_max_pool2d(x.reshape(6, 13, 70), _pair(k), _pair(s or k), _pair(p),
+                              _pair(d), ceil)
+    np.testing.assert_array_equal(y, ry.reshape(y.shape))
+    np.testing.assert_array_equal(idx, ridx.reshape(idx.shape))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k,s,p,ceil,cip,dov", [
     (2, None, 0, False, True, None), ((3, 2), (2, 1), (1, 0), False, False, None),
     (3, 2, 1, True, True, None), (3, 2, 1, True, False, None), (2, 1, 1, False, True, 3),
