@@ -33,6 +33,11 @@ def _as_2d(a, nd):
 
 #: Kernels with at least this many taps (stride 1) go to the FFT when channels mix ...
 FFT_MIN_TAPS = 64
+#: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
+#: group
+PLANE_DIRECT_MAX_OG = 64
+#: planes the direct path filters together (the kernels' PLANE_BLOCK)
+PLANE_BLOCK = 8
 #: ... and with at least this many when each output sees few channels (depthwise).
 FFT_MIN_TAPS_FEW_CHANNELS = 256
 
@@ -46,14 +51,17 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
       and multiplies it by the weight with BLAS. The unroll costs about ``1 / (2 * C_out/groups)``
       of the arithmetic and the product runs near the machine's peak when its inner dimensions
       are reasonably large: it wins for channel-heavy layers.
-    * ``'direct'`` streams every tap over each output row (conv2d with unit strides: over a
-      zero-padded copy of each plane, all taps in one pass) with vector instructions and no
-      unroll. It wins when the reduction ``C_in/groups * prod(kernel_size)`` is shorter than 16
-      (few-channel layers) or each group has few output channels (depthwise and small groups,
-      where the matrix product degenerates into vector updates): fewer than 8 for conv1d,
-      fewer than 16 for conv2d. (With ``'auto'``, the weight gradient of such a conv2d still
-      uses ``'gemm'`` when 8 or more outputs per group mix 2 or more input channels, or 1 in
-      float64: there the unrolled weight gradient was measured 12-40% faster.)
+    * ``'direct'`` streams every tap over each output row (conv2d with unit strides: over
+      zero-padded copies of the input planes, eight output planes and the taps of all input
+      channels of a 128 KiB chunk in one pass) with vector instructions and no unroll. It wins
+      when the reduction ``C_in/groups * prod(kernel_size)`` is shorter than 16 (few-channel
+      layers) or each group has few output channels (depthwise and small groups, where the
+      matrix product degenerates into vector updates): fewer than 8 for conv1d, 16 for
+      strided conv2d; for conv2d with unit strides and kernels of 2 or more rows, up to 64 (measured
+      on 3x3 kernels, 2 to 64 input channels, planes of 5x13 to 64x64: forward 1.1-2.6x and
+      input gradient 1.0-3x faster than the unroll; at 128 outputs and more, the unroll runs
+      up to 1.5x faster). With ``'auto'``, the backward pass of such a conv2d still unrolls
+      where that is faster: see ``_backward_algorithms``.
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
       64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
@@ -79,7 +87,9 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     >>> choose_algorithm(64, 64, 127), choose_algorithm(64, 64, 127, stride=2)
     ('fft', 'gemm')
     >>> choose_algorithm(1, 32, 3), choose_algorithm(8, 32, (3, 3))
-    ('direct', 'gemm')
+    ('direct', 'direct')
+    >>> choose_algorithm(64, 128, (3, 3)), choose_algorithm(8, 32, (3, 3), stride=2)
+    ('gemm', 'gemm')
     """
     taps = math.prod(kernel_size) if np.ndim(kernel_size) else int(kernel_size)
     og = out_channels // groups
@@ -88,7 +98,12 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
         if taps >= FFT_MIN_TAPS_FEW_CHANNELS or (taps >= FFT_MIN_TAPS and og * cg >= 16):
             return "fft"
     # the direct 2-D path runs whole kernels over padded planes, which holds out longer
-    min_og = 16 if np.ndim(kernel_size) and len(kernel_size) == 2 else 8
+    unit = all(s == 1 for s in (stride if np.ndim(stride) else (stride,)))
+    two_d = np.ndim(kernel_size) and len(kernel_size) == 2
+    if two_d and unit and kernel_size[0] > 1:
+        min_og = PLANE_DIRECT_MAX_OG + 1
+    else:
+        min_og = 16 if two_d else 8
     return "gemm" if og >= min_og and cg * taps >= 16 else "direct"
 
 
@@ -101,17 +116,23 @@ def _resolve(args, algorithm):
     return algorithm
 
 
-def _weight_grad_algorithm(args, requested, resolved):
-    """The weight gradient's algorithm: ``resolved`` (the call's), except 'gemm' where
-    ``algorithm='auto'`` picked the direct path for a conv2d whose channels mix (8 or more
-    outputs per group) and the unrolled weight gradient is measured faster than the direct
-    one: from 2 input channels per group, or from 1 in float64 (measured here on 3x3 kernels,
-    1 to 4 input channels and 32 outputs: 12 to 40% faster)."""
+def _backward_algorithms(args, requested, resolved):
+    """The algorithms of the input and the weight gradient: ``resolved`` (the call's), except
+    'gemm' where ``algorithm='auto'`` picked the direct path for a conv2d whose channels mix
+    and the unrolled pass is measured faster (here, on 3x3 kernels):
+
+    * the weight gradient with 8 or more outputs per group, from 2 input channels per group,
+      or from 1 in float64 (1 to 64 input channels: 12% to 3x faster);
+    * the input gradient with 16 or more outputs per group and 3 to 7 input channels per
+      group, or 2 in float64, which fill no block of eight planes (15-90% faster)."""
     if requested != "auto" or resolved != "direct" or len(args.stride) != 2:
-        return resolved
+        return resolved, resolved
     cg = args.x.shape[1] // args.groups
     og = args.w.shape[0] // args.groups
-    return "gemm" if og >= 8 and (cg >= 2 or args.x.dtype == np.float64) else resolved
+    f64 = args.x.dtype == np.float64
+    few = 3 <= cg < PLANE_BLOCK or (cg == 2 and f64)
+    return ("gemm" if og >= 16 and few else resolved,
+            "gemm" if og >= 8 and (cg >= 2 or f64) else resolved)
 
 
 _scratch_cache = threading.local()
@@ -186,12 +207,12 @@ def _backward(grad_output, args, mask, algorithm):
     want_input, want_weight, want_bias = _checks.output_mask(mask)
     args = _work_threads(args)
     requested, algorithm = algorithm, _resolve(args, algorithm)
-    use_gemm = algorithm == "gemm"
+    gi_algorithm, gw_algorithm = _backward_algorithms(args, requested, algorithm)
     nd = len(args.stride)
     x, w, y_shape = _shapes(args)
     g2 = g.reshape(y_shape)
     dtype = x.dtype
-    geometry = _geometry(args) + (use_gemm,)
+    geometry = _geometry(args)
     grad_input = grad_weight = grad_bias = None
     if algorithm == "fft":
         grad_input, grad_weight = _fft.backward(g, args, want_input, want_weight)
@@ -200,25 +221,27 @@ def _backward(grad_output, args, mask, algorithm):
         want_input = want_weight = False
     with _blas.single_threaded():
         if want_input:
+            use_gemm = gi_algorithm == "gemm"
             grad_input = np.zeros(args.x.shape, dtype=dtype)
             per_thread, chans = _conv.grad_input_scratch(x.shape, w.shape, y_shape,
-                                                         geometry[:-2], dtype.itemsize,
+                                                         geometry[:-1], dtype.itemsize,
                                                          use_gemm)
             scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
-            _conv.grad_input(g2, w, _as_2d(grad_input, nd), *geometry, scratch, chans)
+            _conv.grad_input(g2, w, _as_2d(grad_input, nd), *geometry, use_gemm, scratch,
+                             chans)
             if args.unbatched:
                 grad_input = grad_input[0]
         if want_weight:
-            use_gemm = _weight_grad_algorithm(args, requested, algorithm) == "gemm"
-            geometry = geometry[:-1] + (use_gemm,)
+            use_gemm = gw_algorithm == "gemm"
             grad_weight = np.empty(args.w.shape, dtype=dtype)
             per_thread, chunks = _conv.grad_weight_scratch(x.shape, w.shape, y_shape,
-                                                           geometry[:-2], dtype.itemsize,
+                                                           geometry[:-1], dtype.itemsize,
                                                            use_gemm)
             scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
             partials = _scratch(dtype, "partials",
                                 (chunks, w.shape[0], math.prod(w.shape[1:])))
-            _conv.grad_weight(g2, x, _as_2d(grad_weight, nd), *geometry, scratch, partials)
+            _conv.grad_weight(g2, x, _as_2d(grad_weight, nd), *geometry, use_gemm, scratch,
+                              partials)
     if want_bias:
         grad_bias = np.empty(w.shape[0], dtype=dtype)
         _conv.grad_bias(g2, grad_bias, args.num_threads)

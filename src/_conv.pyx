@@ -48,7 +48,7 @@ the bias, gx is zeroed) and passes scratch buffers of the sizes given by the *_s
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from _omp cimport PYCONV1D_HAVE_OPENMP, omp_get_max_threads
@@ -99,6 +99,8 @@ cdef enum:
     # call must keep for it to do so (a constant: the blocking never depends on the threads)
     PLANE_BLOCK = 8
     PLANE_MIN_JOBS = 16
+    # bytes of padded input planes the direct 2-D forward filters in one pass
+    CHUNK_BYTES = 1 << 17
     # elements past a padded plane and its filter's span, so that the FIR loops run whole
     # vectors only (the extra outputs are dropped): one AVX-512 vector of float32
     SLACK = 16
@@ -498,6 +500,20 @@ cdef inline Py_ssize_t _gi_hp(Geom* g) noexcept nogil:
     return g.H + g.pt + (g.KH - 1) * g.dh
 
 
+cdef inline Py_ssize_t _fwd_chunk(Geom* g) noexcept nogil:
+    """Input channels whose padded planes the direct 2-D forward filters in one pass (so the
+    accumulators stay in registers over all their taps): as many as fit CHUNK_BYTES."""
+    cdef Py_ssize_t plane = _fwd_hp(g) * _fwd_wp(g) * g.itemsize
+    return max(1, min(g.Cg, CHUNK_BYTES // max(plane, 1)))
+
+
+cdef inline Py_ssize_t _gi_chunk(Geom* g) noexcept nogil:
+    """grad_output channels whose padded planes the direct 2-D input gradient filters in one
+    pass (as _fwd_chunk)."""
+    cdef Py_ssize_t plane = _gi_hp(g) * _gi_wp(g) * g.itemsize
+    return max(1, min(g.Og, CHUNK_BYTES // max(plane, 1)))
+
+
 cdef inline Py_ssize_t _round_up(Py_ssize_t n) noexcept nogil:
     """n rounded up to a multiple of SLACK."""
     return (n + SLACK - 1) // SLACK * SLACK
@@ -516,9 +532,11 @@ cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept:
     padded plane and a block of outputs at the padded width), 2 grad weight (padded input,
     its overrun, and grad_output at the padded width)."""
     if which == 0:
-        return _fwd_hp(g) * _fwd_wp(g) + SLACK + PLANE_BLOCK * _round_up(g.H_out * _fwd_wp(g))
+        return (_fwd_chunk(g) * _fwd_hp(g) * _fwd_wp(g) + SLACK
+                + PLANE_BLOCK * _round_up(g.H_out * _fwd_wp(g)))
     if which == 1:
-        return _gi_hp(g) * _gi_wp(g) + SLACK + PLANE_BLOCK * _round_up(g.H * _gi_wp(g))
+        return (_gi_chunk(g) * _gi_hp(g) * _gi_wp(g) + SLACK
+                + PLANE_BLOCK * _round_up(g.H * _gi_wp(g)))
     return _fwd_hp(g) * _fwd_wp(g) + (g.KW - 1) * g.dw + g.H_out * _fwd_wp(g)
 
 
@@ -561,10 +579,13 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
     the group's first input plane) over padded input planes. All rows run as one FIR filter
     at the padded width (the positions between rows are computed and dropped), and each
     padded input plane serves the nb outputs together; with one input channel per group, row
-    by row straight into y."""
-    cdef Py_ssize_t c, m, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
+    by row straight into y. The planes of a chunk of input channels (_fwd_chunk) lie one after
+    the other in pad and run as one filter of chunk * KH * KW taps (off: tap_offsets), the
+    taps in weight order, so the sums are the same as channel by channel."""
+    cdef Py_ssize_t c, j, nc, m, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
     cdef Py_ssize_t ys = _round_up(g.H_out * Wp), span = _round_up((g.H_out - 1) * Wp + g.W_out)
-    cdef floating* acc = pad + Hp * Wp + SLACK
+    cdef Py_ssize_t chunk = _fwd_chunk(g)
+    cdef floating* acc = pad + chunk * Hp * Wp + SLACK
     cdef Py_ssize_t p, n, over = _round_up(g.W_out) - g.W_out
     memset(pad + Hp * Wp, 0, SLACK * sizeof(floating))
     if g.Cg == 1:
@@ -580,27 +601,42 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
         return
     for m in range(nb):
         fill(ys, bias[m], acc + m * ys)
-    for c in range(g.Cg):
-        _pad_plane(x + c * g.H * g.W, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
-        fir_planes(nb, span, KHW, w + c * KHW, g.KK, off, pad, acc, ys)
+    c = 0
+    while c < g.Cg:
+        nc = min(chunk, g.Cg - c)
+        for j in range(nc):
+            _pad_plane(x + (c + j) * g.H * g.W, g.H, g.W, pad + j * Hp * Wp, Hp, Wp,
+                       g.pt, g.pl)
+        # the last plane's whole vectors read up to SLACK past it
+        memset(pad + nc * Hp * Wp, 0, SLACK * sizeof(floating))
+        fir_planes(nb, span, nc * KHW, w + c * KHW, g.KK, off, pad, acc, ys)
+        c = c + nc
     _padded_to_rows(acc, nb, ys, g.P, g.H_out, g.W_out, y, Wp)
 
 
-cdef void _plane_grad_input(const floating* go, const floating* w, floating* gx,
+cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx,
                             floating* pad, const Py_ssize_t* off, Geom* g,
                             Py_ssize_t nb) noexcept nogil:
-    """nb input-channel planes of one sample (gx at the first, zeroed; w at its kernel of the
-    group's first output; go at that output's plane): gx[c, r, s] = sum_{o, i, j}
-    w[o, c, i, j] * g[o, r + pt - i*dh, s + pl - j*dw], over grad_output planes padded by the
-    kernel extent, as one FIR filter over all rows (see _plane_forward)."""
-    cdef Py_ssize_t o, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
+    """nb input-channel planes of one sample (gx at the first, zeroed; wt at the first's
+    kernels in the repacked weight, (Og, KH, KW) per input channel; go at the group's first
+    output plane): gx[c, r, s] = sum_{o, i, j} w[o, c, i, j] * g[o, r + pt - i*dh, s + pl -
+    j*dw], over grad_output planes padded by the kernel extent, as one FIR filter over all
+    rows and, as in _plane_forward, over a chunk of grad_output planes (_gi_chunk) at once."""
+    cdef Py_ssize_t o, j, no, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
     cdef Py_ssize_t ys = _round_up(g.H * Wp), span = _round_up((g.H - 1) * Wp + g.W)
-    cdef floating* acc = pad + Hp * Wp + SLACK
-    memset(pad + Hp * Wp, 0, (SLACK + nb * ys) * sizeof(floating))
-    for o in range(g.Og):
-        _pad_plane(go + o * g.P, g.H_out, g.W_out, pad, Hp, Wp, (g.KH - 1) * g.dh,
-                   (g.KW - 1) * g.dw)
-        fir_planes(nb, span, KHW, w + o * g.KK, KHW, off, pad, acc, ys)
+    cdef Py_ssize_t chunk = _gi_chunk(g)
+    cdef floating* acc = pad + chunk * Hp * Wp + SLACK
+    memset(acc, 0, nb * ys * sizeof(floating))
+    o = 0
+    while o < g.Og:
+        no = min(chunk, g.Og - o)
+        for j in range(no):
+            _pad_plane(go + (o + j) * g.P, g.H_out, g.W_out, pad + j * Hp * Wp, Hp, Wp,
+                       (g.KH - 1) * g.dh, (g.KW - 1) * g.dw)
+        # the last plane's whole vectors read up to SLACK past it
+        memset(pad + no * Hp * Wp, 0, SLACK * sizeof(floating))
+        fir_planes(nb, span, no * KHW, wt + o * KHW, g.Og * KHW, off, pad, acc, ys)
+        o = o + no
     _padded_to_rows(acc, nb, ys, g.H * g.W, g.H, g.W, gx, Wp)
 
 
@@ -638,9 +674,15 @@ cdef enum:
 
 cdef Py_ssize_t* tap_offsets(Geom* g, int which):
     """Tap offsets for fir_taps (malloc'ed; the caller frees): the first KH*KW (planes) or KW
-    (rows) entries, in weight order."""
-    cdef Py_ssize_t i, j, Wp
-    cdef Py_ssize_t* off = <Py_ssize_t*>malloc(g.KH * g.KW * sizeof(Py_ssize_t))
+    (rows) entries, in weight order; for the planes, those of a chunk of planes laid one
+    after the other (_fwd_chunk, _gi_chunk: the taps of plane j shifted by j planes)."""
+    cdef Py_ssize_t i, j, Wp, KHW = g.KH * g.KW
+    cdef Py_ssize_t planes = 1, plane = 0
+    if which == OFF_PLANE_FORWARD:
+        planes, plane = _fwd_chunk(g), _fwd_hp(g) * _fwd_wp(g)
+    elif which == OFF_PLANE_GRAD_INPUT:
+        planes, plane = _gi_chunk(g), _gi_hp(g) * _gi_wp(g)
+    cdef Py_ssize_t* off = <Py_ssize_t*>malloc(planes * KHW * sizeof(Py_ssize_t))
     if off == NULL:
         raise MemoryError()
     for i in range(g.KH):
@@ -656,6 +698,9 @@ cdef Py_ssize_t* tap_offsets(Geom* g, int which):
                 off[i * g.KW + j] = j * g.dw
             else:
                 off[i * g.KW + j] = (g.KW - 1 - j) * g.dw
+    for j in range(1, planes):
+        for i in range(KHW):
+            off[j * KHW + i] = j * plane + off[i]
     return off
 
 
@@ -1025,13 +1070,26 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     cdef const floating* wp = &w[0, 0, 0, 0]
     cdef floating* xp = &gx[0, 0, 0, 0]
     cdef floating* sp = NULL
+    cdef floating* wt = NULL
     cdef Py_ssize_t* off = NULL
     cdef Py_ssize_t ncb = (g.Cg + chans_per_job - 1) // chans_per_job
+    cdef Py_ssize_t o, c, KHW = g.KH * g.KW
     cdef Py_ssize_t nsu = (g.N + g.S - 1) // g.S
     if use_gemm or plane:
         sp = &scratch[0, 0]
     if plane:
+        # the weight as (groups, Cg, Og, KH, KW): a chunk of grad_output planes has its taps
+        # side by side for each input channel
         off = tap_offsets(&g, OFF_PLANE_GRAD_INPUT)
+        wt = <floating*>malloc(g.C_out * g.KK * sizeof(floating))
+        if wt == NULL:
+            free(off)
+            raise MemoryError()
+        for gr in range(g.groups):
+            for o in range(g.Og):
+                for c in range(g.Cg):
+                    memcpy(wt + ((gr * g.Cg + c) * g.Og + o) * KHW,
+                           wp + ((gr * g.Og + o) * g.Cg + c) * KHW, KHW * sizeof(floating))
     elif not use_gemm:
         off = tap_offsets(&g, OFF_ROW_GRAD_INPUT)
     try:
@@ -1054,7 +1112,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                     gr = (job // nib) % g.groups
                     c0 = (job % nib) * nb
                     _plane_grad_input(gp + (n * g.C_out + gr * g.Og) * g.P,
-                                      wp + (gr * g.Og * g.Cg + c0) * g.KH * g.KW,
+                                      wt + (gr * g.Cg + c0) * g.Og * KHW,
                                       xp + (n * g.C_in + gr * g.Cg + c0) * g.H * g.W,
                                       sp + threadid() * scratch.shape[1], off, &g,
                                       min(nb, g.Cg - c0))
@@ -1069,6 +1127,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                                              xp + (n * g.C_in + ch) * g.H * g.W, off, &g)
     finally:
         free(off)
+        free(wt)
 
 
 def grad_bias(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)

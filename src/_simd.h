@@ -34,6 +34,38 @@
     {                                                                                         \
         enum { V = VB / sizeof(T) };                                                          \
         typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
+        /* two vectors of outputs at once: each weight, broadcast once, serves two products */ \
+        for (; t + 2 * V <= n; t += 2 * V) {                                                  \
+            vec a0 = *(vec *)(y0 + t), a1 = *(vec *)(y1 + t);                                 \
+            vec a2 = *(vec *)(y2 + t), a3 = *(vec *)(y3 + t);                                 \
+            vec a4 = *(vec *)(y4 + t), a5 = *(vec *)(y5 + t);                                 \
+            vec a6 = *(vec *)(y6 + t), a7 = *(vec *)(y7 + t);                                 \
+            vec b0 = *(vec *)(y0 + t + V), b1 = *(vec *)(y1 + t + V);                         \
+            vec b2 = *(vec *)(y2 + t + V), b3 = *(vec *)(y3 + t + V);                         \
+            vec b4 = *(vec *)(y4 + t + V), b5 = *(vec *)(y5 + t + V);                         \
+            vec b6 = *(vec *)(y6 + t + V), b7 = *(vec *)(y7 + t + V);                         \
+            for (ptrdiff_t k = 0; k < K; k++) {                                               \
+                vec xa = *(const vec *)(x + t + off[k]);                                      \
+                vec xb = *(const vec *)(x + t + V + off[k]);                                  \
+                vec c;                                                                        \
+                c = w0[k] - (vec){}; a0 += c * xa; b0 += c * xb;                              \
+                c = w1[k] - (vec){}; a1 += c * xa; b1 += c * xb;                              \
+                c = w2[k] - (vec){}; a2 += c * xa; b2 += c * xb;                              \
+                c = w3[k] - (vec){}; a3 += c * xa; b3 += c * xb;                              \
+                c = w4[k] - (vec){}; a4 += c * xa; b4 += c * xb;                              \
+                c = w5[k] - (vec){}; a5 += c * xa; b5 += c * xb;                              \
+                c = w6[k] - (vec){}; a6 += c * xa; b6 += c * xb;                              \
+                c = w7[k] - (vec){}; a7 += c * xa; b7 += c * xb;                              \
+            }                                                                                 \
+            *(vec *)(y0 + t) = a0; *(vec *)(y1 + t) = a1;                                     \
+            *(vec *)(y2 + t) = a2; *(vec *)(y3 + t) = a3;                                     \
+            *(vec *)(y4 + t) = a4; *(vec *)(y5 + t) = a5;                                     \
+            *(vec *)(y6 + t) = a6; *(vec *)(y7 + t) = a7;                                     \
+            *(vec *)(y0 + t + V) = b0; *(vec *)(y1 + t + V) = b1;                             \
+            *(vec *)(y2 + t + V) = b2; *(vec *)(y3 + t + V) = b3;                             \
+            *(vec *)(y4 + t + V) = b4; *(vec *)(y5 + t + V) = b5;                             \
+            *(vec *)(y6 + t + V) = b6; *(vec *)(y7 + t + V) = b7;                             \
+        }                                                                                     \
         for (; t + V <= n; t += V) {                                                          \
             vec a0 = *(vec *)(y0 + t), a1 = *(vec *)(y1 + t);                                 \
             vec a2 = *(vec *)(y2 + t), a3 = *(vec *)(y3 + t);                                 \

@@ -113,6 +113,18 @@ def test_gemm_planes_of_several_blocks_agree_bitwise_with_direct(dtype, stride):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_chunks_of_padded_planes_agree_bitwise_with_gemm(dtype):
+    """The direct 2-D forward (input gradient) filters the padded planes of as many input
+    (grad_output) channels as fit 128 KiB in one pass: planes of 72 x 92 make chunks of 2
+    (float64) or 4 (float32) of the 13 (17) channels, the last one partial. Integer data make
+    every sum exact, so direct must give gemm's bits."""
+    rng = np.random.default_rng(13)
+    x = rng.integers(-3, 4, (2, 13, 70, 90)).astype(dtype)
+    w = rng.integers(-3, 4, (17, 13, 3, 3)).astype(dtype)
+    _assert_direct_equals_gemm(2, x, w, (None, 1, 1, 1, 1), rng, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("groups,dilation", [(1, 1), (2, 2), (1, (2, 1))])
 def test_direct_plane_blocks_match_reference_and_single_planes(dtype, groups, dilation):
     """The direct 2-D path filters eight output (or input-gradient) planes at once when a call
@@ -194,29 +206,41 @@ def test_choose_algorithm_rules():
     assert choose_algorithm(16, 16, (3, 3), stride=(1, 2)) == "gemm"
     assert choose_algorithm(1, 32, 3) == "direct"                      # few channels
     assert choose_algorithm(1, 32, (3, 3)) == "direct"
-    assert choose_algorithm(8, 8, (3, 3)) == "direct"                  # 2-D: 16 per group
-    assert choose_algorithm(8, 32, (3, 3)) == "gemm"
+    assert choose_algorithm(8, 8, (3, 3)) == "direct"
+    assert choose_algorithm(8, 32, (3, 3)) == "direct"                 # 2-D planes: up to 64
+    assert choose_algorithm(64, 64, (3, 3)) == "direct"
+    assert choose_algorithm(64, 65, (3, 3)) == "gemm"
+    assert choose_algorithm(128, 256, (3, 3), groups=2) == "gemm"
+    assert choose_algorithm(8, 32, (3, 3), stride=2) == "gemm"         # strided 2-D: 16
+    assert choose_algorithm(8, 8, (3, 3), stride=(2, 1)) == "direct"
+    assert choose_algorithm(64, 64, (1, 3)) == "gemm"                  # one kernel row
     assert choose_algorithm(16, 16, (3, 3), groups=16) == "direct"
 
 
-@pytest.mark.parametrize("dtype,c_in,weight_alg", [
-    (np.float64, 1, "gemm"), (np.float32, 1, "direct"), (np.float32, 3, "gemm")])
-def test_auto_weight_gradient_of_few_channel_conv2d(dtype, c_in, weight_alg):
-    """'auto' runs a few-channel conv2d directly, except its weight gradient where the unroll
-    is faster (several input channels, or float64): the bits show which path ran."""
-    rng = np.random.default_rng(c_in)
+@pytest.mark.parametrize("dtype,c_in,c_out,input_alg,weight_alg", [
+    (np.float64, 1, 8, "direct", "gemm"), (np.float32, 1, 8, "direct", "direct"),
+    (np.float32, 3, 8, "direct", "gemm"), (np.float32, 3, 16, "gemm", "gemm"),
+    (np.float32, 2, 16, "direct", "gemm"), (np.float64, 2, 16, "gemm", "gemm"),
+    (np.float32, 8, 32, "direct", "gemm")])
+def test_auto_backward_of_few_channel_conv2d(dtype, c_in, c_out, input_alg, weight_alg):
+    """'auto' runs these conv2d directly, except the passes where the unroll is faster: the
+    weight gradient (several input channels, or float64) and the input gradient of 16+
+    outputs over 3-7 input channels (or 2 in float64). The bits show which path ran."""
+    rng = np.random.default_rng([c_in, c_out])
     x = rng.standard_normal((4, c_in, 13, 17)).astype(dtype)
-    w = rng.standard_normal((8, c_in, 3, 3)).astype(dtype)
-    g = rng.standard_normal((4, 8, 13, 17)).astype(dtype)
-    assert choose_algorithm(c_in, 8, (3, 3)) == "direct"
+    w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
+    g = rng.standard_normal((4, c_out, 13, 17)).astype(dtype)
+    assert choose_algorithm(c_in, c_out, (3, 3)) == "direct"
     auto = conv2d_backward(g, x, w, 1, 1, algorithm="auto")
     by = {a: conv2d_backward(g, x, w, 1, 1, algorithm=a) for a in ("direct", "gemm")}
-    assert np.array_equal(auto.grad_input, by["direct"].grad_input)
-    assert np.array_equal(auto.grad_weight, by[weight_alg].grad_weight)
-    assert_close(auto.grad_weight, conv_backward(g, x, w, 1, 1)[1], dtype, 4 * 13 * 17,
-                 "grad_weight")
-    other = "direct" if weight_alg == "gemm" else "gemm"
-    assert not np.array_equal(auto.grad_weight, by[other].grad_weight)
+    ref = conv_backward(g, x, w, 1, 1)
+    for name, want, size in (("grad_input", input_alg, 9 * c_out),
+                             ("grad_weight", weight_alg, 4 * 13 * 17)):
+        got = getattr(auto, name)
+        other = "direct" if want == "gemm" else "gemm"
+        assert np.array_equal(got, getattr(by[want], name)), name
+        assert not np.array_equal(got, getattr(by[other], name)), name
+        assert_close(got, ref[("grad_input", "grad_weight").index(name)], dtype, size, name)
 
 
 @pytest.mark.parametrize("bad", ["FFT", "winograd", None, 1])
