@@ -81,6 +81,22 @@ cdef extern from "_simd.h" nogil:
                            float* out)
     void pyc_xcorr_taps8_d(Py_ssize_t n, const double* g, const double* x,
                            const Py_ssize_t* off, double* out)
+    void pyc_xcorr_4x4_f(Py_ssize_t n, const float* g, Py_ssize_t gs, const float* x,
+                         const Py_ssize_t* off, float* out, Py_ssize_t os, int wide)
+    void pyc_xcorr_4x1_f(Py_ssize_t n, const float* g, Py_ssize_t gs, const float* x,
+                         const Py_ssize_t* off, float* out, Py_ssize_t os, int wide)
+    void pyc_xcorr_1x4_f(Py_ssize_t n, const float* g, Py_ssize_t gs, const float* x,
+                         const Py_ssize_t* off, float* out, Py_ssize_t os, int wide)
+    void pyc_xcorr_1x1_f(Py_ssize_t n, const float* g, Py_ssize_t gs, const float* x,
+                         const Py_ssize_t* off, float* out, Py_ssize_t os, int wide)
+    void pyc_xcorr_4x4_d(Py_ssize_t n, const double* g, Py_ssize_t gs, const double* x,
+                         const Py_ssize_t* off, double* out, Py_ssize_t os, int wide)
+    void pyc_xcorr_4x1_d(Py_ssize_t n, const double* g, Py_ssize_t gs, const double* x,
+                         const Py_ssize_t* off, double* out, Py_ssize_t os, int wide)
+    void pyc_xcorr_1x4_d(Py_ssize_t n, const double* g, Py_ssize_t gs, const double* x,
+                         const Py_ssize_t* off, double* out, Py_ssize_t os, int wide)
+    void pyc_xcorr_1x1_d(Py_ssize_t n, const double* g, Py_ssize_t gs, const double* x,
+                         const Py_ssize_t* off, double* out, Py_ssize_t os, int wide)
     void pyc_gather_f(Py_ssize_t n, const float* src, Py_ssize_t s, float* dst)
     void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
 
@@ -528,16 +544,16 @@ cdef inline Py_ssize_t _plane_block(Geom* g, Py_ssize_t outer, Py_ssize_t planes
 
 
 cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept:
-    """Scratch elements per thread of the padded-plane path: 0 forward, 1 grad input (a
-    padded plane and a block of outputs at the padded width), 2 grad weight (padded input,
-    its overrun, and grad_output at the padded width)."""
+    """Scratch elements per thread of the padded-plane path: 0 forward, 1 grad input (a chunk
+    of padded planes and a block of outputs at the padded width), 2 grad weight (a tile of
+    grad_output planes at the padded width, a padded input plane and its overrun)."""
     if which == 0:
         return (_fwd_chunk(g) * _fwd_hp(g) * _fwd_wp(g) + SLACK
                 + PLANE_BLOCK * _round_up(g.H_out * _fwd_wp(g)))
     if which == 1:
         return (_gi_chunk(g) * _gi_hp(g) * _gi_wp(g) + SLACK
                 + PLANE_BLOCK * _round_up(g.H * _gi_wp(g)))
-    return _fwd_hp(g) * _fwd_wp(g) + (g.KW - 1) * g.dw + g.H_out * _fwd_wp(g)
+    return TILE * g.H_out * _fwd_wp(g) + _fwd_hp(g) * _fwd_wp(g) + (g.KW - 1) * g.dw
 
 
 cdef void _padded_to_rows(const floating* src, Py_ssize_t nb, Py_ssize_t ys,
@@ -640,28 +656,79 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
     _padded_to_rows(acc, nb, ys, g.H * g.W, g.H, g.W, gx, Wp)
 
 
+cdef enum:
+    # outputs and taps of one tile of the direct 2-D weight gradient (pyc_xcorr_4x4)
+    TILE = 4
+
+
+cdef inline void xcorr_tile(bint full_o, bint full_k, Py_ssize_t n, const floating* go,
+                            Py_ssize_t gs, const floating* x, const Py_ssize_t* off,
+                            floating* out, Py_ssize_t os) noexcept nogil:
+    """out[i*os + j] += sum_t go[i*gs + t] * x[t + off[j]] for TILE (full_o) or 1 outputs i
+    and TILE (full_k) or 1 taps j."""
+    if floating is float:
+        if full_o and full_k:
+            pyc_xcorr_4x4_f(n, go, gs, x, off, out, os, WIDE)
+        elif full_o:
+            pyc_xcorr_4x1_f(n, go, gs, x, off, out, os, WIDE)
+        elif full_k:
+            pyc_xcorr_1x4_f(n, go, gs, x, off, out, os, WIDE)
+        else:
+            pyc_xcorr_1x1_f(n, go, gs, x, off, out, os, WIDE)
+    else:
+        if full_o and full_k:
+            pyc_xcorr_4x4_d(n, go, gs, x, off, out, os, WIDE)
+        elif full_o:
+            pyc_xcorr_4x1_d(n, go, gs, x, off, out, os, WIDE)
+        elif full_k:
+            pyc_xcorr_1x4_d(n, go, gs, x, off, out, os, WIDE)
+        else:
+            pyc_xcorr_1x1_d(n, go, gs, x, off, out, os, WIDE)
+
+
 cdef void _plane_grad_weight(const floating* go, const floating* x, floating* out,
-                             floating* pad, const Py_ssize_t* off, Geom* g) noexcept nogil:
-    """out[k] = sum_{n, p, q} g[n, o, p, q] * xpad[n, c, (p, q) + tap k] for every tap k of one
-    (o, c) pair (go and x point at plane (0, o) and (0, c))."""
-    cdef Py_ssize_t n, p, k, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
-    cdef Py_ssize_t span = g.H_out * Wp, extra = (g.KW - 1) * g.dw
-    cdef floating* gext = pad + Hp * Wp + extra
-    for k in range(KHW):
-        out[k] = 0
+                             floating* pad, const Py_ssize_t* off, Geom* g,
+                             Py_ssize_t no) noexcept nogil:
+    """out[o, k] = sum_{n, t} g[n, o, t] * xpad[n, t + off[k]] for no (<= TILE) outputs of
+    one input channel (out at their first kernel of that channel, Cg kernels apart; go at the
+    first output's plane, x at the channel's plane, of sample 0). Per sample, the no
+    grad_output planes go to pad at the padded width (zeros in the gap columns) and the input
+    plane after them, padded, with the overrun of its last row's taps zeroed. Tiles of TILE
+    outputs x TILE taps share their loads; samples are added in order."""
+    cdef Py_ssize_t n, i, k, r, KHW = g.KH * g.KW, os = g.Cg * KHW
+    cdef Py_ssize_t Hp = _fwd_hp(g), Wp = _fwd_wp(g), span = g.H_out * _fwd_wp(g)
+    cdef floating* gn = pad
+    cdef floating* xn = pad + TILE * span
+    for i in range(no):
+        for k in range(KHW):
+            out[i * os + k] = 0
+    memset(xn + Hp * Wp, 0, (g.KW - 1) * g.dw * sizeof(floating))
     for n in range(g.N):
-        _pad_plane(x + n * g.C_in * g.H * g.W, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
-        memset(pad + Hp * Wp, 0, extra * sizeof(floating))
-        for p in range(g.H_out):
-            gather(g.W_out, go + n * g.C_out * g.P + p * g.W_out, 1, gext + p * Wp)
-            memset(gext + p * Wp + g.W_out, 0, (Wp - g.W_out) * sizeof(floating))
-        k = 0
-        while k + 8 <= KHW:
-            xcorr_taps8(span, gext, pad, off + k, out + k)
-            k = k + 8
-        while k < KHW:
-            out[k] += dot(span, gext, pad + off[k], 1)
-            k = k + 1
+        for i in range(no):
+            for r in range(g.H_out):
+                gather(g.W_out, go + (n * g.C_out + i) * g.P + r * g.W_out, 1,
+                       gn + i * span + r * Wp)
+                memset(gn + i * span + r * Wp + g.W_out, 0, (Wp - g.W_out) * sizeof(floating))
+        _pad_plane(x + n * g.C_in * g.H * g.W, g.H, g.W, xn, Hp, Wp, g.pt, g.pl)
+        if no == TILE:
+            k = 0
+            while k + TILE <= KHW:
+                xcorr_tile(True, True, span, gn, span, xn, off + k, out + k, os)
+                k = k + TILE
+            while k < KHW:
+                xcorr_tile(True, False, span, gn, span, xn, off + k, out + k, os)
+                k = k + 1
+        else:
+            for i in range(no):
+                k = 0
+                while k + TILE <= KHW:
+                    xcorr_tile(False, True, span, gn + i * span, span, xn, off + k,
+                               out + i * os + k, os)
+                    k = k + TILE
+                while k < KHW:
+                    xcorr_tile(False, False, span, gn + i * span, span, xn, off + k,
+                               out + i * os + k, os)
+                    k = k + 1
 
 
 cdef enum:
@@ -1175,7 +1242,7 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                 floating[:, :, ::1] partials):       # (chunks, C_out, KK) with gemm
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, nch = 0, U = 0, nblk
+    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, nch = 0, U = 0, nblk, nob
     cdef floating acc
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
         gw[...] = 0
@@ -1211,13 +1278,17 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                         acc = acc + pp[k * g.C_out * g.KK + e]
                     wp[e] = acc
             elif plane:
-                # one job per (o, c): every tap over padded planes
-                for job in prange(g.C_out * g.Cg, schedule='static', num_threads=num_threads):
-                    o = job // g.Cg
+                # one job per (group, tile of TILE outputs, input channel)
+                nob = (g.Og + TILE - 1) // TILE
+                for job in prange(g.groups * nob * g.Cg, schedule='static',
+                                  num_threads=num_threads):
+                    gr = job // (nob * g.Cg)
+                    o = gr * g.Og + ((job // g.Cg) % nob) * TILE
                     c = job % g.Cg
-                    _plane_grad_weight(gp + o * g.P, xp + ((o // g.Og) * g.Cg + c) * g.H * g.W,
-                                       wp + job * g.KH * g.KW,
-                                       sp + threadid() * scratch.shape[1], off, &g)
+                    _plane_grad_weight(gp + o * g.P, xp + (gr * g.Cg + c) * g.H * g.W,
+                                       wp + (o * g.Cg + c) * g.KH * g.KW,
+                                       sp + threadid() * scratch.shape[1], off, &g,
+                                       min(TILE, (gr + 1) * g.Og - o))
             else:
                 # one job per (o, c, kernel row, block of up to eight taps)
                 nblk = (g.KW + TAP_BLOCK - 1) // TAP_BLOCK

@@ -331,4 +331,60 @@ static inline void pyc_gather_##SUF(ptrdiff_t n, const T *restrict src, ptrdiff_
 PYC_DEFINE(float, f, v8f, 8)
 PYC_DEFINE(double, d, v4d, 4)
 
+/* The vector loop of a correlation tile with VB-byte vectors (advances t; adds the lanes of
+ * each accumulator, in lane order, into s). */
+#define PYC_XCORR_TILE_BODY(T, VB, NI, NJ)                                                    \
+    {                                                                                         \
+        enum { V = VB / sizeof(T) };                                                          \
+        typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
+        vec a[NI][NJ];                                                                        \
+        for (int i = 0; i < NI; i++)                                                          \
+            for (int j = 0; j < NJ; j++) a[i][j] = (vec){0};                                  \
+        for (; t + V <= n; t += V) {                                                          \
+            vec xv[NJ], gv;                                                                   \
+            for (int j = 0; j < NJ; j++) xv[j] = *(const vec *)(x + t + off[j]);              \
+            for (int i = 0; i < NI; i++) {                                                    \
+                gv = *(const vec *)(g + i * gs + t);                                          \
+                for (int j = 0; j < NJ; j++) a[i][j] += gv * xv[j];                           \
+            }                                                                                 \
+        }                                                                                     \
+        for (int i = 0; i < NI; i++)                                                          \
+            for (int j = 0; j < NJ; j++)                                                      \
+                for (int l = 0; l < V; l++) s[i][j] += a[i][j][l];                            \
+    }
+
+/* A tile of the direct weight gradient: out[i*os + j] += sum_{t<n} g[i*gs + t] * x[t + off[j]]
+ * for i < NI outputs and j < NJ taps. NI loads of g and NJ of x serve NI*NJ products, in
+ * NI*NJ vector accumulators; each sum takes its terms in a fixed order (vector lanes, then
+ * the scalar tail). */
+#define PYC_XCORR_TILE(T, SUF, NI, NJ)                                                        \
+PYC_CLONES static void pyc_xcorr_##NI##x##NJ##_##SUF(                                         \
+    ptrdiff_t n, const T *restrict g, ptrdiff_t gs, const T *restrict x,                      \
+    const ptrdiff_t *restrict off, T *restrict out, ptrdiff_t os, int wide)                   \
+{                                                                                             \
+    T s[NI][NJ];                                                                              \
+    ptrdiff_t t = 0;                                                                          \
+    for (int i = 0; i < NI; i++)                                                              \
+        for (int j = 0; j < NJ; j++) s[i][j] = 0;                                             \
+    if (wide) {                                                                               \
+        PYC_XCORR_TILE_BODY(T, 64, NI, NJ)                                                    \
+    } else {                                                                                  \
+        PYC_XCORR_TILE_BODY(T, 32, NI, NJ)                                                    \
+    }                                                                                         \
+    for (; t < n; t++)                                                                        \
+        for (int i = 0; i < NI; i++)                                                          \
+            for (int j = 0; j < NJ; j++) s[i][j] += g[i * gs + t] * x[t + off[j]];            \
+    for (int i = 0; i < NI; i++)                                                              \
+        for (int j = 0; j < NJ; j++) out[i * os + j] += s[i][j];                              \
+}
+
+PYC_XCORR_TILE(float, f, 4, 4)
+PYC_XCORR_TILE(float, f, 4, 1)
+PYC_XCORR_TILE(float, f, 1, 4)
+PYC_XCORR_TILE(float, f, 1, 1)
+PYC_XCORR_TILE(double, d, 4, 4)
+PYC_XCORR_TILE(double, d, 4, 1)
+PYC_XCORR_TILE(double, d, 1, 4)
+PYC_XCORR_TILE(double, d, 1, 1)
+
 #endif

@@ -218,14 +218,14 @@ def test_choose_algorithm_rules():
 
 
 @pytest.mark.parametrize("dtype,c_in,c_out,input_alg,weight_alg", [
-    (np.float64, 1, 8, "direct", "gemm"), (np.float32, 1, 8, "direct", "direct"),
+    (np.float64, 1, 8, "direct", "direct"), (np.float32, 1, 8, "direct", "direct"),
     (np.float32, 3, 8, "direct", "gemm"), (np.float32, 3, 16, "gemm", "gemm"),
-    (np.float32, 2, 16, "direct", "gemm"), (np.float64, 2, 16, "gemm", "gemm"),
+    (np.float32, 2, 16, "direct", "direct"), (np.float64, 2, 16, "gemm", "direct"),
     (np.float32, 8, 32, "direct", "gemm")])
 def test_auto_backward_of_few_channel_conv2d(dtype, c_in, c_out, input_alg, weight_alg):
     """'auto' runs these conv2d directly, except the passes where the unroll is faster: the
-    weight gradient (several input channels, or float64) and the input gradient of 16+
-    outputs over 3-7 input channels (or 2 in float64). The bits show which path ran."""
+    weight gradient from 3 input channels, and the input gradient of 16+ outputs over 3-7
+    input channels (or 2 in float64). The bits show which path ran."""
     rng = np.random.default_rng([c_in, c_out])
     x = rng.standard_normal((4, c_in, 13, 17)).astype(dtype)
     w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
