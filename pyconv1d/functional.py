@@ -33,13 +33,13 @@ def _as_2d(a, nd):
 
 #: Kernels with at least this many taps (stride 1) go to the FFT when channels mix ...
 FFT_MIN_TAPS = 64
+#: ... and with at least this many when each output sees few channels (depthwise).
+FFT_MIN_TAPS_FEW_CHANNELS = 256
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
 PLANE_DIRECT_MAX_OG = 64
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = 8
-#: ... and with at least this many when each output sees few channels (depthwise).
-FFT_MIN_TAPS_FEW_CHANNELS = 256
 
 
 def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1):
@@ -57,10 +57,10 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
       when the reduction ``C_in/groups * prod(kernel_size)`` is shorter than 16 (few-channel
       layers) or each group has few output channels (depthwise and small groups, where the
       matrix product degenerates into vector updates): fewer than 8 for conv1d, 16 for
-      strided conv2d; for conv2d with unit strides and kernels of 2 or more rows, up to 64 (measured
-      on 3x3 kernels, 2 to 64 input channels, planes of 5x13 to 64x64: forward 1.1-2.6x and
-      input gradient 1.0-3x faster than the unroll; at 128 outputs and more, the unroll runs
-      up to 1.5x faster). With ``'auto'``, the backward pass of such a conv2d still unrolls
+      strided conv2d; for conv2d with unit strides and kernels of 2 or more rows, up to 64
+      (measured on 3x3 kernels, 2 to 64 input channels, planes of 5x13 to 64x64: forward
+      1.1-2.6x and input gradient 1.0-3x faster than the unroll; at 128 outputs and more,
+      the unroll runs up to 1.5x faster). With ``'auto'``, the backward pass of such a conv2d still unrolls
       where that is faster: see ``_backward_algorithms``.
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
@@ -94,11 +94,11 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     taps = math.prod(kernel_size) if np.ndim(kernel_size) else int(kernel_size)
     og = out_channels // groups
     cg = in_channels // groups
-    if all(s == 1 for s in (stride if np.ndim(stride) else (stride,))):
+    unit = all(s == 1 for s in (stride if np.ndim(stride) else (stride,)))
+    if unit:
         if taps >= FFT_MIN_TAPS_FEW_CHANNELS or (taps >= FFT_MIN_TAPS and og * cg >= 16):
             return "fft"
     # the direct 2-D path runs whole kernels over padded planes, which holds out longer
-    unit = all(s == 1 for s in (stride if np.ndim(stride) else (stride,)))
     two_d = np.ndim(kernel_size) and len(kernel_size) == 2
     if two_d and unit and kernel_size[0] > 1:
         min_og = PLANE_DIRECT_MAX_OG + 1

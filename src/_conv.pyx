@@ -26,8 +26,10 @@ Two algorithms here, chosen by the caller (pyconv1d.functional documents the cos
 third, the FFT, lives in pyconv1d/_fft.py):
 
 * direct: FIR-style loops over the taps with vectorised row updates (src/_simd.h); 2-D kernels
-  with unit strides run over zero-padded copies of each plane, all taps in one pass. Work is
-  split over (sample, channel) planes; best for depthwise, grouped and few-channel shapes.
+  with unit strides run over zero-padded copies of the planes, the taps of a chunk of input
+  channels in one pass, and their weight gradient correlates tiles of 4 grad_output planes
+  with 4 taps. Work is split over (sample, channel) planes; best for depthwise, grouped,
+  few-channel and (2-D, unit strides) mid-channel shapes.
 * gemm: "unroll + matmul". A block of output pixels (or of several whole samples, when planes
   are small) is unrolled into a (Cg*KH*KW, T) matrix in a per-thread scratch buffer (im2col),
   then one BLAS gemm per block computes y[block, group] = w[group] @ cols. The input gradient
