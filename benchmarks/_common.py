@@ -495,6 +495,47 @@ def logits_check(pc_model, t_model, batch) -> str:
     return f"logits agree ({err:.1e})" if err < 1e-4 else f"MISMATCH {err:.1e}"
 
 
+def add_epoch_options(p) -> None:
+    """The options every training benchmark shares: threads, repeats, torch, seed, settle,
+    JSON output."""
+    p.add_argument("--threads", type=int, nargs="+", default=[1])
+    p.add_argument("--repeats", type=int, default=3, help="epochs of each peer (median)")
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--settle", type=float, default=0.5,
+                   help="seconds to sleep between peers (idle OpenMP threads spin for a while)")
+    p.add_argument("--json", default=None, help="also write the results here")
+
+
+def check_epoch_options(p, args) -> None:
+    """Stop early when pyconv1d cannot be imported or the shared options are out of range."""
+    if pyconv1d is None:
+        raise SystemExit("pyconv1d cannot be imported: build it first "
+                         "(python setup.py build_ext --inplace)")
+    if min(args.threads) < 1 or args.repeats < 1:
+        p.error(f"--threads and --repeats must be >= 1, got {args.threads} and {args.repeats}")
+
+
+def start_epoch_report(args, title: str, torch_version: Optional[str], data: str,
+                       settings: str, lead_columns: List[str], items: str) -> dict:
+    """The start of a training benchmark's report: the title, the data, the machine and the
+    settings, and the table's header (``lead_columns``, then :func:`epoch_cells`' columns for
+    ``items`` and the check). Returns the environment."""
+    env = environment_info()
+    peer = f"torch {torch_version}" if torch_version else "nothing (torch absent)"
+    print(f"# {title}: pyconv1d vs {peer}\n")
+    print(f"- data: {data}")
+    print(f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores); pyconv1d "
+          f"{env['pyconv1d']} (OpenMP: {env['openmp_enabled']}); numpy {env['numpy']}")
+    print(f"- load average at start: {env['loadavg_start']}; median of {args.repeats} "
+          f"interleaved epochs per peer; {settings}\n")
+    columns = lead_columns + ["pyconv1d s/epoch", f"pyconv1d {items}/s", "torch s/epoch",
+                              f"torch {items}/s", "torch time / pyconv1d time", "check"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
+    return env
+
+
 def finish_epoch_report(args, env: dict, source: str, rows: list) -> None:
     """The end of a training benchmark: the load average, and ``--json`` written."""
     print(f"\n- load average at end: {[round(v, 2) for v in os.getloadavg()]}; ratio > 1: "

@@ -31,16 +31,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 try:
-    from ._common import (environment_info, epoch_cells, finish_epoch_report, logits_check,
-                          pyconv1d, time_epochs)
+    from ._common import (add_epoch_options, check_epoch_options, epoch_cells,
+                          finish_epoch_report, logits_check, start_epoch_report,
+                          time_epochs, torch)
 except ImportError:  # run as a script: benchmarks/ is sys.path[0]
-    from _common import (environment_info, epoch_cells, finish_epoch_report, logits_check,
-                         pyconv1d, time_epochs)
-
-try:  # optional peer
-    import torch
-except Exception:  # pragma: no cover - depends on the environment
-    torch = None
+    from _common import (add_epoch_options, check_epoch_options, epoch_cells,
+                         finish_epoch_report, logits_check, start_epoch_report,
+                         time_epochs, torch)
 
 
 def make_batches(args, rng):
@@ -170,22 +167,13 @@ def main(argv=None):
                    help="the example's default (wide: k - 1 zeros on both sides) or none")
     p.add_argument("--optimizer", choices=("adam", "adadelta"), default="adam",
                    help="Adam lr 5e-4 (the example's default) or Adadelta (Kim's)")
-    p.add_argument("--threads", type=int, nargs="+", default=[1])
-    p.add_argument("--repeats", type=int, default=3, help="epochs of each peer (median)")
     p.add_argument("--max-batches", type=int, default=0,
                    help="time only the first N batches of the epoch (0: all)")
     p.add_argument("--synthetic", action="store_true",
                    help="random sentences of MR's size and lengths instead of the data set")
-    p.add_argument("--no-torch", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--settle", type=float, default=0.5,
-                   help="seconds to sleep between peers (idle OpenMP threads spin for a while)")
-    p.add_argument("--json", default=None, help="also write the results here")
+    add_epoch_options(p)
     args = p.parse_args(argv)
-    if pyconv1d is None:
-        raise SystemExit("pyconv1d cannot be imported: build it first "
-                         "(python setup.py build_ext --inplace)")
-    from pyconv1d import nn
+    check_epoch_options(p, args)
 
     rng = np.random.default_rng(args.seed)
     batches, vocab_size, classes, source = make_batches(args, rng)
@@ -193,18 +181,12 @@ def main(argv=None):
         batches = batches[:args.max_batches]
     n_sent = sum(len(b[2]) for b in batches)
     use_torch = torch is not None and not args.no_torch
-    env = environment_info()
-    print(f"# Kim CNN-{args.variant} training speed: pyconv1d vs "
-          f"{'torch ' + torch.__version__ if use_torch else 'nothing (torch absent)'}\n")
-    print(f"- data: {source}; {len(batches)} batches of 50, {n_sent} sentences per epoch")
-    print(f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores); pyconv1d "
-          f"{env['pyconv1d']} (OpenMP: {env['openmp_enabled']}); numpy {env['numpy']}")
-    print(f"- load average at start: {env['loadavg_start']}; median of {args.repeats} "
-          f"interleaved epochs per peer; {args.optimizer}, {args.padding} convolution, "
-          f"max-norm 3, dropout 0.5\n")
-    print("| threads | pyconv1d s/epoch | pyconv1d sentences/s | torch s/epoch | "
-          "torch sentences/s | torch time / pyconv1d time | check |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    env = start_epoch_report(
+        args, f"Kim CNN-{args.variant} training speed", use_torch and torch.__version__,
+        f"{source}; {len(batches)} batches of 50, {n_sent} sentences per epoch",
+        f"{args.optimizer}, {args.padding} convolution, max-norm 3, dropout 0.5", ["threads"],
+        "sentences")
+    from pyconv1d import nn
     rows = []
     for threads in args.threads:
         nn.set_num_threads(threads)

@@ -28,16 +28,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 try:
-    from ._common import (environment_info, epoch_cells, finish_epoch_report, logits_check,
-                          pyconv1d, time_epochs)
+    from ._common import (add_epoch_options, check_epoch_options, epoch_cells,
+                          finish_epoch_report, logits_check, start_epoch_report,
+                          time_epochs, torch)
 except ImportError:  # run as a script: benchmarks/ is sys.path[0]
-    from _common import (environment_info, epoch_cells, finish_epoch_report, logits_check,
-                         pyconv1d, time_epochs)
-
-try:  # optional peer
-    import torch
-except Exception:  # pragma: no cover - depends on the environment
-    torch = None
+    from _common import (add_epoch_options, check_epoch_options, epoch_cells,
+                         finish_epoch_report, logits_check, start_epoch_report,
+                         time_epochs, torch)
 
 BATCH = 32
 WIDTH = {"conv2d": 16, "conv1d": 128}      # the example's default widths
@@ -154,38 +151,19 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=("conv2d", "conv1d"), nargs="+",
                    default=["conv2d", "conv1d"])
-    p.add_argument("--threads", type=int, nargs="+", default=[1])
-    p.add_argument("--repeats", type=int, default=3, help="epochs of each peer (median)")
     p.add_argument("--synthetic", action="store_true",
                    help="random features of the corpus's shape instead of the corpus")
-    p.add_argument("--no-torch", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--settle", type=float, default=0.5,
-                   help="seconds to sleep between peers (idle OpenMP threads spin for a while)")
-    p.add_argument("--json", default=None, help="also write the results here")
+    add_epoch_options(p)
     args = p.parse_args(argv)
-    if pyconv1d is None:
-        raise SystemExit("pyconv1d cannot be imported: build it first "
-                         "(python setup.py build_ext --inplace)")
-    if min(args.threads) < 1 or args.repeats < 1:
-        p.error(f"--threads and --repeats must be >= 1, got {args.threads} and {args.repeats}")
-    from pyconv1d import nn
-
+    check_epoch_options(p, args)
     batches, source = make_batches(args, np.random.default_rng(args.seed))
     n_clips = sum(len(b[2]) for b in batches)
     use_torch = torch is not None and not args.no_torch
-    env = environment_info()
-    print(f"# Spoken-digit networks, training speed: pyconv1d vs "
-          f"{'torch ' + torch.__version__ if use_torch else 'nothing (torch absent)'}\n")
-    print(f"- data: {source}; {len(batches)} batches of {BATCH}, {n_clips} clips per epoch")
-    print(f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores); pyconv1d "
-          f"{env['pyconv1d']} (OpenMP: {env['openmp_enabled']}); numpy {env['numpy']}")
-    print(f"- load average at start: {env['loadavg_start']}; median of {args.repeats} "
-          f"interleaved epochs per peer; Adam, label smoothing 0.1, clipping at 5, "
-          f"dropout 0.2\n")
-    print("| model | threads | pyconv1d s/epoch | pyconv1d clips/s | torch s/epoch | "
-          "torch clips/s | torch time / pyconv1d time | check |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    env = start_epoch_report(
+        args, "Spoken-digit networks, training speed", use_torch and torch.__version__,
+        f"{source}; {len(batches)} batches of {BATCH}, {n_clips} clips per epoch",
+        "Adam, label smoothing 0.1, clipping at 5, dropout 0.2", ["model", "threads"], "clips")
+    from pyconv1d import nn
     rows = []
     for kind in args.model:
         for threads in args.threads:

@@ -276,13 +276,14 @@ def pad_batch(feats, n_frames):
     return out, lengths
 
 
-class AudioSet:
-    """Clips as trimmed waveforms; features computed (and, without augmentation, cached)."""
+class _FeatureSet:
+    """Clips whose features ``(F, T_i)`` are padded to ``n_frames`` in batches; without
+    augmentation every clip's padded features are computed once and cached. Subclasses give
+    ``raw_features(i)`` and ``augmented(i, rng, aug)``."""
 
-    def __init__(self, waves, labels, frontend, meta=None):
-        self.frontend = frontend
-        self.waves = [frontend.waveform(w) for w in waves]
+    def __init__(self, labels, n_frames, meta=None):
         self.labels = np.asarray(labels, np.int64)
+        self.n_frames = n_frames
         self.meta = meta or {}
         self._cache = None
 
@@ -292,40 +293,40 @@ class AudioSet:
     def batch(self, idx, rng=None, aug=None):
         if aug is None:
             if self._cache is None:
-                self._cache = pad_batch([self.frontend(w) for w in self.waves],
-                                        self.frontend.cfg["n_frames"])
+                self._cache = pad_batch([self.raw_features(i) for i in range(len(self))],
+                                        self.n_frames)
             return self._cache[0][idx], self._cache[1][idx]
-        feats = [self.frontend(self.waves[i], rng, aug) for i in idx]
-        return pad_batch(feats, self.frontend.cfg["n_frames"])
+        return pad_batch([self.augmented(i, rng, aug) for i in idx], self.n_frames)
+
+
+class AudioSet(_FeatureSet):
+    """Clips as trimmed waveforms; log-mel features from the front-end."""
+
+    def __init__(self, waves, labels, frontend, meta=None):
+        super().__init__(labels, frontend.cfg["n_frames"], meta)
+        self.frontend = frontend
+        self.waves = [frontend.waveform(w) for w in waves]
 
     def raw_features(self, i):
         return self.frontend(self.waves[i])
 
+    def augmented(self, i, rng, aug):
+        return self.frontend(self.waves[i], rng, aug)
 
-class SequenceSet:
+
+class SequenceSet(_FeatureSet):
     """Precomputed feature sequences ``(T_i, F)`` (FSDD's MFCCs), standardised per feature."""
 
     def __init__(self, sequences, labels, mean, std, n_frames):
+        super().__init__(labels, n_frames)
         self.seqs = [((s - mean) / std).T.astype(np.float32) for s in sequences]
-        self.labels = np.asarray(labels, np.int64)
-        self.n_frames = n_frames
-        self.meta = {}
-        self._cache = None
-
-    def __len__(self):
-        return len(self.labels)
-
-    def batch(self, idx, rng=None, aug=None):
-        if aug is None:
-            if self._cache is None:
-                self._cache = pad_batch(self.seqs, self.n_frames)
-            return self._cache[0][idx], self._cache[1][idx]
-        feats = [audio.spec_augment(self.seqs[i], rng, 0, 0, aug["time_masks"],
-                                    aug["time_width"], value=0.0) for i in idx]
-        return pad_batch(feats, self.n_frames)
 
     def raw_features(self, i):
         return self.seqs[i]
+
+    def augmented(self, i, rng, aug):
+        return audio.spec_augment(self.seqs[i], rng, 0, 0, aug["time_masks"],
+                                  aug["time_width"], value=0.0)
 
 
 # --------------------------------------------------------------------------- data

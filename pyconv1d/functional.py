@@ -39,7 +39,10 @@ FFT_MIN_TAPS_FEW_CHANNELS = 256
 #: group
 PLANE_DIRECT_MAX_OG = 64
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
-PLANE_BLOCK = 8
+PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
+#: the direct 2-D weight gradient of 3-8 input channels per group pays from this many output
+#: pixels per plane (see _backward_algorithms)
+DIRECT_WEIGHT_MIN_PIXELS = 1024
 
 
 def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1):
@@ -60,8 +63,8 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
       strided conv2d; for conv2d with unit strides and kernels of 2 or more rows, up to 64
       (measured on 3x3 kernels, 2 to 64 input channels, planes of 5x13 to 64x64: forward
       1.1-2.6x and input gradient 1.0-3x faster than the unroll; at 128 outputs and more,
-      the unroll runs up to 1.5x faster). With ``'auto'``, the backward pass of such a conv2d still unrolls
-      where that is faster: see ``_backward_algorithms``.
+      the unroll runs up to 1.5x faster). With ``'auto'``, the backward pass of such a
+      conv2d still unrolls where that is faster: see ``_backward_algorithms``.
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
       64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
@@ -121,9 +124,12 @@ def _backward_algorithms(args, requested, resolved):
     'gemm' where ``algorithm='auto'`` picked the direct path for a conv2d whose channels mix
     and the unrolled pass is measured faster (here, on 3x3 kernels):
 
-    * the weight gradient with 8 or more outputs per group from 3 input channels per group
-      (up to 2, the direct one, which correlates tiles of 4 grad_output planes with 4 taps
-      of a padded input plane, is 1.2-2x faster; from 16, the unroll is 1.3-9x faster);
+    * the weight gradient with 8 or more outputs per group, from 3 input channels per group
+      when the output planes are smaller than DIRECT_WEIGHT_MIN_PIXELS, and from 9 whatever
+      their size. The direct one correlates tiles of 4 grad_output planes with 4 taps of a
+      padded input plane: up to 2 input channels it was measured 1.1-2.2x faster than the
+      unroll, and up to 8 on planes of 20x52 and more 1.0-2x; on smaller planes, or from 16
+      channels, the unroll is up to 7x faster;
     * the input gradient with 16 or more outputs per group and 3 to 7 input channels per
       group, or 2 in float64, which fill no block of eight planes (15-90% faster)."""
     if requested != "auto" or resolved != "direct" or len(args.stride) != 2:
@@ -132,8 +138,10 @@ def _backward_algorithms(args, requested, resolved):
     og = args.w.shape[0] // args.groups
     f64 = args.x.dtype == np.float64
     few = 3 <= cg < PLANE_BLOCK or (cg == 2 and f64)
+    pixels = math.prod(args.out_shape[2:])
+    direct_weight = cg <= 2 or (cg <= 8 and pixels >= DIRECT_WEIGHT_MIN_PIXELS)
     return ("gemm" if og >= 16 and few else resolved,
-            "gemm" if og >= 8 and cg >= 3 else resolved)
+            "gemm" if og >= 8 and not direct_weight else resolved)
 
 
 _scratch_cache = threading.local()

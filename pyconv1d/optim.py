@@ -417,8 +417,8 @@ def max_norm_(weight, max_norm, dim=0, norm_type=2.0):
         raise ValueError("max_norm_: weight must have at least one dimension")
     axis = dim % arr.ndim
     moved = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
-    with _blas.single_threaded():
-        norms = np.linalg.norm(moved.astype(np.float64), ord=float(norm_type), axis=1)
+    # row norms along an axis are numpy reductions, not BLAS calls
+    norms = np.linalg.norm(moved.astype(np.float64), ord=float(norm_type), axis=1)
     factor = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
     shape = [1] * arr.ndim
     shape[axis] = -1

@@ -83,22 +83,12 @@ cdef extern from "_simd.h" nogil:
                            float* out)
     void pyc_xcorr_taps8_d(Py_ssize_t n, const double* g, const double* x,
                            const Py_ssize_t* off, double* out)
-    void pyc_xcorr_4x4_f(Py_ssize_t n, const float* g, Py_ssize_t gs, const float* x,
-                         const Py_ssize_t* off, float* out, Py_ssize_t os, int wide)
-    void pyc_xcorr_4x1_f(Py_ssize_t n, const float* g, Py_ssize_t gs, const float* x,
-                         const Py_ssize_t* off, float* out, Py_ssize_t os, int wide)
-    void pyc_xcorr_1x4_f(Py_ssize_t n, const float* g, Py_ssize_t gs, const float* x,
-                         const Py_ssize_t* off, float* out, Py_ssize_t os, int wide)
-    void pyc_xcorr_1x1_f(Py_ssize_t n, const float* g, Py_ssize_t gs, const float* x,
-                         const Py_ssize_t* off, float* out, Py_ssize_t os, int wide)
-    void pyc_xcorr_4x4_d(Py_ssize_t n, const double* g, Py_ssize_t gs, const double* x,
-                         const Py_ssize_t* off, double* out, Py_ssize_t os, int wide)
-    void pyc_xcorr_4x1_d(Py_ssize_t n, const double* g, Py_ssize_t gs, const double* x,
-                         const Py_ssize_t* off, double* out, Py_ssize_t os, int wide)
-    void pyc_xcorr_1x4_d(Py_ssize_t n, const double* g, Py_ssize_t gs, const double* x,
-                         const Py_ssize_t* off, double* out, Py_ssize_t os, int wide)
-    void pyc_xcorr_1x1_d(Py_ssize_t n, const double* g, Py_ssize_t gs, const double* x,
-                         const Py_ssize_t* off, double* out, Py_ssize_t os, int wide)
+    void pyc_xcorr_tile_f(int full_o, int full_k, Py_ssize_t n, const float* g, Py_ssize_t gs,
+                          const float* x, const Py_ssize_t* off, float* out, Py_ssize_t os,
+                          int wide)
+    void pyc_xcorr_tile_d(int full_o, int full_k, Py_ssize_t n, const double* g,
+                          Py_ssize_t gs, const double* x, const Py_ssize_t* off, double* out,
+                          Py_ssize_t os, int wide)
     void pyc_gather_f(Py_ssize_t n, const float* src, Py_ssize_t s, float* dst)
     void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
 
@@ -124,6 +114,8 @@ cdef enum:
     SLACK = 16
 
 cdef int WIDE = pyc_wide_vectors()
+#: PLANE_BLOCK, for pyconv1d.functional's cost model
+PLANE_BLOCK_SIZE = PLANE_BLOCK
 
 
 def openmp_enabled():
@@ -518,18 +510,22 @@ cdef inline Py_ssize_t _gi_hp(Geom* g) noexcept nogil:
     return g.H + g.pt + (g.KH - 1) * g.dh
 
 
+cdef inline Py_ssize_t _chunk(Py_ssize_t planes, Py_ssize_t elems,
+                              Py_ssize_t itemsize) noexcept nogil:
+    """How many of `planes` padded planes of `elems` elements fit CHUNK_BYTES (at least one):
+    the planes the direct 2-D path filters in one pass, so that the accumulators stay in
+    registers over all their taps."""
+    return max(1, min(planes, CHUNK_BYTES // max(elems * itemsize, 1)))
+
+
 cdef inline Py_ssize_t _fwd_chunk(Geom* g) noexcept nogil:
-    """Input channels whose padded planes the direct 2-D forward filters in one pass (so the
-    accumulators stay in registers over all their taps): as many as fit CHUNK_BYTES."""
-    cdef Py_ssize_t plane = _fwd_hp(g) * _fwd_wp(g) * g.itemsize
-    return max(1, min(g.Cg, CHUNK_BYTES // max(plane, 1)))
+    """Input channels per pass of the direct 2-D forward."""
+    return _chunk(g.Cg, _fwd_hp(g) * _fwd_wp(g), g.itemsize)
 
 
 cdef inline Py_ssize_t _gi_chunk(Geom* g) noexcept nogil:
-    """grad_output channels whose padded planes the direct 2-D input gradient filters in one
-    pass (as _fwd_chunk)."""
-    cdef Py_ssize_t plane = _gi_hp(g) * _gi_wp(g) * g.itemsize
-    return max(1, min(g.Og, CHUNK_BYTES // max(plane, 1)))
+    """grad_output channels per pass of the direct 2-D input gradient."""
+    return _chunk(g.Og, _gi_hp(g) * _gi_wp(g), g.itemsize)
 
 
 cdef inline Py_ssize_t _round_up(Py_ssize_t n) noexcept nogil:
@@ -605,12 +601,12 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
     cdef Py_ssize_t chunk = _fwd_chunk(g)
     cdef floating* acc = pad + chunk * Hp * Wp + SLACK
     cdef Py_ssize_t p, n, over = _round_up(g.W_out) - g.W_out
-    memset(pad + Hp * Wp, 0, SLACK * sizeof(floating))
     if g.Cg == 1:
         # one input plane: filter row by row straight into y, so that the output is written
         # once. A row's whole vectors may run into the next rows of its plane, which are
         # filled and filtered after it; never past its plane.
         _pad_plane(x, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
+        memset(pad + Hp * Wp, 0, SLACK * sizeof(floating))
         for p in range(g.H_out):
             for m in range(nb):
                 fill(g.W_out, bias[m], y + m * g.P + p * g.W_out)
@@ -669,41 +665,27 @@ cdef inline void xcorr_tile(bint full_o, bint full_k, Py_ssize_t n, const floati
     """out[i*os + j] += sum_t go[i*gs + t] * x[t + off[j]] for TILE (full_o) or 1 outputs i
     and TILE (full_k) or 1 taps j."""
     if floating is float:
-        if full_o and full_k:
-            pyc_xcorr_4x4_f(n, go, gs, x, off, out, os, WIDE)
-        elif full_o:
-            pyc_xcorr_4x1_f(n, go, gs, x, off, out, os, WIDE)
-        elif full_k:
-            pyc_xcorr_1x4_f(n, go, gs, x, off, out, os, WIDE)
-        else:
-            pyc_xcorr_1x1_f(n, go, gs, x, off, out, os, WIDE)
+        pyc_xcorr_tile_f(full_o, full_k, n, go, gs, x, off, out, os, WIDE)
     else:
-        if full_o and full_k:
-            pyc_xcorr_4x4_d(n, go, gs, x, off, out, os, WIDE)
-        elif full_o:
-            pyc_xcorr_4x1_d(n, go, gs, x, off, out, os, WIDE)
-        elif full_k:
-            pyc_xcorr_1x4_d(n, go, gs, x, off, out, os, WIDE)
-        else:
-            pyc_xcorr_1x1_d(n, go, gs, x, off, out, os, WIDE)
+        pyc_xcorr_tile_d(full_o, full_k, n, go, gs, x, off, out, os, WIDE)
 
 
 cdef void _plane_grad_weight(const floating* go, const floating* x, floating* out,
-                             floating* pad, const Py_ssize_t* off, Geom* g,
-                             Py_ssize_t no) noexcept nogil:
-    """out[o, k] = sum_{n, t} g[n, o, t] * xpad[n, t + off[k]] for no (<= TILE) outputs of
-    one input channel (out at their first kernel of that channel, Cg kernels apart; go at the
-    first output's plane, x at the channel's plane, of sample 0). Per sample, the no
-    grad_output planes go to pad at the padded width (zeros in the gap columns) and the input
-    plane after them, padded, with the overrun of its last row's taps zeroed. Tiles of TILE
-    outputs x TILE taps share their loads; samples are added in order."""
-    cdef Py_ssize_t n, i, k, r, KHW = g.KH * g.KW, os = g.Cg * KHW
+                             floating* pad, const Py_ssize_t* off, Geom* g, Py_ssize_t no,
+                             Py_ssize_t nc) noexcept nogil:
+    """out[o, c, k] = sum_{n, t} g[n, o, t] * xpad[n, c, t + off[k]] for no (<= TILE) outputs
+    and nc input channels of a group (out at the first pair's kernel; go at the first
+    output's plane, x at the first channel's plane, of sample 0). Per sample, the no
+    grad_output planes go to pad once, at the padded width (zeros in the gap columns), and
+    each input plane after them, padded, with the overrun of its last row's taps zeroed.
+    Tiles of TILE outputs x TILE taps share their loads; samples are added in order."""
+    cdef Py_ssize_t n, i, c, k, r, KHW = g.KH * g.KW, os = g.Cg * KHW
     cdef Py_ssize_t Hp = _fwd_hp(g), Wp = _fwd_wp(g), span = g.H_out * _fwd_wp(g)
     cdef floating* gn = pad
     cdef floating* xn = pad + TILE * span
+    cdef bint full_o, full_k
     for i in range(no):
-        for k in range(KHW):
-            out[i * os + k] = 0
+        memset(out + i * os, 0, nc * KHW * sizeof(floating))
     memset(xn + Hp * Wp, 0, (g.KW - 1) * g.dw * sizeof(floating))
     for n in range(g.N):
         for i in range(no):
@@ -711,26 +693,18 @@ cdef void _plane_grad_weight(const floating* go, const floating* x, floating* ou
                 gather(g.W_out, go + (n * g.C_out + i) * g.P + r * g.W_out, 1,
                        gn + i * span + r * Wp)
                 memset(gn + i * span + r * Wp + g.W_out, 0, (Wp - g.W_out) * sizeof(floating))
-        _pad_plane(x + n * g.C_in * g.H * g.W, g.H, g.W, xn, Hp, Wp, g.pt, g.pl)
-        if no == TILE:
-            k = 0
-            while k + TILE <= KHW:
-                xcorr_tile(True, True, span, gn, span, xn, off + k, out + k, os)
-                k = k + TILE
-            while k < KHW:
-                xcorr_tile(True, False, span, gn, span, xn, off + k, out + k, os)
-                k = k + 1
-        else:
-            for i in range(no):
+        for c in range(nc):
+            _pad_plane(x + (n * g.C_in + c) * g.H * g.W, g.H, g.W, xn, Hp, Wp, g.pt, g.pl)
+            i = 0
+            while i < no:
+                full_o = no - i >= TILE
                 k = 0
-                while k + TILE <= KHW:
-                    xcorr_tile(False, True, span, gn + i * span, span, xn, off + k,
-                               out + i * os + k, os)
-                    k = k + TILE
                 while k < KHW:
-                    xcorr_tile(False, False, span, gn + i * span, span, xn, off + k,
-                               out + i * os + k, os)
-                    k = k + 1
+                    full_k = KHW - k >= TILE
+                    xcorr_tile(full_o, full_k, span, gn + i * span, span, xn, off + k,
+                               out + i * os + c * KHW + k, os)
+                    k = k + (TILE if full_k else 1)
+                i = i + (TILE if full_o else 1)
 
 
 cdef enum:
@@ -1244,7 +1218,7 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                 floating[:, :, ::1] partials):       # (chunks, C_out, KK) with gemm
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, nch = 0, U = 0, nblk, nob
+    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, nch = 0, U = 0, nblk, nob = 1, ncb = 1, cpb = 1
     cdef floating acc
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
         gw[...] = 0
@@ -1264,6 +1238,11 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
         U = g.NU
     if plane:
         off = tap_offsets(&g, OFF_PLANE_FORWARD)
+        # enough (output tile, channel block) jobs to share out, a constant number of them
+        nob = (g.Og + TILE - 1) // TILE
+        ncb = min(g.Cg, (PLANE_MIN_JOBS + g.groups * nob - 1) // (g.groups * nob))
+        cpb = (g.Cg + ncb - 1) // ncb
+        ncb = (g.Cg + cpb - 1) // cpb
     try:
         with nogil:
             if use_gemm:
@@ -1280,17 +1259,17 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                         acc = acc + pp[k * g.C_out * g.KK + e]
                     wp[e] = acc
             elif plane:
-                # one job per (group, tile of TILE outputs, input channel)
-                nob = (g.Og + TILE - 1) // TILE
-                for job in prange(g.groups * nob * g.Cg, schedule='static',
+                # one job per (group, tile of TILE outputs, block of cpb input channels):
+                # a tile's grad_output planes are padded once per sample for the whole block
+                for job in prange(g.groups * nob * ncb, schedule='static',
                                   num_threads=num_threads):
-                    gr = job // (nob * g.Cg)
-                    o = gr * g.Og + ((job // g.Cg) % nob) * TILE
-                    c = job % g.Cg
+                    gr = job // (nob * ncb)
+                    o = gr * g.Og + ((job // ncb) % nob) * TILE
+                    c = (job % ncb) * cpb
                     _plane_grad_weight(gp + o * g.P, xp + (gr * g.Cg + c) * g.H * g.W,
                                        wp + (o * g.Cg + c) * g.KH * g.KW,
                                        sp + threadid() * scratch.shape[1], off, &g,
-                                       min(TILE, (gr + 1) * g.Og - o))
+                                       min(TILE, (gr + 1) * g.Og - o), min(cpb, g.Cg - c))
             else:
                 # one job per (o, c, kernel row, block of up to eight taps)
                 nblk = (g.KW + TAP_BLOCK - 1) // TAP_BLOCK

@@ -131,6 +131,16 @@ static int pyc_wide_vectors(void)
 #endif
 }
 
+/* The branch-free select loop of pyc_max_tap at stride S (a constant for strides 1 and 2, so
+ * that the compiler vectorises them). */
+#define PYC_MAX_SELECT(T, S)                                                                  \
+    for (ptrdiff_t q = 0; q < n; q++) {                                                       \
+        T v = x[q * (S)], b = y[q];                                                           \
+        int m = (v > b) | (v != v);                                                           \
+        y[q] = m ? v : b;                                                                     \
+        idx[q] = m ? pos + q * (S) : idx[q];                                                  \
+    }
+
 #define PYC_DEFINE(T, SUF, VT, VN)                                                            \
 /* y[i] += a * x[i] */                                                                        \
 PYC_CLONES static void pyc_axpy_##SUF(ptrdiff_t n, T a, const T *restrict x, T *restrict y) \
@@ -297,26 +307,11 @@ PYC_CLONES static void pyc_max_tap_##SUF(ptrdiff_t rows, ptrdiff_t n, const T *r
         if (first) {                                                                          \
             for (ptrdiff_t q = 0; q < n; q++) { y[q] = x[q * s]; idx[q] = pos + q * s; }      \
         } else if (s == 2) {                                                                  \
-            for (ptrdiff_t q = 0; q < n; q++) {                                               \
-                T v = x[2 * q], b = y[q];                                                     \
-                int m = (v > b) | (v != v);                                                   \
-                y[q] = m ? v : b;                                                             \
-                idx[q] = m ? pos + 2 * q : idx[q];                                            \
-            }                                                                                 \
+            PYC_MAX_SELECT(T, 2)                                                              \
         } else if (s == 1) {                                                                  \
-            for (ptrdiff_t q = 0; q < n; q++) {                                               \
-                T v = x[q], b = y[q];                                                         \
-                int m = (v > b) | (v != v);                                                   \
-                y[q] = m ? v : b;                                                             \
-                idx[q] = m ? pos + q : idx[q];                                                \
-            }                                                                                 \
+            PYC_MAX_SELECT(T, 1)                                                              \
         } else {                                                                              \
-            for (ptrdiff_t q = 0; q < n; q++) {                                               \
-                T v = x[q * s], b = y[q];                                                     \
-                int m = (v > b) | (v != v);                                                   \
-                y[q] = m ? v : b;                                                             \
-                idx[q] = m ? pos + q * s : idx[q];                                            \
-            }                                                                                 \
+            PYC_MAX_SELECT(T, s)                                                              \
         }                                                                                     \
     }                                                                                         \
 }                                                                                             \
@@ -378,13 +373,24 @@ PYC_CLONES static void pyc_xcorr_##NI##x##NJ##_##SUF(                           
         for (int j = 0; j < NJ; j++) out[i * os + j] += s[i][j];                              \
 }
 
-PYC_XCORR_TILE(float, f, 4, 4)
-PYC_XCORR_TILE(float, f, 4, 1)
-PYC_XCORR_TILE(float, f, 1, 4)
-PYC_XCORR_TILE(float, f, 1, 1)
-PYC_XCORR_TILE(double, d, 4, 4)
-PYC_XCORR_TILE(double, d, 4, 1)
-PYC_XCORR_TILE(double, d, 1, 4)
-PYC_XCORR_TILE(double, d, 1, 1)
+/* pyc_xcorr_tile_SUF: the tile of 4 (full_o) or 1 outputs and 4 (full_k) or 1 taps. */
+#define PYC_XCORR_TILES(T, SUF)                                                               \
+PYC_XCORR_TILE(T, SUF, 4, 4)                                                                  \
+PYC_XCORR_TILE(T, SUF, 4, 1)                                                                  \
+PYC_XCORR_TILE(T, SUF, 1, 4)                                                                  \
+PYC_XCORR_TILE(T, SUF, 1, 1)                                                                  \
+static inline void pyc_xcorr_tile_##SUF(int full_o, int full_k, ptrdiff_t n,                  \
+                                        const T *restrict g, ptrdiff_t gs,                    \
+                                        const T *restrict x, const ptrdiff_t *restrict off,   \
+                                        T *restrict out, ptrdiff_t os, int wide)              \
+{                                                                                             \
+    if (full_o && full_k) pyc_xcorr_4x4_##SUF(n, g, gs, x, off, out, os, wide);               \
+    else if (full_o) pyc_xcorr_4x1_##SUF(n, g, gs, x, off, out, os, wide);                    \
+    else if (full_k) pyc_xcorr_1x4_##SUF(n, g, gs, x, off, out, os, wide);                    \
+    else pyc_xcorr_1x1_##SUF(n, g, gs, x, off, out, os, wide);                                \
+}
+
+PYC_XCORR_TILES(float, f)
+PYC_XCORR_TILES(double, d)
 
 #endif

@@ -1,5 +1,25 @@
-"""Test-wide settings: hypothesis runs derandomized and without deadlines (shared, noisy CI)."""
+"""Test-wide settings: hypothesis runs derandomized and without deadlines (shared, noisy CI);
+``load_example`` imports a script of ``examples/`` as a module."""
+import importlib.util
+from pathlib import Path
+
+import pytest
 from hypothesis import settings
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 settings.register_profile("pyconv1d", derandomize=True, deadline=None, print_blob=True)
 settings.load_profile("pyconv1d")
+
+
+@pytest.fixture(scope="session")
+def load_example():
+    """``load_example("name.py")``: the example script, imported under its own module name
+    (``name_example``) so that its helpers can be tested."""
+    def load(filename):
+        path = EXAMPLES / filename
+        spec = importlib.util.spec_from_file_location(f"{path.stem}_example", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -217,25 +217,32 @@ def test_choose_algorithm_rules():
     assert choose_algorithm(16, 16, (3, 3), groups=16) == "direct"
 
 
-@pytest.mark.parametrize("dtype,c_in,c_out,input_alg,weight_alg", [
-    (np.float64, 1, 8, "direct", "direct"), (np.float32, 1, 8, "direct", "direct"),
-    (np.float32, 3, 8, "direct", "gemm"), (np.float32, 3, 16, "gemm", "gemm"),
-    (np.float32, 2, 16, "direct", "direct"), (np.float64, 2, 16, "gemm", "direct"),
-    (np.float32, 8, 32, "direct", "gemm")])
-def test_auto_backward_of_few_channel_conv2d(dtype, c_in, c_out, input_alg, weight_alg):
+@pytest.mark.parametrize("dtype,c_in,c_out,hw,input_alg,weight_alg", [
+    (np.float64, 1, 8, (13, 17), "direct", "direct"),
+    (np.float32, 1, 8, (13, 17), "direct", "direct"),
+    (np.float32, 3, 8, (13, 17), "direct", "gemm"),
+    (np.float32, 3, 16, (13, 17), "gemm", "gemm"),
+    (np.float32, 2, 16, (13, 17), "direct", "direct"),
+    (np.float64, 2, 16, (13, 17), "gemm", "direct"),
+    (np.float32, 8, 32, (13, 17), "direct", "gemm"),
+    (np.float32, 8, 8, (32, 32), "direct", "direct"),     # 1024 output pixels
+    (np.float64, 4, 8, (31, 33), "direct", "gemm"),       # 1023
+    (np.float32, 9, 8, (32, 40), "direct", "gemm")])
+def test_auto_backward_of_few_channel_conv2d(dtype, c_in, c_out, hw, input_alg, weight_alg):
     """'auto' runs these conv2d directly, except the passes where the unroll is faster: the
-    weight gradient from 3 input channels, and the input gradient of 16+ outputs over 3-7
-    input channels (or 2 in float64). The bits show which path ran."""
+    weight gradient from 3 input channels on planes of fewer than 1024 pixels and from 9 on
+    any, and the input gradient of 16+ outputs over 3-7 input channels (or 2 in float64).
+    The bits show which path ran."""
     rng = np.random.default_rng([c_in, c_out])
-    x = rng.standard_normal((4, c_in, 13, 17)).astype(dtype)
+    x = rng.standard_normal((4, c_in) + hw).astype(dtype)
     w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
-    g = rng.standard_normal((4, c_out, 13, 17)).astype(dtype)
+    g = rng.standard_normal((4, c_out) + hw).astype(dtype)
     assert choose_algorithm(c_in, c_out, (3, 3)) == "direct"
     auto = conv2d_backward(g, x, w, 1, 1, algorithm="auto")
     by = {a: conv2d_backward(g, x, w, 1, 1, algorithm=a) for a in ("direct", "gemm")}
     ref = conv_backward(g, x, w, 1, 1)
     for name, want, size in (("grad_input", input_alg, 9 * c_out),
-                             ("grad_weight", weight_alg, 4 * 13 * 17)):
+                             ("grad_weight", weight_alg, 4 * hw[0] * hw[1])):
         got = getattr(auto, name)
         other = "direct" if want == "gemm" else "gemm"
         assert np.array_equal(got, getattr(by[want], name)), name

@@ -5,14 +5,10 @@ The fixtures are written by the tests in the original formats the example reads 
 ``.txt`` file), so nothing is fetched and the cache is never touched. The sentences are drawn
 from a small vocabulary in which a few cue words carry the label.
 """
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sentence_classification.py"
 
 FILLER = ("the film is a of and with its to this but that story movie plot cast it one "
           "more than as director scene acting").split()
@@ -31,11 +27,8 @@ QUESTIONS = {   # TREC coarse class -> question openings
 
 
 @pytest.fixture(scope="module")
-def sc():
-    spec = importlib.util.spec_from_file_location("sentence_classification_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def sc(load_example):
+    return load_example("sentence_classification.py")
 
 
 def sentence(rng, cue_words):

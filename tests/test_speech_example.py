@@ -15,15 +15,10 @@ sf = pytest.importorskip("soundfile")
 
 from pyconv1d import nn  # noqa: E402
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "spoken_digits.py"
-
 
 @pytest.fixture(scope="module")
-def sd():
-    spec = importlib.util.spec_from_file_location("spoken_digits_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def sd(load_example):
+    return load_example("spoken_digits.py")
 
 
 def tone(label, take, sr, seconds=0.3):
