@@ -100,6 +100,24 @@ def test_direct_and_gemm_agree_bitwise_on_integers(nd):
         _assert_direct_equals_gemm(nd, x, w, (None, stride, "same", 1, groups), rng, 3)
 
 
+@pytest.mark.parametrize("nd", [1, 2])
+@pytest.mark.parametrize("n", [16, 17, 23, 50])
+def test_gemm_blocks_of_several_samples_agree_bitwise_with_direct(nd, n):
+    """From 16 samples on, small planes share a gemm block, N // 8 samples at most: 16 as 8
+    blocks of 2, 17 and 23 as 8 and 11 blocks of 2 and a last one of 1, 50 as 8 blocks of 6
+    and one of 2. Every sample must land where it belongs, in the forward and both gradients,
+    on 1 and 3 threads."""
+    rng = np.random.default_rng(n)
+    length = 11 if nd == 1 else 5
+    for stride, groups in ((1, 1), (2, 2)):
+        x = rng.integers(-3, 4, (n, 4) + (length,) * nd).astype(np.float32)
+        w = rng.integers(-3, 4, (6, 4 // groups) + (3,) * nd).astype(np.float32)
+        _assert_direct_equals_gemm(nd, x, w, (None, stride, 1, 1, groups), rng, 3)
+    y = FUNCS[nd][0](x, w, None, 2, 1, 1, 2, algorithm="gemm")
+    assert_close(y, conv_forward(x.astype(np.float64), w.astype(np.float64), None, 2, 1, 1,
+                                 2), np.float32)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("stride", [1, 3])
 def test_gemm_planes_of_several_blocks_agree_bitwise_with_direct(dtype, stride):
