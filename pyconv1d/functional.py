@@ -124,12 +124,13 @@ def _backward_algorithms(args, requested, resolved):
     'gemm' where ``algorithm='auto'`` picked the direct path for a conv2d whose channels mix
     and the unrolled pass is measured faster (here, on 3x3 kernels):
 
-    * the weight gradient with 8 or more outputs per group, from 3 input channels per group
-      when the output planes are smaller than DIRECT_WEIGHT_MIN_PIXELS, and from 9 whatever
-      their size. The direct one correlates tiles of 4 grad_output planes with 4 taps of a
-      padded input plane: up to 2 input channels it was measured 1.1-2.2x faster than the
-      unroll, and up to 8 on planes of 20x52 and more 1.0-2x; on smaller planes, or from 16
-      channels, the unroll is up to 7x faster;
+    * the weight gradient with 8 or more outputs per group, unless the output planes have
+      DIRECT_WEIGHT_MIN_PIXELS or more and there are at most 16 input channels per group and,
+      in float32, at most 3 of them or at most 16 outputs. The direct one correlates tiles of
+      4 grad_output planes with 4 taps of a padded input plane; on planes of 20x52 and 40x101
+      it was measured 1.0-3.5x faster than the unroll there (float64: 0.9-2.7x), while the
+      unroll, which BLAS runs with the outputs as rows, is 1.1-1.3x faster for float32 with
+      32+ outputs over 4+ channels, and 1.1-2x faster on planes of 10x26;
     * the input gradient with 16 or more outputs per group and 3 to 7 input channels per
       group, or 2 in float64, which fill no block of eight planes (15-90% faster)."""
     if requested != "auto" or resolved != "direct" or len(args.stride) != 2:
@@ -139,7 +140,8 @@ def _backward_algorithms(args, requested, resolved):
     f64 = args.x.dtype == np.float64
     few = 3 <= cg < PLANE_BLOCK or (cg == 2 and f64)
     pixels = math.prod(args.out_shape[2:])
-    direct_weight = cg <= 2 or (cg <= 8 and pixels >= DIRECT_WEIGHT_MIN_PIXELS)
+    direct_weight = (pixels >= DIRECT_WEIGHT_MIN_PIXELS and cg <= 16
+                     and (f64 or cg <= 3 or og <= 16))
     return ("gemm" if og >= 16 and few else resolved,
             "gemm" if og >= 8 and not direct_weight else resolved)
 
