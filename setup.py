@@ -20,7 +20,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_conv", "_pool"]
+KERNELS = ["_conv", "_pool", "_norm"]
 
 _OMP_TEST = r"""
 #include <omp.h>

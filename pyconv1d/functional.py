@@ -835,3 +835,52 @@ def adaptive_avg_pool2d_backward(grad_output, input, output_size, *, num_threads
     gx = np.zeros(args.x.shape, dtype=args.x.dtype)
     _pool.adaptive_avg_backward(g, gx, _pool_threads(args))
     return gx.reshape(args.in_shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Batch normalisation passes for nn.BatchNorm1d/2d (kernels in src/_norm.pyx). The layers
+# validate their arguments; these take C-contiguous (N, C, P) float arrays and per-channel
+# vectors, and thread counts already resolved.
+# --------------------------------------------------------------------------------------------
+
+from . import _norm  # noqa: E402  (the normalisation section is self-contained)
+
+
+def _norm_threads(x, num_threads):
+    """num_threads (None: OpenMP's default) resolved, 1 below POOL_SERIAL_BELOW elements."""
+    return 1 if x.size < POOL_SERIAL_BELOW else _checks.resolve_num_threads(num_threads)
+
+
+def _batch_norm_stats(x, num_threads):
+    """Per-channel mean and biased variance of ``x`` (N, C, P), in float64."""
+    n, c, _ = x.shape
+    mean, var = np.empty(c), np.empty(c)
+    _norm.stats(x, mean, var, np.empty((n, c)), _norm_threads(x, num_threads))
+    return mean, var
+
+
+def _batch_norm_affine(x, mu, a, b, num_threads):
+    """``(x - mu[c]) * a[c] + b[c]`` for ``x`` (N, C, P), in x's dtype."""
+    y = np.empty_like(x)
+    dt = x.dtype
+    _norm.affine(x, mu.astype(dt), a.astype(dt), b.astype(dt), y,
+                 _norm_threads(x, num_threads))
+    return y
+
+
+def _batch_norm_backward_sums(g, x, mean, num_threads):
+    """Per channel, in float64: the sum of ``g`` and of ``g * (x - mean[c])``."""
+    n, c, _ = x.shape
+    sum_g, sum_gd = np.empty(c), np.empty(c)
+    _norm.backward_sums(g, x, mean, sum_g, sum_gd, np.empty((2, n, c)),
+                        _norm_threads(x, num_threads))
+    return sum_g, sum_gd
+
+
+def _batch_norm_backward_apply(g, x, mu, a, k, b, num_threads):
+    """``g * a[c] + (x - mu[c]) * k[c] + b[c]``, in x's dtype."""
+    out = np.empty_like(x)
+    dt = x.dtype
+    _norm.backward_apply(g, x, mu.astype(dt), a.astype(dt), k.astype(dt), b.astype(dt), out,
+                         _norm_threads(x, num_threads))
+    return out

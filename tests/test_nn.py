@@ -177,6 +177,55 @@ def test_layer_gradients(layer, x):
     check_gradients(m, _x(*x))
 
 
+def _batchnorm_reference(x, w, b, g, eps=1e-5):
+    """Training-mode forward and input/weight/bias gradients in float64, written out."""
+    x, g = x.astype(np.float64), g.astype(np.float64)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean = x.mean(axis=axes, keepdims=True)
+    invstd = 1 / np.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    xhat = (x - mean) * invstd
+    gxhat = g * w.reshape(shape)
+    gx = invstd * (gxhat - gxhat.mean(axis=axes, keepdims=True)
+                   - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+    return xhat * w.reshape(shape) + b.reshape(shape), gx, (g * xhat).sum(axis=axes), \
+        g.sum(axis=axes)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batchnorm_kernels_match_reference_on_any_thread_count(dtype):
+    """The batch-norm passes (per-plane float64 sums, the mean taken off before scaling)
+    against the formulas in float64, on data whose mean is 1000 times its spread, from a
+    sliced input, and bitwise the same on 1, 2 and 3 threads and OpenMP's default."""
+    rng = np.random.default_rng(5)
+    base = 1000 + 0.5 * rng.standard_normal((8, 3, 48, 50))
+    x = base[:, :, :, 1:49].astype(dtype)            # not contiguous
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w = rng.standard_normal(3).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    runs = []
+    for threads in (1, 2, 3, None):
+        nn.set_num_threads(threads)
+        try:
+            bn = nn.BatchNorm2d(3, dtype=dtype)
+            bn.weight.data[...] = w
+            bn.bias.data[...] = b
+            y = bn(x)
+            gx = bn.backward(g)
+            runs.append((y, gx, bn.weight.grad, bn.bias.grad, bn.running_var))
+        finally:
+            nn.set_num_threads(None)
+    for other in runs[1:]:
+        for a, c in zip(runs[0], other):
+            assert np.array_equal(a, c)
+    ry, rgx, rgw, rgb = _batchnorm_reference(x, w, b, g)
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(runs[0][0], ry, **tol)
+    np.testing.assert_allclose(runs[0][1], rgx, **tol)
+    np.testing.assert_allclose(runs[0][2], rgw, rtol=tol["rtol"], atol=tol["atol"] * 100)
+    np.testing.assert_allclose(runs[0][3], rgb, rtol=tol["rtol"], atol=tol["atol"] * 100)
+
+
 def test_batchnorm_eval_gradients():
     for bn, shape in ((nn.BatchNorm1d(3, **F64), (4, 3, 5)), (nn.BatchNorm2d(2, **F64),
                                                               (2, 2, 3, 3))):
