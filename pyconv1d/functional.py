@@ -859,13 +859,15 @@ def _batch_norm_stats(x, num_threads):
     return mean, var
 
 
-def _batch_norm_affine(x, mu, a, b, num_threads):
-    """``(x - mu[c]) * a[c] + b[c]`` for ``x`` (N, C, P), in x's dtype."""
-    y = np.empty_like(x)
+def _batch_norm_affine(x, mu, k, b, num_threads, g=None, a=None):
+    """``(x - mu[c]) * k[c] + b[c]`` for ``x`` (N, C, P), plus ``g * a[c]`` when ``g`` is
+    given, in x's dtype."""
+    out = np.empty_like(x)
     dt = x.dtype
-    _norm.affine(x, mu.astype(dt), a.astype(dt), b.astype(dt), y,
-                 _norm_threads(x, num_threads))
-    return y
+    zero = np.zeros(x.shape[1], dt)
+    _norm.affine(x if g is None else g, x, mu.astype(dt), zero if a is None else a.astype(dt),
+                 k.astype(dt), b.astype(dt), out, g is not None, _norm_threads(x, num_threads))
+    return out
 
 
 def _batch_norm_backward_sums(g, x, mean, num_threads):
@@ -875,12 +877,3 @@ def _batch_norm_backward_sums(g, x, mean, num_threads):
     _norm.backward_sums(g, x, mean, sum_g, sum_gd, np.empty((2, n, c)),
                         _norm_threads(x, num_threads))
     return sum_g, sum_gd
-
-
-def _batch_norm_backward_apply(g, x, mu, a, k, b, num_threads):
-    """``g * a[c] + (x - mu[c]) * k[c] + b[c]``, in x's dtype."""
-    out = np.empty_like(x)
-    dt = x.dtype
-    _norm.backward_apply(g, x, mu.astype(dt), a.astype(dt), k.astype(dt), b.astype(dt), out,
-                         _norm_threads(x, num_threads))
-    return out

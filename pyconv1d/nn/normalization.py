@@ -108,12 +108,11 @@ class _BatchNorm(Module):
         a = invstd * scale                                  # d out / d g, per channel
         zero = np.zeros(c)
         if not use_batch:
-            return F._batch_norm_backward_apply(g3, x3, mean, a, zero, zero,
-                                                threads).reshape(shape)
+            return F._batch_norm_affine(x3, mean, zero, zero, threads, g3, a).reshape(shape)
         # (invstd / m) * (m * gxhat - sum(gxhat) - xhat * sum(gxhat * xhat)), gxhat = w * g
         m = x3.shape[0] * x3.shape[2]
-        return F._batch_norm_backward_apply(g3, x3, mean, a, -a * invstd * sum_gx / m,
-                                            -a * sum_g / m, threads).reshape(shape)
+        return F._batch_norm_affine(x3, mean, -a * invstd * sum_gx / m, -a * sum_g / m,
+                                    threads, g3, a).reshape(shape)
 
 
 class BatchNorm1d(_BatchNorm):
