@@ -839,8 +839,8 @@ def adaptive_avg_pool2d_backward(grad_output, input, output_size, *, num_threads
 
 # --------------------------------------------------------------------------------------------
 # Batch normalisation passes for nn.BatchNorm1d/2d (kernels in src/_norm.pyx). The layers
-# validate their arguments; these take C-contiguous (N, C, P) float arrays and per-channel
-# vectors, and thread counts already resolved.
+# validate their arguments; these take C-contiguous (N, C, P) float arrays, per-channel
+# vectors and the layers' thread count (None: OpenMP's default).
 # --------------------------------------------------------------------------------------------
 
 from . import _norm  # noqa: E402  (the normalisation section is self-contained)
