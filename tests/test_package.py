@@ -82,3 +82,19 @@ def test_blas_is_single_threaded_inside_and_restored_after():
     finally:
         for (_, setter, _), n in zip(_blas._CONTROLS, before):
             setter(n)
+
+
+def test_quickstart_runs_and_its_checks_hold(load_example, capsys):
+    """The README's first command: the quick start's own checks (layer 1 against
+    scipy.signal.correlate, causality, the same bits on 1 and 2 threads) print as passed."""
+    qs = load_example("quickstart.py")
+    qs.main(["--batch", "2", "--length", "600", "--channels", "4", "--threads", "1", "2",
+             "--repeats", "1"])
+    out = capsys.readouterr().out
+    error = float(out.split("max abs error ")[1].split()[0])
+    assert error < 1e-5
+    assert "unchanged by the future: True" in out
+    assert "bitwise identical across thread counts [1, 2]: True" in out
+    with pytest.raises(SystemExit):
+        qs.main(["--repeats", "0"])
+    assert "--repeats must be >= 1, got 0" in capsys.readouterr().err
