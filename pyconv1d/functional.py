@@ -40,9 +40,9 @@ FFT_MIN_TAPS_FEW_CHANNELS = 256
 PLANE_DIRECT_MAX_OG = 64
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
-#: the direct 2-D weight gradient of 3-8 input channels per group pays from this many output
-#: pixels per plane (see _backward_algorithms)
-DIRECT_WEIGHT_MIN_PIXELS = 1024
+#: the direct 2-D weight gradient of 8+ outputs per group pays from this many output pixels
+#: per plane (see _backward_algorithms)
+DIRECT_WEIGHT_MIN_PIXELS = 512
 
 
 def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1):
@@ -127,10 +127,11 @@ def _backward_algorithms(args, requested, resolved):
     * the weight gradient with 8 or more outputs per group, unless the output planes have
       DIRECT_WEIGHT_MIN_PIXELS or more and there are at most 16 input channels per group and,
       in float32, at most 3 of them or at most 16 outputs. The direct one correlates tiles of
-      4 grad_output planes with 4 taps of a padded input plane; on planes of 20x52 and 40x101
-      it was measured 1.0-3.5x faster than the unroll there (float64: 0.9-2.7x), while the
-      unroll, which BLAS runs with the outputs as rows, is 1.1-1.3x faster for float32 with
-      32+ outputs over 4+ channels, and 1.1-2x faster on planes of 10x26;
+      4 grad_output planes with 4 taps of a padded input plane. On planes of 512-4040 pixels
+      (16x32 to 40x101) it was measured 1.0-3.5x faster than the unroll there (float64:
+      0.9-2.7x; about even for float32 at 512-700 pixels), while the unroll, which BLAS runs
+      with the outputs as rows, is 1.05-1.3x faster for float32 with 32+ outputs over 4+
+      channels, and 1.1-2x faster in float32 on planes of about 256 pixels (10x26, 16x16);
     * the input gradient with 16 or more outputs per group and 3 to 7 input channels per
       group, or 2 in float64, which fill no block of eight planes (15-90% faster)."""
     if requested != "auto" or resolved != "direct" or len(args.stride) != 2:

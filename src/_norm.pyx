@@ -10,9 +10,9 @@ Layouts, all C-contiguous: x, g, y, out ``(N, C, P)`` (P = the spatial positions
     affine:         out[n,c,p] = g[n,c,p] * a[c] + (x[n,c,p] - mu[c]) * k[c] + b[c]
                     (mu, a, k, b: floating; without the g term in the forward)
 
-with m = N * P. Every sum is taken per plane (n, c) in float64, by one thread, in position
-order; a channel adds its planes in sample order. So the results are bitwise identical for
-every thread count. The kernels check nothing; pyconv1d.functional validates and allocates.
+with m = N * P. Every sum is taken per plane (n, c) in float64, by one thread, as eight
+interleaved partial sums added in a fixed tree (plane_sum); a channel adds its planes in sample
+order. So the results are bitwise identical for every thread count. The kernels check nothing; pyconv1d.functional validates and allocates.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -110,8 +110,9 @@ def affine(const floating[:, :, ::1] g,          # IN  (N, C, P), read only with
            const floating[::1] b,                # IN  (C,)
            floating[:, :, ::1] out,              # OUT (N, C, P)
            bint with_g, int num_threads):
-    """out = g * a[c] + (x - mu[c]) * k[c] + b[c] (the forward: without g). The mean comes
-    off x first, so that no precision is lost when it is large against the spread."""
+    """out = g * a[c] + (x - mu[c]) * k[c] + b[c] (the forward: without g). The mean (rounded
+    to x's dtype) comes off x before the scaling, so that a mean large against the spread costs
+    about x's own rounding, not the product's."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], job, p, c
     cdef floating mc, ac, kc, bc
     cdef const floating* gp

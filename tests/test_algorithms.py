@@ -120,8 +120,9 @@ def test_gemm_blocks_of_several_samples_agree_bitwise_with_direct(nd, n):
 
 @pytest.mark.parametrize("dtype,length,c_out", [(np.float64, 1500, 64), (np.float32, 2800, 16)])
 def test_gemm_weight_gradient_sums_blocks_in_both_layouts(dtype, length, c_out):
-    """17 samples whose planes nearly fill a 4 MiB block each make 17 gemm blocks, more than
-    the 16 partial sums of the weight gradient: one partial adds two blocks. float64 with 64
+    """17 samples whose unrolled planes fill more than half a 4 MiB block each make 17 gemm
+    blocks (one sample each), more than the 16 partial sums of the weight gradient: one
+    partial adds two blocks. float64 with 64
     outputs keeps each partial as (outputs x taps); float32 with 16 outputs over 192 taps
     has BLAS compute its transpose. Both must give direct's bits."""
     rng = np.random.default_rng(c_out)
@@ -252,8 +253,9 @@ def test_choose_algorithm_rules():
     (np.float32, 1, 7, (13, 17), "direct", "direct"),     # fewer than 8 outputs
     (np.float32, 3, 16, (13, 17), "gemm", "gemm"),
     (np.float64, 2, 16, (13, 17), "gemm", "gemm"),
-    (np.float32, 8, 8, (32, 32), "direct", "direct"),     # 1024 output pixels
-    (np.float64, 4, 8, (31, 33), "direct", "gemm"),       # 1023
+    (np.float32, 8, 8, (16, 32), "direct", "direct"),     # 512 output pixels
+    (np.float64, 4, 8, (15, 34), "direct", "gemm"),       # 510
+    (np.float32, 1, 32, (20, 50), "direct", "direct"),
     (np.float32, 3, 64, (32, 40), "gemm", "direct"),
     (np.float32, 4, 32, (32, 40), "gemm", "gemm"),
     (np.float64, 4, 32, (32, 40), "gemm", "direct"),
@@ -261,7 +263,7 @@ def test_choose_algorithm_rules():
     (np.float64, 17, 8, (32, 40), "direct", "gemm")])
 def test_auto_backward_of_few_channel_conv2d(dtype, c_in, c_out, hw, input_alg, weight_alg):
     """'auto' runs these conv2d directly, except the passes where the unroll is faster: the
-    weight gradient of 8+ outputs unless the planes have 1024+ pixels, the input channels
+    weight gradient of 8+ outputs unless the planes have 512+ pixels, the input channels
     are at most 16 and, in float32, at most 3 or the outputs at most 16; and the input
     gradient of 16+ outputs over 3-7 input channels (or 2 in float64).
     The bits show which path ran."""

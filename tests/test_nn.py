@@ -5,6 +5,7 @@ convolution.
 """
 import doctest
 import importlib
+import warnings
 import zlib
 
 import numpy as np
@@ -198,8 +199,9 @@ def test_batchnorm_kernels_match_reference_on_any_thread_count(dtype):
     against the formulas in float64, on data whose mean is 2000 times its spread, from a
     sliced input, and bitwise the same on 1, 2 and 3 threads and OpenMP's default."""
     rng = np.random.default_rng(5)
-    base = 1000 + 0.5 * rng.standard_normal((8, 3, 48, 50))
+    base = 1000 + 0.5 * rng.standard_normal((8, 3, 64, 50))
     x = base.astype(dtype)[:, :, :, 1:49]            # not contiguous
+    assert x.size >= pyconv1d.functional.POOL_SERIAL_BELOW   # large enough for threads
     g = rng.standard_normal(x.shape).astype(dtype)
     w = rng.standard_normal(3).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)
@@ -224,6 +226,19 @@ def test_batchnorm_kernels_match_reference_on_any_thread_count(dtype):
     np.testing.assert_allclose(runs[0][1], rgx, **tol)
     np.testing.assert_allclose(runs[0][2], rgw, rtol=tol["rtol"], atol=tol["atol"] * 100)
     np.testing.assert_allclose(runs[0][3], rgb, rtol=tol["rtol"], atol=tol["atol"] * 100)
+
+
+def test_batchnorm_empty_batch_without_running_stats():
+    """Evaluation without running statistics normalises with the batch's: an empty batch has
+    none, and gives an empty output and zero parameter gradients, with no warning."""
+    bn = nn.BatchNorm2d(3, track_running_stats=False).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = bn(np.zeros((0, 3, 4, 4), np.float32))
+        gx = bn.backward(np.zeros_like(y))
+    assert y.shape == gx.shape == (0, 3, 4, 4)
+    assert np.array_equal(bn.weight.grad, np.zeros(3)) and np.array_equal(bn.bias.grad,
+                                                                         np.zeros(3))
 
 
 def test_batchnorm_eval_gradients():

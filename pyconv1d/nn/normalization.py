@@ -72,8 +72,9 @@ class _BatchNorm(Module):
             if self.training and count <= 1:
                 raise ValueError(f"{self._label()}: expected more than 1 value per channel when "
                                  f"training, got input of shape {x.shape}")
-            # per-plane sums in float64, the variance from the deviations (two passes)
-            mean, var = F._batch_norm_stats(x3, threads)
+            # per-plane sums in float64, the variance from the deviations (two passes); an
+            # empty batch (evaluation without running statistics) has none
+            mean, var = F._batch_norm_stats(x3, threads) if count else (np.zeros(c), np.ones(c))
             if self.training and self.track_running_stats:
                 self.num_batches_tracked += 1
                 f = self.momentum if self.momentum is not None else \
@@ -106,11 +107,10 @@ class _BatchNorm(Module):
         if self.affine and self.weight.requires_grad:
             self.weight.accumulate_grad(sum_gx.astype(g.dtype))
         a = invstd * scale                                  # d out / d g, per channel
-        zero = np.zeros(c)
         if not use_batch:
-            return F._batch_norm_affine(x3, mean, zero, zero, threads, g3, a).reshape(shape)
+            return (g3 * a.astype(g3.dtype)[None, :, None]).reshape(shape)
         # (invstd / m) * (m * gxhat - sum(gxhat) - xhat * sum(gxhat * xhat)), gxhat = w * g
-        m = x3.shape[0] * x3.shape[2]
+        m = max(x3.shape[0] * x3.shape[2], 1)
         return F._batch_norm_affine(x3, mean, -a * invstd * sum_gx / m, -a * sum_g / m,
                                     threads, g3, a).reshape(shape)
 
@@ -120,7 +120,8 @@ class BatchNorm1d(_BatchNorm):
 
     Training mode normalises with the batch statistics (biased variance) and updates the
     running ones (unbiased variance, ``momentum``; None: a cumulative average); evaluation mode
-    uses the running statistics.
+    uses the running statistics. ``backward`` reads the input ``forward`` was given (not a
+    copy, as the conv layers do): change it in place in between and the gradients follow.
 
     Examples
     --------
