@@ -451,8 +451,13 @@ __all__ += ["max_pool1d", "max_pool1d_backward", "avg_pool1d", "avg_pool1d_backw
 POOL_SERIAL_BELOW = 1 << 16
 
 
+def _serial_if_small(size, num_threads):
+    """num_threads, or 1 for calls of fewer than POOL_SERIAL_BELOW elements."""
+    return 1 if size < POOL_SERIAL_BELOW else num_threads
+
+
 def _pool_threads(args):
-    return 1 if args.x.size < POOL_SERIAL_BELOW else args.num_threads
+    return _serial_if_small(args.x.size, args.num_threads)
 
 
 def _max_pool(args):
@@ -848,8 +853,8 @@ from . import _norm  # noqa: E402  (the normalisation section is self-contained)
 
 
 def _norm_threads(x, num_threads):
-    """num_threads (None: OpenMP's default) resolved, 1 below POOL_SERIAL_BELOW elements."""
-    return 1 if x.size < POOL_SERIAL_BELOW else _checks.resolve_num_threads(num_threads)
+    """The layers' num_threads (None: OpenMP's default) resolved, as for pooling."""
+    return _serial_if_small(x.size, _checks.resolve_num_threads(num_threads))
 
 
 def _batch_norm_stats(x, num_threads):
@@ -865,9 +870,9 @@ def _batch_norm_affine(x, mu, k, b, num_threads, g=None, a=None):
     given, in x's dtype."""
     out = np.empty_like(x)
     dt = x.dtype
-    zero = np.zeros(x.shape[1], dt)
-    _norm.affine(x if g is None else g, x, mu.astype(dt), zero if a is None else a.astype(dt),
-                 k.astype(dt), b.astype(dt), out, g is not None, _norm_threads(x, num_threads))
+    a = np.zeros(x.shape[1], dt) if a is None else a.astype(dt)
+    _norm.affine(x if g is None else g, x, mu.astype(dt), a, k.astype(dt), b.astype(dt), out,
+                 g is not None, _norm_threads(x, num_threads))
     return out
 
 

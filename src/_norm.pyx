@@ -67,9 +67,10 @@ def stats(const floating[:, :, ::1] x,       # IN  (N, C, P)
           double[::1] var,                   # OUT (C,): biased
           double[:, ::1] part,               # scratch (N, C)
           int num_threads):
-    """Batch mean and biased variance of each channel (two passes: the deviations)."""
+    """Batch mean and biased variance of each channel (two passes: the deviations); 0 and 0
+    for an empty batch."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], job, c
-    cdef double m = <double>(N * P)
+    cdef double m = <double>max(N * P, 1)
     with nogil:
         for job in prange(N * C, schedule='static', num_threads=num_threads):
             part[job // C, job % C] = plane_sum(SUM_X, P, NULL, &x[job // C, job % C, 0], 0)

@@ -122,9 +122,9 @@ def test_gemm_blocks_of_several_samples_agree_bitwise_with_direct(nd, n):
 def test_gemm_weight_gradient_sums_blocks_in_both_layouts(dtype, length, c_out):
     """17 samples whose unrolled planes fill more than half a 4 MiB block each make 17 gemm
     blocks (one sample each), more than the 16 partial sums of the weight gradient: one
-    partial adds two blocks. float64 with 64
-    outputs keeps each partial as (outputs x taps); float32 with 16 outputs over 192 taps
-    has BLAS compute its transpose. Both must give direct's bits."""
+    partial adds two blocks. float64 with 64 outputs keeps each partial as (outputs x taps);
+    float32 with 16 outputs over 192 taps has BLAS compute its transpose. Both must give
+    direct's bits."""
     rng = np.random.default_rng(c_out)
     x = rng.integers(-3, 4, (17, 64, length)).astype(dtype)
     w = rng.integers(-3, 4, (c_out, 64, 3)).astype(dtype)

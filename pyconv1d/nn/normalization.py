@@ -72,9 +72,8 @@ class _BatchNorm(Module):
             if self.training and count <= 1:
                 raise ValueError(f"{self._label()}: expected more than 1 value per channel when "
                                  f"training, got input of shape {x.shape}")
-            # per-plane sums in float64, the variance from the deviations (two passes); an
-            # empty batch (evaluation without running statistics) has none
-            mean, var = F._batch_norm_stats(x3, threads) if count else (np.zeros(c), np.ones(c))
+            # per-plane sums in float64, the variance from the deviations (two passes)
+            mean, var = F._batch_norm_stats(x3, threads)
             if self.training and self.track_running_stats:
                 self.num_batches_tracked += 1
                 f = self.momentum if self.momentum is not None else \
