@@ -41,7 +41,8 @@ PLANE_DIRECT_MAX_OG = 64
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
 #: the direct 2-D weight gradient of 8+ outputs per group pays from this many output pixels
-#: per plane (see _backward_algorithms)
+#: per plane, and so does the direct input gradient of 16+ outputs over 1-2 input channels
+#: (see _backward_algorithms)
 DIRECT_WEIGHT_MIN_PIXELS = 512
 
 
@@ -132,15 +133,19 @@ def _backward_algorithms(args, requested, resolved):
       0.9-2.7x; about even for float32 at 512-700 pixels), while the unroll, which BLAS runs
       with the outputs as rows, is 1.05-1.3x faster for float32 with 32+ outputs over 4+
       channels, and 1.1-2x faster in float32 on planes of about 256 pixels (10x26, 16x16);
-    * the input gradient with 16 or more outputs per group and 3 to 7 input channels per
-      group, or 2 in float64, which fill no block of eight planes (15-90% faster)."""
+    * the input gradient with 16 or more outputs per group and fewer than 8 input channels
+      per group (which fill no block of eight planes) where there are 3 to 7 of them (15-90%
+      faster), or 2 in float64, or 1 in float64 with 32 or more outputs (1.1-1.4x on planes of
+      40x101 and 64x64), or 1-2 on planes below DIRECT_WEIGHT_MIN_PIXELS (1.2-2.9x on 8x8 to
+      22x23 planes)."""
     if requested != "auto" or resolved != "direct" or len(args.stride) != 2:
         return resolved, resolved
     cg = args.x.shape[1] // args.groups
     og = args.w.shape[0] // args.groups
     f64 = args.x.dtype == np.float64
-    few = 3 <= cg < PLANE_BLOCK or (cg == 2 and f64)
     pixels = math.prod(args.out_shape[2:])
+    few = cg < PLANE_BLOCK and (cg >= 3 or pixels < DIRECT_WEIGHT_MIN_PIXELS
+                                or f64 and (cg == 2 or og >= 32))
     direct_weight = (pixels >= DIRECT_WEIGHT_MIN_PIXELS and cg <= 16
                      and (f64 or cg <= 3 or og <= 16))
     return ("gemm" if og >= 16 and few else resolved,
