@@ -230,7 +230,9 @@ def _backward(grad_output, args, mask, algorithm):
     g2 = g.reshape(y_shape)
     dtype = x.dtype
     geometry = _geometry(args)
-    grad_input = grad_weight = grad_bias = None
+    grad_input = grad_weight = None
+    grad_bias = np.empty(w.shape[0], dtype=dtype) if want_bias else None
+    bias_done = False
     if algorithm == "fft":
         grad_input, grad_weight = _fft.backward(g, args, want_input, want_weight)
         if want_input and args.unbatched:
@@ -257,10 +259,10 @@ def _backward(grad_output, args, mask, algorithm):
             scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
             partials = _scratch(dtype, "partials",
                                 (chunks, w.shape[0], math.prod(w.shape[1:])))
-            _conv.grad_weight(g2, x, _as_2d(grad_weight, nd), *geometry, use_gemm, scratch,
-                              partials)
-    if want_bias:
-        grad_bias = np.empty(w.shape[0], dtype=dtype)
+            # the direct 2-D path also sums the bias gradient, in the same pass
+            bias_done = _conv.grad_weight(g2, x, _as_2d(grad_weight, nd), *geometry, use_gemm,
+                                          scratch, partials, grad_bias)
+    if want_bias and not bias_done:
         _conv.grad_bias(g2, grad_bias, args.num_threads)
     return ConvGrads(grad_input, grad_weight, grad_bias)
 

@@ -261,6 +261,14 @@ cdef inline void fill(Py_ssize_t n, floating v, floating* y) noexcept nogil:
         y[i] = v
 
 
+cdef inline floating plane_sum(Py_ssize_t n, const floating* x) noexcept nogil:
+    """The sum of x[:n] with vector partial sums (pyc_sum): one plane of grad_bias."""
+    if floating is float:
+        return pyc_sum_f(n, x)
+    else:
+        return pyc_sum_d(n, x)
+
+
 cdef inline void shift_copy(Py_ssize_t n, floating v, const floating* x,
                             floating* y) noexcept nogil:
     """y[i] = v + x[i]"""
@@ -671,14 +679,16 @@ cdef inline void xcorr_tile(bint full_o, bint full_k, Py_ssize_t n, const floati
 
 
 cdef void _plane_grad_weight(const floating* go, const floating* x, floating* out,
-                             floating* pad, const Py_ssize_t* off, Geom* g, Py_ssize_t no,
-                             Py_ssize_t nc) noexcept nogil:
+                             floating* gb, floating* pad, const Py_ssize_t* off, Geom* g,
+                             Py_ssize_t no, Py_ssize_t nc) noexcept nogil:
     """out[o, c, k] = sum_{n, t} g[n, o, t] * xpad[n, c, t + off[k]] for no (<= TILE) outputs
     and nc input channels of a group (out at the first pair's kernel; go at the first
     output's plane, x at the first channel's plane, of sample 0). Per sample, the no
     grad_output planes go to pad once, at the padded width (zeros in the gap columns), and
     each input plane after them, padded, with the overrun of its last row's taps zeroed.
-    Tiles of TILE outputs x TILE taps share their loads; samples are added in order."""
+    Tiles of TILE outputs x TILE taps share their loads; samples are added in order.
+    Unless gb is NULL, gb[o] = the bias gradient of the no outputs, summed as grad_bias
+    does (plane sums added in sample order, the same bits) while the planes are in cache."""
     cdef Py_ssize_t n, i, c, k, r, KHW = g.KH * g.KW, os = g.Cg * KHW
     cdef Py_ssize_t Hp = _fwd_hp(g), Wp = _fwd_wp(g), span = g.H_out * _fwd_wp(g)
     cdef floating* gn = pad
@@ -686,9 +696,13 @@ cdef void _plane_grad_weight(const floating* go, const floating* x, floating* ou
     cdef bint full_o, full_k
     for i in range(no):
         memset(out + i * os, 0, nc * KHW * sizeof(floating))
+        if gb != NULL:
+            gb[i] = 0
     memset(xn + Hp * Wp, 0, (g.KW - 1) * g.dw * sizeof(floating))
     for n in range(g.N):
         for i in range(no):
+            if gb != NULL:
+                gb[i] = gb[i] + plane_sum(g.P, go + (n * g.C_out + i) * g.P)
             for r in range(g.H_out):
                 gather(g.W_out, go + (n * g.C_out + i) * g.P + r * g.W_out, 1,
                        gn + i * span + r * Wp)
@@ -1208,10 +1222,7 @@ def grad_bias(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
         for o in prange(C, schedule='static', num_threads=num_threads):
             acc = 0
             for n in range(N):
-                if floating is float:
-                    acc = acc + pyc_sum_f(P, gp + (n * C + o) * P)
-                else:
-                    acc = acc + pyc_sum_d(P, gp + (n * C + o) * P)
+                acc = acc + plane_sum(P, gp + (n * C + o) * P)
             op[o] = acc
 
 
@@ -1231,14 +1242,20 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                 Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
                 Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads,
                 bint use_gemm, floating[:, ::1] scratch,
-                floating[:, :, ::1] partials):       # (chunks, C_out, KK) with gemm
+                floating[:, :, ::1] partials,        # (chunks, C_out, KK) with gemm
+                floating[::1] gb=None):              # OUT (C_out,), or None
+    """gw = the weight gradient. With gb, the direct path over padded planes (2-D kernels
+    with unit strides) also writes the bias gradient, bitwise what grad_bias gives, in the
+    same pass over grad_output, and returns True; otherwise gb is left alone (False)."""
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
     cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, nch = 0, U = 0, nblk, nob = 1, ncb = 1, cpb = 1
     cdef floating acc
+    if gb is not None and gb.shape[0] != g.C_out:
+        raise ValueError(f"gb must have {g.C_out} elements, got {gb.shape[0]}")
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
         gw[...] = 0
-        return
+        return False
     cdef const floating* gp = &go[0, 0, 0, 0]
     cdef const floating* xp = &x[0, 0, 0, 0]
     cdef floating* wp = &gw[0, 0, 0, 0]
@@ -1246,6 +1263,7 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
     cdef floating* pp = NULL
     cdef bint plane = not use_gemm and _plane_path(&g, True)
     cdef bint tr = _grad_weight_transposed(&g)
+    cdef floating* bp = &gb[0] if plane and gb is not None else NULL
     cdef Py_ssize_t* off = NULL
     if use_gemm or plane:
         sp = &scratch[0, 0]
@@ -1287,8 +1305,10 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                     gr = job // (nob * ncb)
                     o = gr * g.Og + ((job // ncb) % nob) * TILE
                     c = (job % ncb) * cpb
+                    # the first channel block of a tile also sums its bias gradient
                     _plane_grad_weight(gp + o * g.P, xp + (gr * g.Cg + c) * g.H * g.W,
                                        wp + (o * g.Cg + c) * g.KH * g.KW,
+                                       bp + o if bp != NULL and c == 0 else NULL,
                                        sp + threadid() * scratch.shape[1], off, &g,
                                        min(TILE, (gr + 1) * g.Og - o), min(cpb, g.Cg - c))
             else:
@@ -1306,3 +1326,4 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                                              i, j, min(TAP_BLOCK, g.KW - j))
     finally:
         free(off)
+    return bp != NULL

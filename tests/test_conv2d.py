@@ -450,6 +450,26 @@ def test_output_mask(dtype):
                     assert got is None
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_bias_gradient_summed_with_the_direct_weight_gradient(dtype):
+    """The direct 2-D weight gradient sums the bias gradient in its pass over grad_output:
+    bitwise what the bias gradient alone gives, on every thread count, with tiles of outputs
+    that do not fill (6 per group), two groups and several blocks of input channels."""
+    rng = _rng("fused-bias", dtype)
+    x = _make(rng, (3, 10, 9, 11), dtype)
+    w = _make(rng, (12, 5, 3, 3), dtype)
+    g = _make(rng, (3, 12, 9, 11), dtype)
+    alone = conv2d_backward(g, x, w, padding=1, groups=2, output_mask=(False, False, True),
+                            algorithm="direct", num_threads=1).grad_bias
+    check(alone, ref_grad_bias(g), dtype, 3 * 9 * 11, "grad_bias")
+    for t in THREAD_COUNTS + [None]:
+        both = conv2d_backward(g, x, w, padding=1, groups=2, output_mask=(False, True, True),
+                               algorithm="direct", num_threads=t)
+        assert bitwise_equal(both.grad_bias, alone), t
+        check(both.grad_weight, ref_grad_weight(g, x, w.shape, 1, 1, 1, 2), dtype, 3 * 99,
+              "grad_weight")
+
+
 # --------------------------------------------------------------------------------------------
 # Central differences (float64).
 # --------------------------------------------------------------------------------------------
