@@ -102,6 +102,7 @@ def _extensions():
             f"pyconv1d.{name}",
             [os.path.join("src", f"{name}.pyx")],
             include_dirs=[np.get_include(), "src"],
+            depends=[os.path.join("src", "_simd.h")],     # rebuilt when the vector loops change
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args,
             extra_link_args=list(link_args),

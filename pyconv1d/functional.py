@@ -41,8 +41,8 @@ PLANE_DIRECT_MAX_OG = 64
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
 #: the direct 2-D weight gradient of 8+ outputs per group pays from this many output pixels
-#: per plane, and so does the direct input gradient of 16+ outputs over 1-2 input channels
-#: (see _backward_algorithms)
+#: per plane; below it the input gradient of few channels unrolls from fewer outputs (see
+#: _backward_algorithms)
 DIRECT_WEIGHT_MIN_PIXELS = 512
 
 
@@ -133,22 +133,26 @@ def _backward_algorithms(args, requested, resolved):
       0.9-2.7x; about even for float32 at 512-700 pixels), while the unroll, which BLAS runs
       with the outputs as rows, is 1.05-1.3x faster for float32 with 32+ outputs over 4+
       channels, and 1.1-2x faster in float32 on planes of about 256 pixels (10x26, 16x16);
-    * the input gradient with 16 or more outputs per group and fewer than 8 input channels
-      per group (which fill no block of eight planes) where there are 3 to 7 of them (15-90%
-      faster), or 2 in float64, or 1 in float64 with 32 or more outputs (1.1-1.4x on planes of
-      40x101 and 64x64), or 1-2 on planes below DIRECT_WEIGHT_MIN_PIXELS (1.2-2.9x on 8x8 to
-      22x23 planes)."""
+    * the input gradient over fewer than PLANE_BLOCK input channels per group (which run four
+      rows at a time, not eight planes) on planes below DIRECT_WEIGHT_MIN_PIXELS from 16
+      outputs per group over 1-2 input channels or from 32 over 3-7 (1.1-2x faster there),
+      and on larger planes from 64 outputs over 3-7 input channels in float32 or from 32 over
+      2-7 in float64 (1.0-1.45x)."""
     if requested != "auto" or resolved != "direct" or len(args.stride) != 2:
         return resolved, resolved
     cg = args.x.shape[1] // args.groups
     og = args.w.shape[0] // args.groups
     f64 = args.x.dtype == np.float64
     pixels = math.prod(args.out_shape[2:])
-    few = cg < PLANE_BLOCK and (cg >= 3 or pixels < DIRECT_WEIGHT_MIN_PIXELS
-                                or f64 and (cg == 2 or og >= 32))
+    if cg >= PLANE_BLOCK:
+        unroll_input = False
+    elif pixels < DIRECT_WEIGHT_MIN_PIXELS:
+        unroll_input = og >= (16 if cg <= 2 else 32)
+    else:
+        unroll_input = (cg >= 2 and og >= 32) if f64 else (cg >= 3 and og >= 64)
     direct_weight = (pixels >= DIRECT_WEIGHT_MIN_PIXELS and cg <= 16
                      and (f64 or cg <= 3 or og <= 16))
-    return ("gemm" if og >= 16 and few else resolved,
+    return ("gemm" if unroll_input else resolved,
             "gemm" if og >= 8 and not direct_weight else resolved)
 
 

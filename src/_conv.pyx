@@ -76,6 +76,12 @@ cdef extern from "_simd.h" nogil:
     void pyc_fir8_taps_d(Py_ssize_t n, Py_ssize_t K, const double* w, Py_ssize_t ws,
                          const Py_ssize_t* off, const double* x, double* y, Py_ssize_t ys,
                          int wide)
+    void pyc_fir3x3_rows_f(Py_ssize_t n, Py_ssize_t rows, Py_ssize_t ws, Py_ssize_t P,
+                           const float* w, const Py_ssize_t* off, int sg, const float* x,
+                           float* y, int wide)
+    void pyc_fir3x3_rows_d(Py_ssize_t n, Py_ssize_t rows, Py_ssize_t ws, Py_ssize_t P,
+                           const double* w, const Py_ssize_t* off, int sg, const double* x,
+                           double* y, int wide)
     int pyc_wide_vectors()
     float pyc_sum_f(Py_ssize_t n, const float* x)
     double pyc_sum_d(Py_ssize_t n, const double* x)
@@ -230,10 +236,13 @@ cdef inline void fir_taps(Py_ssize_t n, Py_ssize_t K, const floating* w, const P
 
 cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* w,
                      Py_ssize_t ws, const Py_ssize_t* off, const floating* x, floating* y,
-                     Py_ssize_t ys) noexcept nogil:
+                     Py_ssize_t ys, Py_ssize_t rows=0, Py_ssize_t Wp=0,
+                     int sg=0) noexcept nogil:
     """fir_taps for nb filters (w + m*ws) into nb outputs (y + m*ys) over the same input x,
-    eight at a time; the same bits as nb calls of fir_taps."""
-    cdef Py_ssize_t m = 0
+    eight at a time; the same bits as nb calls of fir_taps. With rows > 0 (3x3 kernels, tap
+    rows sg rows of Wp apart, at least Wp // 16 * 16 columns per row: _gi_wp) the filters left over run
+    four rows of Wp at a time (pyc_fir3x3_rows), and the last rows over the flat span."""
+    cdef Py_ssize_t m = 0, r4 = (rows // 4) * 4
     while m + 8 <= nb:
         if floating is float:
             pyc_fir8_taps_f(n, K, w + m * ws, ws, off, x, y + m * ys, ys, WIDE)
@@ -241,7 +250,14 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
             pyc_fir8_taps_d(n, K, w + m * ws, ws, off, x, y + m * ys, ys, WIDE)
         m = m + 8
     while m < nb:
-        fir_taps(n, K, w + m * ws, off, x, y + m * ys)
+        if r4 > 0:
+            if floating is float:
+                pyc_fir3x3_rows_f(Wp // 16 * 16, r4, Wp, K // 9, w + m * ws, off, sg, x,
+                                  y + m * ys, WIDE)
+            else:
+                pyc_fir3x3_rows_d(Wp // 8 * 8, r4, Wp, K // 9, w + m * ws, off, sg, x,
+                                  y + m * ys, WIDE)
+        fir_taps(n - r4 * Wp, K, w + m * ws, off, x + r4 * Wp, y + m * ys + r4 * Wp)
         m = m + 1
 
 
@@ -510,8 +526,20 @@ cdef inline Py_ssize_t _fwd_hp(Geom* g) noexcept nogil:
     return g.H_out + (g.KH - 1) * g.dh
 
 
+cdef inline bint _gi_rows(Geom* g) noexcept nogil:
+    """Whether the direct 2-D input gradient runs four rows at a time (pyc_fir3x3_rows): 3x3
+    kernels without row dilation, and fewer than PLANE_BLOCK input channels per group (so no
+    eight of them share the loads)."""
+    return g.KH == 3 and g.KW == 3 and g.dh == 1 and g.Cg < PLANE_BLOCK
+
+
 cdef inline Py_ssize_t _gi_wp(Geom* g) noexcept nogil:
-    return g.W + g.pl + (g.KW - 1) * g.dw
+    """The padded width of the input gradient's planes; for _gi_rows at least the width
+    rounded up to 16, so that the rows' whole vectors cover it."""
+    cdef Py_ssize_t Wp = g.W + g.pl + (g.KW - 1) * g.dw, v = 64 // g.itemsize
+    if _gi_rows(g):
+        return max(Wp, (g.W + v - 1) // v * v)
+    return Wp
 
 
 cdef inline Py_ssize_t _gi_hp(Geom* g) noexcept nogil:
@@ -657,7 +685,8 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
                        (g.KH - 1) * g.dh, (g.KW - 1) * g.dw)
         # the last plane's whole vectors read up to SLACK past it
         memset(pad + no * Hp * Wp, 0, SLACK * sizeof(floating))
-        fir_planes(nb, span, no * KHW, wt + o * KHW, g.Og * KHW, off, pad, acc, ys)
+        fir_planes(nb, span, no * KHW, wt + o * KHW, g.Og * KHW, off, pad, acc, ys,
+                   g.H if _gi_rows(g) else 0, Wp, -1)
         o = o + no
     _padded_to_rows(acc, nb, ys, g.H * g.W, g.H, g.W, gx, Wp)
 

@@ -393,4 +393,66 @@ static inline void pyc_xcorr_tile_##SUF(int full_o, int full_k, ptrdiff_t n,    
 PYC_XCORR_TILES(float, f)
 PYC_XCORR_TILES(double, d)
 
+/* The vector loop of pyc_fir3x3_rows with VB-byte vectors, R output rows at once and tap rows
+ * SG (+1 or -1) rows apart. Input row q (relative to the block's first output row) serves
+ * output row r through tap row i = (q - r) * SG; the rows are visited in the order that
+ * gives every output its taps in (plane, i, j) order. */
+#define PYC_FIR3X3_BODY(T, VB, R, SG)                                                         \
+    {                                                                                         \
+        enum { V = VB / sizeof(T) };                                                          \
+        typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
+        for (ptrdiff_t r0 = 0; r0 + R <= rows; r0 += R) {                                     \
+            T *yb = y + r0 * ws;                                                              \
+            const T *xb = x + r0 * ws;                                                        \
+            for (ptrdiff_t t = 0; t + V <= n; t += V) {                                       \
+                vec a[R];                                                                     \
+                _Pragma("GCC unroll 8")                                                      \
+                for (int r = 0; r < R; r++) a[r] = *(vec *)(yb + r * ws + t);                 \
+                for (ptrdiff_t p = 0; p < P; p++) {                                           \
+                    const T *wp = w + 9 * p;                                                  \
+                    const ptrdiff_t *op = off + 9 * p;                                        \
+                    T c[9];                                                                   \
+                    _Pragma("GCC unroll 9")                                                  \
+                    for (int k = 0; k < 9; k++) c[k] = wp[k];                                 \
+                    _Pragma("GCC unroll 10")                                                 \
+                    for (int u = 0; u < R + 2; u++) {                                         \
+                        const int q = SG > 0 ? u : R - 1 - u;                                 \
+                        _Pragma("GCC unroll 3")                                              \
+                        for (int j = 0; j < 3; j++) {                                         \
+                            vec xv = *(const vec *)(xb + t + op[j] + q * ws);                 \
+                            _Pragma("GCC unroll 3")                                          \
+                            for (int i = 0; i < 3; i++) {                                     \
+                                const int r = q - SG * i;                                     \
+                                if (r >= 0 && r < R) a[r] += c[3 * i + j] * xv;               \
+                            }                                                                 \
+                        }                                                                     \
+                    }                                                                         \
+                }                                                                             \
+                _Pragma("GCC unroll 8")                                                      \
+                for (int r = 0; r < R; r++) *(vec *)(yb + r * ws + t) = a[r];                 \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+/* pyc_fir_taps for 3x3 kernels over rows: y[r*ws + t] += sum_{p<P} sum_{k<9} w[9p + k] *
+ * x[r*ws + t + off[9p + k]] for r < rows (a multiple of 4) and t < n (a multiple of 16),
+ * where tap row i of each plane lies i*sg rows of ws elements from row 0 (off[9p + 3i + j] ==
+ * off[9p + j] + i*sg*ws, sg = +1 or -1). Four output rows run at once: a load of x serves up
+ * to three of them, so there are half as many loads per multiply-add as in pyc_fir_taps, and
+ * every output takes its taps in the same order, with the same bits. */
+#define PYC_FIR3X3(T, SUF)                                                                    \
+PYC_CLONES static void pyc_fir3x3_rows_##SUF(ptrdiff_t n, ptrdiff_t rows, ptrdiff_t ws,       \
+                                             ptrdiff_t P, const T *restrict w,                \
+                                             const ptrdiff_t *restrict off, int sg,           \
+                                             const T *restrict x, T *restrict y, int wide)    \
+{                                                                                             \
+    if (wide && sg > 0) PYC_FIR3X3_BODY(T, 64, 4, 1)                                          \
+    else if (wide) PYC_FIR3X3_BODY(T, 64, 4, -1)                                              \
+    else if (sg > 0) PYC_FIR3X3_BODY(T, 32, 4, 1)                                             \
+    else PYC_FIR3X3_BODY(T, 32, 4, -1)                                                        \
+}
+
+PYC_FIR3X3(float, f)
+PYC_FIR3X3(double, d)
+
 #endif

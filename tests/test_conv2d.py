@@ -450,6 +450,28 @@ def test_output_mask(dtype):
                     assert got is None
 
 
+@pytest.mark.parametrize("c_in,groups", [(1, 1), (3, 1), (4, 2), (6, 6)])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_direct_input_gradient_four_rows_at_a_time(dtype, c_in, groups):
+    """The direct input gradient of 3x3 kernels over few input channels runs four rows at a
+    time, on planes padded to whole vectors: heights that leave 0-3 rows over, widths around
+    the vector sizes, column dilation and uneven padding. Small integers make every sum exact,
+    so the result must equal the reference bit for bit, on 1 and 3 threads."""
+    rng = _rng("rows", dtype, c_in, groups)
+    for h, w_, dilation, padding in [(4, 16, 1, 1), (5, 15, 1, 1), (7, 17, 1, 0),
+                                     (8, 33, (1, 2), (1, 2)), (11, 8, 1, ((2, 0), (0, 1))),
+                                     (9, 40, (1, 3), "same"), (2, 5, 1, 1)]:
+        x = _make(rng, (2, c_in, h, w_), dtype, integer=True)
+        wt = _make(rng, (5 * groups, c_in // groups, 3, 3), dtype, integer=True)
+        args = (1, padding, dilation, groups)
+        g = _make(rng, conv2d(x, wt, None, *args).shape, dtype, integer=True)
+        want = ref_grad_input(g, x.shape, wt, *args)
+        for t in (1, 3):
+            got = conv2d_backward(g, x, wt, *args, output_mask=(True, False, False),
+                                  algorithm="direct", num_threads=t).grad_input
+            assert np.array_equal(got, want), (h, w_, dilation, padding, t)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_bias_gradient_summed_with_the_direct_weight_gradient(dtype):
     """The direct 2-D weight gradient sums the bias gradient in its pass over grad_output:
