@@ -242,6 +242,22 @@ def _backward(grad_output, args, mask, algorithm):
         if want_input and args.unbatched:
             grad_input = grad_input[0]
         want_input = want_weight = False
+    if want_input and want_weight and gi_algorithm == gw_algorithm == "direct":
+        # few-channel 2-D layers: all three gradients in one pass over grad_output, with the
+        # bits of the separate passes below
+        per_thread, n_partials = _conv.grad_input_weight_scratch(
+            x.shape, w.shape, y_shape, geometry[:-1], dtype.itemsize)
+        if n_partials:
+            grad_input = np.empty(args.x.shape, dtype=dtype)
+            grad_weight = np.empty(args.w.shape, dtype=dtype)
+            scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
+            partials = _scratch(dtype, "partials", (n_partials,))
+            _conv.grad_input_weight(g2, x, w, _as_2d(grad_input, nd), _as_2d(grad_weight, nd),
+                                    grad_bias, *geometry, scratch, partials)
+            if args.unbatched:
+                grad_input = grad_input[0]
+            want_input = want_weight = False
+            bias_done = True
     with _blas.single_threaded():
         if want_input:
             use_gemm = gi_algorithm == "gemm"

@@ -577,7 +577,7 @@ cdef inline Py_ssize_t _plane_block(Geom* g, Py_ssize_t outer, Py_ssize_t planes
     return 1
 
 
-cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept:
+cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept nogil:
     """Scratch elements per thread of the padded-plane path: 0 forward, 1 grad input (a chunk
     of padded planes and a block of outputs at the padded width), 2 grad weight (a tile of
     grad_output planes at the padded width, a padded input plane and its overrun)."""
@@ -707,47 +707,89 @@ cdef inline void xcorr_tile(bint full_o, bint full_k, Py_ssize_t n, const floati
         pyc_xcorr_tile_d(full_o, full_k, n, go, gs, x, off, out, os, WIDE)
 
 
-cdef void _plane_grad_weight(const floating* go, const floating* x, floating* out,
-                             floating* gb, floating* pad, const Py_ssize_t* off, Geom* g,
-                             Py_ssize_t no, Py_ssize_t nc) noexcept nogil:
-    """out[o, c, k] = sum_{n, t} g[n, o, t] * xpad[n, c, t + off[k]] for no (<= TILE) outputs
-    and nc input channels of a group (out at the first pair's kernel; go at the first
-    output's plane, x at the first channel's plane, of sample 0). Per sample, the no
-    grad_output planes go to pad once, at the padded width (zeros in the gap columns), and
-    each input plane after them, padded, with the overrun of its last row's taps zeroed.
-    Tiles of TILE outputs x TILE taps share their loads; samples are added in order.
-    Unless gb is NULL, gb[o] = the bias gradient of the no outputs, summed as grad_bias
-    does (plane sums added in sample order, the same bits) while the planes are in cache."""
-    cdef Py_ssize_t n, i, c, k, r, KHW = g.KH * g.KW, os = g.Cg * KHW
+cdef void _plane_grad_weight_sample(const floating* go, const floating* x, floating* out,
+                                    floating* pad, const Py_ssize_t* off, Geom* g,
+                                    Py_ssize_t no, Py_ssize_t nc) noexcept nogil:
+    """out[o, c, k] += sum_t g[o, t] * xpad[c, t + off[k]] for one sample: no (<= TILE)
+    outputs and nc input channels of a group (out at the first pair's kernel; go at the
+    first output's plane, x at the first channel's plane). The no grad_output planes go to
+    pad once, at the padded width (zeros in the gap columns), and each input plane after
+    them, padded (the overrun of its last row's taps zeroed by the caller). Tiles of TILE
+    outputs x TILE taps share their loads; each sum is made whole and then added to out."""
+    cdef Py_ssize_t i, c, k, r, KHW = g.KH * g.KW, os = g.Cg * KHW
     cdef Py_ssize_t Hp = _fwd_hp(g), Wp = _fwd_wp(g), span = g.H_out * _fwd_wp(g)
     cdef floating* gn = pad
     cdef floating* xn = pad + TILE * span
     cdef bint full_o, full_k
     for i in range(no):
+        for r in range(g.H_out):
+            gather(g.W_out, go + i * g.P + r * g.W_out, 1, gn + i * span + r * Wp)
+            memset(gn + i * span + r * Wp + g.W_out, 0, (Wp - g.W_out) * sizeof(floating))
+    for c in range(nc):
+        _pad_plane(x + c * g.H * g.W, g.H, g.W, xn, Hp, Wp, g.pt, g.pl)
+        i = 0
+        while i < no:
+            full_o = no - i >= TILE
+            k = 0
+            while k < KHW:
+                full_k = KHW - k >= TILE
+                xcorr_tile(full_o, full_k, span, gn + i * span, span, xn, off + k,
+                           out + i * os + c * KHW + k, os)
+                k = k + (TILE if full_k else 1)
+            i = i + (TILE if full_o else 1)
+
+
+cdef void _plane_grad_weight(const floating* go, const floating* x, floating* out,
+                             floating* gb, floating* pad, const Py_ssize_t* off, Geom* g,
+                             Py_ssize_t no, Py_ssize_t nc) noexcept nogil:
+    """out[o, c, k] = sum_{n, t} g[n, o, t] * xpad[n, c, t + off[k]] for no (<= TILE) outputs
+    and nc input channels of a group (out at the first pair's kernel; go at the first
+    output's plane, x at the first channel's plane, of sample 0): the samples' sums
+    (_plane_grad_weight_sample) added in sample order. Unless gb is NULL, gb[o] = the bias
+    gradient of the no outputs, summed as grad_bias does (plane sums added in sample order,
+    the same bits) while the planes are in cache."""
+    cdef Py_ssize_t n, i, KHW = g.KH * g.KW, os = g.Cg * KHW
+    for i in range(no):
         memset(out + i * os, 0, nc * KHW * sizeof(floating))
         if gb != NULL:
             gb[i] = 0
-    memset(xn + Hp * Wp, 0, (g.KW - 1) * g.dw * sizeof(floating))
+    memset(pad + TILE * g.H_out * _fwd_wp(g) + _fwd_hp(g) * _fwd_wp(g), 0,
+           (g.KW - 1) * g.dw * sizeof(floating))
     for n in range(g.N):
-        for i in range(no):
-            if gb != NULL:
+        if gb != NULL:
+            for i in range(no):
                 gb[i] = gb[i] + plane_sum(g.P, go + (n * g.C_out + i) * g.P)
-            for r in range(g.H_out):
-                gather(g.W_out, go + (n * g.C_out + i) * g.P + r * g.W_out, 1,
-                       gn + i * span + r * Wp)
-                memset(gn + i * span + r * Wp + g.W_out, 0, (Wp - g.W_out) * sizeof(floating))
-        for c in range(nc):
-            _pad_plane(x + (n * g.C_in + c) * g.H * g.W, g.H, g.W, xn, Hp, Wp, g.pt, g.pl)
-            i = 0
-            while i < no:
-                full_o = no - i >= TILE
-                k = 0
-                while k < KHW:
-                    full_k = KHW - k >= TILE
-                    xcorr_tile(full_o, full_k, span, gn + i * span, span, xn, off + k,
-                               out + i * os + c * KHW + k, os)
-                    k = k + (TILE if full_k else 1)
-                i = i + (TILE if full_o else 1)
+        _plane_grad_weight_sample(go + n * g.C_out * g.P, x + n * g.C_in * g.H * g.W, out,
+                                  pad, off, g, no, nc)
+
+
+cdef inline bint _fused_backward(Geom* g) noexcept nogil:
+    """Whether grad_input_weight() applies: both gradients on the direct path over padded
+    planes, few input channels per group (one job per sample and group does the whole input
+    gradient) and 2-D kernels."""
+    return _plane_path(g, True) and g.Cg < PLANE_BLOCK
+
+
+cdef void _fused_backward_job(const floating* go, const floating* x, const floating* wt,
+                              floating* gx, floating* part, floating* pb, floating* pad,
+                              const Py_ssize_t* off_gi, const Py_ssize_t* off_gw,
+                              Geom* g) noexcept nogil:
+    """One sample and group (go, x, gx at its planes; wt at the group's repacked weight):
+    its input gradient, its weight-gradient sums part (Og x Cg x KH x KW) and its bias
+    sums pb (Og), all while its grad_output planes are in cache."""
+    cdef Py_ssize_t o
+    cdef floating* pw = pad + plane_scratch(g, 1)
+    _plane_grad_input(go, wt, gx, pad, off_gi, g, g.Cg)
+    memset(part, 0, g.Og * g.KK * sizeof(floating))
+    memset(pw + TILE * g.H_out * _fwd_wp(g) + _fwd_hp(g) * _fwd_wp(g), 0,
+           (g.KW - 1) * g.dw * sizeof(floating))
+    o = 0
+    while o < g.Og:
+        _plane_grad_weight_sample(go + o * g.P, x, part + o * g.KK, pw, off_gw, g,
+                                  min(TILE, g.Og - o), g.Cg)
+        o = o + TILE
+    for o in range(g.Og):
+        pb[o] = plane_sum(g.P, go + o * g.P)
 
 
 cdef enum:
@@ -1153,6 +1195,22 @@ def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
     return (nc * g.KH * g.KW + (g.Og if g.S > 1 else 0)) * g.TC, nc
 
 
+cdef floating* _repack_weight(const floating* wp, Geom* g) except NULL:
+    """The weight as (groups, Cg, Og, KH, KW) (malloc'ed; the caller frees): for the direct
+    input gradient, a chunk of grad_output planes has its taps side by side for each input
+    channel."""
+    cdef Py_ssize_t gr, o, c, KHW = g.KH * g.KW
+    cdef floating* wt = <floating*>malloc(max(g.C_out * g.KK, 1) * sizeof(floating))
+    if wt == NULL:
+        raise MemoryError()
+    for gr in range(g.groups):
+        for o in range(g.Og):
+            for c in range(g.Cg):
+                memcpy(wt + ((gr * g.Cg + c) * g.Og + o) * KHW,
+                       wp + ((gr * g.Og + o) * g.Cg + c) * KHW, KHW * sizeof(floating))
+    return wt
+
+
 def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_out)
                const floating[:, :, :, ::1] w,      # IN  (C_out, Cg, KH, KW)
                floating[:, :, :, ::1] gx,           # OUT (N, C_in, H, W), zeroed
@@ -1183,15 +1241,11 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
         # the weight as (groups, Cg, Og, KH, KW): a chunk of grad_output planes has its taps
         # side by side for each input channel
         off = tap_offsets(&g, OFF_PLANE_GRAD_INPUT)
-        wt = <floating*>malloc(g.C_out * g.KK * sizeof(floating))
-        if wt == NULL:
+        try:
+            wt = _repack_weight(wp, &g)
+        except MemoryError:
             free(off)
-            raise MemoryError()
-        for gr in range(g.groups):
-            for o in range(g.Og):
-                for c in range(g.Cg):
-                    memcpy(wt + ((gr * g.Cg + c) * g.Og + o) * KHW,
-                           wp + ((gr * g.Og + o) * g.Cg + c) * KHW, KHW * sizeof(floating))
+            raise
     elif not use_gemm:
         off = tap_offsets(&g, OFF_ROW_GRAD_INPUT)
     try:
@@ -1229,6 +1283,88 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                                              xp + (n * g.C_in + ch) * g.H * g.W, off, &g)
     finally:
         free(off)
+        free(wt)
+
+
+def grad_input_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
+                              Py_ssize_t itemsize):
+    """(scratch elements per thread, partial-sum elements) for grad_input_weight(), or
+    (0, 0) where it does not apply: then grad_input() and grad_weight() give the same bits."""
+    cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
+    if (not _fused_backward(&g) or g.N * g.groups < PLANE_MIN_JOBS or g.P == 0
+            or g.H == 0 or g.W == 0 or g.C_out == 0):
+        return 0, 0
+    return plane_scratch(&g, 1) + plane_scratch(&g, 2), g.N * g.C_out * (g.KK + 1)
+
+
+def grad_input_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
+                      const floating[:, :, :, ::1] x,     # IN  (N, C_in, H, W)
+                      const floating[:, :, :, ::1] w,     # IN  (C_out, Cg, KH, KW)
+                      floating[:, :, :, ::1] gx,          # OUT (N, C_in, H, W)
+                      floating[:, :, :, ::1] gw,          # OUT (C_out, Cg, KH, KW)
+                      floating[::1] gb,                   # OUT (C_out,), or None
+                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                      Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads,
+                      floating[:, ::1] scratch,           # (num_threads, scratch elements)
+                      floating[::1] partials):            # the partial-sum elements
+    """The input, weight and bias gradients of a few-channel 2-D layer in one pass over
+    grad_output (where grad_input_weight_scratch gives a size): one job per sample and
+    group computes its input gradient as grad_input() does and its weight and bias sums as
+    grad_weight() and grad_bias() do for a sample, while its grad_output planes are in
+    cache; the samples' sums are then added in sample order. The bits are those of the
+    three separate calls, on every thread count."""
+    cdef Geom g = make_geom(x.shape, w.shape, go.shape, sh, sw, pt, pl, dh, dw, groups,
+                            sizeof(floating))
+    cdef Py_ssize_t job, n, gr, e, o, k, KHW = g.KH * g.KW
+    cdef floating acc
+    if not (_fused_backward(&g) and g.N * g.groups >= PLANE_MIN_JOBS and g.P > 0
+            and g.H > 0 and g.W > 0 and g.C_out > 0):
+        raise ValueError("grad_input_weight does not apply to this shape")
+    if gb is not None and gb.shape[0] != g.C_out:
+        raise ValueError(f"gb must have {g.C_out} elements, got {gb.shape[0]}")
+    if partials.shape[0] < g.N * g.C_out * (g.KK + 1):
+        raise ValueError(f"partials must have {g.N * g.C_out * (g.KK + 1)} elements, "
+                         f"got {partials.shape[0]}")
+    cdef const floating* gp = &go[0, 0, 0, 0]
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* gxp = &gx[0, 0, 0, 0]
+    cdef floating* gwp = &gw[0, 0, 0, 0]
+    cdef floating* sp = &scratch[0, 0]
+    cdef floating* pp = &partials[0]
+    cdef floating* pbp = pp + g.N * g.C_out * g.KK
+    cdef floating* wt = NULL
+    cdef Py_ssize_t* off_gi = tap_offsets(&g, OFF_PLANE_GRAD_INPUT)
+    cdef Py_ssize_t* off_gw = NULL
+    try:
+        off_gw = tap_offsets(&g, OFF_PLANE_FORWARD)
+        wt = _repack_weight(&w[0, 0, 0, 0], &g)
+        with nogil:
+            for job in prange(g.N * g.groups, schedule='static', num_threads=num_threads):
+                n = job // g.groups
+                gr = job % g.groups
+                _fused_backward_job(gp + (n * g.C_out + gr * g.Og) * g.P,
+                                    xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
+                                    wt + gr * g.Cg * g.Og * KHW,
+                                    gxp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
+                                    pp + (n * g.C_out + gr * g.Og) * g.KK,
+                                    pbp + n * g.C_out + gr * g.Og,
+                                    sp + threadid() * scratch.shape[1], off_gi, off_gw, &g)
+            # the samples' sums in sample order, as grad_weight and grad_bias add them
+            for e in prange(g.C_out * (g.KK + 1), schedule='static', num_threads=num_threads):
+                acc = 0
+                if e < g.C_out * g.KK:
+                    for n in range(g.N):
+                        acc = acc + pp[n * g.C_out * g.KK + e]
+                    gwp[e] = acc
+                else:
+                    o = e - g.C_out * g.KK
+                    for n in range(g.N):
+                        acc = acc + pbp[n * g.C_out + o]
+                    if gb is not None:
+                        gb[o] = acc
+    finally:
+        free(off_gi)
+        free(off_gw)
         free(wt)
 
 

@@ -472,6 +472,36 @@ def test_direct_input_gradient_four_rows_at_a_time(dtype, c_in, groups):
             assert np.array_equal(got, want), (h, w_, dilation, padding, t)
 
 
+@pytest.mark.parametrize("n,c_in,c_out,groups,kernel,dilation,padding", [
+    (16, 1, 6, 1, (3, 3), 1, 1),                 # kws-c1-like, outputs not a multiple of 4
+    (17, 3, 8, 1, (5, 3), (2, 1), ((2, 0), (1, 3))),
+    (4, 4, 8, 4, (3, 3), 1, "same"),             # depthwise, multiplier 2: 16 jobs
+    (8, 4, 6, 2, (2, 4), (1, 2), 0)])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_direct_backward_in_one_pass(dtype, n, c_in, c_out, groups, kernel, dilation,
+                                     padding):
+    """Few-channel 2-D layers with enough samples (times groups) get all three gradients from
+    one pass over grad_output: the bits of the separate passes (asked for one at a time), on
+    every thread count, and the reference's values."""
+    rng = _rng("one-pass", dtype, n, c_in, kernel)
+    x = _make(rng, (n, c_in, 9, 13), dtype)
+    w = _make(rng, (c_out, c_in // groups) + kernel, dtype)
+    args = (1, padding, dilation, groups)
+    g = _make(rng, conv2d(x, w, None, *args).shape, dtype)
+    apart = [conv2d_backward(g, x, w, *args, output_mask=mask, algorithm="direct")[i]
+             for i, mask in enumerate([(True, False, False), (False, True, False),
+                                       (False, False, True)])]
+    for t in THREAD_COUNTS + [None]:
+        both = conv2d_backward(g, x, w, *args, algorithm="direct", num_threads=t)
+        for name, got, want in zip(both._fields, both, apart):
+            assert bitwise_equal(got, want), (name, t)
+    reduction = n * g.shape[2] * g.shape[3]
+    check(apart[0], ref_grad_input(g, x.shape, w, *args), dtype,
+          (c_out // groups) * kernel[0] * kernel[1], "grad_input")
+    check(apart[1], ref_grad_weight(g, x, w.shape, *args), dtype, reduction, "grad_weight")
+    check(apart[2], ref_grad_bias(g), dtype, reduction, "grad_bias")
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_bias_gradient_summed_with_the_direct_weight_gradient(dtype):
     """The direct 2-D weight gradient sums the bias gradient in its pass over grad_output:
