@@ -86,9 +86,9 @@ cdef extern from "_simd.h" nogil:
     float pyc_sum_f(Py_ssize_t n, const float* x)
     double pyc_sum_d(Py_ssize_t n, const double* x)
     void pyc_xcorr_taps8_f(Py_ssize_t n, const float* g, const float* x, const Py_ssize_t* off,
-                           float* out)
+                           float* out, int wide)
     void pyc_xcorr_taps8_d(Py_ssize_t n, const double* g, const double* x,
-                           const Py_ssize_t* off, double* out)
+                           const Py_ssize_t* off, double* out, int wide)
     void pyc_xcorr_tile_f(int full_o, int full_k, Py_ssize_t n, const float* g, Py_ssize_t gs,
                           const float* x, const Py_ssize_t* off, float* out, Py_ssize_t os,
                           int wide)
@@ -265,9 +265,9 @@ cdef inline void xcorr_taps8(Py_ssize_t n, const floating* g, const floating* x,
                              const Py_ssize_t* off, floating* out) noexcept nogil:
     """out[j] += sum_t g[t] * x[t + off[j]] for j < 8."""
     if floating is float:
-        pyc_xcorr_taps8_f(n, g, x, off, out)
+        pyc_xcorr_taps8_f(n, g, x, off, out, WIDE)
     else:
-        pyc_xcorr_taps8_d(n, g, x, off, out)
+        pyc_xcorr_taps8_d(n, g, x, off, out, WIDE)
 
 
 cdef inline void fill(Py_ssize_t n, floating v, floating* y) noexcept nogil:

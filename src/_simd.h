@@ -141,6 +141,28 @@ static int pyc_wide_vectors(void)
         idx[q] = m ? pos + q * (S) : idx[q];                                                  \
     }
 
+/* The vector loop of pyc_xcorr_taps8 with VB-byte vectors (advances t; adds the lanes of each
+ * accumulator, in lane order, into s). */
+#define PYC_XCORR8_BODY(T, VB)                                                                \
+    {                                                                                         \
+        enum { V = VB / sizeof(T) };                                                          \
+        typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
+        vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};   \
+        const T *x0 = x + off[0], *x1 = x + off[1], *x2 = x + off[2], *x3 = x + off[3];       \
+        const T *x4 = x + off[4], *x5 = x + off[5], *x6 = x + off[6], *x7 = x + off[7];       \
+        for (; t + V <= n; t += V) {                                                          \
+            vec gv = *(const vec *)(g + t);                                                   \
+            a0 += gv * *(const vec *)(x0 + t); a1 += gv * *(const vec *)(x1 + t);             \
+            a2 += gv * *(const vec *)(x2 + t); a3 += gv * *(const vec *)(x3 + t);             \
+            a4 += gv * *(const vec *)(x4 + t); a5 += gv * *(const vec *)(x5 + t);             \
+            a6 += gv * *(const vec *)(x6 + t); a7 += gv * *(const vec *)(x7 + t);             \
+        }                                                                                     \
+        for (int l = 0; l < V; l++) {                                                         \
+            s[0] += a0[l]; s[1] += a1[l]; s[2] += a2[l]; s[3] += a3[l];                       \
+            s[4] += a4[l]; s[5] += a5[l]; s[6] += a6[l]; s[7] += a7[l];                       \
+        }                                                                                     \
+    }
+
 #define PYC_DEFINE(T, SUF, VT, VN)                                                            \
 /* y[i] += a * x[i] */                                                                        \
 PYC_CLONES static void pyc_axpy_##SUF(ptrdiff_t n, T a, const T *restrict x, T *restrict y) \
@@ -265,28 +287,20 @@ PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *re
         y4[t] = a4; y5[t] = a5; y6[t] = a6; y7[t] = a7;                                       \
     }                                                                                         \
 }                                                                                             \
-/* out[j] += sum_{t<n} g[t] * x[t + off[j]] for j < 8 (one load of g serves eight taps); each    \
- * out[j] gets its n terms in a fixed order. */                                             \
+/* out[j] += sum_{t<n} g[t] * x[t + off[j]] for j < 8 (one load of g serves eight taps), with  \
+ * VB-byte vectors (64 with AVX-512, 32 elsewhere); each out[j] gets its n terms in a fixed   \
+ * order: the vector lanes, in lane order, then the scalar tail. */                          \
 PYC_CLONES static void pyc_xcorr_taps8_##SUF(ptrdiff_t n, const T *restrict g,               \
                                              const T *restrict x,                            \
-                                             const ptrdiff_t *restrict off, T *restrict out)  \
+                                             const ptrdiff_t *restrict off, T *restrict out,  \
+                                             int wide)                                        \
 {                                                                                             \
-    typedef T vec __attribute__((vector_size(VN * sizeof(T)), aligned(sizeof(T))));          \
-    vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};       \
-    const T *x0 = x + off[0], *x1 = x + off[1], *x2 = x + off[2], *x3 = x + off[3];           \
-    const T *x4 = x + off[4], *x5 = x + off[5], *x6 = x + off[6], *x7 = x + off[7];           \
-    ptrdiff_t t = 0;                                                                          \
-    for (; t + VN <= n; t += VN) {                                                            \
-        vec gv = *(const vec *)(g + t);                                                       \
-        a0 += gv * *(const vec *)(x0 + t); a1 += gv * *(const vec *)(x1 + t);                 \
-        a2 += gv * *(const vec *)(x2 + t); a3 += gv * *(const vec *)(x3 + t);                 \
-        a4 += gv * *(const vec *)(x4 + t); a5 += gv * *(const vec *)(x5 + t);                 \
-        a6 += gv * *(const vec *)(x6 + t); a7 += gv * *(const vec *)(x7 + t);                 \
-    }                                                                                         \
     T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                        \
-    for (int l = 0; l < VN; l++) {                                                            \
-        s[0] += a0[l]; s[1] += a1[l]; s[2] += a2[l]; s[3] += a3[l];                           \
-        s[4] += a4[l]; s[5] += a5[l]; s[6] += a6[l]; s[7] += a7[l];                           \
+    ptrdiff_t t = 0;                                                                          \
+    if (wide) {                                                                               \
+        PYC_XCORR8_BODY(T, 64)                                                                \
+    } else {                                                                                  \
+        PYC_XCORR8_BODY(T, 32)                                                                \
     }                                                                                         \
     for (; t < n; t++)                                                                        \
         for (int j = 0; j < 8; j++) s[j] += g[t] * x[t + off[j]];                             \
