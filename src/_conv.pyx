@@ -77,11 +77,11 @@ cdef extern from "_simd.h" nogil:
                          const Py_ssize_t* off, const double* x, double* y, Py_ssize_t ys,
                          int wide)
     void pyc_fir3x3_rows_f(Py_ssize_t n, Py_ssize_t rows, Py_ssize_t ws, Py_ssize_t P,
-                           const float* w, const Py_ssize_t* off, int sg, const float* x,
-                           float* y, int wide)
+                           const float* w, const Py_ssize_t* off, const float* x, float* y,
+                           int wide)
     void pyc_fir3x3_rows_d(Py_ssize_t n, Py_ssize_t rows, Py_ssize_t ws, Py_ssize_t P,
-                           const double* w, const Py_ssize_t* off, int sg, const double* x,
-                           double* y, int wide)
+                           const double* w, const Py_ssize_t* off, const double* x, double* y,
+                           int wide)
     int pyc_wide_vectors()
     float pyc_sum_f(Py_ssize_t n, const float* x)
     double pyc_sum_d(Py_ssize_t n, const double* x)
@@ -236,12 +236,12 @@ cdef inline void fir_taps(Py_ssize_t n, Py_ssize_t K, const floating* w, const P
 
 cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* w,
                      Py_ssize_t ws, const Py_ssize_t* off, const floating* x, floating* y,
-                     Py_ssize_t ys, Py_ssize_t rows=0, Py_ssize_t Wp=0,
-                     int sg=0) noexcept nogil:
+                     Py_ssize_t ys, Py_ssize_t rows=0, Py_ssize_t Wp=0) noexcept nogil:
     """fir_taps for nb filters (w + m*ws) into nb outputs (y + m*ys) over the same input x,
-    eight at a time; the same bits as nb calls of fir_taps. With rows > 0 (3x3 kernels, tap
-    rows sg rows of Wp apart, at least Wp // 16 * 16 columns per row: _gi_wp) the filters left over run
-    four rows of Wp at a time (pyc_fir3x3_rows), and the last rows over the flat span."""
+    eight at a time; the same bits as nb calls of fir_taps. With rows > 0 (the input gradient's
+    reversed 3x3 kernels over rows of Wp, whose whole 64-byte vectors cover the output
+    columns: _gi_wp) the filters left over run four rows at a time (pyc_fir3x3_rows) and the
+    rows after the last four over the flat span, with the same bits."""
     cdef Py_ssize_t m = 0, r4 = (rows // 4) * 4
     while m + 8 <= nb:
         if floating is float:
@@ -252,10 +252,10 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
     while m < nb:
         if r4 > 0:
             if floating is float:
-                pyc_fir3x3_rows_f(Wp // 16 * 16, r4, Wp, K // 9, w + m * ws, off, sg, x,
+                pyc_fir3x3_rows_f(Wp // 16 * 16, r4, Wp, K // 9, w + m * ws, off, x,
                                   y + m * ys, WIDE)
             else:
-                pyc_fir3x3_rows_d(Wp // 8 * 8, r4, Wp, K // 9, w + m * ws, off, sg, x,
+                pyc_fir3x3_rows_d(Wp // 8 * 8, r4, Wp, K // 9, w + m * ws, off, x,
                                   y + m * ys, WIDE)
         fir_taps(n - r4 * Wp, K, w + m * ws, off, x + r4 * Wp, y + m * ys + r4 * Wp)
         m = m + 1
@@ -535,7 +535,7 @@ cdef inline bint _gi_rows(Geom* g) noexcept nogil:
 
 cdef inline Py_ssize_t _gi_wp(Geom* g) noexcept nogil:
     """The padded width of the input gradient's planes; for _gi_rows at least the width
-    rounded up to 16, so that the rows' whole vectors cover it."""
+    rounded up to whole 64-byte vectors, which the four-row filter computes."""
     cdef Py_ssize_t Wp = g.W + g.pl + (g.KW - 1) * g.dw, v = 64 // g.itemsize
     if _gi_rows(g):
         return max(Wp, (g.W + v - 1) // v * v)
@@ -686,7 +686,7 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
         # the last plane's whole vectors read up to SLACK past it
         memset(pad + no * Hp * Wp, 0, SLACK * sizeof(floating))
         fir_planes(nb, span, no * KHW, wt + o * KHW, g.Og * KHW, off, pad, acc, ys,
-                   g.H if _gi_rows(g) else 0, Wp, -1)
+                   g.H if _gi_rows(g) else 0, Wp)
         o = o + no
     _padded_to_rows(acc, nb, ys, g.H * g.W, g.H, g.W, gx, Wp)
 
@@ -1233,13 +1233,11 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     cdef floating* wt = NULL
     cdef Py_ssize_t* off = NULL
     cdef Py_ssize_t ncb = (g.Cg + chans_per_job - 1) // chans_per_job
-    cdef Py_ssize_t o, c, KHW = g.KH * g.KW
+    cdef Py_ssize_t KHW = g.KH * g.KW
     cdef Py_ssize_t nsu = (g.N + g.S - 1) // g.S
     if use_gemm or plane:
         sp = &scratch[0, 0]
     if plane:
-        # the weight as (groups, Cg, Og, KH, KW): a chunk of grad_output planes has its taps
-        # side by side for each input channel
         off = tap_offsets(&g, OFF_PLANE_GRAD_INPUT)
         try:
             wt = _repack_weight(wp, &g)
@@ -1315,7 +1313,7 @@ def grad_input_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out
     three separate calls, on every thread count."""
     cdef Geom g = make_geom(x.shape, w.shape, go.shape, sh, sw, pt, pl, dh, dw, groups,
                             sizeof(floating))
-    cdef Py_ssize_t job, n, gr, e, o, k, KHW = g.KH * g.KW
+    cdef Py_ssize_t job, n, gr, e, o, KHW = g.KH * g.KW
     cdef floating acc
     if not (_fused_backward(&g) and g.N * g.groups >= PLANE_MIN_JOBS and g.P > 0
             and g.H > 0 and g.W > 0 and g.C_out > 0):

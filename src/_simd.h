@@ -448,21 +448,20 @@ PYC_XCORR_TILES(double, d)
         }                                                                                     \
     }
 
-/* pyc_fir_taps for 3x3 kernels over rows: y[r*ws + t] += sum_{p<P} sum_{k<9} w[9p + k] *
- * x[r*ws + t + off[9p + k]] for r < rows (a multiple of 4) and t < n (a multiple of 16),
- * where tap row i of each plane lies i*sg rows of ws elements from row 0 (off[9p + 3i + j] ==
- * off[9p + j] + i*sg*ws, sg = +1 or -1). Four output rows run at once: a load of x serves up
- * to three of them, so there are half as many loads per multiply-add as in pyc_fir_taps, and
- * every output takes its taps in the same order, with the same bits. */
+/* pyc_fir_taps for the reversed 3x3 kernels of the input gradient, over rows: y[r*ws + t] +=
+ * sum_{p<P} sum_{k<9} w[9p + k] * x[r*ws + t + off[9p + k]] for r < rows (a multiple of 4)
+ * and t < n (a multiple of 64 / sizeof(T)), where tap row i of each plane lies i rows of ws
+ * elements before its row 0 (off[9p + 3i + j] == off[9p + j] - i*ws). Four output rows run at
+ * once: a load of x serves up to three of them, so there are about half as many loads per
+ * multiply-add as in pyc_fir_taps, and every output takes its taps in the same order, with
+ * the same bits. */
 #define PYC_FIR3X3(T, SUF)                                                                    \
 PYC_CLONES static void pyc_fir3x3_rows_##SUF(ptrdiff_t n, ptrdiff_t rows, ptrdiff_t ws,       \
                                              ptrdiff_t P, const T *restrict w,                \
-                                             const ptrdiff_t *restrict off, int sg,           \
+                                             const ptrdiff_t *restrict off,                   \
                                              const T *restrict x, T *restrict y, int wide)    \
 {                                                                                             \
-    if (wide && sg > 0) PYC_FIR3X3_BODY(T, 64, 4, 1)                                          \
-    else if (wide) PYC_FIR3X3_BODY(T, 64, 4, -1)                                              \
-    else if (sg > 0) PYC_FIR3X3_BODY(T, 32, 4, 1)                                             \
+    if (wide) PYC_FIR3X3_BODY(T, 64, 4, -1)                                                   \
     else PYC_FIR3X3_BODY(T, 32, 4, -1)                                                        \
 }
 
