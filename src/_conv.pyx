@@ -910,38 +910,41 @@ cdef void _im2col(const floating* x, const floating* xd, floating* cols, Py_ssiz
 
 cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, floating* gxd, Geom* g,
                   Py_ssize_t c0, Py_ssize_t nc, Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
-    """The reverse of _im2col for channels c0 <= c < c0 + nc: gx[c, ...] += cols[...].
+    """The reverse of _im2col for channels c0 <= c < c0 + nc: gx[c, ...] += cols[...] (a
+    tap's ranges worked out once for all channels; each element of gx gets its terms in tap
+    order, whatever the loop order).
 
     With a column stride the runs are added, contiguous, into the phases gxd of channels
     c0.. (see _decimate; _interleave_add puts them back) instead of scattered."""
-    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw, r, qd
-    cdef Py_ssize_t Wd = _phase_width(g)
+    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw, r, qd, t
+    cdef Py_ssize_t Wd = _phase_width(g), step = g.KH * g.KW * ld
     cdef const floating* src
-    for c in range(c0, c0 + nc):
-        for i in range(g.KH):
-            offh = i * g.dh - g.pt
-            for j in range(g.KW):
-                offw = j * g.dw - g.pl
-                tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-                _phase(offw, g.sw, &r, &qd)
-                src = cols + (((c - c0) * g.KH + i) * g.KW + j) * ld
-                P = P0
-                while P < P0 + T:
-                    p = P // g.W_out
-                    q0 = P - p * g.W_out
-                    q1 = min(g.W_out, q0 + P0 + T - P)
-                    h = p * g.sh + offh
-                    if 0 <= h < g.H:
-                        a = max(q0, qlo)
-                        b = min(q1, qhi)
-                        if b > a and gxd != NULL:
-                            add_sy(b - a, src + (a - q0),
-                                   gxd + (((c - c0) * g.H + h) * g.sw + r) * Wd + a + qd, 1)
-                        elif b > a:
-                            add_sy(b - a, src + (a - q0),
-                                   gx + (c * g.H + h) * g.W + a * g.sw + offw, g.sw)
-                    src += q1 - q0
-                    P = P + q1 - q0
+    for i in range(g.KH):
+        offh = i * g.dh - g.pt
+        for j in range(g.KW):
+            offw = j * g.dw - g.pl
+            tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
+            _phase(offw, g.sw, &r, &qd)
+            P = P0
+            t = 0
+            while P < P0 + T:
+                p = P // g.W_out
+                q0 = P - p * g.W_out
+                q1 = min(g.W_out, q0 + P0 + T - P)
+                h = p * g.sh + offh
+                a = max(q0, qlo)
+                b = min(q1, qhi)
+                if 0 <= h < g.H and b > a:
+                    for c in range(nc):
+                        src = cols + (i * g.KW + j) * ld + c * step + t + (a - q0)
+                        if gxd != NULL:
+                            add_sy(b - a, src,
+                                   gxd + ((c * g.H + h) * g.sw + r) * Wd + a + qd, 1)
+                        else:
+                            add_sy(b - a, src,
+                                   gx + ((c0 + c) * g.H + h) * g.W + a * g.sw + offw, g.sw)
+                t = t + q1 - q0
+                P = P + q1 - q0
 
 
 cdef void _interleave_add(floating* gxd, floating* gx, Geom* g, Py_ssize_t c0,
