@@ -154,6 +154,12 @@ cdef inline void tap_range(Py_ssize_t off, Py_ssize_t L, Py_ssize_t L_out, Py_ss
                            Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
     """Outputs t in [lo, hi) whose input index t*s + off falls inside [0, L)."""
     cdef Py_ssize_t a = 0, b
+    if s == 1:      # no division on the unit-stride path of the unroll
+        a = -off if off < 0 else 0
+        b = min(max(L - off, 0), L_out)
+        lo[0] = a
+        hi[0] = b if b > a else a
+        return
     if off < 0:
         a = (-off + s - 1) // s
     if L - 1 - off < 0:
@@ -842,6 +848,10 @@ cdef inline Py_ssize_t _phase_width(Geom* g) noexcept nogil:
 cdef inline void _phase(Py_ssize_t off, Py_ssize_t s, Py_ssize_t* r,
                         Py_ssize_t* qd) noexcept nogil:
     """off = qd*s + r with 0 <= r < s, so that x[q*s + off] = xd[r, q + qd] (see _decimate)."""
+    if s == 1:
+        r[0] = 0
+        qd[0] = off
+        return
     r[0] = off % s
     if r[0] < 0:
         r[0] = r[0] + s
@@ -869,7 +879,7 @@ cdef void _im2col(const floating* x, const floating* xd, floating* cols, Py_ssiz
     padding. With a column stride, xd is x split into phases (_decimate) and every run is a
     contiguous copy."""
     cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw, r, qd
-    cdef Py_ssize_t Wd = _phase_width(g)
+    cdef Py_ssize_t Wd = _phase_width(g), p0 = P0 // g.W_out
     cdef floating* dst
     cdef const floating* xrow
     for c in range(g.Cg):
@@ -881,9 +891,9 @@ cdef void _im2col(const floating* x, const floating* xd, floating* cols, Py_ssiz
                 _phase(offw, g.sw, &r, &qd)
                 dst = cols + ((c * g.KH + i) * g.KW + j) * ld
                 P = P0
+                p = p0
+                q0 = P0 - p0 * g.W_out
                 while P < P0 + T:
-                    p = P // g.W_out
-                    q0 = P - p * g.W_out
                     q1 = min(g.W_out, q0 + P0 + T - P)
                     h = p * g.sh + offh
                     if h < 0 or h >= g.H:
@@ -906,6 +916,8 @@ cdef void _im2col(const floating* x, const floating* xd, floating* cols, Py_ssiz
                                 memset(dst + (b - q0), 0, (q1 - b) * sizeof(floating))
                     dst += q1 - q0
                     P = P + q1 - q0
+                    p = p + 1       # the next run starts a row of outputs
+                    q0 = 0
 
 
 cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, floating* gxd, Geom* g,
@@ -917,7 +929,7 @@ cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, floating* g
     With a column stride the runs are added, contiguous, into the phases gxd of channels
     c0.. (see _decimate; _interleave_add puts them back) instead of scattered."""
     cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw, r, qd, t
-    cdef Py_ssize_t Wd = _phase_width(g), step = g.KH * g.KW * ld
+    cdef Py_ssize_t Wd = _phase_width(g), step = g.KH * g.KW * ld, p0 = P0 // g.W_out
     cdef const floating* src
     for i in range(g.KH):
         offh = i * g.dh - g.pt
@@ -927,9 +939,9 @@ cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, floating* g
             _phase(offw, g.sw, &r, &qd)
             P = P0
             t = 0
+            p = p0
+            q0 = P0 - p0 * g.W_out
             while P < P0 + T:
-                p = P // g.W_out
-                q0 = P - p * g.W_out
                 q1 = min(g.W_out, q0 + P0 + T - P)
                 h = p * g.sh + offh
                 a = max(q0, qlo)
@@ -945,6 +957,8 @@ cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, floating* g
                                    gx + ((c0 + c) * g.H + h) * g.W + a * g.sw + offw, g.sw)
                 t = t + q1 - q0
                 P = P + q1 - q0
+                p = p + 1
+                q0 = 0
 
 
 cdef void _interleave_add(floating* gxd, floating* gx, Geom* g, Py_ssize_t c0,
