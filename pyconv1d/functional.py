@@ -133,11 +133,11 @@ def _backward_algorithms(args, requested, resolved):
       0.9-2.7x; about even for float32 at 512-700 pixels), while the unroll, which BLAS runs
       with the outputs as rows, is 1.05-1.3x faster for float32 with 32+ outputs over 4+
       channels, and 1.1-2x faster in float32 on planes of about 256 pixels (10x26, 16x16);
-    * the input gradient over fewer than PLANE_BLOCK input channels per group (which run four
-      rows at a time, not eight planes) on planes below DIRECT_WEIGHT_MIN_PIXELS from 16
-      outputs per group over 1-2 input channels or from 32 over 3-7 (1.1-2x faster there),
-      and on larger planes from 64 outputs over 3-7 input channels in float32 or from 32 over
-      2-7 in float64 (1.0-1.45x)."""
+    * the input gradient over fewer than PLANE_BLOCK input channels per group (whose direct
+      pass runs four rows at a time on 3x3 kernels, not eight planes) on planes below
+      DIRECT_WEIGHT_MIN_PIXELS from 16 outputs per group over 1-2 input channels or from 32
+      over 3-7 (1.1-2x faster there), and on larger planes from 64 outputs over 3-7 input
+      channels in float32 or from 32 over 2-7 in float64 (1.0-1.45x)."""
     if requested != "auto" or resolved != "direct" or len(args.stride) != 2:
         return resolved, resolved
     cg = args.x.shape[1] // args.groups

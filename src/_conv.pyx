@@ -242,12 +242,14 @@ cdef inline void fir_taps(Py_ssize_t n, Py_ssize_t K, const floating* w, const P
 
 cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* w,
                      Py_ssize_t ws, const Py_ssize_t* off, const floating* x, floating* y,
-                     Py_ssize_t ys, Py_ssize_t rows=0, Py_ssize_t Wp=0) noexcept nogil:
+                     Py_ssize_t ys, Py_ssize_t rows=0, Py_ssize_t cols=0,
+                     Py_ssize_t Wp=0) noexcept nogil:
     """fir_taps for nb filters (w + m*ws) into nb outputs (y + m*ys) over the same input x,
     eight at a time; the same bits as nb calls of fir_taps. With rows > 0 (the input gradient's
-    reversed 3x3 kernels over rows of Wp, whose whole 64-byte vectors cover the output
-    columns: _gi_wp) the filters left over run four rows at a time (pyc_fir3x3_rows) and the
-    rows after the last four over the flat span, with the same bits."""
+    reversed 3x3 kernels without row dilation, on rows of cols outputs Wp apart, Wp at least
+    cols rounded up to whole 64-byte vectors: _gi_wp) the filters left over run four rows at a
+    time (pyc_fir3x3_rows, over those whole vectors) and the rows after the last four over the
+    flat span, with the same bits."""
     cdef Py_ssize_t m = 0, r4 = (rows // 4) * 4
     while m + 8 <= nb:
         if floating is float:
@@ -258,10 +260,10 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
     while m < nb:
         if r4 > 0:
             if floating is float:
-                pyc_fir3x3_rows_f(Wp // 16 * 16, r4, Wp, K // 9, w + m * ws, off, x,
+                pyc_fir3x3_rows_f((cols + 15) // 16 * 16, r4, Wp, K // 9, w + m * ws, off, x,
                                   y + m * ys, WIDE)
             else:
-                pyc_fir3x3_rows_d(Wp // 8 * 8, r4, Wp, K // 9, w + m * ws, off, x,
+                pyc_fir3x3_rows_d((cols + 7) // 8 * 8, r4, Wp, K // 9, w + m * ws, off, x,
                                   y + m * ys, WIDE)
         fir_taps(n - r4 * Wp, K, w + m * ws, off, x + r4 * Wp, y + m * ys + r4 * Wp)
         m = m + 1
@@ -541,7 +543,8 @@ cdef inline bint _gi_rows(Geom* g) noexcept nogil:
 
 cdef inline Py_ssize_t _gi_wp(Geom* g) noexcept nogil:
     """The padded width of the input gradient's planes; for _gi_rows at least the width
-    rounded up to whole 64-byte vectors, which the four-row filter computes."""
+    rounded up to whole 64-byte vectors, the columns the four-row filter computes (their
+    reads then run less than a vector past the last plane, inside its SLACK)."""
     cdef Py_ssize_t Wp = g.W + g.pl + (g.KW - 1) * g.dw, v = 64 // g.itemsize
     if _gi_rows(g):
         return max(Wp, (g.W + v - 1) // v * v)
@@ -692,7 +695,7 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
         # the last plane's whole vectors read up to SLACK past it
         memset(pad + no * Hp * Wp, 0, SLACK * sizeof(floating))
         fir_planes(nb, span, no * KHW, wt + o * KHW, g.Og * KHW, off, pad, acc, ys,
-                   g.H if _gi_rows(g) else 0, Wp)
+                   g.H if _gi_rows(g) else 0, g.W, Wp)
         o = o + no
     _padded_to_rows(acc, nb, ys, g.H * g.W, g.H, g.W, gx, Wp)
 
@@ -770,9 +773,9 @@ cdef void _plane_grad_weight(const floating* go, const floating* x, floating* ou
 
 
 cdef inline bint _fused_backward(Geom* g) noexcept nogil:
-    """Whether grad_input_weight() applies: both gradients on the direct path over padded
-    planes, few input channels per group (one job per sample and group does the whole input
-    gradient) and 2-D kernels."""
+    """Whether grad_input_weight() applies: the weight gradient's direct path over padded
+    planes (unit strides, kernels of 2+ rows), which the input gradient takes too, and few
+    input channels per group (one job per sample and group does its whole input gradient)."""
     return _plane_path(g, True) and g.Cg < PLANE_BLOCK
 
 
@@ -1332,6 +1335,11 @@ def grad_input_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out
                             sizeof(floating))
     cdef Py_ssize_t job, n, gr, e, o, KHW = g.KH * g.KW
     cdef floating acc
+    cdef int d
+    for d in range(4):
+        if gx.shape[d] != x.shape[d] or gw.shape[d] != w.shape[d]:
+            raise ValueError(f"gx and gw must have the shapes of x and w, got gx.shape[{d}] = "
+                             f"{gx.shape[d]}, gw.shape[{d}] = {gw.shape[d]}")
     if not (_fused_backward(&g) and g.N * g.groups >= PLANE_MIN_JOBS and g.P > 0
             and g.H > 0 and g.W > 0 and g.C_out > 0):
         raise ValueError("grad_input_weight does not apply to this shape")

@@ -458,9 +458,11 @@ def test_direct_input_gradient_four_rows_at_a_time(dtype, c_in, groups):
     the vector sizes, column dilation and uneven padding. Small integers make every sum exact,
     so the result must equal the reference bit for bit, on 1 and 3 threads."""
     rng = _rng("rows", dtype, c_in, groups)
-    for h, w_, dilation, padding in [(4, 16, 1, 1), (5, 15, 1, 1), (7, 17, 1, 0),
+    for h, w_, dilation, padding in [(4, 16, 1, 1), (5, 15, 1, 1), (6, 17, 1, 0),
                                      (8, 33, (1, 2), (1, 2)), (11, 8, 1, ((2, 0), (0, 1))),
-                                     (9, 40, (1, 3), "same"), (2, 5, 1, 1)]:
+                                     (9, 40, (1, 3), "same"), (2, 5, 1, 1), (10, 9, 1, 1),
+                                     (8, 8, 1, ((1, 1), (1, 30))),     # far right padding
+                                     (8, 24, (1, 8), "same")]:
         x = _make(rng, (2, c_in, h, w_), dtype, integer=True)
         wt = _make(rng, (5 * groups, c_in // groups, 3, 3), dtype, integer=True)
         args = (1, padding, dilation, groups)
@@ -472,6 +474,22 @@ def test_direct_input_gradient_four_rows_at_a_time(dtype, c_in, groups):
             assert np.array_equal(got, want), (h, w_, dilation, padding, t)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_direct_input_gradient_four_rows_same_bits_as_one_row(dtype):
+    """The four-row filter gives each output its taps in the same order as the filters of
+    eight planes at once: a one-channel layer's input gradient equals, bit for bit, channel 0
+    of an eight-channel layer's (whose planes run eight at a time) with the same kernels."""
+    rng = _rng("rows-bits", dtype)
+    for h, w_, padding in [(12, 37, 1), (9, 16, (1, 2)), (7, 50, 0)]:
+        x8 = _make(rng, (3, 8, h, w_), dtype)
+        w8 = _make(rng, (11, 8, 3, 3), dtype)
+        g = _make(rng, conv2d(x8, w8, None, 1, padding).shape, dtype)
+        kw = dict(output_mask=(True, False, False), algorithm="direct")
+        one = conv2d_backward(g, x8[:, :1], w8[:, :1], 1, padding, **kw).grad_input
+        eight = conv2d_backward(g, x8, w8, 1, padding, **kw).grad_input
+        assert bitwise_equal(one[:, 0], eight[:, 0]), (h, w_, padding)
+
+
 @pytest.mark.parametrize("n,c_in,c_out,groups,kernel,dilation,padding", [
     (16, 1, 6, 1, (3, 3), 1, 1),                 # kws-c1-like, outputs not a multiple of 4
     (17, 3, 8, 1, (5, 3), (2, 1), ((2, 0), (1, 3))),
@@ -479,10 +497,11 @@ def test_direct_input_gradient_four_rows_at_a_time(dtype, c_in, groups):
     (8, 4, 6, 2, (2, 4), (1, 2), 0)])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_direct_backward_in_one_pass(dtype, n, c_in, c_out, groups, kernel, dilation,
-                                     padding):
+                                     padding, monkeypatch):
     """Few-channel 2-D layers with enough samples (times groups) get all three gradients from
-    one pass over grad_output: the bits of the separate passes (asked for one at a time), on
-    every thread count, and the reference's values."""
+    one pass over grad_output (the separate passes are made to fail to show it): the bits of
+    the separate passes (asked for one at a time), on every thread count, and the
+    reference's values."""
     rng = _rng("one-pass", dtype, n, c_in, kernel)
     x = _make(rng, (n, c_in, 9, 13), dtype)
     w = _make(rng, (c_out, c_in // groups) + kernel, dtype)
@@ -491,6 +510,8 @@ def test_direct_backward_in_one_pass(dtype, n, c_in, c_out, groups, kernel, dila
     apart = [conv2d_backward(g, x, w, *args, output_mask=mask, algorithm="direct")[i]
              for i, mask in enumerate([(True, False, False), (False, True, False),
                                        (False, False, True)])]
+    for name in ("grad_input", "grad_weight", "grad_bias"):
+        monkeypatch.setattr(pyconv1d.functional._conv, name, _refuse)
     for t in THREAD_COUNTS + [None]:
         both = conv2d_backward(g, x, w, *args, algorithm="direct", num_threads=t)
         for name, got, want in zip(both._fields, both, apart):
@@ -502,11 +523,36 @@ def test_direct_backward_in_one_pass(dtype, n, c_in, c_out, groups, kernel, dila
     check(apart[2], ref_grad_bias(g), dtype, reduction, "grad_bias")
 
 
+def _refuse(*args, **kwargs):
+    raise AssertionError("this pass should not run")
+
+
+def test_direct_backward_in_one_pass_unbatched_and_auto(monkeypatch):
+    """'auto' takes the one-pass backward for a depthwise layer whose 16 groups make the jobs,
+    on an unbatched input too."""
+    rng = _rng("one-pass-auto")
+    x = _make(rng, (16, 20, 30), np.float32)
+    w = _make(rng, (16, 1, 3, 3), np.float32)
+    g = _make(rng, (16, 20, 30), np.float32)
+    apart = [conv2d_backward(g, x, w, 1, 1, 1, 16, output_mask=mask)[i]
+             for i, mask in enumerate([(True, False, False), (False, True, False),
+                                       (False, False, True)])]
+    for name in ("grad_input", "grad_weight", "grad_bias"):
+        monkeypatch.setattr(pyconv1d.functional._conv, name, _refuse)
+    both = conv2d_backward(g, x, w, 1, 1, 1, 16)
+    for got, want in zip(both, apart):
+        assert bitwise_equal(got, want)
+    assert both.grad_input.shape == x.shape
+    check(both.grad_input, ref_grad_input(g, x.shape, w, 1, 1, 1, 16), np.float32, 9,
+          "grad_input")
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_bias_gradient_summed_with_the_direct_weight_gradient(dtype):
-    """The direct 2-D weight gradient sums the bias gradient in its pass over grad_output:
-    bitwise what the bias gradient alone gives, on every thread count, with tiles of outputs
-    that do not fill (6 per group), two groups and several blocks of input channels."""
+def test_bias_gradient_summed_with_the_direct_weight_gradient(dtype, monkeypatch):
+    """The direct 2-D weight gradient sums the bias gradient in its pass over grad_output
+    (the separate bias pass is made to fail to show it): bitwise what the bias gradient alone
+    gives, on every thread count, with tiles of outputs that do not fill (6 per group), two
+    groups and several blocks of input channels."""
     rng = _rng("fused-bias", dtype)
     x = _make(rng, (3, 10, 9, 11), dtype)
     w = _make(rng, (12, 5, 3, 3), dtype)
@@ -514,6 +560,7 @@ def test_bias_gradient_summed_with_the_direct_weight_gradient(dtype):
     alone = conv2d_backward(g, x, w, padding=1, groups=2, output_mask=(False, False, True),
                             algorithm="direct", num_threads=1).grad_bias
     check(alone, ref_grad_bias(g), dtype, 3 * 9 * 11, "grad_bias")
+    monkeypatch.setattr(pyconv1d.functional._conv, "grad_bias", _refuse)
     for t in THREAD_COUNTS + [None]:
         both = conv2d_backward(g, x, w, padding=1, groups=2, output_mask=(False, True, True),
                                algorithm="direct", num_threads=t)
