@@ -897,9 +897,10 @@ def _batch_norm_affine(x, mu, k, b, num_threads, g=None, a=None):
     given, in x's dtype."""
     out = np.empty_like(x)
     dt = x.dtype
-    a = np.zeros(x.shape[1], dt) if a is None else a.astype(dt)
-    _norm.affine(x if g is None else g, x, mu.astype(dt), a, k.astype(dt), b.astype(dt), out,
-                 g is not None, _norm_threads(x, num_threads))
+    k = k.astype(dt)
+    # without g, the kernel reads neither g nor a: x and k stand in for them
+    _norm.affine(x if g is None else g, x, mu.astype(dt), k if a is None else a.astype(dt), k,
+                 b.astype(dt), out, g is not None, _norm_threads(x, num_threads))
     return out
 
 

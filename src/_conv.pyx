@@ -85,10 +85,10 @@ cdef extern from "_simd.h" nogil:
     int pyc_wide_vectors()
     float pyc_sum_f(Py_ssize_t n, const float* x)
     double pyc_sum_d(Py_ssize_t n, const double* x)
-    void pyc_xcorr_taps8_f(Py_ssize_t n, const float* g, const float* x, const Py_ssize_t* off,
-                           float* out, int wide)
-    void pyc_xcorr_taps8_d(Py_ssize_t n, const double* g, const double* x,
-                           const Py_ssize_t* off, double* out, int wide)
+    void pyc_xcorr_1x8_f(Py_ssize_t n, const float* g, Py_ssize_t gs, const float* x,
+                         const Py_ssize_t* off, float* out, Py_ssize_t os, int wide)
+    void pyc_xcorr_1x8_d(Py_ssize_t n, const double* g, Py_ssize_t gs, const double* x,
+                         const Py_ssize_t* off, double* out, Py_ssize_t os, int wide)
     void pyc_xcorr_tile_f(int full_o, int full_k, Py_ssize_t n, const float* g, Py_ssize_t gs,
                           const float* x, const Py_ssize_t* off, float* out, Py_ssize_t os,
                           int wide)
@@ -271,11 +271,11 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
 
 cdef inline void xcorr_taps8(Py_ssize_t n, const floating* g, const floating* x,
                              const Py_ssize_t* off, floating* out) noexcept nogil:
-    """out[j] += sum_t g[t] * x[t + off[j]] for j < 8."""
+    """out[j] += sum_t g[t] * x[t + off[j]] for j < 8 (the 1 x 8 correlation tile)."""
     if floating is float:
-        pyc_xcorr_taps8_f(n, g, x, off, out, WIDE)
+        pyc_xcorr_1x8_f(n, g, 0, x, off, out, 1, WIDE)
     else:
-        pyc_xcorr_taps8_d(n, g, x, off, out, WIDE)
+        pyc_xcorr_1x8_d(n, g, 0, x, off, out, 1, WIDE)
 
 
 cdef inline void fill(Py_ssize_t n, floating v, floating* y) noexcept nogil:
@@ -723,13 +723,14 @@ cdef void _plane_grad_weight_sample(const floating* go, const floating* x, float
     outputs and nc input channels of a group (out at the first pair's kernel; go at the
     first output's plane, x at the first channel's plane). The no grad_output planes go to
     pad once, at the padded width (zeros in the gap columns), and each input plane after
-    them, padded (the overrun of its last row's taps zeroed by the caller). Tiles of TILE
-    outputs x TILE taps share their loads; each sum is made whole and then added to out."""
+    them, padded, with the overrun of its last row's taps zeroed. Tiles of TILE outputs x
+    TILE taps share their loads; each sum is made whole and then added to out."""
     cdef Py_ssize_t i, c, k, r, KHW = g.KH * g.KW, os = g.Cg * KHW
     cdef Py_ssize_t Hp = _fwd_hp(g), Wp = _fwd_wp(g), span = g.H_out * _fwd_wp(g)
     cdef floating* gn = pad
     cdef floating* xn = pad + TILE * span
     cdef bint full_o, full_k
+    memset(xn + Hp * Wp, 0, (g.KW - 1) * g.dw * sizeof(floating))
     for i in range(no):
         for r in range(g.H_out):
             gather(g.W_out, go + i * g.P + r * g.W_out, 1, gn + i * span + r * Wp)
@@ -762,8 +763,6 @@ cdef void _plane_grad_weight(const floating* go, const floating* x, floating* ou
         memset(out + i * os, 0, nc * KHW * sizeof(floating))
         if gb != NULL:
             gb[i] = 0
-    memset(pad + TILE * g.H_out * _fwd_wp(g) + _fwd_hp(g) * _fwd_wp(g), 0,
-           (g.KW - 1) * g.dw * sizeof(floating))
     for n in range(g.N):
         if gb != NULL:
             for i in range(no):
@@ -774,9 +773,12 @@ cdef void _plane_grad_weight(const floating* go, const floating* x, floating* ou
 
 cdef inline bint _fused_backward(Geom* g) noexcept nogil:
     """Whether grad_input_weight() applies: the weight gradient's direct path over padded
-    planes (unit strides, kernels of 2+ rows), which the input gradient takes too, and few
-    input channels per group (one job per sample and group does its whole input gradient)."""
-    return _plane_path(g, True) and g.Cg < PLANE_BLOCK
+    planes (unit strides, kernels of 2+ rows), which the input gradient takes too, few input
+    channels per group (one job per sample and group does its whole input gradient), enough
+    such jobs to share out, and nothing empty."""
+    return (_plane_path(g, True) and g.Cg < PLANE_BLOCK
+            and g.N * g.groups >= PLANE_MIN_JOBS and g.P > 0 and g.H > 0 and g.W > 0
+            and g.C_out > 0)
 
 
 cdef void _fused_backward_job(const floating* go, const floating* x, const floating* wt,
@@ -790,8 +792,6 @@ cdef void _fused_backward_job(const floating* go, const floating* x, const float
     cdef floating* pw = pad + plane_scratch(g, 1)
     _plane_grad_input(go, wt, gx, pad, off_gi, g, g.Cg)
     memset(part, 0, g.Og * g.KK * sizeof(floating))
-    memset(pw + TILE * g.H_out * _fwd_wp(g) + _fwd_hp(g) * _fwd_wp(g), 0,
-           (g.KW - 1) * g.dw * sizeof(floating))
     o = 0
     while o < g.Og:
         _plane_grad_weight_sample(go + o * g.P, x, part + o * g.KK, pw, off_gw, g,
@@ -1309,8 +1309,7 @@ def grad_input_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple ge
     """(scratch elements per thread, partial-sum elements) for grad_input_weight(), or
     (0, 0) where it does not apply: then grad_input() and grad_weight() give the same bits."""
     cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
-    if (not _fused_backward(&g) or g.N * g.groups < PLANE_MIN_JOBS or g.P == 0
-            or g.H == 0 or g.W == 0 or g.C_out == 0):
+    if not _fused_backward(&g):
         return 0, 0
     return plane_scratch(&g, 1) + plane_scratch(&g, 2), g.N * g.C_out * (g.KK + 1)
 
@@ -1340,8 +1339,7 @@ def grad_input_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out
         if gx.shape[d] != x.shape[d] or gw.shape[d] != w.shape[d]:
             raise ValueError(f"gx and gw must have the shapes of x and w, got gx.shape[{d}] = "
                              f"{gx.shape[d]}, gw.shape[{d}] = {gw.shape[d]}")
-    if not (_fused_backward(&g) and g.N * g.groups >= PLANE_MIN_JOBS and g.P > 0
-            and g.H > 0 and g.W > 0 and g.C_out > 0):
+    if not _fused_backward(&g):
         raise ValueError("grad_input_weight does not apply to this shape")
     if gb is not None and gb.shape[0] != g.C_out:
         raise ValueError(f"gb must have {g.C_out} elements, got {gb.shape[0]}")

@@ -12,7 +12,8 @@ Layouts, all C-contiguous: x, g, y, out ``(N, C, P)`` (P = the spatial positions
 
 with m = N * P. Every sum is taken per plane (n, c) in float64, by one thread, as eight
 interleaved partial sums added in a fixed tree (plane_sum); a channel adds its planes in sample
-order. So the results are bitwise identical for every thread count. The kernels check nothing; pyconv1d.functional validates and allocates.
+order. So the results are bitwise identical for every thread count. The kernels check nothing;
+pyconv1d.functional validates and allocates.
 """
 from cython cimport floating
 from cython.parallel cimport prange

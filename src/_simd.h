@@ -141,28 +141,6 @@ static int pyc_wide_vectors(void)
         idx[q] = m ? pos + q * (S) : idx[q];                                                  \
     }
 
-/* The vector loop of pyc_xcorr_taps8 with VB-byte vectors (advances t; adds the lanes of each
- * accumulator, in lane order, into s). */
-#define PYC_XCORR8_BODY(T, VB)                                                                \
-    {                                                                                         \
-        enum { V = VB / sizeof(T) };                                                          \
-        typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
-        vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};   \
-        const T *x0 = x + off[0], *x1 = x + off[1], *x2 = x + off[2], *x3 = x + off[3];       \
-        const T *x4 = x + off[4], *x5 = x + off[5], *x6 = x + off[6], *x7 = x + off[7];       \
-        for (; t + V <= n; t += V) {                                                          \
-            vec gv = *(const vec *)(g + t);                                                   \
-            a0 += gv * *(const vec *)(x0 + t); a1 += gv * *(const vec *)(x1 + t);             \
-            a2 += gv * *(const vec *)(x2 + t); a3 += gv * *(const vec *)(x3 + t);             \
-            a4 += gv * *(const vec *)(x4 + t); a5 += gv * *(const vec *)(x5 + t);             \
-            a6 += gv * *(const vec *)(x6 + t); a7 += gv * *(const vec *)(x7 + t);             \
-        }                                                                                     \
-        for (int l = 0; l < V; l++) {                                                         \
-            s[0] += a0[l]; s[1] += a1[l]; s[2] += a2[l]; s[3] += a3[l];                       \
-            s[4] += a4[l]; s[5] += a5[l]; s[6] += a6[l]; s[7] += a7[l];                       \
-        }                                                                                     \
-    }
-
 #define PYC_DEFINE(T, SUF, VT, VN)                                                            \
 /* y[i] += a * x[i] */                                                                        \
 PYC_CLONES static void pyc_axpy_##SUF(ptrdiff_t n, T a, const T *restrict x, T *restrict y) \
@@ -287,25 +265,6 @@ PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *re
         y4[t] = a4; y5[t] = a5; y6[t] = a6; y7[t] = a7;                                       \
     }                                                                                         \
 }                                                                                             \
-/* out[j] += sum_{t<n} g[t] * x[t + off[j]] for j < 8 (one load of g serves eight taps), with  \
- * VB-byte vectors (64 with AVX-512, 32 elsewhere); each out[j] gets its n terms in a fixed   \
- * order: the vector lanes, in lane order, then the scalar tail. */                          \
-PYC_CLONES static void pyc_xcorr_taps8_##SUF(ptrdiff_t n, const T *restrict g,               \
-                                             const T *restrict x,                            \
-                                             const ptrdiff_t *restrict off, T *restrict out,  \
-                                             int wide)                                        \
-{                                                                                             \
-    T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                        \
-    ptrdiff_t t = 0;                                                                          \
-    if (wide) {                                                                               \
-        PYC_XCORR8_BODY(T, 64)                                                                \
-    } else {                                                                                  \
-        PYC_XCORR8_BODY(T, 32)                                                                \
-    }                                                                                         \
-    for (; t < n; t++)                                                                        \
-        for (int j = 0; j < 8; j++) s[j] += g[t] * x[t + off[j]];                             \
-    for (int j = 0; j < 8; j++) out[j] += s[j];                                               \
-}                                                                                             \
 /* One tap of a max pool over `rows` runs of n outputs: output q of run r takes v = x[r*xr +  \
  * q*s], at flat position pos + r*xr + q*s, into y[r*yr + q] / idx[r*yr + q]. first: the     \
  * output is v and its position; else v replaces it when v > y or v is NaN (so the first     \
@@ -387,8 +346,10 @@ PYC_CLONES static void pyc_xcorr_##NI##x##NJ##_##SUF(                           
         for (int j = 0; j < NJ; j++) out[i * os + j] += s[i][j];                              \
 }
 
-/* pyc_xcorr_tile_SUF: the tile of 4 (full_o) or 1 outputs and 4 (full_k) or 1 taps. */
+/* pyc_xcorr_tile_SUF: the tile of 4 (full_o) or 1 outputs and 4 (full_k) or 1 taps; and
+ * pyc_xcorr_1x8_SUF, eight taps of one output (one load of g serves the eight). */
 #define PYC_XCORR_TILES(T, SUF)                                                               \
+PYC_XCORR_TILE(T, SUF, 1, 8)                                                                  \
 PYC_XCORR_TILE(T, SUF, 4, 4)                                                                  \
 PYC_XCORR_TILE(T, SUF, 4, 1)                                                                  \
 PYC_XCORR_TILE(T, SUF, 1, 4)                                                                  \
@@ -407,11 +368,11 @@ static inline void pyc_xcorr_tile_##SUF(int full_o, int full_k, ptrdiff_t n,    
 PYC_XCORR_TILES(float, f)
 PYC_XCORR_TILES(double, d)
 
-/* The vector loop of pyc_fir3x3_rows with VB-byte vectors, R output rows at once and tap rows
- * SG (+1 or -1) rows apart. Input row q (relative to the block's first output row) serves
- * output row r through tap row i = (q - r) * SG; the rows are visited in the order that
- * gives every output its taps in (plane, i, j) order. */
-#define PYC_FIR3X3_BODY(T, VB, R, SG)                                                         \
+/* The vector loop of pyc_fir3x3_rows with VB-byte vectors and R output rows at once. Input row
+ * q (relative to the block's first output row, -2 <= q < R) serves output row r = q + i
+ * through tap row i; the rows are visited from the last down, which gives every output its
+ * taps in (plane, i, j) order. */
+#define PYC_FIR3X3_BODY(T, VB, R)                                                             \
     {                                                                                         \
         enum { V = VB / sizeof(T) };                                                          \
         typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
@@ -429,14 +390,13 @@ PYC_XCORR_TILES(double, d)
                     _Pragma("GCC unroll 9")                                                  \
                     for (int k = 0; k < 9; k++) c[k] = wp[k];                                 \
                     _Pragma("GCC unroll 10")                                                 \
-                    for (int u = 0; u < R + 2; u++) {                                         \
-                        const int q = SG > 0 ? u : R - 1 - u;                                 \
+                    for (int q = R - 1; q >= -2; q--) {                                       \
                         _Pragma("GCC unroll 3")                                              \
                         for (int j = 0; j < 3; j++) {                                         \
                             vec xv = *(const vec *)(xb + t + op[j] + q * ws);                 \
                             _Pragma("GCC unroll 3")                                          \
                             for (int i = 0; i < 3; i++) {                                     \
-                                const int r = q - SG * i;                                     \
+                                const int r = q + i;                                          \
                                 if (r >= 0 && r < R) a[r] += c[3 * i + j] * xv;               \
                             }                                                                 \
                         }                                                                     \
@@ -461,8 +421,8 @@ PYC_CLONES static void pyc_fir3x3_rows_##SUF(ptrdiff_t n, ptrdiff_t rows, ptrdif
                                              const ptrdiff_t *restrict off,                   \
                                              const T *restrict x, T *restrict y, int wide)    \
 {                                                                                             \
-    if (wide) PYC_FIR3X3_BODY(T, 64, 4, -1)                                                   \
-    else PYC_FIR3X3_BODY(T, 32, 4, -1)                                                        \
+    if (wide) PYC_FIR3X3_BODY(T, 64, 4)                                                       \
+    else PYC_FIR3X3_BODY(T, 32, 4)                                                            \
 }
 
 PYC_FIR3X3(float, f)
