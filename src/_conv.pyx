@@ -78,10 +78,10 @@ cdef extern from "_simd.h" nogil:
                          int wide)
     void pyc_fir3x3_rows_f(Py_ssize_t n, Py_ssize_t rows, Py_ssize_t ws, Py_ssize_t P,
                            const float* w, const Py_ssize_t* off, const float* x, float* y,
-                           int wide)
+                           int wide, const char* pf, Py_ssize_t pfn)
     void pyc_fir3x3_rows_d(Py_ssize_t n, Py_ssize_t rows, Py_ssize_t ws, Py_ssize_t P,
                            const double* w, const Py_ssize_t* off, const double* x, double* y,
-                           int wide)
+                           int wide, const char* pf, Py_ssize_t pfn)
     int pyc_wide_vectors()
     float pyc_sum_f(Py_ssize_t n, const float* x)
     double pyc_sum_d(Py_ssize_t n, const double* x)
@@ -243,13 +243,14 @@ cdef inline void fir_taps(Py_ssize_t n, Py_ssize_t K, const floating* w, const P
 cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* w,
                      Py_ssize_t ws, const Py_ssize_t* off, const floating* x, floating* y,
                      Py_ssize_t ys, Py_ssize_t rows=0, Py_ssize_t cols=0,
-                     Py_ssize_t Wp=0) noexcept nogil:
+                     Py_ssize_t Wp=0, const void* pf=NULL, Py_ssize_t pfn=0) noexcept nogil:
     """fir_taps for nb filters (w + m*ws) into nb outputs (y + m*ys) over the same input x,
     eight at a time; the same bits as nb calls of fir_taps. With rows > 0 (the input gradient's
     reversed 3x3 kernels without row dilation, on rows of cols outputs Wp apart, Wp at least
     cols rounded up to whole 64-byte vectors: _gi_wp) the filters left over run four rows at a
     time (pyc_fir3x3_rows, over those whole vectors) and the rows after the last four over the
-    flat span, with the same bits."""
+    flat span, with the same bits; the first of them prefetches the pfn bytes at pf (the
+    memory the caller reads next) while it computes."""
     cdef Py_ssize_t m = 0, r4 = (rows // 4) * 4
     while m + 8 <= nb:
         if floating is float:
@@ -261,10 +262,12 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
         if r4 > 0:
             if floating is float:
                 pyc_fir3x3_rows_f((cols + 15) // 16 * 16, r4, Wp, K // 9, w + m * ws, off, x,
-                                  y + m * ys, WIDE)
+                                  y + m * ys, WIDE, <const char*>pf, pfn)
+                pfn = 0
             else:
                 pyc_fir3x3_rows_d((cols + 7) // 8 * 8, r4, Wp, K // 9, w + m * ws, off, x,
-                                  y + m * ys, WIDE)
+                                  y + m * ys, WIDE, <const char*>pf, pfn)
+                pfn = 0
         fir_taps(n - r4 * Wp, K, w + m * ws, off, x + r4 * Wp, y + m * ys + r4 * Wp)
         m = m + 1
 
@@ -681,7 +684,7 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
     output plane): gx[c, r, s] = sum_{o, i, j} w[o, c, i, j] * g[o, r + pt - i*dh, s + pl -
     j*dw], over grad_output planes padded by the kernel extent, as one FIR filter over all
     rows and, as in _plane_forward, over a chunk of grad_output planes (_gi_chunk) at once."""
-    cdef Py_ssize_t o, j, no, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
+    cdef Py_ssize_t o, j, no, nxt, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
     cdef Py_ssize_t ys = _round_up(g.H * Wp), span = _round_up((g.H - 1) * Wp + g.W)
     cdef Py_ssize_t chunk = _gi_chunk(g)
     cdef floating* acc = pad + chunk * Hp * Wp + SLACK
@@ -694,8 +697,11 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
                        (g.KH - 1) * g.dh, (g.KW - 1) * g.dw)
         # the last plane's whole vectors read up to SLACK past it
         memset(pad + no * Hp * Wp, 0, SLACK * sizeof(floating))
+        # the next chunk's grad_output planes come from memory while this one is filtered
+        nxt = min(chunk, g.Og - o - no)
         fir_planes(nb, span, no * KHW, wt + o * KHW, g.Og * KHW, off, pad, acc, ys,
-                   g.H if _gi_rows(g) else 0, g.W, Wp)
+                   g.H if _gi_rows(g) else 0, g.W, Wp, go + (o + no) * g.P if nxt else NULL,
+                   nxt * g.P * sizeof(floating))
         o = o + no
     _padded_to_rows(acc, nb, ys, g.H * g.W, g.H, g.W, gx, Wp)
 

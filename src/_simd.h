@@ -371,16 +371,21 @@ PYC_XCORR_TILES(double, d)
 /* The vector loop of pyc_fir3x3_rows with VB-byte vectors and R output rows at once. Input row
  * q (relative to the block's first output row, -2 <= q < R) serves output row r = q + i
  * through tap row i; the rows are visited from the last down, which gives every output its
- * taps in (plane, i, j) order. */
+ * taps in (plane, i, j) order. The pfn bytes at pf are prefetched a few 64-byte lines per
+ * step, spread evenly over the steps. */
 #define PYC_FIR3X3_BODY(T, VB, R)                                                             \
     {                                                                                         \
         enum { V = VB / sizeof(T) };                                                          \
         typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
+        ptrdiff_t iters = (rows / R) * (n / V), lines = (pfn + 63) / 64, li = 0;             \
+        ptrdiff_t per = iters > 0 ? (lines + iters - 1) / iters : 0;                          \
         for (ptrdiff_t r0 = 0; r0 + R <= rows; r0 += R) {                                     \
             T *yb = y + r0 * ws;                                                              \
             const T *xb = x + r0 * ws;                                                        \
             for (ptrdiff_t t = 0; t + V <= n; t += V) {                                       \
                 vec a[R];                                                                     \
+                for (ptrdiff_t k = 0; k < per && li < lines; k++, li++)                       \
+                    __builtin_prefetch(pf + li * 64, 0, 2);                                   \
                 _Pragma("GCC unroll 8")                                                      \
                 for (int r = 0; r < R; r++) a[r] = *(vec *)(yb + r * ws + t);                 \
                 for (ptrdiff_t p = 0; p < P; p++) {                                           \
@@ -414,12 +419,15 @@ PYC_XCORR_TILES(double, d)
  * elements before its row 0 (off[9p + 3i + j] == off[9p + j] - i*ws). Four output rows run at
  * once: a load of x serves up to three of them, so there are about half as many loads per
  * multiply-add as in pyc_fir_taps, and every output takes its taps in the same order, with
- * the same bits. */
+ * the same bits. pf, pfn: memory the caller reads next (NULL, 0: none), prefetched into the
+ * cache while the arithmetic runs, so that its loads from memory overlap this filter instead
+ * of following it. */
 #define PYC_FIR3X3(T, SUF)                                                                    \
 PYC_CLONES static void pyc_fir3x3_rows_##SUF(ptrdiff_t n, ptrdiff_t rows, ptrdiff_t ws,       \
                                              ptrdiff_t P, const T *restrict w,                \
                                              const ptrdiff_t *restrict off,                   \
-                                             const T *restrict x, T *restrict y, int wide)    \
+                                             const T *restrict x, T *restrict y, int wide,    \
+                                             const char *pf, ptrdiff_t pfn)                   \
 {                                                                                             \
     if (wide) PYC_FIR3X3_BODY(T, 64, 4)                                                       \
     else PYC_FIR3X3_BODY(T, 32, 4)                                                            \
