@@ -678,13 +678,19 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
 
 cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx,
                             floating* pad, const Py_ssize_t* off, Geom* g,
-                            Py_ssize_t nb) noexcept nogil:
+                            Py_ssize_t nb, const floating* x=NULL, floating* part=NULL,
+                            floating* pb=NULL, floating* pw=NULL,
+                            const Py_ssize_t* off_gw=NULL) noexcept nogil:
     """nb input-channel planes of one sample (gx at the first, zeroed; wt at the first's
     kernels in the repacked weight, (Og, KH, KW) per input channel; go at the group's first
     output plane): gx[c, r, s] = sum_{o, i, j} w[o, c, i, j] * g[o, r + pt - i*dh, s + pl -
     j*dw], over grad_output planes padded by the kernel extent, as one FIR filter over all
-    rows and, as in _plane_forward, over a chunk of grad_output planes (_gi_chunk) at once."""
-    cdef Py_ssize_t o, j, no, nxt, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
+    rows and, as in _plane_forward, over a chunk of grad_output planes (_gi_chunk) at once.
+    With part not NULL (_fused_backward_job: nb is Cg, x at the group's first input plane, pw
+    scratch for _plane_grad_weight_sample), also part (Og x KK, zeroed) += the sample's weight
+    sums and pb (Og) = its bias sums, each tile of planes right after the pass that brought
+    it into cache."""
+    cdef Py_ssize_t o, j, no, nxt, t = 0, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
     cdef Py_ssize_t ys = _round_up(g.H * Wp), span = _round_up((g.H - 1) * Wp + g.W)
     cdef Py_ssize_t chunk = _gi_chunk(g)
     cdef floating* acc = pad + chunk * Hp * Wp + SLACK
@@ -703,6 +709,13 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
                    g.H if _gi_rows(g) else 0, g.W, Wp, go + (o + no) * g.P if nxt else NULL,
                    nxt * g.P * sizeof(floating))
         o = o + no
+        if part != NULL:
+            for j in range(o - no, o):
+                pb[j] = plane_sum(g.P, go + j * g.P)
+            while t < o and (t + TILE <= o or o == g.Og):
+                _plane_grad_weight_sample(go + t * g.P, x, part + t * g.KK, pw, off_gw, g,
+                                          min(TILE, g.Og - t), g.Cg)
+                t = t + TILE
     _padded_to_rows(acc, nb, ys, g.H * g.W, g.H, g.W, gx, Wp)
 
 
@@ -794,17 +807,9 @@ cdef void _fused_backward_job(const floating* go, const floating* x, const float
     """One sample and group (go, x, gx at its planes; wt at the group's repacked weight):
     its input gradient, its weight-gradient sums part (Og x Cg x KH x KW) and its bias
     sums pb (Og), all while its grad_output planes are in cache."""
-    cdef Py_ssize_t o
-    cdef floating* pw = pad + plane_scratch(g, 1)
-    _plane_grad_input(go, wt, gx, pad, off_gi, g, g.Cg)
     memset(part, 0, g.Og * g.KK * sizeof(floating))
-    o = 0
-    while o < g.Og:
-        _plane_grad_weight_sample(go + o * g.P, x, part + o * g.KK, pw, off_gw, g,
-                                  min(TILE, g.Og - o), g.Cg)
-        o = o + TILE
-    for o in range(g.Og):
-        pb[o] = plane_sum(g.P, go + o * g.P)
+    _plane_grad_input(go, wt, gx, pad, off_gi, g, g.Cg, x, part, pb, pad + plane_scratch(g, 1),
+                      off_gw)
 
 
 cdef enum:
