@@ -377,7 +377,7 @@ PYC_XCORR_TILES(double, d)
     {                                                                                         \
         enum { V = VB / sizeof(T) };                                                          \
         typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
-        ptrdiff_t iters = (rows / R) * (n / V), lines = (pfn + 63) / 64, li = 0;             \
+        ptrdiff_t iters = (rows / R) * (n / V), lines = (pfn + 63) / 64, li = 0;              \
         ptrdiff_t per = iters > 0 ? (lines + iters - 1) / iters : 0;                          \
         for (ptrdiff_t r0 = 0; r0 + R <= rows; r0 += R) {                                     \
             T *yb = y + r0 * ws;                                                              \
