@@ -20,7 +20,11 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_conv", "_pool", "_norm"]
+KERNELS = ["_conv", "_pool", "_norm", "_optim"]
+#: Kernels whose arithmetic must round each operation on its own (no fused multiply-add): the
+#: optimiser steps give the bits of the NumPy expressions they replace. (Without errno, sqrt
+#: vectorises; its results are the same.)
+NO_CONTRACT = {"_optim"}
 
 _OMP_TEST = r"""
 #include <omp.h>
@@ -104,7 +108,9 @@ def _extensions():
             include_dirs=[np.get_include(), "src"],
             depends=[os.path.join("src", "_simd.h")],     # rebuilt when the vector loops change
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            extra_compile_args=compile_args,
+            extra_compile_args=compile_args + (
+                ["-ffp-contract=off", "-fno-math-errno"] if name in NO_CONTRACT and sys.platform != "win32"
+                else []),
             extra_link_args=list(link_args),
         )
         for name in KERNELS

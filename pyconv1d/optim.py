@@ -20,8 +20,9 @@ import numbers
 
 import numpy as np
 
-from . import _blas
-from .nn.module import Parameter
+from . import _blas, _optim
+from ._threads import resolve_num_threads
+from .nn.module import Parameter, get_num_threads
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adadelta", "clip_grad_norm_", "max_norm_",
            "LRScheduler", "StepLR", "ReduceLROnPlateau"]
@@ -37,6 +38,24 @@ def _number(value, name, owner, minimum=0.0, strict=False, maximum=None):
             (f" and <= {maximum}" if maximum is not None else "")
         raise ValueError(f"{owner}: {name} must be {rng}, got {value!r}")
     return v
+
+
+#: Below this many elements an optimiser step runs on one thread (waking a team costs more).
+SERIAL_BELOW = 1 << 16
+
+
+def _elementwise_threads(size):
+    """The layers' thread count (nn.set_num_threads), or 1 for small parameters."""
+    return 1 if size < SERIAL_BELOW else resolve_num_threads(get_num_threads())
+
+
+def _one_pass(param, grad, state):
+    """Whether a step can run as one kernel pass: the parameter and its state are C-contiguous
+    float32 or float64 arrays of one dtype (anything else takes the array code)."""
+    arrays = [param, grad, *(a for a in state.values() if isinstance(a, np.ndarray))]
+    return (param.dtype in (np.float32, np.float64) and param.flags.c_contiguous
+            and param.flags.writeable
+            and all(a.dtype == param.dtype and a.shape == param.shape for a in arrays))
 
 
 class Optimizer:
@@ -236,6 +255,18 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = np.zeros_like(p.data)
         state["step"] += 1
         t = state["step"]
+        step_size = lr / (1 - beta1 ** t)
+        bc2_sqrt = math.sqrt(1 - beta2 ** t)
+        if _one_pass(p.data, grad, state):
+            # the same bits as the array code below, in one pass over memory (_optim.adam)
+            L2 = wd and not self._decoupled
+            _optim.adam(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
+                        state["exp_avg"].reshape(-1), state["exp_avg_sq"].reshape(-1),
+                        state["max_exp_avg_sq"].reshape(-1) if group["amsgrad"] else None,
+                        wd if L2 else 0.0, 1 - lr * wd if wd and self._decoupled else 1.0,
+                        1 - beta1, beta2, 1 - beta2, step_size, bc2_sqrt, eps,
+                        _elementwise_threads(p.data.size))
+            return
         if wd:
             if self._decoupled:
                 p.data *= 1 - lr * wd
@@ -245,8 +276,6 @@ class Adam(Optimizer):
         m += (1 - beta1) * (grad - m)              # torch's lerp_
         v *= beta2
         v += (1 - beta2) * grad * grad
-        step_size = lr / (1 - beta1 ** t)
-        bc2_sqrt = math.sqrt(1 - beta2 ** t)
         if group["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]

@@ -12,6 +12,7 @@
 #ifndef PYCONV1D_SIMD_H
 #define PYCONV1D_SIMD_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -435,5 +436,34 @@ PYC_CLONES static void pyc_fir3x3_rows_##SUF(ptrdiff_t n, ptrdiff_t rows, ptrdif
 
 PYC_FIR3X3(float, f)
 PYC_FIR3X3(double, d)
+
+/* One Adam / AdamW step over n elements, each operation rounded on its own in the order of
+ * src/_optim.pyx's formula (the bits of NumPy's array expressions): the module that calls it
+ * is compiled with -ffp-contract=off, so that no multiply-add is fused. vmax: the amsgrad
+ * maximum (NULL: none). np.maximum's NaN rule: a NaN on either side wins. */
+#define PYC_ADAM(T, SUF, SQRT)                                                                \
+PYC_CLONES static void pyc_adam_##SUF(ptrdiff_t n, T *restrict p, const T *restrict g,       \
+                                      T *restrict m, T *restrict v, T *restrict vmax, T wd,   \
+                                      T decay, T c1, T b2, T c2, T step, T bc2, T eps)        \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+        T gi = g[i], w = p[i], u;                                                             \
+        if (wd != 0) gi = gi + wd * w;                                                        \
+        if (decay != 1) w = w * decay;                                                        \
+        m[i] = m[i] + c1 * (gi - m[i]);                                                       \
+        u = v[i] * b2;                                                                        \
+        u = u + (c2 * gi) * gi;                                                               \
+        v[i] = u;                                                                             \
+        if (vmax) {                                                                           \
+            T x = vmax[i];                                                                    \
+            u = (x >= u || x != x) ? x : u;                                                   \
+            vmax[i] = u;                                                                      \
+        }                                                                                     \
+        p[i] = w - step * (m[i] / (SQRT(u) / bc2 + eps));                                     \
+    }                                                                                         \
+}
+
+PYC_ADAM(float, f, sqrtf)
+PYC_ADAM(double, d, sqrt)
 
 #endif

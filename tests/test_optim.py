@@ -263,6 +263,73 @@ def test_adam_by_hand():
         np.testing.assert_allclose(p.data, x, rtol=1e-12)
 
 
+def _adam_array_code(p, grads, lr, betas, eps, wd, amsgrad, decoupled, maximize):
+    """Adam / AdamW as NumPy array expressions, one operation at a time (the rounding the
+    one-pass kernel must reproduce bit for bit)."""
+    (b1, b2), p = betas, p.copy()
+    m, v, vmax = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, 1):
+        g = -g if maximize else g
+        if wd and decoupled:
+            p *= 1 - lr * wd
+        elif wd:
+            g = g + wd * p
+        m += (1 - b1) * (g - m)
+        v *= b2
+        v += (1 - b2) * g * g
+        u = v
+        if amsgrad:
+            np.maximum(vmax, v, out=vmax)
+            u = vmax
+        p -= lr / (1 - b1 ** t) * (m / (np.sqrt(u) / math.sqrt(1 - b2 ** t) + eps))
+    return p
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cls,kw", [
+    (optim.Adam, dict(lr=1e-3)),
+    (optim.Adam, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    (optim.Adam, dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6, maximize=True)),
+    (optim.AdamW, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+], ids=str)
+def test_adam_one_pass_kernel_gives_the_bits_of_the_array_code(cls, kw, threads, dtype):
+    # 70,000 elements: past optim.SERIAL_BELOW, so two threads share the pass; a sliced
+    # (non-contiguous) gradient, and an exact zero and a large value in the data
+    n = optim.SERIAL_BELOW + 4464
+    rng = _rng("one-pass", cls.__name__, str(kw), dtype)
+    start = rng.standard_normal(n).astype(dtype)
+    start[:2] = (0, 1e15)
+    grads = [rng.standard_normal(2 * n).astype(dtype)[::2] for _ in range(4)]
+    p = nn.Parameter(start.copy())
+    opt = cls([p], **kw)
+    nn.set_num_threads(threads)
+    for g in grads:
+        p.grad = g
+        opt.step()
+    want = _adam_array_code(start, grads, kw["lr"], kw.get("betas", (0.9, 0.999)),
+                            kw.get("eps", 1e-8), kw.get("weight_decay", 0.0),
+                            kw.get("amsgrad", False), cls is optim.AdamW,
+                            kw.get("maximize", False))
+    assert p.data.dtype == dtype
+    np.testing.assert_array_equal(p.data, want)
+
+
+def test_adam_array_code_serves_what_the_kernel_does_not():
+    # a parameter whose data is a strided view (as a user may set it) is stepped in place by
+    # the array code, with the same numbers
+    base = np.linspace(-1, 1, 12)
+    p = nn.Parameter(np.zeros(6))
+    p.data = base[::2]
+    opt = optim.Adam([p], lr=0.1)
+    p.grad = np.ones(6)
+    opt.step()
+    want = _adam_array_code(np.linspace(-1, 1, 12)[::2], [np.ones(6)], 0.1, (0.9, 0.999), 1e-8,
+                            0.0, False, False, False)
+    np.testing.assert_array_equal(p.data, want)
+    np.testing.assert_array_equal(base[::2], want)
+
+
 def test_adadelta_by_hand():
     p = nn.Parameter(np.array([0.5, -1.5]))
     opt = optim.Adadelta([p], lr=1.0, rho=0.9, eps=1e-6)

@@ -1,0 +1,62 @@
+# cython: language_level=3
+"""Optimiser kernels: one pass over a parameter and its state (fused float32/float64).
+
+Layouts: every array is C-contiguous and flat, ``(n,)``, all of one dtype; the scalars are of
+that dtype too (the caller rounds Python's floats to it, as NumPy does). Per element::
+
+    adam:  g = g + wd * p                      (wd != 0: L2 decay, into a register)
+           p = p * decay                       (decay != 1, decoupled decay: AdamW)
+           m = m + c1 * (g - m)                (c1 = 1 - beta1)
+           v = v * beta2 + (c2 * g) * g        (c2 = 1 - beta2)
+           u = max(vmax, v), vmax = u          (amsgrad; else u = v)
+           p = p - step * (m / (sqrt(u) / bc2 + eps))
+
+Each operation is rounded on its own, in the order written (the loop is pyc_adam in _simd.h,
+and this module is compiled with -ffp-contract=off, so no multiply-add is fused), which is the
+rounding of the NumPy array expressions these lines replace: the results are bitwise those of
+that code. Elements are
+independent, so the results are the same for every thread count. The kernels check nothing;
+pyconv1d.optim chooses when they apply.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+
+
+cdef extern from "_simd.h" nogil:
+    void pyc_adam_f(Py_ssize_t n, float* p, const float* g, float* m, float* v, float* vmax,
+                    float wd, float decay, float c1, float b2, float c2, float step, float bc2,
+                    float eps)
+    void pyc_adam_d(Py_ssize_t n, double* p, const double* g, double* m, double* v,
+                    double* vmax, double wd, double decay, double c1, double b2, double c2,
+                    double step, double bc2, double eps)
+
+
+cdef enum:
+    # elements per job: whole cache lines, enough to hide a job's start
+    BLOCK = 16384
+
+
+def adam(floating[::1] p,              # IN/OUT (n,) parameter
+         const floating[::1] g,        # IN     (n,) gradient
+         floating[::1] m,              # IN/OUT (n,) first moment
+         floating[::1] v,              # IN/OUT (n,) second moment
+         floating[::1] vmax,           # IN/OUT (n,) running maximum of v (amsgrad), or None
+         floating wd, floating decay, floating c1, floating beta2, floating c2,
+         floating step, floating bc2, floating eps, int num_threads):
+    """One Adam / AdamW step, as the module docstring writes it (pyc_adam over blocks)."""
+    cdef Py_ssize_t b, i, k, n = p.shape[0]
+    cdef floating* pp = &p[0] if n else NULL
+    cdef const floating* gp = &g[0] if n else NULL
+    cdef floating* mp = &m[0] if n else NULL
+    cdef floating* vp = &v[0] if n else NULL
+    cdef floating* xp = &vmax[0] if vmax is not None and n else NULL
+    with nogil:
+        for b in prange((n + BLOCK - 1) // BLOCK, schedule='static', num_threads=num_threads):
+            i = b * BLOCK
+            k = min(BLOCK, n - i)
+            if floating is float:
+                pyc_adam_f(k, pp + i, gp + i, mp + i, vp + i, xp + i if xp != NULL else NULL,
+                           wd, decay, c1, beta2, c2, step, bc2, eps)
+            else:
+                pyc_adam_d(k, pp + i, gp + i, mp + i, vp + i, xp + i if xp != NULL else NULL,
+                           wd, decay, c1, beta2, c2, step, bc2, eps)
