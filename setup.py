@@ -20,7 +20,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_conv", "_pool", "_norm", "_optim"]
+KERNELS = ["_conv", "_pool", "_norm", "_optim", "_embed"]
 #: Kernels whose arithmetic must round each operation on its own (no fused multiply-add): the
 #: optimiser steps give the bits of the NumPy expressions they replace. (Without errno, sqrt
 #: vectorises; its results are the same.)

@@ -911,3 +911,25 @@ def _batch_norm_backward_sums(g, x, mean, num_threads):
     _norm.backward_sums(g, x, mean, sum_g, sum_gd, np.empty((2, n, c)),
                         _norm_threads(x, num_threads))
     return sum_g, sum_gd
+
+
+# --------------------------------------------------------------------------------------------
+# Embedding: the table's gradient (kernel in src/_embed.pyx)
+# --------------------------------------------------------------------------------------------
+
+from . import _embed  # noqa: E402  (the embedding section is self-contained)
+
+
+def _embedding_backward(idx, g, num_embeddings, padding_idx, num_threads):
+    """The gradient ``(num_embeddings, D)`` of looking up rows ``idx`` (any shape, indices
+    already checked to lie in range) given ``g`` (``idx.shape + (D,)``): the rows of repeated
+    tokens summed in input order (the bits of ``np.add.at``), the padding row zero."""
+    d = g.shape[-1]
+    flat = np.ascontiguousarray(np.reshape(idx, -1), dtype=np.intp)
+    rows = np.ascontiguousarray(np.reshape(g, (-1, d)))
+    grad = np.zeros((num_embeddings, d), dtype=rows.dtype)
+    _embed.embedding_backward(flat, rows, grad, _serial_if_small(
+        rows.size, _checks.resolve_num_threads(num_threads)))
+    if padding_idx is not None:
+        grad[padding_idx] = 0
+    return grad

@@ -282,6 +282,34 @@ def test_embedding_gradient():
     assert trainable.weight.dtype == np.float64
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_embedding_gradient_has_the_bits_of_np_add_at(threads, dtype):
+    # 2,000 tokens x 40 dims (past the one-thread size) drawn from a 300-row table, so rows
+    # repeat many times and split between threads; int32 indices; a second backward adds in
+    rng = _rng("emb-bits", dtype)
+    emb = nn.Embedding(300, 40, padding_idx=7, rng=0, dtype=dtype)
+    idx = rng.integers(0, 300, (50, 40)).astype(np.int32)
+    g1, g2 = (rng.standard_normal((50, 40, 40)).astype(dtype) for _ in range(2))
+    nn.set_num_threads(threads)
+    emb(idx)
+    emb.backward(g1)
+    first = emb.weight.grad.copy()
+    emb.backward(g2)
+    want = np.zeros((300, 40), dtype)
+    np.add.at(want, idx.reshape(-1), g1.reshape(-1, 40))
+    want[7] = 0
+    np.testing.assert_array_equal(first, want)
+    second = np.zeros((300, 40), dtype)
+    np.add.at(second, idx.reshape(-1), g2.reshape(-1, 40))
+    second[7] = 0
+    np.testing.assert_array_equal(emb.weight.grad, want + second)
+    assert emb.weight.grad.dtype == dtype
+    emb(np.zeros((0, 3), np.int64))
+    emb.backward(np.zeros((0, 3, 40), dtype))                  # empty input: adds zeros
+    np.testing.assert_array_equal(emb.weight.grad, want + second)
+
+
 def test_dropout_train_gradient_uses_the_same_mask():
     drop = nn.Dropout(0.3, rng=0)
     x = _x(50, 40) + 5

@@ -4,7 +4,8 @@ import numpy as np
 from .. import _blas
 from . import _validate
 from .init import normal_, reset_weight_and_bias
-from .module import Module, Parameter, float_dtype, resolve_rng
+from .. import functional as F
+from .module import Module, Parameter, float_dtype, get_num_threads, resolve_rng
 
 __all__ = ["Identity", "Linear", "Embedding"]
 
@@ -207,9 +208,10 @@ class Embedding(Module):
         g = _validate.grad_output(self, grad_output, idx.shape + (self.embedding_dim,),
                                   self.weight.dtype)
         if self.weight.requires_grad:
-            grad = np.zeros_like(self.weight.data)
-            np.add.at(grad, idx.reshape(-1), g.reshape(-1, self.embedding_dim))
-            if self.padding_idx is not None:
-                grad[self.padding_idx] = 0
-            self.weight.accumulate_grad(grad)
+            grad = F._embedding_backward(idx, g, self.num_embeddings, self.padding_idx,
+                                         get_num_threads())
+            if self.weight.grad is None:
+                self.weight.grad = grad        # a fresh array: taken, not copied
+            else:
+                self.weight.accumulate_grad(grad)
         return None
