@@ -337,6 +337,13 @@ class Adadelta(Optimizer):
             state["square_avg"] = np.zeros_like(p.data)
             state["acc_delta"] = np.zeros_like(p.data)
         state["step"] += 1
+        if _one_pass(p.data, grad, state):
+            # the same bits as the array code below, in one pass over memory (_optim.adadelta)
+            _optim.adadelta(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
+                            state["square_avg"].reshape(-1), state["acc_delta"].reshape(-1),
+                            group["weight_decay"], rho, 1 - rho, eps, group["lr"],
+                            _elementwise_threads(p.data.size))
+            return
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
         v, u = state["square_avg"], state["acc_delta"]

@@ -11,7 +11,13 @@ that dtype too (the caller rounds Python's floats to it, as NumPy does). Per ele
            u = max(vmax, v), vmax = u          (amsgrad; else u = v)
            p = p - step * (m / (sqrt(u) / bc2 + eps))
 
-Each operation is rounded on its own, in the order written (the loop is pyc_adam in _simd.h,
+    adadelta:  g = g + wd * p                  (wd != 0: L2 decay, into a register)
+               v = v * rho + (c * g) * g       (c = 1 - rho)
+               d = sqrt(u + eps) / sqrt(v + eps) * g
+               u = u * rho + (c * d) * d
+               p = p - lr * d
+
+Each operation is rounded on its own, in the order written (the loops are in _simd.h,
 and this module is compiled with -ffp-contract=off, so no multiply-add is fused), which is the
 rounding of the NumPy array expressions these lines replace: the results are bitwise those of
 that code. Elements are
@@ -29,6 +35,10 @@ cdef extern from "_simd.h" nogil:
     void pyc_adam_d(Py_ssize_t n, double* p, const double* g, double* m, double* v,
                     double* vmax, double wd, double decay, double c1, double b2, double c2,
                     double step, double bc2, double eps)
+    void pyc_adadelta_f(Py_ssize_t n, float* p, const float* g, float* v, float* u, float wd,
+                        float rho, float c, float eps, float lr)
+    void pyc_adadelta_d(Py_ssize_t n, double* p, const double* g, double* v, double* u,
+                        double wd, double rho, double c, double eps, double lr)
 
 
 cdef enum:
@@ -60,3 +70,25 @@ def adam(floating[::1] p,              # IN/OUT (n,) parameter
             else:
                 pyc_adam_d(k, pp + i, gp + i, mp + i, vp + i, xp + i if xp != NULL else NULL,
                            wd, decay, c1, beta2, c2, step, bc2, eps)
+
+
+def adadelta(floating[::1] p,          # IN/OUT (n,) parameter
+             const floating[::1] g,    # IN     (n,) gradient
+             floating[::1] v,          # IN/OUT (n,) running mean of g^2 (square_avg)
+             floating[::1] u,          # IN/OUT (n,) running mean of delta^2 (acc_delta)
+             floating wd, floating rho, floating c, floating eps, floating lr,
+             int num_threads):
+    """One Adadelta step, as the module docstring writes it (pyc_adadelta over blocks)."""
+    cdef Py_ssize_t b, i, k, n = p.shape[0]
+    cdef floating* pp = &p[0] if n else NULL
+    cdef const floating* gp = &g[0] if n else NULL
+    cdef floating* vp = &v[0] if n else NULL
+    cdef floating* up = &u[0] if n else NULL
+    with nogil:
+        for b in prange((n + BLOCK - 1) // BLOCK, schedule='static', num_threads=num_threads):
+            i = b * BLOCK
+            k = min(BLOCK, n - i)
+            if floating is float:
+                pyc_adadelta_f(k, pp + i, gp + i, vp + i, up + i, wd, rho, c, eps, lr)
+            else:
+                pyc_adadelta_d(k, pp + i, gp + i, vp + i, up + i, wd, rho, c, eps, lr)

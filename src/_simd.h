@@ -463,7 +463,28 @@ PYC_CLONES static void pyc_adam_##SUF(ptrdiff_t n, T *restrict p, const T *restr
     }                                                                                         \
 }
 
+/* One Adadelta step over n elements, rounded as pyc_adam is (src/_optim.pyx). */
+#define PYC_ADADELTA(T, SUF, SQRT)                                                            \
+PYC_CLONES static void pyc_adadelta_##SUF(ptrdiff_t n, T *restrict p, const T *restrict g,   \
+                                          T *restrict v, T *restrict u, T wd, T rho, T c,     \
+                                          T eps, T lr)                                        \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+        T gi = g[i], a, d;                                                                    \
+        if (wd != 0) gi = gi + wd * p[i];                                                     \
+        a = v[i] * rho;                                                                       \
+        a = a + (c * gi) * gi;                                                                \
+        v[i] = a;                                                                             \
+        d = SQRT(u[i] + eps) / SQRT(a + eps) * gi;                                            \
+        a = u[i] * rho;                                                                       \
+        u[i] = a + (c * d) * d;                                                               \
+        p[i] = p[i] - lr * d;                                                                 \
+    }                                                                                         \
+}
+
 PYC_ADAM(float, f, sqrtf)
 PYC_ADAM(double, d, sqrt)
+PYC_ADADELTA(float, f, sqrtf)
+PYC_ADADELTA(double, d, sqrt)
 
 #endif

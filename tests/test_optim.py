@@ -285,6 +285,32 @@ def _adam_array_code(p, grads, lr, betas, eps, wd, amsgrad, decoupled, maximize)
     return p
 
 
+def _adadelta_array_code(p, grads, lr, rho, eps, wd):
+    """Adadelta as NumPy array expressions, one operation at a time."""
+    p = p.copy()
+    v, u = np.zeros_like(p), np.zeros_like(p)
+    for g in grads:
+        if wd:
+            g = g + wd * p
+        v *= rho
+        v += (1 - rho) * g * g
+        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u *= rho
+        u += (1 - rho) * delta * delta
+        p -= lr * delta
+    return p
+
+
+def _reference_steps(cls, kw, start, grads):
+    if cls is optim.Adadelta:
+        return _adadelta_array_code(start, grads, kw.get("lr", 1.0), kw.get("rho", 0.9),
+                                    kw.get("eps", 1e-6), kw.get("weight_decay", 0.0))
+    return _adam_array_code(start, grads, kw["lr"], kw.get("betas", (0.9, 0.999)),
+                            kw.get("eps", 1e-8), kw.get("weight_decay", 0.0),
+                            kw.get("amsgrad", False), cls is optim.AdamW,
+                            kw.get("maximize", False))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("cls,kw", [
@@ -292,8 +318,10 @@ def _adam_array_code(p, grads, lr, betas, eps, wd, amsgrad, decoupled, maximize)
     (optim.Adam, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
     (optim.Adam, dict(lr=0.02, betas=(0.8, 0.9), eps=1e-6, maximize=True)),
     (optim.AdamW, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    (optim.Adadelta, dict()),
+    (optim.Adadelta, dict(lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.01)),
 ], ids=str)
-def test_adam_one_pass_kernel_gives_the_bits_of_the_array_code(cls, kw, threads, dtype):
+def test_one_pass_kernels_give_the_bits_of_the_array_code(cls, kw, threads, dtype):
     # 70,000 elements: past optim.SERIAL_BELOW, so two threads share the pass; a sliced
     # (non-contiguous) gradient, and an exact zero and a large value in the data
     n = optim.SERIAL_BELOW + 4464
@@ -307,12 +335,8 @@ def test_adam_one_pass_kernel_gives_the_bits_of_the_array_code(cls, kw, threads,
     for g in grads:
         p.grad = g
         opt.step()
-    want = _adam_array_code(start, grads, kw["lr"], kw.get("betas", (0.9, 0.999)),
-                            kw.get("eps", 1e-8), kw.get("weight_decay", 0.0),
-                            kw.get("amsgrad", False), cls is optim.AdamW,
-                            kw.get("maximize", False))
     assert p.data.dtype == dtype
-    np.testing.assert_array_equal(p.data, want)
+    np.testing.assert_array_equal(p.data, _reference_steps(cls, kw, start, grads))
 
 
 def test_adam_array_code_serves_what_the_kernel_does_not():
