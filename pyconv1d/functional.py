@@ -40,8 +40,9 @@ FFT_MIN_TAPS_FEW_CHANNELS = 256
 PLANE_DIRECT_MAX_OG = 64
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
-#: the direct 2-D weight gradient of 8+ outputs per group pays from this many output pixels
-#: per plane; below it the input gradient of few channels unrolls from fewer outputs (see
+#: the direct 2-D weight gradient of 8+ outputs per group pays in float32 from this many
+#: output pixels per plane (from twice as many for more than 32 outputs; in float64 from half
+#: as many); below it the input gradient of few channels unrolls from fewer outputs (see
 #: _backward_algorithms)
 DIRECT_WEIGHT_MIN_PIXELS = 512
 
@@ -125,14 +126,15 @@ def _backward_algorithms(args, requested, resolved):
     'gemm' where ``algorithm='auto'`` picked the direct path for a conv2d whose channels mix
     and the unrolled pass is measured faster (here, on 3x3 kernels):
 
-    * the weight gradient with 8 or more outputs per group, unless the output planes have
-      DIRECT_WEIGHT_MIN_PIXELS or more and there are at most 16 input channels per group and,
-      in float32, at most 3 of them or at most 16 outputs. The direct one correlates tiles of
-      4 grad_output planes with 4 taps of a padded input plane. On planes of 512-4040 pixels
-      (16x32 to 40x101) it was measured 1.0-3.5x faster than the unroll there (float64:
-      0.9-2.7x; about even for float32 at 512-700 pixels), while the unroll, which BLAS runs
-      with the outputs as rows, is 1.05-1.3x faster for float32 with 32+ outputs over 4+
-      channels, and 1.1-2x faster in float32 on planes of about 256 pixels (10x26, 16x16);
+    * the weight gradient with 8 or more outputs per group on small planes: in float32 below
+      DIRECT_WEIGHT_MIN_PIXELS output pixels, and below twice that with more than 32 outputs
+      per group; in float64 below half of it. The direct one correlates tiles of 4
+      grad_output planes with 4 taps of a padded input plane and sums the bias on the way.
+      Measured (1 thread, 4-128 input channels, 16-64 outputs): in float32 on planes of
+      1,024-4,160 pixels (32x32 to 40x104) 1.07-1.57x faster than the unroll (about even,
+      0.98, at 64 x 64 channels on 40x104), at 512 pixels (16x32) 0.99-1.33x with up to 32
+      outputs and 0.88-0.92x with 64, on 260 pixels (10x26) 0.55-0.89x; in float64 from 260
+      pixels 0.97-1.91x, on 65 pixels (5x13) 0.55-0.82x;
     * the input gradient over fewer than PLANE_BLOCK input channels per group (whose direct
       pass runs four rows at a time on 3x3 kernels, not eight planes) on planes below
       DIRECT_WEIGHT_MIN_PIXELS from 16 outputs per group over 1-2 input channels or from 32
@@ -150,8 +152,11 @@ def _backward_algorithms(args, requested, resolved):
         unroll_input = og >= (16 if cg <= 2 else 32)
     else:
         unroll_input = (cg >= 2 and og >= 32) if f64 else (cg >= 3 and og >= 64)
-    direct_weight = (pixels >= DIRECT_WEIGHT_MIN_PIXELS and cg <= 16
-                     and (f64 or cg <= 3 or og <= 16))
+    if f64:
+        direct_weight = pixels >= DIRECT_WEIGHT_MIN_PIXELS // 2
+    else:
+        direct_weight = (pixels >= 2 * DIRECT_WEIGHT_MIN_PIXELS
+                         or (pixels >= DIRECT_WEIGHT_MIN_PIXELS and og <= 32))
     return ("gemm" if unroll_input else resolved,
             "gemm" if og >= 8 and not direct_weight else resolved)
 

@@ -254,13 +254,16 @@ def test_choose_algorithm_rules():
     (np.float32, 3, 16, (13, 17), "direct", "gemm"),
     (np.float64, 2, 16, (13, 17), "gemm", "gemm"),
     (np.float32, 8, 8, (16, 32), "direct", "direct"),     # 512 output pixels
-    (np.float64, 4, 8, (15, 34), "direct", "gemm"),       # 510
+    (np.float64, 4, 8, (15, 17), "direct", "gemm"),       # 255
+    (np.float64, 4, 8, (16, 16), "direct", "direct"),     # 256
     (np.float32, 1, 32, (20, 50), "direct", "direct"),
+    (np.float32, 4, 64, (20, 30), "gemm", "gemm"),        # 600 pixels, 64 outputs
+    (np.float32, 4, 64, (32, 32), "gemm", "direct"),      # 1,024 pixels
     (np.float32, 3, 64, (32, 40), "gemm", "direct"),
-    (np.float32, 4, 32, (32, 40), "direct", "gemm"),
+    (np.float32, 4, 32, (32, 40), "direct", "direct"),
     (np.float64, 4, 32, (32, 40), "gemm", "direct"),
     (np.float32, 16, 16, (32, 40), "direct", "direct"),
-    (np.float64, 17, 8, (32, 40), "direct", "gemm"),
+    (np.float64, 17, 8, (32, 40), "direct", "direct"),
     (np.float32, 1, 16, (13, 17), "gemm", "gemm"),        # 221 pixels
     (np.float32, 2, 32, (20, 30), "direct", "direct"),
     (np.float64, 2, 32, (32, 40), "gemm", "direct"),
@@ -268,8 +271,8 @@ def test_choose_algorithm_rules():
     (np.float32, 3, 32, (13, 17), "gemm", "gemm")])
 def test_auto_backward_of_few_channel_conv2d(dtype, c_in, c_out, hw, input_alg, weight_alg):
     """'auto' runs these conv2d directly, except the passes where the unroll is faster: the
-    weight gradient of 8+ outputs unless the planes have 512+ pixels, the input channels
-    are at most 16 and, in float32, at most 3 or the outputs at most 16; and the input
+    weight gradient of 8+ outputs on planes below 512 pixels in float32 (below 1,024 with
+    more than 32 outputs) and below 256 in float64; and the input
     gradient over 1-7 input channels of planes below 512 pixels from 16 outputs (1-2
     channels) or 32 (3-7), and on larger planes from 64 outputs over 3-7 channels in float32
     or 32 over 2-7 in float64.
