@@ -25,6 +25,7 @@ KERNELS = ["_conv", "_pool", "_norm", "_optim", "_embed"]
 #: optimiser steps give the bits of the NumPy expressions they replace. (Without errno, sqrt
 #: vectorises; its results are the same.)
 NO_CONTRACT = {"_optim"}
+EXACT_FLAGS = ["-ffp-contract=off", "-fno-math-errno"]
 
 _OMP_TEST = r"""
 #include <omp.h>
@@ -109,8 +110,7 @@ def _extensions():
             depends=[os.path.join("src", "_simd.h")],     # rebuilt when the vector loops change
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args + (
-                ["-ffp-contract=off", "-fno-math-errno"] if name in NO_CONTRACT and sys.platform != "win32"
-                else []),
+                EXACT_FLAGS if name in NO_CONTRACT and sys.platform != "win32" else []),
             extra_link_args=list(link_args),
         )
         for name in KERNELS

@@ -17,12 +17,11 @@ that dtype too (the caller rounds Python's floats to it, as NumPy does). Per ele
                u = u * rho + (c * d) * d
                p = p - lr * d
 
-Each operation is rounded on its own, in the order written (the loops are in _simd.h,
-and this module is compiled with -ffp-contract=off, so no multiply-add is fused), which is the
+Each operation is rounded on its own, in the order written (the loops are in _simd.h, and
+this module is compiled with -ffp-contract=off, so no multiply-add is fused), which is the
 rounding of the NumPy array expressions these lines replace: the results are bitwise those of
-that code. Elements are
-independent, so the results are the same for every thread count. The kernels check nothing;
-pyconv1d.optim chooses when they apply.
+that code. Elements are independent, so the results are the same for every thread count. The
+kernels check nothing; pyconv1d.optim chooses when they apply.
 """
 from cython cimport floating
 from cython.parallel cimport prange

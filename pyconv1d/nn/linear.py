@@ -2,9 +2,9 @@
 import numpy as np
 
 from .. import _blas
+from .. import functional as F
 from . import _validate
 from .init import normal_, reset_weight_and_bias
-from .. import functional as F
 from .module import Module, Parameter, float_dtype, get_num_threads, resolve_rng
 
 __all__ = ["Identity", "Linear", "Embedding"]
