@@ -36,6 +36,8 @@ from libc.math cimport INFINITY
 
 
 cdef extern from "_simd.h" nogil:
+    Py_ssize_t pyc_argmax_f(Py_ssize_t n, const float* x)
+    Py_ssize_t pyc_argmax_d(Py_ssize_t n, const double* x)
     void pyc_max_tap_f(Py_ssize_t rows, Py_ssize_t n, const float* x, Py_ssize_t xr,
                        Py_ssize_t s, int64_t pos, float* y, int64_t* idx, Py_ssize_t yr,
                        int first)
@@ -274,22 +276,18 @@ def avg_backward(const floating[:, :, ::1] g,  # IN  (R, H_out, W_out)
 
 cdef inline void _adaptive_max_row(const floating* x, floating* y, int64_t* idx, Py_ssize_t n,
                                    Py_ssize_t O) noexcept nogil:
-    """Adaptive max over the first n samples of one row: O windows."""
-    cdef Py_ssize_t o, t, t0, t1
-    cdef floating v, best
-    cdef int64_t best_i
+    """Adaptive max over the first n samples of one row: O windows, each the first maximum or
+    the last NaN (pyc_argmax: the rule of _max_window, vectorised)."""
+    cdef Py_ssize_t o, t0, t1, t
     for o in range(O):
         t0 = (o * n) // O
         t1 = ((o + 1) * n + O - 1) // O
-        best = -INFINITY
-        best_i = t0
-        for t in range(t0, t1):
-            v = x[t]
-            if v > best or v != v:
-                best = v
-                best_i = t
-        y[o] = best
-        idx[o] = best_i
+        if floating is float:
+            t = t0 + pyc_argmax_f(t1 - t0, x + t0)
+        else:
+            t = t0 + pyc_argmax_d(t1 - t0, x + t0)
+        y[o] = x[t]
+        idx[o] = t
 
 
 def adaptive_max1d_forward(const floating[:, ::1] x,      # IN  (R, L)

@@ -300,6 +300,37 @@ static inline void pyc_gather_##SUF(ptrdiff_t n, const T *restrict src, ptrdiff_
 PYC_DEFINE(float, f, v8f, 8)
 PYC_DEFINE(double, d, v4d, 4)
 
+/* The position of the maximum of x[0..n), n >= 1, by the rule of the scalar loop "from best =
+ * -inf at position 0, take v when v > best or v is NaN": the first maximum, or the last NaN
+ * if there is one. The largest value and whether there is a NaN come from VN lanes of
+ * branch-free selects that the compiler vectorises; the position is then the first one
+ * holding that value (or the last NaN), found by a scan with no carried dependency. */
+#define PYC_ARGMAX(T, SUF, VN)                                                                \
+PYC_CLONES static ptrdiff_t pyc_argmax_##SUF(ptrdiff_t n, const T *restrict x)              \
+{                                                                                             \
+    T b[VN], best = -INFINITY;                                                                \
+    int bad[VN], nan = 0;                                                                     \
+    ptrdiff_t t = 0;                                                                          \
+    for (int l = 0; l < VN; l++) { b[l] = -INFINITY; bad[l] = 0; }                            \
+    for (; t + VN <= n; t += VN)                                                              \
+        for (int l = 0; l < VN; l++) {                                                        \
+            T v = x[t + l];                                                                   \
+            b[l] = v > b[l] ? v : b[l];                                                       \
+            bad[l] |= v != v;                                                                 \
+        }                                                                                     \
+    for (int l = 0; l < VN; l++) { best = b[l] > best ? b[l] : best; nan |= bad[l]; }        \
+    for (; t < n; t++) { best = x[t] > best ? x[t] : best; nan |= x[t] != x[t]; }            \
+    if (nan) {                                                                                \
+        for (t = n - 1; t > 0; t--) if (x[t] != x[t]) break;                                  \
+        return t;                                                                             \
+    }                                                                                         \
+    for (t = 0; t < n - 1; t++) if (x[t] == best) break;                                      \
+    return t;                                                                                 \
+}
+
+PYC_ARGMAX(float, f, 8)
+PYC_ARGMAX(double, d, 4)
+
 /* The vector loop of a correlation tile with VB-byte vectors (advances t; adds the lanes of
  * each accumulator, in lane order, into s). */
 #define PYC_XCORR_TILE_BODY(T, VB, NI, NJ)                                                    \

@@ -320,6 +320,36 @@ def test_adaptive_max_pool1d_matches_reference(dtype, out):
         np.testing.assert_array_equal(idx[..., i], a + x[..., a:b].argmax(axis=-1))
 
 
+def _scalar_window_max(row):
+    """The max pool's rule, one element at a time: from -inf at the window's start, take v
+    when v > best or v is NaN (the first maximum, or the last NaN)."""
+    best, pos = -np.inf, 0
+    for t, v in enumerate(row):
+        if v > best or v != v:
+            best, pos = v, t
+    return row[pos], pos
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adaptive_max_pool1d_follows_the_scalar_rule_bit_for_bit(dtype):
+    # rows long enough for the vector lanes and their tails, with ties, NaNs, infinities and
+    # signed zeros drawn from a small set of values; variable lengths and output sizes
+    rng = _rng("amp-rule", dtype)
+    values = np.array([-np.inf, -1.0, -0.0, 0.0, 1.0, 2.0, np.inf, np.nan], dtype)
+    for L, out in [(1, 1), (15, 1), (16, 1), (17, 1), (40, 1), (70, 1), (70, 3), (33, 5),
+                   (100, 7)]:
+        x = values[rng.integers(0, len(values) - 1 if L % 2 else len(values), (6, 2, L))]
+        x[0, 0] = -np.inf                       # an all -inf row
+        lengths = rng.integers(max(out, 1), L + 1, 6)
+        y, idx = F.adaptive_max_pool1d(x, out, return_indices=True, lengths=lengths)
+        for n, c in np.ndindex(6, 2):
+            for i, (a, b) in enumerate(ref_adaptive_windows(int(lengths[n]), out)):
+                v, t = _scalar_window_max(x[n, c, a:b])
+                assert idx[n, c, i] == a + t, (L, out, n, c, i)
+                np.testing.assert_array_equal(y[n, c, i], v)
+                assert np.signbit(y[n, c, i]) == np.signbit(v)
+
+
 def test_adaptive_max_pool1d_masks_padded_positions():
     rng = _rng("mask")
     x = rng.standard_normal((4, 5, 12))
