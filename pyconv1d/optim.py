@@ -198,9 +198,19 @@ class SGD(Optimizer):
                                       maximize=bool(maximize)))
 
     def _update(self, p, grad, group, state):
+        momentum = group["momentum"]
+        if momentum and _one_pass(p.data, grad, state):
+            # the same bits as the array code below, in one pass over memory (_optim.sgd)
+            first = "momentum_buffer" not in state
+            if first:
+                state["momentum_buffer"] = np.empty_like(p.data)
+            _optim.sgd(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
+                       state["momentum_buffer"].reshape(-1), group["weight_decay"], momentum,
+                       1 - group["dampening"], group["lr"], first, group["nesterov"],
+                       _elementwise_threads(p.data.size))
+            return
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
-        momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:

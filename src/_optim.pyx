@@ -11,6 +11,11 @@ that dtype too (the caller rounds Python's floats to it, as NumPy does). Per ele
            u = max(vmax, v), vmax = u          (amsgrad; else u = v)
            p = p - step * (m / (sqrt(u) / bc2 + eps))
 
+    sgd:       g = g + wd * p                  (wd != 0: L2 decay, into a register)
+               b = g (first step), else b = b * momentum + c * g    (c = 1 - dampening)
+               g = g + momentum * b (nesterov), else g = b
+               p = p - lr * g
+
     adadelta:  g = g + wd * p                  (wd != 0: L2 decay, into a register)
                v = v * rho + (c * g) * g       (c = 1 - rho)
                d = sqrt(u + eps) / sqrt(v + eps) * g
@@ -34,6 +39,10 @@ cdef extern from "_simd.h" nogil:
     void pyc_adam_d(Py_ssize_t n, double* p, const double* g, double* m, double* v,
                     double* vmax, double wd, double decay, double c1, double b2, double c2,
                     double step, double bc2, double eps)
+    void pyc_sgd_f(Py_ssize_t n, float* p, const float* g, float* buf, float wd, float mom,
+                   float c, float lr, int first, int nesterov)
+    void pyc_sgd_d(Py_ssize_t n, double* p, const double* g, double* buf, double wd,
+                   double mom, double c, double lr, int first, int nesterov)
     void pyc_adadelta_f(Py_ssize_t n, float* p, const float* g, float* v, float* u, float wd,
                         float rho, float c, float eps, float lr)
     void pyc_adadelta_d(Py_ssize_t n, double* p, const double* g, double* v, double* u,
@@ -91,3 +100,23 @@ def adadelta(floating[::1] p,          # IN/OUT (n,) parameter
                 pyc_adadelta_f(k, pp + i, gp + i, vp + i, up + i, wd, rho, c, eps, lr)
             else:
                 pyc_adadelta_d(k, pp + i, gp + i, vp + i, up + i, wd, rho, c, eps, lr)
+
+
+def sgd(floating[::1] p,               # IN/OUT (n,) parameter
+        const floating[::1] g,         # IN     (n,) gradient
+        floating[::1] buf,             # IN/OUT (n,) momentum buffer (written on the first step)
+        floating wd, floating momentum, floating c, floating lr, bint first, bint nesterov,
+        int num_threads):
+    """One SGD step with momentum, as the module docstring writes it (pyc_sgd over blocks)."""
+    cdef Py_ssize_t b, i, k, n = p.shape[0]
+    cdef floating* pp = &p[0] if n else NULL
+    cdef const floating* gp = &g[0] if n else NULL
+    cdef floating* bp = &buf[0] if n else NULL
+    with nogil:
+        for b in prange((n + BLOCK - 1) // BLOCK, schedule='static', num_threads=num_threads):
+            i = b * BLOCK
+            k = min(BLOCK, n - i)
+            if floating is float:
+                pyc_sgd_f(k, pp + i, gp + i, bp + i, wd, momentum, c, lr, first, nesterov)
+            else:
+                pyc_sgd_d(k, pp + i, gp + i, bp + i, wd, momentum, c, lr, first, nesterov)

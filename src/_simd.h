@@ -513,8 +513,28 @@ PYC_CLONES static void pyc_adadelta_##SUF(ptrdiff_t n, T *restrict p, const T *r
     }                                                                                         \
 }
 
+/* One SGD step with momentum over n elements, rounded as pyc_adam is (src/_optim.pyx);
+ * first: the buffer starts as the gradient. */
+#define PYC_SGD(T, SUF)                                                                       \
+PYC_CLONES static void pyc_sgd_##SUF(ptrdiff_t n, T *restrict p, const T *restrict g,        \
+                                     T *restrict buf, T wd, T mom, T c, T lr, int first,      \
+                                     int nesterov)                                            \
+{                                                                                             \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                       \
+        T gi = g[i], b;                                                                       \
+        if (wd != 0) gi = gi + wd * p[i];                                                     \
+        if (first) b = gi;                                                                    \
+        else { b = buf[i] * mom; b = b + c * gi; }                                            \
+        buf[i] = b;                                                                           \
+        gi = nesterov ? gi + mom * b : b;                                                     \
+        p[i] = p[i] - lr * gi;                                                                \
+    }                                                                                         \
+}
+
 PYC_ADAM(float, f, sqrtf)
 PYC_ADAM(double, d, sqrt)
+PYC_SGD(float, f)
+PYC_SGD(double, d)
 PYC_ADADELTA(float, f, sqrtf)
 PYC_ADADELTA(double, d, sqrt)
 

@@ -301,7 +301,28 @@ def _adadelta_array_code(p, grads, lr, rho, eps, wd):
     return p
 
 
+def _sgd_array_code(p, grads, lr, momentum, dampening, nesterov, wd, maximize):
+    """SGD with momentum as NumPy array expressions, one operation at a time."""
+    p, buf = p.copy(), None
+    for g in grads:
+        g = -g if maximize else g
+        if wd:
+            g = g + wd * p
+        if buf is None:
+            buf = g.copy()
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+        p -= lr * g
+    return p
+
+
 def _reference_steps(cls, kw, start, grads):
+    if cls is optim.SGD:
+        return _sgd_array_code(start, grads, kw["lr"], kw["momentum"], kw.get("dampening", 0.0),
+                               kw.get("nesterov", False), kw.get("weight_decay", 0.0),
+                               kw.get("maximize", False))
     if cls is optim.Adadelta:
         return _adadelta_array_code(start, grads, kw.get("lr", 1.0), kw.get("rho", 0.9),
                                     kw.get("eps", 1e-6), kw.get("weight_decay", 0.0))
@@ -320,6 +341,9 @@ def _reference_steps(cls, kw, start, grads):
     (optim.AdamW, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
     (optim.Adadelta, dict()),
     (optim.Adadelta, dict(lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.01)),
+    (optim.SGD, dict(lr=0.1, momentum=0.9)),
+    (optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    (optim.SGD, dict(lr=0.05, momentum=0.5, dampening=0.3, weight_decay=0.1, maximize=True)),
 ], ids=str)
 def test_one_pass_kernels_give_the_bits_of_the_array_code(cls, kw, threads, dtype):
     # 70,000 elements: past optim.SERIAL_BELOW, so two threads share the pass; a sliced
