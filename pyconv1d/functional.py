@@ -926,8 +926,8 @@ from . import _embed  # noqa: E402  (the embedding section is self-contained)
 
 
 def _embedding_backward(idx, g, num_embeddings, padding_idx, num_threads):
-    """The gradient ``(num_embeddings, D)`` of looking up rows ``idx`` (any shape, indices
-    already checked to lie in range) given ``g`` (``idx.shape + (D,)``): the rows of repeated
+    """The gradient ``(num_embeddings, D)`` of looking up rows ``idx`` (any shape; the caller
+    has checked that the indices lie in range) given ``g`` (``idx.shape + (D,)``): the rows of repeated
     tokens summed in input order (the bits of ``np.add.at``), the padding row zero."""
     d = g.shape[-1]
     flat = np.ascontiguousarray(np.reshape(idx, -1), dtype=np.intp)

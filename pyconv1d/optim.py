@@ -50,12 +50,26 @@ def _elementwise_threads(size):
 
 
 def _one_pass(param, grad, state):
-    """Whether a step can run as one kernel pass: the parameter and its state are C-contiguous
-    float32 or float64 arrays of one dtype (anything else takes the array code)."""
-    arrays = [param, grad, *(a for a in state.values() if isinstance(a, np.ndarray))]
-    return (param.dtype in (np.float32, np.float64) and param.flags.c_contiguous
-            and param.flags.writeable
-            and all(a.dtype == param.dtype and a.shape == param.shape for a in arrays))
+    """Whether a step can run as one kernel pass: the parameter and its state are writable
+    C-contiguous float32 or float64 arrays of one dtype (the gradient only needs the dtype and
+    shape); anything else takes the array code."""
+    arrays = [param, *(a for a in state.values() if isinstance(a, np.ndarray))]
+    return (param.dtype in (np.float32, np.float64) and grad.dtype == param.dtype
+            and grad.shape == param.shape
+            and all(a.dtype == param.dtype and a.shape == param.shape and a.flags.c_contiguous
+                    and a.flags.writeable for a in arrays))
+
+
+def _python_floats(group):
+    """The group with its numbers as Python floats (the pair of betas too), so that a float32
+    parameter's step runs in float32 whatever type the hyperparameters were given as (NumPy
+    would compute with an np.float64 in float64), in the array code and the kernels alike."""
+    def plain(v):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            return v
+        return float(v)
+    return {k: tuple(map(plain, v)) if isinstance(v, tuple) else plain(v)
+            for k, v in group.items()}
 
 
 class Optimizer:
@@ -120,7 +134,7 @@ class Optimizer:
 
     def step(self):
         """Update every parameter that has a gradient."""
-        for group in self.param_groups:
+        for group in map(_python_floats, self.param_groups):
             for p in group["params"]:
                 if p.grad is None or not p.requires_grad:
                     continue
@@ -205,9 +219,9 @@ class SGD(Optimizer):
             if first:
                 state["momentum_buffer"] = np.empty_like(p.data)
             _optim.sgd(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
-                       state["momentum_buffer"].reshape(-1), group["weight_decay"], momentum,
-                       1 - group["dampening"], group["lr"], first, group["nesterov"],
-                       _elementwise_threads(p.data.size))
+                       state["momentum_buffer"].reshape(-1), bool(group["weight_decay"]),
+                       group["weight_decay"], momentum, 1 - group["dampening"], group["lr"],
+                       first, group["nesterov"], _elementwise_threads(p.data.size))
             return
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
@@ -269,11 +283,11 @@ class Adam(Optimizer):
         bc2_sqrt = math.sqrt(1 - beta2 ** t)
         if _one_pass(p.data, grad, state):
             # the same bits as the array code below, in one pass over memory (_optim.adam)
-            L2 = wd and not self._decoupled
+            l2 = bool(wd) and not self._decoupled
             _optim.adam(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
                         state["exp_avg"].reshape(-1), state["exp_avg_sq"].reshape(-1),
                         state["max_exp_avg_sq"].reshape(-1) if group["amsgrad"] else None,
-                        wd if L2 else 0.0, 1 - lr * wd if wd and self._decoupled else 1.0,
+                        l2, wd, bool(wd) and self._decoupled, 1 - lr * wd,
                         1 - beta1, beta2, 1 - beta2, step_size, bc2_sqrt, eps,
                         _elementwise_threads(p.data.size))
             return
@@ -351,8 +365,8 @@ class Adadelta(Optimizer):
             # the same bits as the array code below, in one pass over memory (_optim.adadelta)
             _optim.adadelta(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
                             state["square_avg"].reshape(-1), state["acc_delta"].reshape(-1),
-                            group["weight_decay"], rho, 1 - rho, eps, group["lr"],
-                            _elementwise_threads(p.data.size))
+                            bool(group["weight_decay"]), group["weight_decay"], rho, 1 - rho,
+                            eps, group["lr"], _elementwise_threads(p.data.size))
             return
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data

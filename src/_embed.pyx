@@ -9,8 +9,8 @@ gradient of the looked-up rows, out ``(V, D)`` zeroed by the caller::
 Each row's sum takes its tokens in input order, starting from zero: the bits of
 ``np.add.at(out, idx, g)``. The V rows are split into one contiguous range per thread; every
 thread scans all the tokens and adds those of its own rows, so no two threads write one row and
-the result is the same for every thread count. The kernel checks nothing; pyconv1d.functional
-validates the indices.
+the result is the same for every thread count. The kernel checks nothing: nn.Embedding checks
+the indices in its forward and keeps a copy of them for the backward.
 """
 from cython cimport floating
 from cython.parallel cimport prange

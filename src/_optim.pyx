@@ -2,21 +2,23 @@
 """Optimiser kernels: one pass over a parameter and its state (fused float32/float64).
 
 Layouts: every array is C-contiguous and flat, ``(n,)``, all of one dtype; the scalars are of
-that dtype too (the caller rounds Python's floats to it, as NumPy does). Per element::
+that dtype too (the caller passes Python floats, which are rounded to it as NumPy rounds a
+Python float against an array; l2 and dec say whether a weight decay was given, even one that
+rounds to zero). Per element::
 
-    adam:  g = g + wd * p                      (wd != 0: L2 decay, into a register)
-           p = p * decay                       (decay != 1, decoupled decay: AdamW)
+    adam:  g = g + wd * p                      (l2: L2 decay, into a register)
+           p = p * decay                       (dec: decoupled decay, AdamW)
            m = m + c1 * (g - m)                (c1 = 1 - beta1)
            v = v * beta2 + (c2 * g) * g        (c2 = 1 - beta2)
            u = max(vmax, v), vmax = u          (amsgrad; else u = v)
            p = p - step * (m / (sqrt(u) / bc2 + eps))
 
-    sgd:       g = g + wd * p                  (wd != 0: L2 decay, into a register)
+    sgd:       g = g + wd * p                  (l2: L2 decay, into a register)
                b = g (first step), else b = b * momentum + c * g    (c = 1 - dampening)
                g = g + momentum * b (nesterov), else g = b
                p = p - lr * g
 
-    adadelta:  g = g + wd * p                  (wd != 0: L2 decay, into a register)
+    adadelta:  g = g + wd * p                  (l2: L2 decay, into a register)
                v = v * rho + (c * g) * g       (c = 1 - rho)
                d = sqrt(u + eps) / sqrt(v + eps) * g
                u = u * rho + (c * d) * d
@@ -34,19 +36,19 @@ from cython.parallel cimport prange
 
 cdef extern from "_simd.h" nogil:
     void pyc_adam_f(Py_ssize_t n, float* p, const float* g, float* m, float* v, float* vmax,
-                    float wd, float decay, float c1, float b2, float c2, float step, float bc2,
-                    float eps)
+                    int l2, float wd, int dec, float decay, float c1, float b2, float c2,
+                    float step, float bc2, float eps)
     void pyc_adam_d(Py_ssize_t n, double* p, const double* g, double* m, double* v,
-                    double* vmax, double wd, double decay, double c1, double b2, double c2,
-                    double step, double bc2, double eps)
-    void pyc_sgd_f(Py_ssize_t n, float* p, const float* g, float* buf, float wd, float mom,
-                   float c, float lr, int first, int nesterov)
-    void pyc_sgd_d(Py_ssize_t n, double* p, const double* g, double* buf, double wd,
+                    double* vmax, int l2, double wd, int dec, double decay, double c1,
+                    double b2, double c2, double step, double bc2, double eps)
+    void pyc_sgd_f(Py_ssize_t n, float* p, const float* g, float* buf, int l2, float wd,
+                   float mom, float c, float lr, int first, int nesterov)
+    void pyc_sgd_d(Py_ssize_t n, double* p, const double* g, double* buf, int l2, double wd,
                    double mom, double c, double lr, int first, int nesterov)
-    void pyc_adadelta_f(Py_ssize_t n, float* p, const float* g, float* v, float* u, float wd,
-                        float rho, float c, float eps, float lr)
+    void pyc_adadelta_f(Py_ssize_t n, float* p, const float* g, float* v, float* u, int l2,
+                        float wd, float rho, float c, float eps, float lr)
     void pyc_adadelta_d(Py_ssize_t n, double* p, const double* g, double* v, double* u,
-                        double wd, double rho, double c, double eps, double lr)
+                        int l2, double wd, double rho, double c, double eps, double lr)
 
 
 cdef enum:
@@ -59,8 +61,8 @@ def adam(floating[::1] p,              # IN/OUT (n,) parameter
          floating[::1] m,              # IN/OUT (n,) first moment
          floating[::1] v,              # IN/OUT (n,) second moment
          floating[::1] vmax,           # IN/OUT (n,) running maximum of v (amsgrad), or None
-         floating wd, floating decay, floating c1, floating beta2, floating c2,
-         floating step, floating bc2, floating eps, int num_threads):
+         bint l2, floating wd, bint dec, floating decay, floating c1, floating beta2,
+         floating c2, floating step, floating bc2, floating eps, int num_threads):
     """One Adam / AdamW step, as the module docstring writes it (pyc_adam over blocks)."""
     cdef Py_ssize_t b, i, k, n = p.shape[0]
     cdef floating* pp = &p[0] if n else NULL
@@ -74,17 +76,17 @@ def adam(floating[::1] p,              # IN/OUT (n,) parameter
             k = min(BLOCK, n - i)
             if floating is float:
                 pyc_adam_f(k, pp + i, gp + i, mp + i, vp + i, xp + i if xp != NULL else NULL,
-                           wd, decay, c1, beta2, c2, step, bc2, eps)
+                           l2, wd, dec, decay, c1, beta2, c2, step, bc2, eps)
             else:
                 pyc_adam_d(k, pp + i, gp + i, mp + i, vp + i, xp + i if xp != NULL else NULL,
-                           wd, decay, c1, beta2, c2, step, bc2, eps)
+                           l2, wd, dec, decay, c1, beta2, c2, step, bc2, eps)
 
 
 def adadelta(floating[::1] p,          # IN/OUT (n,) parameter
              const floating[::1] g,    # IN     (n,) gradient
              floating[::1] v,          # IN/OUT (n,) running mean of g^2 (square_avg)
              floating[::1] u,          # IN/OUT (n,) running mean of delta^2 (acc_delta)
-             floating wd, floating rho, floating c, floating eps, floating lr,
+             bint l2, floating wd, floating rho, floating c, floating eps, floating lr,
              int num_threads):
     """One Adadelta step, as the module docstring writes it (pyc_adadelta over blocks)."""
     cdef Py_ssize_t b, i, k, n = p.shape[0]
@@ -97,16 +99,16 @@ def adadelta(floating[::1] p,          # IN/OUT (n,) parameter
             i = b * BLOCK
             k = min(BLOCK, n - i)
             if floating is float:
-                pyc_adadelta_f(k, pp + i, gp + i, vp + i, up + i, wd, rho, c, eps, lr)
+                pyc_adadelta_f(k, pp + i, gp + i, vp + i, up + i, l2, wd, rho, c, eps, lr)
             else:
-                pyc_adadelta_d(k, pp + i, gp + i, vp + i, up + i, wd, rho, c, eps, lr)
+                pyc_adadelta_d(k, pp + i, gp + i, vp + i, up + i, l2, wd, rho, c, eps, lr)
 
 
 def sgd(floating[::1] p,               # IN/OUT (n,) parameter
         const floating[::1] g,         # IN     (n,) gradient
         floating[::1] buf,             # IN/OUT (n,) momentum buffer (written on the first step)
-        floating wd, floating momentum, floating c, floating lr, bint first, bint nesterov,
-        int num_threads):
+        bint l2, floating wd, floating momentum, floating c, floating lr, bint first,
+        bint nesterov, int num_threads):
     """One SGD step with momentum, as the module docstring writes it (pyc_sgd over blocks)."""
     cdef Py_ssize_t b, i, k, n = p.shape[0]
     cdef floating* pp = &p[0] if n else NULL
@@ -117,6 +119,6 @@ def sgd(floating[::1] p,               # IN/OUT (n,) parameter
             i = b * BLOCK
             k = min(BLOCK, n - i)
             if floating is float:
-                pyc_sgd_f(k, pp + i, gp + i, bp + i, wd, momentum, c, lr, first, nesterov)
+                pyc_sgd_f(k, pp + i, gp + i, bp + i, l2, wd, momentum, c, lr, first, nesterov)
             else:
-                pyc_sgd_d(k, pp + i, gp + i, bp + i, wd, momentum, c, lr, first, nesterov)
+                pyc_sgd_d(k, pp + i, gp + i, bp + i, l2, wd, momentum, c, lr, first, nesterov)

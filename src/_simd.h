@@ -470,17 +470,19 @@ PYC_FIR3X3(double, d)
 
 /* One Adam / AdamW step over n elements, each operation rounded on its own in the order of
  * src/_optim.pyx's formula (the bits of NumPy's array expressions): the module that calls it
- * is compiled with -ffp-contract=off, so that no multiply-add is fused. vmax: the amsgrad
- * maximum (NULL: none). np.maximum's NaN rule: a NaN on either side wins. */
+ * is compiled with -ffp-contract=off, so that no multiply-add is fused. l2 / dec: the L2 or
+ * the decoupled weight decay applies. vmax: the amsgrad maximum (NULL: none). np.maximum's NaN
+ * rule: a NaN on either side wins. */
 #define PYC_ADAM(T, SUF, SQRT)                                                                \
 PYC_CLONES static void pyc_adam_##SUF(ptrdiff_t n, T *restrict p, const T *restrict g,       \
-                                      T *restrict m, T *restrict v, T *restrict vmax, T wd,   \
-                                      T decay, T c1, T b2, T c2, T step, T bc2, T eps)        \
+                                      T *restrict m, T *restrict v, T *restrict vmax, int l2, \
+                                      T wd, int dec, T decay, T c1, T b2, T c2, T step,       \
+                                      T bc2, T eps)                                           \
 {                                                                                             \
     for (ptrdiff_t i = 0; i < n; i++) {                                                       \
         T gi = g[i], w = p[i], u;                                                             \
-        if (wd != 0) gi = gi + wd * w;                                                        \
-        if (decay != 1) w = w * decay;                                                        \
+        if (l2) gi = gi + wd * w;                                                             \
+        if (dec) w = w * decay;                                                               \
         m[i] = m[i] + c1 * (gi - m[i]);                                                       \
         u = v[i] * b2;                                                                        \
         u = u + (c2 * gi) * gi;                                                               \
@@ -497,12 +499,12 @@ PYC_CLONES static void pyc_adam_##SUF(ptrdiff_t n, T *restrict p, const T *restr
 /* One Adadelta step over n elements, rounded as pyc_adam is (src/_optim.pyx). */
 #define PYC_ADADELTA(T, SUF, SQRT)                                                            \
 PYC_CLONES static void pyc_adadelta_##SUF(ptrdiff_t n, T *restrict p, const T *restrict g,   \
-                                          T *restrict v, T *restrict u, T wd, T rho, T c,     \
-                                          T eps, T lr)                                        \
+                                          T *restrict v, T *restrict u, int l2, T wd, T rho,  \
+                                          T c, T eps, T lr)                                   \
 {                                                                                             \
     for (ptrdiff_t i = 0; i < n; i++) {                                                       \
         T gi = g[i], a, d;                                                                    \
-        if (wd != 0) gi = gi + wd * p[i];                                                     \
+        if (l2) gi = gi + wd * p[i];                                                          \
         a = v[i] * rho;                                                                       \
         a = a + (c * gi) * gi;                                                                \
         v[i] = a;                                                                             \
@@ -517,12 +519,12 @@ PYC_CLONES static void pyc_adadelta_##SUF(ptrdiff_t n, T *restrict p, const T *r
  * first: the buffer starts as the gradient. */
 #define PYC_SGD(T, SUF)                                                                       \
 PYC_CLONES static void pyc_sgd_##SUF(ptrdiff_t n, T *restrict p, const T *restrict g,        \
-                                     T *restrict buf, T wd, T mom, T c, T lr, int first,      \
-                                     int nesterov)                                            \
+                                     T *restrict buf, int l2, T wd, T mom, T c, T lr,         \
+                                     int first, int nesterov)                                 \
 {                                                                                             \
     for (ptrdiff_t i = 0; i < n; i++) {                                                       \
         T gi = g[i], b;                                                                       \
-        if (wd != 0) gi = gi + wd * p[i];                                                     \
+        if (l2) gi = gi + wd * p[i];                                                          \
         if (first) b = gi;                                                                    \
         else { b = buf[i] * mom; b = b + c * gi; }                                            \
         buf[i] = b;                                                                           \

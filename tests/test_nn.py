@@ -310,6 +310,16 @@ def test_embedding_gradient_has_the_bits_of_np_add_at(threads, dtype):
     np.testing.assert_array_equal(emb.weight.grad, want + second)
 
 
+def test_embedding_backward_uses_the_indices_of_its_forward():
+    # a batch buffer reused (changed) between forward and backward does not change the gradient
+    emb = nn.Embedding(5, 2, rng=0)
+    batch = np.array([1, 2, 3])
+    emb(batch)
+    batch[:2] = (-1, 7)
+    emb.backward(np.ones((3, 2), np.float32))
+    np.testing.assert_array_equal(emb.weight.grad.sum(axis=1), [0, 2, 2, 2, 0])
+
+
 def test_dropout_train_gradient_uses_the_same_mask():
     drop = nn.Dropout(0.3, rng=0)
     x = _x(50, 40) + 5

@@ -345,7 +345,7 @@ def _reference_steps(cls, kw, start, grads):
     (optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
     (optim.SGD, dict(lr=0.05, momentum=0.5, dampening=0.3, weight_decay=0.1, maximize=True)),
 ], ids=str)
-def test_one_pass_kernels_give_the_bits_of_the_array_code(cls, kw, threads, dtype):
+def test_one_pass_kernels_give_the_bits_of_the_array_code(cls, kw, threads, dtype, monkeypatch):
     # 70,000 elements: past optim.SERIAL_BELOW, so two threads share the pass; a sliced
     # (non-contiguous) gradient, and an exact zero and a large value in the data
     n = optim.SERIAL_BELOW + 4464
@@ -355,12 +355,75 @@ def test_one_pass_kernels_give_the_bits_of_the_array_code(cls, kw, threads, dtyp
     grads = [rng.standard_normal(2 * n).astype(dtype)[::2] for _ in range(4)]
     p = nn.Parameter(start.copy())
     opt = cls([p], **kw)
+    calls = []
+    name = {optim.SGD: "sgd", optim.Adadelta: "adadelta"}.get(cls, "adam")
+    kernel = getattr(optim._optim, name)
+    monkeypatch.setattr(optim._optim, name, lambda *a: calls.append(a[-1]) or kernel(*a))
     nn.set_num_threads(threads)
     for g in grads:
         p.grad = g
         opt.step()
+    assert calls == [threads] * len(grads)              # the kernel ran, on `threads` threads
     assert p.data.dtype == dtype
     np.testing.assert_array_equal(p.data, _reference_steps(cls, kw, start, grads))
+
+
+@pytest.mark.parametrize("cls,kw", [
+    (optim.Adam, dict(lr=1e-3, betas=(0.8, 0.95), weight_decay=0.01)),
+    (optim.Adadelta, dict(lr=0.5, rho=0.9, weight_decay=0.01)),
+    (optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+], ids=str)
+def test_numpy_scalar_hyperparameters_step_as_python_floats(cls, kw):
+    # np.float64 hyperparameters (from a np.logspace grid, say) with float32 parameters: the
+    # step runs in float32 as with Python floats, not in float64 as NumPy would promote it
+    rng = _rng("np-scalars", cls.__name__)
+    start = rng.standard_normal(1000).astype(np.float32)
+    grads = [rng.standard_normal(1000).astype(np.float32) for _ in range(3)]
+    as_numpy = {k: (tuple(map(np.float64, v)) if isinstance(v, tuple) else np.float64(v))
+                for k, v in kw.items()}
+    out = []
+    for hyper, strided in ((kw, False), (as_numpy, False), (as_numpy, True)):
+        p = nn.Parameter(start.copy())
+        if strided:                       # a strided view: the array code steps it
+            p.data = np.repeat(start, 2)[::2]
+        opt = cls([p], **hyper)
+        for g in grads:
+            p.grad = g
+            opt.step()
+        out.append(p.data)
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], out[2])
+    np.testing.assert_array_equal(out[0], _reference_steps(cls, kw, start, grads))
+
+
+def test_a_weight_decay_that_rounds_to_zero_still_applies():
+    # 1e-46 is 0 in float32, but the array code adds it (0 * inf = NaN); so does the kernel
+    for cls in (optim.Adam, optim.Adadelta, optim.SGD):
+        kw = dict(momentum=0.9) if cls is optim.SGD else {}
+        p = nn.Parameter(np.array([np.inf, 1.0], np.float32))
+        opt = cls([p], lr=0.1, weight_decay=1e-46, **kw)
+        p.grad = np.ones(2, np.float32)
+        opt.step()
+        assert np.isnan(p.data[0]) and np.isfinite(p.data[1]), cls.__name__
+
+
+def test_fortran_ordered_state_is_stepped_in_place():
+    # a state dict whose moments come back Fortran-ordered (np.asfortranarray) is not one the
+    # kernel can write through a flat view: the array code steps it, and the state moves
+    p = nn.Parameter(np.zeros((3, 4)))
+    opt = optim.Adam([p], lr=0.1)
+    sd = opt.state_dict()
+    sd["state"] = {0: {"step": 0, "exp_avg": np.asfortranarray(np.zeros((3, 4))),
+                       "exp_avg_sq": np.zeros((3, 4))}}
+    opt.load_state_dict(sd)
+    grads = [np.ones((3, 4))] * 3
+    for g in grads:
+        p.grad = g
+        opt.step()
+    np.testing.assert_array_equal(p.data, _adam_array_code(np.zeros((3, 4)), grads, 0.1,
+                                                           (0.9, 0.999), 1e-8, 0.0, False,
+                                                           False, False))
+    assert (opt.state[p]["exp_avg"] != 0).all()
 
 
 def test_adam_array_code_serves_what_the_kernel_does_not():

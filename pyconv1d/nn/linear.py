@@ -198,7 +198,7 @@ class Embedding(Module):
             raise ValueError(f"{self._label()}: indices must lie in [0, {self.num_embeddings}),"
                              f" got values from {idx.min()} to {idx.max()} (input shape "
                              f"{idx.shape})")
-        self._idx = idx
+        self._idx = idx.copy()         # checked above; backward must see the same indices
         return self.weight.data[idx]
 
     def backward(self, grad_output):
