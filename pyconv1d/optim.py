@@ -13,6 +13,11 @@ ports line by line::
 
 Parameters are :class:`pyconv1d.nn.Parameter` objects; ``step`` updates their ``.data`` in
 place from their ``.grad`` and skips parameters whose ``.grad`` is None or that are frozen.
+
+Adam, AdamW, Adadelta and SGD with momentum step each C-contiguous float32/float64 parameter
+in one pass over memory (a kernel, threads as set by ``nn.set_num_threads``), with the bits of
+the NumPy array expressions that spell out the rule (used for any other parameter); the
+hyperparameters count as Python floats, so a float32 parameter steps in float32.
 """
 import copy
 import math
