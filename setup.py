@@ -26,6 +26,8 @@ KERNELS = ["_conv", "_pool", "_norm", "_optim", "_embed"]
 #: vectorises; its results are the same.)
 NO_CONTRACT = {"_optim"}
 EXACT_FLAGS = ["-ffp-contract=off", "-fno-math-errno"]
+#: The C headers of the loops (src/_simd.h, and src/_optim.h for _optim only).
+HEADERS = [os.path.join("src", h) for h in ("_simd.h", "_optim.h")]
 
 _OMP_TEST = r"""
 #include <omp.h>
@@ -107,7 +109,7 @@ def _extensions():
             f"pyconv1d.{name}",
             [os.path.join("src", f"{name}.pyx")],
             include_dirs=[np.get_include(), "src"],
-            depends=[os.path.join("src", "_simd.h")],     # rebuilt when the vector loops change
+            depends=HEADERS,                    # rebuilt when the C loops change
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args + (
                 EXACT_FLAGS if name in NO_CONTRACT and sys.platform != "win32" else []),

@@ -478,14 +478,21 @@ __all__ += ["max_pool1d", "max_pool1d_backward", "avg_pool1d", "avg_pool1d_backw
             "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward"]
 
 
-#: Below this many input elements a pooling call runs on one thread: waking an OpenMP team
-#: costs more than the work (the result is the same for every thread count).
-POOL_SERIAL_BELOW = 1 << 16
+#: Below this many elements a pooling, normalisation, embedding-gradient or optimiser call
+#: runs on one thread: waking an OpenMP team costs more than the work (the result is the same
+#: for every thread count).
+SERIAL_BELOW = 1 << 16
 
 
 def _serial_if_small(size, num_threads):
-    """num_threads, or 1 for calls of fewer than POOL_SERIAL_BELOW elements."""
-    return 1 if size < POOL_SERIAL_BELOW else num_threads
+    """num_threads, or 1 for calls of fewer than SERIAL_BELOW elements."""
+    return 1 if size < SERIAL_BELOW else num_threads
+
+
+def _sized_threads(size, num_threads):
+    """The layers' num_threads (None: OpenMP's default) resolved, 1 below SERIAL_BELOW
+    elements."""
+    return _serial_if_small(size, _checks.resolve_num_threads(num_threads))
 
 
 def _pool_threads(args):
@@ -884,16 +891,11 @@ def adaptive_avg_pool2d_backward(grad_output, input, output_size, *, num_threads
 from . import _norm  # noqa: E402  (the normalisation section is self-contained)
 
 
-def _norm_threads(x, num_threads):
-    """The layers' num_threads (None: OpenMP's default) resolved, as for pooling."""
-    return _serial_if_small(x.size, _checks.resolve_num_threads(num_threads))
-
-
 def _batch_norm_stats(x, num_threads):
     """Per-channel mean and biased variance of ``x`` (N, C, P), in float64."""
     n, c, _ = x.shape
     mean, var = np.empty(c), np.empty(c)
-    _norm.stats(x, mean, var, np.empty((n, c)), _norm_threads(x, num_threads))
+    _norm.stats(x, mean, var, np.empty((n, c)), _sized_threads(x.size, num_threads))
     return mean, var
 
 
@@ -905,7 +907,7 @@ def _batch_norm_affine(x, mu, k, b, num_threads, g=None, a=None):
     k = k.astype(dt)
     # without g, the kernel reads neither g nor a: x and k stand in for them
     _norm.affine(x if g is None else g, x, mu.astype(dt), k if a is None else a.astype(dt), k,
-                 b.astype(dt), out, g is not None, _norm_threads(x, num_threads))
+                 b.astype(dt), out, g is not None, _sized_threads(x.size, num_threads))
     return out
 
 
@@ -914,7 +916,7 @@ def _batch_norm_backward_sums(g, x, mean, num_threads):
     n, c, _ = x.shape
     sum_g, sum_gd = np.empty(c), np.empty(c)
     _norm.backward_sums(g, x, mean, sum_g, sum_gd, np.empty((2, n, c)),
-                        _norm_threads(x, num_threads))
+                        _sized_threads(x.size, num_threads))
     return sum_g, sum_gd
 
 
@@ -927,14 +929,13 @@ from . import _embed  # noqa: E402  (the embedding section is self-contained)
 
 def _embedding_backward(idx, g, num_embeddings, padding_idx, num_threads):
     """The gradient ``(num_embeddings, D)`` of looking up rows ``idx`` (any shape; the caller
-    has checked that the indices lie in range) given ``g`` (``idx.shape + (D,)``): the rows of repeated
-    tokens summed in input order (the bits of ``np.add.at``), the padding row zero."""
+    has checked that the indices lie in range) given ``g`` (``idx.shape + (D,)``): the rows of
+    repeated tokens summed in input order (the bits of ``np.add.at``), the padding row zero."""
     d = g.shape[-1]
     flat = np.ascontiguousarray(np.reshape(idx, -1), dtype=np.intp)
     rows = np.ascontiguousarray(np.reshape(g, (-1, d)))
     grad = np.zeros((num_embeddings, d), dtype=rows.dtype)
-    _embed.embedding_backward(flat, rows, grad, _serial_if_small(
-        rows.size, _checks.resolve_num_threads(num_threads)))
+    _embed.embedding_backward(flat, rows, grad, _sized_threads(rows.size, num_threads))
     if padding_idx is not None:
         grad[padding_idx] = 0
     return grad

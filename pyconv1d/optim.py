@@ -26,7 +26,7 @@ import numbers
 import numpy as np
 
 from . import _blas, _optim
-from ._threads import resolve_num_threads
+from . import functional as F
 from .nn.module import Parameter, get_num_threads
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adadelta", "clip_grad_norm_", "max_norm_",
@@ -45,13 +45,9 @@ def _number(value, name, owner, minimum=0.0, strict=False, maximum=None):
     return v
 
 
-#: Below this many elements an optimiser step runs on one thread (waking a team costs more).
-SERIAL_BELOW = 1 << 16
-
-
-def _elementwise_threads(size):
-    """The layers' thread count (nn.set_num_threads), or 1 for small parameters."""
-    return 1 if size < SERIAL_BELOW else resolve_num_threads(get_num_threads())
+def _threads(p):
+    """The layers' thread count (nn.set_num_threads) for a step of p, 1 for a small one."""
+    return F._sized_threads(p.data.size, get_num_threads())
 
 
 def _one_pass(param, grad, state):
@@ -226,7 +222,7 @@ class SGD(Optimizer):
             _optim.sgd(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
                        state["momentum_buffer"].reshape(-1), bool(group["weight_decay"]),
                        group["weight_decay"], momentum, 1 - group["dampening"], group["lr"],
-                       first, group["nesterov"], _elementwise_threads(p.data.size))
+                       first, group["nesterov"], _threads(p))
             return
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
@@ -294,7 +290,7 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"].reshape(-1) if group["amsgrad"] else None,
                         l2, wd, bool(wd) and self._decoupled, 1 - lr * wd,
                         1 - beta1, beta2, 1 - beta2, step_size, bc2_sqrt, eps,
-                        _elementwise_threads(p.data.size))
+                        _threads(p))
             return
         if wd:
             if self._decoupled:
@@ -371,7 +367,7 @@ class Adadelta(Optimizer):
             _optim.adadelta(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
                             state["square_avg"].reshape(-1), state["acc_delta"].reshape(-1),
                             bool(group["weight_decay"]), group["weight_decay"], rho, 1 - rho,
-                            eps, group["lr"], _elementwise_threads(p.data.size))
+                            eps, group["lr"], _threads(p))
             return
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data

@@ -263,11 +263,10 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
             if floating is float:
                 pyc_fir3x3_rows_f((cols + 15) // 16 * 16, r4, Wp, K // 9, w + m * ws, off, x,
                                   y + m * ys, WIDE, <const char*>pf, pfn)
-                pfn = 0
             else:
                 pyc_fir3x3_rows_d((cols + 7) // 8 * 8, r4, Wp, K // 9, w + m * ws, off, x,
                                   y + m * ys, WIDE, <const char*>pf, pfn)
-                pfn = 0
+            pfn = 0
         fir_taps(n - r4 * Wp, K, w + m * ws, off, x + r4 * Wp, y + m * ys + r4 * Wp)
         m = m + 1
 
@@ -872,6 +871,21 @@ cdef inline void _phase(Py_ssize_t off, Py_ssize_t s, Py_ssize_t* r,
     qd[0] = (off - r[0]) // s
 
 
+cdef struct Tap:
+    # kernel tap (i, j) of the unroll and col2im: its input offsets, the output columns
+    # [qlo, qhi) whose input column falls inside a row, and its phase r, qd (see _phase)
+    Py_ssize_t offh, offw, qlo, qhi, r, qd
+
+
+cdef inline Tap _tap(Geom* g, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    cdef Tap tp
+    tp.offh = i * g.dh - g.pt
+    tp.offw = j * g.dw - g.pl
+    tap_range(tp.offw, g.W, g.W_out, g.sw, &tp.qlo, &tp.qhi)
+    _phase(tp.offw, g.sw, &tp.r, &tp.qd)
+    return tp
+
+
 cdef void _decimate(const floating* x, floating* xd, Geom* g) noexcept nogil:
     """xd[c, h, r, j] = x[c, h, j*sw + r]: each input row split into its sw phases, so that the
     unroll of a strided convolution copies contiguous runs instead of gathering."""
@@ -892,40 +906,38 @@ cdef void _im2col(const floating* x, const floating* xd, floating* cols, Py_ssiz
     pixels P0 + t = p*W_out + q, t < T (row stride ld); zero where the index falls in the
     padding. With a column stride, xd is x split into phases (_decimate) and every run is a
     contiguous copy."""
-    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw, r, qd
+    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, a, b
     cdef Py_ssize_t Wd = _phase_width(g), p0 = P0 // g.W_out
+    cdef Tap tp
     cdef floating* dst
     cdef const floating* xrow
     for c in range(g.Cg):
         for i in range(g.KH):
-            offh = i * g.dh - g.pt
             for j in range(g.KW):
-                offw = j * g.dw - g.pl
-                tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-                _phase(offw, g.sw, &r, &qd)
+                tp = _tap(g, i, j)
                 dst = cols + ((c * g.KH + i) * g.KW + j) * ld
                 P = P0
                 p = p0
                 q0 = P0 - p0 * g.W_out
                 while P < P0 + T:
                     q1 = min(g.W_out, q0 + P0 + T - P)
-                    h = p * g.sh + offh
+                    h = p * g.sh + tp.offh
                     if h < 0 or h >= g.H:
                         memset(dst, 0, (q1 - q0) * sizeof(floating))
                     else:
-                        a = max(q0, qlo)
-                        b = min(q1, qhi)
+                        a = max(q0, tp.qlo)
+                        b = min(q1, tp.qhi)
                         if b <= a:
                             memset(dst, 0, (q1 - q0) * sizeof(floating))
                         else:
                             if a > q0:
                                 memset(dst, 0, (a - q0) * sizeof(floating))
                             if xd != NULL:
-                                gather(b - a, xd + ((c * g.H + h) * g.sw + r) * Wd + a + qd, 1,
-                                       dst + (a - q0))
+                                gather(b - a, xd + ((c * g.H + h) * g.sw + tp.r) * Wd + a + tp.qd,
+                                       1, dst + (a - q0))
                             else:
                                 xrow = x + (c * g.H + h) * g.W
-                                gather(b - a, xrow + a * g.sw + offw, g.sw, dst + (a - q0))
+                                gather(b - a, xrow + a * g.sw + tp.offw, g.sw, dst + (a - q0))
                             if q1 > b:
                                 memset(dst + (b - q0), 0, (q1 - b) * sizeof(floating))
                     dst += q1 - q0
@@ -942,33 +954,31 @@ cdef void _col2im(const floating* cols, Py_ssize_t ld, floating* gx, floating* g
 
     With a column stride the runs are added, contiguous, into the phases gxd of channels
     c0.. (see _decimate; _interleave_add puts them back) instead of scattered."""
-    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, qlo, qhi, a, b, offh, offw, r, qd, t
+    cdef Py_ssize_t c, i, j, P, p, q0, q1, h, a, b, t
     cdef Py_ssize_t Wd = _phase_width(g), step = g.KH * g.KW * ld, p0 = P0 // g.W_out
+    cdef Tap tp
     cdef const floating* src
     for i in range(g.KH):
-        offh = i * g.dh - g.pt
         for j in range(g.KW):
-            offw = j * g.dw - g.pl
-            tap_range(offw, g.W, g.W_out, g.sw, &qlo, &qhi)
-            _phase(offw, g.sw, &r, &qd)
+            tp = _tap(g, i, j)
             P = P0
             t = 0
             p = p0
             q0 = P0 - p0 * g.W_out
             while P < P0 + T:
                 q1 = min(g.W_out, q0 + P0 + T - P)
-                h = p * g.sh + offh
-                a = max(q0, qlo)
-                b = min(q1, qhi)
+                h = p * g.sh + tp.offh
+                a = max(q0, tp.qlo)
+                b = min(q1, tp.qhi)
                 if 0 <= h < g.H and b > a:
                     for c in range(nc):
                         src = cols + (i * g.KW + j) * ld + c * step + t + (a - q0)
                         if gxd != NULL:
                             add_sy(b - a, src,
-                                   gxd + ((c * g.H + h) * g.sw + r) * Wd + a + qd, 1)
+                                   gxd + ((c * g.H + h) * g.sw + tp.r) * Wd + a + tp.qd, 1)
                         else:
                             add_sy(b - a, src,
-                                   gx + ((c0 + c) * g.H + h) * g.W + a * g.sw + offw, g.sw)
+                                   gx + ((c0 + c) * g.H + h) * g.W + a * g.sw + tp.offw, g.sw)
                 t = t + q1 - q0
                 P = P + q1 - q0
                 p = p + 1

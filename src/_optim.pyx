@@ -24,7 +24,7 @@ rounds to zero). Per element::
                u = u * rho + (c * d) * d
                p = p - lr * d
 
-Each operation is rounded on its own, in the order written (the loops are in _simd.h, and
+Each operation is rounded on its own, in the order written (the loops are in _optim.h, and
 this module is compiled with -ffp-contract=off, so no multiply-add is fused), which is the
 rounding of the NumPy array expressions these lines replace: the results are bitwise those of
 that code. Elements are independent, so the results are the same for every thread count. The
@@ -34,7 +34,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 
-cdef extern from "_simd.h" nogil:
+cdef extern from "_optim.h" nogil:
     void pyc_adam_f(Py_ssize_t n, float* p, const float* g, float* m, float* v, float* vmax,
                     int l2, float wd, int dec, float decay, float c1, float b2, float c2,
                     float step, float bc2, float eps)

@@ -201,7 +201,7 @@ def test_batchnorm_kernels_match_reference_on_any_thread_count(dtype):
     rng = np.random.default_rng(5)
     base = 1000 + 0.5 * rng.standard_normal((8, 3, 64, 50))
     x = base.astype(dtype)[:, :, :, 1:49]            # not contiguous
-    assert x.size >= pyconv1d.functional.POOL_SERIAL_BELOW   # large enough for threads
+    assert x.size >= pyconv1d.functional.SERIAL_BELOW   # large enough for threads
     g = rng.standard_normal(x.shape).astype(dtype)
     w = rng.standard_normal(3).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)

@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 
-from pyconv1d import nn, optim
+from pyconv1d import functional as F, nn, optim
 
 
 def _rng(*parts):
@@ -346,9 +346,9 @@ def _reference_steps(cls, kw, start, grads):
     (optim.SGD, dict(lr=0.05, momentum=0.5, dampening=0.3, weight_decay=0.1, maximize=True)),
 ], ids=str)
 def test_one_pass_kernels_give_the_bits_of_the_array_code(cls, kw, threads, dtype, monkeypatch):
-    # 70,000 elements: past optim.SERIAL_BELOW, so two threads share the pass; a sliced
+    # 70,000 elements: past F.SERIAL_BELOW, so two threads share the pass; a sliced
     # (non-contiguous) gradient, and an exact zero and a large value in the data
-    n = optim.SERIAL_BELOW + 4464
+    n = F.SERIAL_BELOW + 4464
     rng = _rng("one-pass", cls.__name__, str(kw), dtype)
     start = rng.standard_normal(n).astype(dtype)
     start[:2] = (0, 1e15)

@@ -257,7 +257,7 @@ def test_nan_wins_the_max_and_padding_never_does():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_results_are_bitwise_identical_for_every_thread_count(dtype):
     x = _rng("threads").standard_normal((4, 8, 64, 40)).astype(dtype)
-    assert x.size >= F.POOL_SERIAL_BELOW                  # large enough to run in parallel
+    assert x.size >= F.SERIAL_BELOW                  # large enough to run in parallel
     g = np.ones((4, 8, 32, 20), dtype)
     calls = [
         lambda n: F.max_pool2d(x, 3, 2, 1, return_indices=True, num_threads=n),
