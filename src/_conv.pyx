@@ -115,6 +115,8 @@ cdef enum:
     PLANE_MIN_JOBS = 16
     # bytes of padded input planes the direct 2-D forward filters in one pass
     CHUNK_BYTES = 1 << 17
+    # the most bytes of padded planes per thread the direct 2-D forward keeps for a sample
+    PAD_ONCE_BYTES = 1 << 21
     # elements past a padded plane and its filter's span, so that the FIR loops run whole
     # vectors only (the extra outputs are dropped): one AVX-512 vector of float32
     SLACK = 16
@@ -570,6 +572,31 @@ cdef inline Py_ssize_t _fwd_chunk(Geom* g) noexcept nogil:
     return _chunk(g.Cg, _fwd_hp(g) * _fwd_wp(g), g.itemsize)
 
 
+cdef inline bint _fwd_pad_once(Geom* g) noexcept nogil:
+    """Whether the direct 2-D forward pads a sample's input planes (of a group) once for all
+    its blocks of outputs: when they take at most PAD_ONCE_BYTES. Else each block pads its
+    chunks afresh."""
+    return g.Cg * _fwd_hp(g) * _fwd_wp(g) * g.itemsize <= PAD_ONCE_BYTES
+
+
+cdef inline Py_ssize_t _fwd_pad_planes(Geom* g) noexcept nogil:
+    """The padded input planes the forward's scratch holds: all of a group's, or a chunk."""
+    return g.Cg if _fwd_pad_once(g) else _fwd_chunk(g)
+
+
+cdef inline bint _gi_pad_once(Geom* g) noexcept nogil:
+    """Whether the direct 2-D input gradient pads a sample's grad_output planes (of a group)
+    once for all its blocks of input channels: when it has more than one block and the
+    planes take at most PAD_ONCE_BYTES."""
+    cdef Py_ssize_t nb = _plane_block(g, g.N * g.groups, g.Cg)
+    return g.Cg > nb and g.Og * _gi_hp(g) * _gi_wp(g) * g.itemsize <= PAD_ONCE_BYTES
+
+
+cdef inline Py_ssize_t _gi_pad_planes(Geom* g) noexcept nogil:
+    """The padded grad_output planes the input gradient's scratch holds."""
+    return g.Og if _gi_pad_once(g) else _gi_chunk(g)
+
+
 cdef inline Py_ssize_t _gi_chunk(Geom* g) noexcept nogil:
     """grad_output channels per pass of the direct 2-D input gradient."""
     return _chunk(g.Og, _gi_hp(g) * _gi_wp(g), g.itemsize)
@@ -593,10 +620,10 @@ cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept nogil:
     of padded planes and a block of outputs at the padded width), 2 grad weight (a tile of
     grad_output planes at the padded width, a padded input plane and its overrun)."""
     if which == 0:
-        return (_fwd_chunk(g) * _fwd_hp(g) * _fwd_wp(g) + SLACK
+        return (_fwd_pad_planes(g) * _fwd_hp(g) * _fwd_wp(g) + SLACK
                 + PLANE_BLOCK * _round_up(g.H_out * _fwd_wp(g)))
     if which == 1:
-        return (_gi_chunk(g) * _gi_hp(g) * _gi_wp(g) + SLACK
+        return (_gi_pad_planes(g) * _gi_hp(g) * _gi_wp(g) + SLACK
                 + PLANE_BLOCK * _round_up(g.H * _gi_wp(g)))
     return TILE * g.H_out * _fwd_wp(g) + _fwd_hp(g) * _fwd_wp(g) + (g.KW - 1) * g.dw
 
@@ -635,25 +662,30 @@ cdef void _pad_plane(const floating* src, Py_ssize_t H, Py_ssize_t W, floating* 
 
 cdef void _plane_forward(const floating* x, const floating* w, const floating* bias,
                          floating* y, floating* pad, const Py_ssize_t* off, Geom* g,
-                         Py_ssize_t nb) noexcept nogil:
+                         Py_ssize_t nb, bint padded=False) noexcept nogil:
     """nb output planes of one sample (y at the first, bias at its bias; w at its kernel; x at
     the group's first input plane) over padded input planes. All rows run as one FIR filter
     at the padded width (the positions between rows are computed and dropped), and each
     padded input plane serves the nb outputs together; with one input channel per group, row
     by row straight into y. The planes of a chunk of input channels (_fwd_chunk) lie one after
     the other in pad and run as one filter of chunk * KH * KW taps (off: tap_offsets), the
-    taps in weight order, so the sums are the same as channel by channel."""
+    taps in weight order, so the sums are the same as channel by channel. When all the
+    group's padded planes fit pad (_fwd_pad_once), they are padded together, and with padded
+    pad already holds them, left by the previous block of outputs of the same sample."""
     cdef Py_ssize_t c, j, nc, m, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
     cdef Py_ssize_t ys = _round_up(g.H_out * Wp), span = _round_up((g.H_out - 1) * Wp + g.W_out)
-    cdef Py_ssize_t chunk = _fwd_chunk(g)
-    cdef floating* acc = pad + chunk * Hp * Wp + SLACK
+    cdef Py_ssize_t chunk = _fwd_chunk(g), plane = Hp * Wp
+    cdef bint once = _fwd_pad_once(g)
+    cdef floating* acc = pad + _fwd_pad_planes(g) * plane + SLACK
+    cdef floating* src
     cdef Py_ssize_t p, n, over = _round_up(g.W_out) - g.W_out
     if g.Cg == 1:
         # one input plane: filter row by row straight into y, so that the output is written
         # once. A row's whole vectors may run into the next rows of its plane, which are
         # filled and filtered after it; never past its plane.
-        _pad_plane(x, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
-        memset(pad + Hp * Wp, 0, SLACK * sizeof(floating))
+        if not padded:
+            _pad_plane(x, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
+            memset(pad + Hp * Wp, 0, SLACK * sizeof(floating))
         for p in range(g.H_out):
             for m in range(nb):
                 fill(g.W_out, bias[m], y + m * g.P + p * g.W_out)
@@ -662,15 +694,22 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
         return
     for m in range(nb):
         fill(ys, bias[m], acc + m * ys)
+    if once and not padded:
+        for j in range(g.Cg):
+            _pad_plane(x + j * g.H * g.W, g.H, g.W, pad + j * plane, Hp, Wp, g.pt, g.pl)
+        # the last plane's whole vectors read up to SLACK past it (a chunk's others read
+        # into the next plane, for outputs that are dropped)
+        memset(pad + g.Cg * plane, 0, SLACK * sizeof(floating))
     c = 0
     while c < g.Cg:
         nc = min(chunk, g.Cg - c)
-        for j in range(nc):
-            _pad_plane(x + (c + j) * g.H * g.W, g.H, g.W, pad + j * Hp * Wp, Hp, Wp,
-                       g.pt, g.pl)
-        # the last plane's whole vectors read up to SLACK past it
-        memset(pad + nc * Hp * Wp, 0, SLACK * sizeof(floating))
-        fir_planes(nb, span, nc * KHW, w + c * KHW, g.KK, off, pad, acc, ys)
+        src = pad + c * plane if once else pad
+        if not once:
+            for j in range(nc):
+                _pad_plane(x + (c + j) * g.H * g.W, g.H, g.W, pad + j * plane, Hp, Wp,
+                           g.pt, g.pl)
+            memset(pad + nc * plane, 0, SLACK * sizeof(floating))
+        fir_planes(nb, span, nc * KHW, w + c * KHW, g.KK, off, src, acc, ys)
         c = c + nc
     _padded_to_rows(acc, nb, ys, g.P, g.H_out, g.W_out, y, Wp)
 
@@ -679,7 +718,7 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
                             floating* pad, const Py_ssize_t* off, Geom* g,
                             Py_ssize_t nb, const floating* x=NULL, floating* part=NULL,
                             floating* pb=NULL, floating* pw=NULL,
-                            const Py_ssize_t* off_gw=NULL) noexcept nogil:
+                            const Py_ssize_t* off_gw=NULL, bint padded=False) noexcept nogil:
     """nb input-channel planes of one sample (gx at the first, zeroed; wt at the first's
     kernels in the repacked weight, (Og, KH, KW) per input channel; go at the group's first
     output plane): gx[c, r, s] = sum_{o, i, j} w[o, c, i, j] * g[o, r + pt - i*dh, s + pl -
@@ -688,23 +727,38 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
     With part not NULL (_fused_backward_job: nb is Cg, x at the group's first input plane, pw
     scratch for _plane_grad_weight_sample), also part (Og x KK, zeroed) += the sample's weight
     sums and pb (Og) = its bias sums, each tile of planes right after the pass that brought
-    it into cache."""
+    it into cache. Without part, when all the group's padded planes fit pad (_gi_pad_once)
+    they are padded together, and with padded pad already holds them, left by the previous
+    block of input channels of the same sample."""
     cdef Py_ssize_t o, j, no, nxt, t = 0, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
     cdef Py_ssize_t ys = _round_up(g.H * Wp), span = _round_up((g.H - 1) * Wp + g.W)
-    cdef Py_ssize_t chunk = _gi_chunk(g)
-    cdef floating* acc = pad + chunk * Hp * Wp + SLACK
+    cdef Py_ssize_t chunk = _gi_chunk(g), plane = Hp * Wp
+    cdef bint once = part == NULL and _gi_pad_once(g)
+    cdef floating* acc = pad + _gi_pad_planes(g) * plane + SLACK
+    cdef floating* src = pad
     memset(acc, 0, nb * ys * sizeof(floating))
+    if once and not padded:
+        for j in range(g.Og):
+            _pad_plane(go + j * g.P, g.H_out, g.W_out, pad + j * plane, Hp, Wp,
+                       (g.KH - 1) * g.dh, (g.KW - 1) * g.dw)
+        # the last plane's whole vectors read up to SLACK past it (a chunk's others read
+        # into the next plane, for outputs that are dropped)
+        memset(pad + g.Og * plane, 0, SLACK * sizeof(floating))
     o = 0
     while o < g.Og:
         no = min(chunk, g.Og - o)
-        for j in range(no):
-            _pad_plane(go + (o + j) * g.P, g.H_out, g.W_out, pad + j * Hp * Wp, Hp, Wp,
-                       (g.KH - 1) * g.dh, (g.KW - 1) * g.dw)
-        # the last plane's whole vectors read up to SLACK past it
-        memset(pad + no * Hp * Wp, 0, SLACK * sizeof(floating))
-        # the next chunk's grad_output planes come from memory while this one is filtered
-        nxt = min(chunk, g.Og - o - no)
-        fir_planes(nb, span, no * KHW, wt + o * KHW, g.Og * KHW, off, pad, acc, ys,
+        nxt = 0
+        if once:
+            src = pad + o * plane
+        else:
+            for j in range(no):
+                _pad_plane(go + (o + j) * g.P, g.H_out, g.W_out, pad + j * plane, Hp, Wp,
+                           (g.KH - 1) * g.dh, (g.KW - 1) * g.dw)
+            memset(pad + no * plane, 0, SLACK * sizeof(floating))
+            # the next chunk's grad_output planes come from memory while this one is
+            # filtered
+            nxt = min(chunk, g.Og - o - no)
+        fir_planes(nb, span, no * KHW, wt + o * KHW, g.Og * KHW, off, src, acc, ys,
                    g.H if _gi_rows(g) else 0, g.W, Wp, go + (o + no) * g.P if nxt else NULL,
                    nxt * g.P * sizeof(floating))
         o = o + no
@@ -1172,7 +1226,8 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
             bint use_gemm, floating[:, ::1] scratch):   # scratch: (num_threads, forward_scratch)
     cdef Geom g = make_geom(x.shape, w.shape, y.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, n, o, gr, b, nb = 1, nob = 1
+    cdef Py_ssize_t job, n, o, gr, b, t, nb = 1, nob = 1
+    cdef Py_ssize_t* last = NULL
     if bias.shape[0] != g.C_out:
         raise ValueError(f"bias must have {g.C_out} elements, got {bias.shape[0]}")
     if g.N == 0 or g.P == 0 or g.C_out == 0:
@@ -1189,8 +1244,16 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
     cdef Py_ssize_t* off = NULL
     if use_gemm or plane:
         sp = &scratch[0, 0]
+    cdef bint pad_once = plane and _fwd_pad_once(&g)
     if plane:
         off = tap_offsets(&g, OFF_PLANE_FORWARD)
+        # per thread, the (sample, group) whose padded planes its scratch holds
+        last = <Py_ssize_t*>malloc(max(num_threads, 1) * sizeof(Py_ssize_t))
+        if last == NULL:
+            free(off)
+            raise MemoryError()
+        for t in range(max(num_threads, 1)):
+            last[t] = -1
     elif not use_gemm:
         off = tap_offsets(&g, OFF_ROW_FORWARD)
     try:
@@ -1202,16 +1265,21 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
                     _gemm_forward_job(xp, wp + gr * g.Og * g.KK, bp, yp,
                                       sp + threadid() * scratch.shape[1], &g, gr, b)
             elif plane:
-                # one job per (n, block of nb outputs of a group)
+                # one job per (n, block of nb outputs of a group); a static schedule gives
+                # each thread consecutive blocks, and when a sample's padded planes fit one
+                # chunk, a thread pads them only for its first block of that sample
                 for job in prange(g.N * g.groups * nob, schedule='static',
                                   num_threads=num_threads):
                     n = job // (g.groups * nob)
                     gr = (job // nob) % g.groups
                     o = gr * g.Og + (job % nob) * nb
+                    t = threadid()
                     _plane_forward(xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
                                    wp + o * g.KK, bp + o, yp + (n * g.C_out + o) * g.P,
-                                   sp + threadid() * scratch.shape[1], off, &g,
-                                   min(nb, (gr + 1) * g.Og - o))
+                                   sp + t * scratch.shape[1], off, &g,
+                                   min(nb, (gr + 1) * g.Og - o),
+                                   pad_once and last[t] == job // nob)
+                    last[t] = job // nob
             else:
                 for job in prange(g.N * g.C_out, schedule='static', num_threads=num_threads):
                     n = job // g.C_out
@@ -1221,6 +1289,7 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
                                           wp + o * g.KK, yp + (n * g.C_out + o) * g.P, off, &g)
     finally:
         free(off)
+        free(last)
 
 
 def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
@@ -1260,7 +1329,8 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                bint use_gemm, floating[:, ::1] scratch, Py_ssize_t chans_per_job):
     cdef Geom g = make_geom(gx.shape, w.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, n, ch, gr, cb, c0, su, nb = 1, nib = 1
+    cdef Py_ssize_t job, n, ch, gr, cb, c0, su, t, nb = 1, nib = 1
+    cdef Py_ssize_t* last = NULL
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
         return
     cdef bint plane = not use_gemm and _plane_path(&g)
@@ -1278,13 +1348,21 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     cdef Py_ssize_t nsu = (g.N + g.S - 1) // g.S
     if use_gemm or plane:
         sp = &scratch[0, 0]
+    cdef bint pad_once = plane and _gi_pad_once(&g)
     if plane:
         off = tap_offsets(&g, OFF_PLANE_GRAD_INPUT)
+        # per thread, the (sample, group) whose padded planes its scratch holds
+        last = <Py_ssize_t*>malloc(max(num_threads, 1) * sizeof(Py_ssize_t))
         try:
+            if last == NULL:
+                raise MemoryError()
             wt = _repack_weight(wp, &g)
         except MemoryError:
             free(off)
+            free(last)
             raise
+        for t in range(max(num_threads, 1)):
+            last[t] = -1
     elif not use_gemm:
         off = tap_offsets(&g, OFF_ROW_GRAD_INPUT)
     try:
@@ -1300,17 +1378,21 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                                          sp + threadid() * scratch.shape[1], &g, gr, c0,
                                          min(chans_per_job, g.Cg - c0), su)
             elif plane:
-                # one job per (n, block of nb input channels of a group)
+                # one job per (n, block of nb input channels of a group); as in forward(),
+                # a thread pads a sample's planes once for its consecutive blocks
                 for job in prange(g.N * g.groups * nib, schedule='static',
                                   num_threads=num_threads):
                     n = job // (g.groups * nib)
                     gr = (job // nib) % g.groups
                     c0 = (job % nib) * nb
+                    t = threadid()
                     _plane_grad_input(gp + (n * g.C_out + gr * g.Og) * g.P,
                                       wt + (gr * g.Cg + c0) * g.Og * KHW,
                                       xp + (n * g.C_in + gr * g.Cg + c0) * g.H * g.W,
-                                      sp + threadid() * scratch.shape[1], off, &g,
-                                      min(nb, g.Cg - c0))
+                                      sp + t * scratch.shape[1], off, &g,
+                                      min(nb, g.Cg - c0), NULL, NULL, NULL, NULL, NULL,
+                                      pad_once and last[t] == job // nib)
+                    last[t] = job // nib
             else:
                 for job in prange(g.N * g.C_in, schedule='static', num_threads=num_threads):
                     n = job // g.C_in
@@ -1323,6 +1405,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     finally:
         free(off)
         free(wt)
+        free(last)
 
 
 def grad_input_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,

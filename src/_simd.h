@@ -84,6 +84,55 @@
         }                                                                                     \
     }
 
+/* Three VB-byte vectors of outputs at once for pyc_fir8_taps (advances t): 24 accumulators,
+ * so each weight, broadcast once, serves three products and each tap loads 11 values for 24
+ * multiply-adds. Only for AVX-512, whose 32 registers hold them all. */
+#define PYC_FIR8_BODY3(T, VB)                                                                 \
+    {                                                                                         \
+        enum { V = VB / sizeof(T) };                                                          \
+        typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
+        for (; t + 3 * V <= n; t += 3 * V) {                                                  \
+            vec a0 = *(vec *)(y0 + t), a1 = *(vec *)(y1 + t);                                 \
+            vec a2 = *(vec *)(y2 + t), a3 = *(vec *)(y3 + t);                                 \
+            vec a4 = *(vec *)(y4 + t), a5 = *(vec *)(y5 + t);                                 \
+            vec a6 = *(vec *)(y6 + t), a7 = *(vec *)(y7 + t);                                 \
+            vec b0 = *(vec *)(y0 + t + V), b1 = *(vec *)(y1 + t + V);                         \
+            vec b2 = *(vec *)(y2 + t + V), b3 = *(vec *)(y3 + t + V);                         \
+            vec b4 = *(vec *)(y4 + t + V), b5 = *(vec *)(y5 + t + V);                         \
+            vec b6 = *(vec *)(y6 + t + V), b7 = *(vec *)(y7 + t + V);                         \
+            vec c0 = *(vec *)(y0 + t + 2 * V), c1 = *(vec *)(y1 + t + 2 * V);                 \
+            vec c2 = *(vec *)(y2 + t + 2 * V), c3 = *(vec *)(y3 + t + 2 * V);                 \
+            vec c4 = *(vec *)(y4 + t + 2 * V), c5 = *(vec *)(y5 + t + 2 * V);                 \
+            vec c6 = *(vec *)(y6 + t + 2 * V), c7 = *(vec *)(y7 + t + 2 * V);                 \
+            for (ptrdiff_t k = 0; k < K; k++) {                                               \
+                const T *xk = x + t + off[k];                                                 \
+                vec xa = *(const vec *)(xk), xb = *(const vec *)(xk + V);                     \
+                vec xc = *(const vec *)(xk + 2 * V);                                          \
+                T v;                                                                          \
+                v = w0[k]; a0 += v * xa; b0 += v * xb; c0 += v * xc;                          \
+                v = w1[k]; a1 += v * xa; b1 += v * xb; c1 += v * xc;                          \
+                v = w2[k]; a2 += v * xa; b2 += v * xb; c2 += v * xc;                          \
+                v = w3[k]; a3 += v * xa; b3 += v * xb; c3 += v * xc;                          \
+                v = w4[k]; a4 += v * xa; b4 += v * xb; c4 += v * xc;                          \
+                v = w5[k]; a5 += v * xa; b5 += v * xb; c5 += v * xc;                          \
+                v = w6[k]; a6 += v * xa; b6 += v * xb; c6 += v * xc;                          \
+                v = w7[k]; a7 += v * xa; b7 += v * xb; c7 += v * xc;                          \
+            }                                                                                 \
+            *(vec *)(y0 + t) = a0; *(vec *)(y1 + t) = a1;                                     \
+            *(vec *)(y2 + t) = a2; *(vec *)(y3 + t) = a3;                                     \
+            *(vec *)(y4 + t) = a4; *(vec *)(y5 + t) = a5;                                     \
+            *(vec *)(y6 + t) = a6; *(vec *)(y7 + t) = a7;                                     \
+            *(vec *)(y0 + t + V) = b0; *(vec *)(y1 + t + V) = b1;                             \
+            *(vec *)(y2 + t + V) = b2; *(vec *)(y3 + t + V) = b3;                             \
+            *(vec *)(y4 + t + V) = b4; *(vec *)(y5 + t + V) = b5;                             \
+            *(vec *)(y6 + t + V) = b6; *(vec *)(y7 + t + V) = b7;                             \
+            *(vec *)(y0 + t + 2 * V) = c0; *(vec *)(y1 + t + 2 * V) = c1;                     \
+            *(vec *)(y2 + t + 2 * V) = c2; *(vec *)(y3 + t + 2 * V) = c3;                     \
+            *(vec *)(y4 + t + 2 * V) = c4; *(vec *)(y5 + t + 2 * V) = c5;                     \
+            *(vec *)(y6 + t + 2 * V) = c6; *(vec *)(y7 + t + 2 * V) = c7;                     \
+        }                                                                                     \
+    }
+
 /* The vector loops of pyc_fir_taps with VB-byte vectors (advance t). */
 #define PYC_FIR_BODY(T, VB)                                                                   \
     {                                                                                         \
@@ -250,6 +299,7 @@ PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *re
     const T *w0 = w, *w1 = w + ws, *w2 = w + 2 * ws, *w3 = w + 3 * ws;                        \
     const T *w4 = w + 4 * ws, *w5 = w + 5 * ws, *w6 = w + 6 * ws, *w7 = w + 7 * ws;           \
     if (wide) {                                                                               \
+        PYC_FIR8_BODY3(T, 64)                                                                 \
         PYC_FIR8_BODY(T, 64)                                                                  \
     } else {                                                                                  \
         PYC_FIR8_BODY(T, 32)                                                                  \

@@ -156,6 +156,43 @@ def test_direct_chunks_of_padded_planes_agree_bitwise_with_gemm(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n,c_in,c_out,hw", [
+    (2, 13, 17, (70, 90)),     # one plane per job, chunks of 2 (4) planes of the 13 (17)
+    (5, 20, 21, (6, 15)),      # blocks of 8 planes, all of a sample's planes in one chunk
+    (6, 9, 10, (12, 11)),      # blocks of 8 and of 1-2: one or two jobs per sample
+    (2, 3, 12, (300, 290)),    # input planes past PAD_ONCE_BYTES: padded again per block
+])
+def test_direct_planes_padded_once_per_sample(dtype, n, c_in, c_out, hw):
+    """The direct 2-D forward (input gradient) pads a sample's input (grad_output) planes
+    once for all the blocks of outputs (inputs) that one thread runs in a row, when they fit
+    PAD_ONCE_BYTES. Whichever thread count splits the jobs, and so whichever blocks find the
+    planes already padded, the bits must be the same, equal to each sample run alone, and
+    close to the reference."""
+    rng = np.random.default_rng([n, c_in, hw[0]])
+    x = rng.standard_normal((n, c_in) + hw).astype(dtype)
+    w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    y = conv2d(x, w, b, 1, 1, algorithm="direct", num_threads=1)
+    assert_close(y, conv_forward(x, w, b, 1, 1), dtype, 9 * c_in, "forward")
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx = conv2d_backward(g, x, w, 1, 1, algorithm="direct", num_threads=1,
+                         output_mask=(True, False, False)).grad_input
+    assert_close(gx, conv_backward(g, x, w, 1, 1)[0], dtype, 9 * c_out, "grad_input")
+    for threads in (2, 3):
+        assert np.array_equal(conv2d(x, w, b, 1, 1, algorithm="direct",
+                                     num_threads=threads), y)
+        assert np.array_equal(conv2d_backward(g, x, w, 1, 1, algorithm="direct",
+                                              num_threads=threads,
+                                              output_mask=(True, False, False)).grad_input, gx)
+    for i in (0, n - 1):
+        assert np.array_equal(conv2d(x[i:i + 1], w, b, 1, 1, algorithm="direct"), y[i:i + 1])
+        assert np.array_equal(conv2d_backward(g[i:i + 1], x[i:i + 1], w, 1, 1,
+                                              algorithm="direct",
+                                              output_mask=(True, False, False)).grad_input,
+                              gx[i:i + 1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("groups,dilation", [(1, 1), (2, 2), (1, (2, 1))])
 def test_direct_plane_blocks_match_reference_and_single_planes(dtype, groups, dilation):
     """The direct 2-D path filters eight output (or input-gradient) planes at once when a call
