@@ -37,13 +37,13 @@ FFT_MIN_TAPS = 64
 FFT_MIN_TAPS_FEW_CHANNELS = 256
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
-PLANE_DIRECT_MAX_OG = 64
+PLANE_DIRECT_MAX_OG = 128
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
-#: the direct 2-D weight gradient of 8+ outputs per group pays in float32 from this many
-#: output pixels per plane (from twice as many for more than 32 outputs; in float64 from half
-#: as many); below it the input gradient of few channels unrolls from fewer outputs (see
-#: _backward_algorithms)
+#: output pixels per plane from which the direct 2-D weight gradient of 8+ outputs per group
+#: pays (the rule, by dtype, outputs and whether it runs in one pass with the input gradient,
+#: is in _backward_algorithms); below it the input gradient of few channels unrolls from fewer
+#: outputs
 DIRECT_WEIGHT_MIN_PIXELS = 512
 
 
@@ -62,11 +62,12 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
       when the reduction ``C_in/groups * prod(kernel_size)`` is shorter than 16 (few-channel
       layers) or each group has few output channels (depthwise and small groups, where the
       matrix product degenerates into vector updates): fewer than 8 for conv1d, 16 for
-      strided conv2d; for conv2d with unit strides and kernels of 2 or more rows, up to 64
-      (measured on 3x3 kernels, 2 to 64 input channels, planes of 5x13 to 64x64: forward
-      1.1-2.6x and input gradient 1.0-3x faster than the unroll; at 128 outputs and more,
-      the unroll runs up to 1.5x faster). With ``'auto'``, the backward pass of such a
-      conv2d still unrolls where that is faster: see ``_backward_algorithms``.
+      strided conv2d; for conv2d with unit strides and kernels of 2 or more rows, up to 128
+      (measured on 3x3 kernels, 8 to 128 input channels, planes of 5x13 to 40x104, 32 to
+      128 outputs: forward 0.9-2.1x and input gradient 0.9-1.8x the unroll's speed, 1.2x and
+      1.3x in the median; at 256 outputs about even, 0.8-1.15x). With ``'auto'``, the
+      backward pass of such a conv2d still unrolls where that is faster: see
+      ``_backward_algorithms``.
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
       64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
@@ -93,7 +94,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     ('fft', 'gemm')
     >>> choose_algorithm(1, 32, 3), choose_algorithm(8, 32, (3, 3))
     ('direct', 'direct')
-    >>> choose_algorithm(64, 128, (3, 3)), choose_algorithm(8, 32, (3, 3), stride=2)
+    >>> choose_algorithm(64, 256, (3, 3)), choose_algorithm(8, 32, (3, 3), stride=2)
     ('gemm', 'gemm')
     """
     taps = math.prod(kernel_size) if np.ndim(kernel_size) else int(kernel_size)
@@ -124,22 +125,27 @@ def _resolve(args, algorithm):
 def _backward_algorithms(args, requested, resolved):
     """The algorithms of the input and the weight gradient: ``resolved`` (the call's), except
     'gemm' where ``algorithm='auto'`` picked the direct path for a conv2d whose channels mix
-    and the unrolled pass is measured faster (here, on 3x3 kernels):
+    and the unrolled pass is measured faster (here, on 3x3 kernels, 1 thread, against
+    OpenBLAS's own kernels for the CPU):
 
-    * the weight gradient with 8 or more outputs per group on small planes: in float32 below
-      DIRECT_WEIGHT_MIN_PIXELS output pixels, and below twice that with more than 32 outputs
-      per group; in float64 below half of it. The direct one correlates tiles of 4
-      grad_output planes with 4 taps of a padded input plane and sums the bias on the way.
-      Measured (1 thread, 4-128 input channels, 16-64 outputs): in float32 on planes of
-      1,024-4,160 pixels (32x32 to 40x104) 1.07-1.57x faster than the unroll (about even,
-      0.98, at 64 x 64 channels on 40x104), at 512 pixels (16x32) 0.99-1.33x with up to 32
-      outputs and 0.88-0.92x with 64, on 260 pixels (10x26) 0.55-0.89x; in float64 from 260
-      pixels 0.97-1.91x, on 65 pixels (5x13) 0.55-0.82x;
     * the input gradient over fewer than PLANE_BLOCK input channels per group (whose direct
       pass runs four rows at a time on 3x3 kernels, not eight planes) on planes below
       DIRECT_WEIGHT_MIN_PIXELS from 16 outputs per group over 1-2 input channels or from 32
       over 3-7 (1.1-2x faster there), and on larger planes from 64 outputs over 3-7 input
-      channels in float32 or from 32 over 2-7 in float64 (1.0-1.45x)."""
+      channels in float32 or from 32 over 2-7 in float64 (1.0-1.45x);
+    * the weight gradient with 8 or more outputs per group, unless its direct pass is
+      faster. Where the input gradient runs direct over fewer than PLANE_BLOCK input
+      channels, one pass computes both (grad_input_weight: 1.0-1.9x as fast as the direct
+      input gradient plus the unrolled weight gradient, on 1-4 input channels and 32-64
+      outputs); it pays in float32 from DIRECT_WEIGHT_MIN_PIXELS output pixels with up to
+      32 outputs and from twice as many with more, in float64 from half as many. Otherwise
+      the direct weight gradient correlates tiles of 4 grad_output planes with 4 taps of a
+      padded input plane and sums the bias on the way. Measured on 4-64 input channels,
+      8-128 outputs and planes of 5x13 to 40x104, it wins in float32 from twice
+      DIRECT_WEIGHT_MIN_PIXELS with up to 16 outputs (0.94-2.3x the unroll's speed, 1.14x in
+      the median; with 32 outputs 0.86x, with 64 0.73x in the median), and in float64 from
+      DIRECT_WEIGHT_MIN_PIXELS with up to 32 outputs (0.85-2.1x, median 1.22x) or from half
+      of it with up to 16 (0.7-2x, median 1.15x; with 64 outputs even, 1.0x)."""
     if requested != "auto" or resolved != "direct" or len(args.stride) != 2:
         return resolved, resolved
     cg = args.x.shape[1] // args.groups
@@ -152,11 +158,17 @@ def _backward_algorithms(args, requested, resolved):
         unroll_input = og >= (16 if cg <= 2 else 32)
     else:
         unroll_input = (cg >= 2 and og >= 32) if f64 else (cg >= 3 and og >= 64)
-    if f64:
-        direct_weight = pixels >= DIRECT_WEIGHT_MIN_PIXELS // 2
+    if cg < PLANE_BLOCK and not unroll_input:      # one pass with the input gradient
+        if f64:
+            direct_weight = pixels >= DIRECT_WEIGHT_MIN_PIXELS // 2
+        else:
+            direct_weight = (pixels >= 2 * DIRECT_WEIGHT_MIN_PIXELS
+                             or (pixels >= DIRECT_WEIGHT_MIN_PIXELS and og <= 32))
+    elif f64:
+        direct_weight = ((pixels >= DIRECT_WEIGHT_MIN_PIXELS and og <= 32)
+                         or (pixels >= DIRECT_WEIGHT_MIN_PIXELS // 2 and og <= 16))
     else:
-        direct_weight = (pixels >= 2 * DIRECT_WEIGHT_MIN_PIXELS
-                         or (pixels >= DIRECT_WEIGHT_MIN_PIXELS and og <= 32))
+        direct_weight = pixels >= 2 * DIRECT_WEIGHT_MIN_PIXELS and og <= 16
     return ("gemm" if unroll_input else resolved,
             "gemm" if og >= 8 and not direct_weight else resolved)
 

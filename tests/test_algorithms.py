@@ -275,10 +275,11 @@ def test_choose_algorithm_rules():
     assert choose_algorithm(1, 32, 3) == "direct"                      # few channels
     assert choose_algorithm(1, 32, (3, 3)) == "direct"
     assert choose_algorithm(8, 8, (3, 3)) == "direct"
-    assert choose_algorithm(8, 32, (3, 3)) == "direct"                 # 2-D planes: up to 64
-    assert choose_algorithm(64, 64, (3, 3)) == "direct"
-    assert choose_algorithm(64, 65, (3, 3)) == "gemm"
-    assert choose_algorithm(128, 256, (3, 3), groups=2) == "gemm"
+    assert choose_algorithm(8, 32, (3, 3)) == "direct"                 # 2-D planes: up to 128
+    assert choose_algorithm(64, 128, (3, 3)) == "direct"
+    assert choose_algorithm(64, 129, (3, 3)) == "gemm"
+    assert choose_algorithm(128, 256, (3, 3)) == "gemm"
+    assert choose_algorithm(256, 256, (3, 3), groups=2) == "direct"
     assert choose_algorithm(8, 32, (3, 3), stride=2) == "gemm"         # strided 2-D: 16
     assert choose_algorithm(8, 8, (3, 3), stride=(2, 1)) == "direct"
     assert choose_algorithm(64, 64, (1, 3)) == "gemm"                  # one kernel row
@@ -290,15 +291,23 @@ def test_choose_algorithm_rules():
     (np.float32, 1, 7, (13, 17), "direct", "direct"),     # fewer than 8 outputs
     (np.float32, 3, 16, (13, 17), "direct", "gemm"),
     (np.float64, 2, 16, (13, 17), "gemm", "gemm"),
-    (np.float32, 8, 8, (16, 32), "direct", "direct"),     # 512 output pixels
+    (np.float32, 8, 8, (16, 32), "direct", "gemm"),       # 512 output pixels
+    (np.float32, 8, 16, (32, 32), "direct", "direct"),    # 1,024
+    (np.float32, 8, 32, (32, 32), "direct", "gemm"),
+    (np.float32, 16, 128, (16, 20), "direct", "gemm"),
+    (np.float64, 16, 16, (16, 16), "direct", "direct"),   # 256
+    (np.float64, 16, 32, (16, 16), "direct", "gemm"),
+    (np.float64, 16, 32, (16, 32), "direct", "direct"),   # 512
+    (np.float64, 16, 64, (16, 32), "direct", "gemm"),
     (np.float64, 4, 8, (15, 17), "direct", "gemm"),       # 255
     (np.float64, 4, 8, (16, 16), "direct", "direct"),     # 256
     (np.float32, 1, 32, (20, 50), "direct", "direct"),
     (np.float32, 4, 64, (20, 30), "gemm", "gemm"),        # 600 pixels, 64 outputs
-    (np.float32, 4, 64, (32, 32), "gemm", "direct"),      # 1,024 pixels
-    (np.float32, 3, 64, (32, 40), "gemm", "direct"),
+    (np.float32, 4, 64, (32, 32), "gemm", "gemm"),        # 1,024 pixels
+    (np.float32, 3, 64, (32, 40), "gemm", "gemm"),
     (np.float32, 4, 32, (32, 40), "direct", "direct"),
     (np.float64, 4, 32, (32, 40), "gemm", "direct"),
+    (np.float64, 4, 64, (32, 40), "gemm", "gemm"),
     (np.float32, 16, 16, (32, 40), "direct", "direct"),
     (np.float64, 17, 8, (32, 40), "direct", "direct"),
     (np.float32, 1, 16, (13, 17), "gemm", "gemm"),        # 221 pixels
@@ -308,12 +317,13 @@ def test_choose_algorithm_rules():
     (np.float32, 3, 32, (13, 17), "gemm", "gemm")])
 def test_auto_backward_of_few_channel_conv2d(dtype, c_in, c_out, hw, input_alg, weight_alg):
     """'auto' runs these conv2d directly, except the passes where the unroll is faster: the
-    weight gradient of 8+ outputs on planes below 512 pixels in float32 (below 1,024 with
-    more than 32 outputs) and below 256 in float64; and the input
-    gradient over 1-7 input channels of planes below 512 pixels from 16 outputs (1-2
+    input gradient over 1-7 input channels of planes below 512 pixels from 16 outputs (1-2
     channels) or 32 (3-7), and on larger planes from 64 outputs over 3-7 channels in float32
-    or 32 over 2-7 in float64.
-    The bits show which path ran."""
+    or 32 over 2-7 in float64; the weight gradient of 8+ outputs, where it runs in one pass
+    with a direct input gradient of 1-7 channels, on planes below 512 pixels in float32
+    (below 1,024 with more than 32 outputs) and below 256 in float64, and otherwise unless
+    float32 planes have 1,024+ pixels and up to 16 outputs, or float64 planes 512+ pixels
+    and up to 32 outputs or 256+ and up to 16. The bits show which path ran."""
     rng = np.random.default_rng([c_in, c_out])
     x = rng.standard_normal((4, c_in) + hw).astype(dtype)
     w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
