@@ -38,6 +38,9 @@ FFT_MIN_TAPS_FEW_CHANNELS = 256
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
 PLANE_DIRECT_MAX_OG = 128
+#: conv1d with unit stride, 2+ taps and a reduction of 16+ runs direct (over padded rows,
+#: eight outputs per load) up to this many outputs per group
+ROW_DIRECT_MAX_OG = 512
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
 #: output pixels per plane from which the direct 2-D weight gradient of 8+ outputs per group
@@ -65,9 +68,13 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
       strided conv2d; for conv2d with unit strides and kernels of 2 or more rows, up to 128
       (measured on 3x3 kernels, 8 to 128 input channels, planes of 5x13 to 40x104, 32 to
       128 outputs: forward 0.9-2.1x and input gradient 0.9-1.8x the unroll's speed, 1.2x and
-      1.3x in the median; at 256 outputs about even, 0.8-1.15x). With ``'auto'``, the
-      backward pass of such a conv2d still unrolls where that is faster: see
-      ``_backward_algorithms``.
+      1.3x in the median; at 256 outputs about even, 0.8-1.15x); and for conv1d with unit
+      stride and 2 or more taps (over zero-padded rows, eight outputs per load of the input),
+      up to 512 (measured on 8-512 input and 8-512 output channels, 3-5 taps, lengths 60 to
+      2,000: float32 forward 0.95-1.3x and input gradient 0.9-1.25x the unroll's speed,
+      float64 1.15-1.45x). With ``'auto'``, the backward pass of such a conv2d still unrolls
+      where that is faster, and the weight gradient of such a conv1d always (its direct pass
+      runs row by row, 2.3-24x slower there): see ``_backward_algorithms``.
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
       64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
@@ -88,8 +95,8 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     Examples
     --------
     >>> from pyconv1d.functional import choose_algorithm
-    >>> choose_algorithm(256, 256, 3), choose_algorithm(256, 256, 31, groups=256)
-    ('gemm', 'direct')
+    >>> choose_algorithm(256, 256, 3), choose_algorithm(256, 256, 1)
+    ('direct', 'gemm')
     >>> choose_algorithm(64, 64, 127), choose_algorithm(64, 64, 127, stride=2)
     ('fft', 'gemm')
     >>> choose_algorithm(1, 32, 3), choose_algorithm(8, 32, (3, 3))
@@ -108,6 +115,8 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     two_d = np.ndim(kernel_size) and len(kernel_size) == 2
     if two_d and unit and kernel_size[0] > 1:
         min_og = PLANE_DIRECT_MAX_OG + 1
+    elif not two_d and unit and taps >= 2:
+        min_og = ROW_DIRECT_MAX_OG + 1
     else:
         min_og = 16 if two_d else 8
     return "gemm" if og >= min_og and cg * taps >= 16 else "direct"
@@ -124,9 +133,10 @@ def _resolve(args, algorithm):
 
 def _backward_algorithms(args, requested, resolved):
     """The algorithms of the input and the weight gradient: ``resolved`` (the call's), except
-    'gemm' where ``algorithm='auto'`` picked the direct path for a conv2d whose channels mix
-    and the unrolled pass is measured faster (here, on 3x3 kernels, 1 thread, against
-    OpenBLAS's own kernels for the CPU):
+    'gemm' where ``algorithm='auto'`` picked the direct path for a layer whose channels mix
+    and the unrolled pass is measured faster: the weight gradient of a conv1d with 8+
+    outputs per group and a reduction of 16+ (its direct pass runs row by row), and for
+    conv2d (here, on 3x3 kernels, 1 thread, against OpenBLAS's own kernels for the CPU):
 
     * the input gradient over fewer than PLANE_BLOCK input channels per group (whose direct
       pass runs four rows at a time on 3x3 kernels, not eight planes) on planes below
@@ -146,10 +156,16 @@ def _backward_algorithms(args, requested, resolved):
       the median; with 32 outputs 0.86x, with 64 0.73x in the median), and in float64 from
       DIRECT_WEIGHT_MIN_PIXELS with up to 32 outputs (0.85-2.1x, median 1.22x) or from half
       of it with up to 16 (0.7-2x, median 1.15x; with 64 outputs even, 1.0x)."""
-    if requested != "auto" or resolved != "direct" or len(args.stride) != 2:
+    if requested != "auto" or resolved != "direct":
         return resolved, resolved
     cg = args.x.shape[1] // args.groups
     og = args.w.shape[0] // args.groups
+    if len(args.stride) == 1:
+        # conv1d chosen direct for its padded rows (choose_algorithm): the weight gradient
+        # of a reduction of 16+ and 8+ outputs unrolls
+        taps = args.w.shape[2]
+        dense = og >= 8 and cg * taps >= 16 and taps >= 2
+        return resolved, "gemm" if dense else resolved
     f64 = args.x.dtype == np.float64
     pixels = math.prod(args.out_shape[2:])
     if cg >= PLANE_BLOCK:

@@ -261,8 +261,56 @@ def test_direct_long_rows_match_reference(dtype, k, groups, padding, dilation):
     assert np.array_equal(gx1, grads[0][:1])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("c_in,c_out,k,length,padding,dilation,groups", [
+    (20, 19, 3, 61, "same", 1, 1),      # blocks of 8, 8 and 3 outputs; vector tails
+    (8, 16, 2, 33, 0, 1, 1),            # the smallest reduction that runs over padded rows
+    (12, 36, 5, 203, "causal", 3, 3),   # dilated, causal, three groups
+    (64, 24, 3, 700, (2, 5), 2, 2),     # input planes of a chunk read into the next one
+])
+def test_direct_conv1d_rows_of_mixing_channels(dtype, c_in, c_out, k, length, padding,
+                                               dilation, groups):
+    """conv1d with unit stride whose channels mix (2+ taps, a reduction of 16+) runs its
+    forward and input gradient over zero-padded rows, eight outputs per load, as conv2d does
+    over planes: the references, bits independent of the threads and of the batch, and
+    'auto' taking that pass for the input gradient and the unroll for the weight gradient
+    (the bits show which ran)."""
+    rng = np.random.default_rng([c_in, c_out, k])
+    x = rng.standard_normal((9, c_in, length)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, k)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    args = (1, padding, dilation, groups)
+    taps = k * c_in // groups
+    y = conv1d(x, w, b, *args, algorithm="direct", num_threads=1)
+    assert_close(y, conv_forward(x, w, b, *args), dtype, taps, "forward")
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx = conv1d_backward(g, x, w, *args, algorithm="direct", num_threads=1,
+                         output_mask=(True, False, False)).grad_input
+    assert_close(gx, conv_backward(g, x, w, *args)[0], dtype, k * c_out // groups,
+                 "grad_input")
+    for threads in (2, 3):
+        assert np.array_equal(conv1d(x, w, b, *args, algorithm="direct",
+                                     num_threads=threads), y)
+        assert np.array_equal(conv1d_backward(g, x, w, *args, algorithm="direct",
+                                              num_threads=threads,
+                                              output_mask=(True, False, False)).grad_input, gx)
+    assert np.array_equal(conv1d(x[4:5], w, b, *args, algorithm="direct"), y[4:5])
+    assert choose_algorithm(c_in, c_out, k, groups) == "direct"
+    auto = conv1d_backward(g, x, w, *args, algorithm="auto", num_threads=2)
+    by = {a: conv1d_backward(g, x, w, *args, algorithm=a, num_threads=2)
+          for a in ("direct", "gemm")}
+    assert np.array_equal(auto.grad_input, by["direct"].grad_input)
+    assert not np.array_equal(auto.grad_input, by["gemm"].grad_input)
+    assert np.array_equal(auto.grad_weight, by["gemm"].grad_weight)
+    assert not np.array_equal(auto.grad_weight, by["direct"].grad_weight)
+
+
 def test_choose_algorithm_rules():
-    assert choose_algorithm(300, 100, 3) == "gemm"
+    assert choose_algorithm(300, 100, 3) == "direct"                   # conv1d: up to 512
+    assert choose_algorithm(64, 512, 3) == "direct"
+    assert choose_algorithm(64, 513, 3) == "gemm"
+    assert choose_algorithm(300, 100, 1) == "gemm"                     # pointwise
+    assert choose_algorithm(300, 100, 3, stride=2) == "gemm"
     assert choose_algorithm(256, 256, 31, groups=256) == "direct"       # depthwise
     assert choose_algorithm(1, 4, 3) == "direct"                       # short reduction
     assert choose_algorithm(1, 64, 400, stride=160) == "gemm"          # raw-waveform front end
