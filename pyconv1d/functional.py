@@ -39,8 +39,13 @@ FFT_MIN_TAPS_FEW_CHANNELS = 256
 #: group
 PLANE_DIRECT_MAX_OG = 128
 #: conv1d with unit stride, 2+ taps and a reduction of 16+ runs direct (over padded rows,
-#: eight outputs per load) up to this many outputs per group
+#: eight outputs per load) up to this many outputs per group ...
 ROW_DIRECT_MAX_OG = 512
+#: ... on rows of up to this many outputs
+ROW_DIRECT_MAX_LENGTH = _conv.ROW_PLANE_MAX_OUTPUTS
+#: the fewest samples times groups for which a few-channel conv2d computes all three
+#: gradients in one pass (the kernels' PLANE_MIN_JOBS)
+PLANE_MIN_JOBS = _conv.PLANE_MIN_JOB_COUNT
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
 #: output pixels per plane from which the direct 2-D weight gradient of 8+ outputs per group
@@ -50,7 +55,8 @@ PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
 DIRECT_WEIGHT_MIN_PIXELS = 512
 
 
-def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1):
+def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
+                     length=None):
     """The algorithm ``algorithm='auto'`` picks: ``'gemm'``, ``'direct'`` or ``'fft'``.
 
     The cost model, calibrated by timing the three paths on an AMD EPYC core (2 cores, AVX-512):
@@ -70,11 +76,13 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
       128 outputs: forward 0.9-2.1x and input gradient 0.9-1.8x the unroll's speed, 1.2x and
       1.3x in the median; at 256 outputs about even, 0.8-1.15x); and for conv1d with unit
       stride and 2 or more taps (over zero-padded rows, eight outputs per load of the input),
-      up to 512 (measured on 8-512 input and 8-512 output channels, 3-5 taps, lengths 60 to
-      2,000: float32 forward 0.95-1.3x and input gradient 0.9-1.25x the unroll's speed,
-      float64 1.15-1.45x). With ``'auto'``, the backward pass of such a conv2d still unrolls
-      where that is faster, and the weight gradient of such a conv1d always (its direct pass
-      runs row by row, 2.3-24x slower there): see ``_backward_algorithms``.
+      up to 512 on rows of up to ROW_DIRECT_MAX_LENGTH (4,096) outputs (measured on 8-512
+      input and 8-512 output channels, 3-5 taps, lengths 60 to 2,000: float32 forward
+      0.95-1.3x and input gradient 0.9-1.25x the unroll's speed, float64 1.15-1.45x; even at
+      16,000, 1.8-2.5x slower from 32,000, where eight output rows no longer stay in cache).
+      With ``'auto'``, the backward pass of such a conv2d still unrolls where that is
+      faster, and so does the weight gradient of such a conv1d with 8+ outputs per group
+      (its direct pass runs row by row, 2.3-24x slower there): see ``_backward_algorithms``.
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
       64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
@@ -87,6 +95,9 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     kernel_size : int or tuple of int
     groups : int
     stride : int or tuple of int
+    length : int, optional
+        A conv1d's output length (rows longer than ``ROW_DIRECT_MAX_LENGTH`` keep the
+        unroll); ``'auto'`` passes it. Not given: a short row.
 
     Returns
     -------
@@ -115,7 +126,8 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1)
     two_d = np.ndim(kernel_size) and len(kernel_size) == 2
     if two_d and unit and kernel_size[0] > 1:
         min_og = PLANE_DIRECT_MAX_OG + 1
-    elif not two_d and unit and taps >= 2:
+    elif not two_d and unit and taps >= 2 and (length is None
+                                                or length <= ROW_DIRECT_MAX_LENGTH):
         min_og = ROW_DIRECT_MAX_OG + 1
     else:
         min_og = 16 if two_d else 8
@@ -127,7 +139,8 @@ def _resolve(args, algorithm):
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if algorithm == "auto":
         algorithm = choose_algorithm(args.x.shape[1], args.w.shape[0], args.w.shape[2:],
-                                     args.groups, args.stride)
+                                     args.groups, args.stride,
+                                     args.out_shape[-1] if len(args.stride) == 1 else None)
     return algorithm
 
 
@@ -145,7 +158,8 @@ def _backward_algorithms(args, requested, resolved):
       channels in float32 or from 32 over 2-7 in float64 (1.0-1.45x);
     * the weight gradient with 8 or more outputs per group, unless its direct pass is
       faster. Where the input gradient runs direct over fewer than PLANE_BLOCK input
-      channels, one pass computes both (grad_input_weight: 1.0-1.9x as fast as the direct
+      channels, and the call has PLANE_MIN_JOBS or more samples times groups, one pass
+      computes both (grad_input_weight: 1.0-1.9x as fast as the direct
       input gradient plus the unrolled weight gradient, on 1-4 input channels and 32-64
       outputs); it pays in float32 from DIRECT_WEIGHT_MIN_PIXELS output pixels with up to
       32 outputs and from twice as many with more, in float64 from half as many. Otherwise
@@ -166,6 +180,8 @@ def _backward_algorithms(args, requested, resolved):
         taps = args.w.shape[2]
         dense = og >= 8 and cg * taps >= 16 and taps >= 2
         return resolved, "gemm" if dense else resolved
+    # grad_input_weight's one pass runs for few input channels and enough jobs
+    one_pass = args.x.shape[0] * args.groups >= PLANE_MIN_JOBS
     f64 = args.x.dtype == np.float64
     pixels = math.prod(args.out_shape[2:])
     if cg >= PLANE_BLOCK:
@@ -174,7 +190,7 @@ def _backward_algorithms(args, requested, resolved):
         unroll_input = og >= (16 if cg <= 2 else 32)
     else:
         unroll_input = (cg >= 2 and og >= 32) if f64 else (cg >= 3 and og >= 64)
-    if cg < PLANE_BLOCK and not unroll_input:      # one pass with the input gradient
+    if one_pass and cg < PLANE_BLOCK and not unroll_input:   # with the input gradient
         if f64:
             direct_weight = pixels >= DIRECT_WEIGHT_MIN_PIXELS // 2
         else:

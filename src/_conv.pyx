@@ -26,10 +26,11 @@ Two algorithms here, chosen by the caller (pyconv1d.functional documents the cos
 third, the FFT, lives in pyconv1d/_fft.py):
 
 * direct: FIR-style loops over the taps with vectorised row updates (src/_simd.h); 2-D kernels
-  with unit strides run over zero-padded copies of the planes, the taps of a chunk of input
-  channels in one pass, and their weight gradient correlates tiles of 4 grad_output planes
-  with 4 taps. Work is split over (sample, channel) planes; best for depthwise, grouped,
-  few-channel and (2-D, unit strides) mid-channel shapes.
+  with unit strides, and the forward and input gradient of conv1d rows whose channels mix,
+  run over zero-padded copies of the planes (rows), the taps of a chunk of input channels in
+  one pass, eight outputs per load; the 2-D weight gradient correlates tiles of 4
+  grad_output planes with 4 taps. Work is split over (sample, channel) planes; best for
+  depthwise, grouped, few-channel and (unit strides) mid-channel shapes.
 * gemm: "unroll + matmul". A block of output pixels (or of several whole samples, when planes
   are small) is unrolled into a (Cg*KH*KW, T) matrix in a per-thread scratch buffer (im2col),
   then one BLAS gemm per block computes y[block, group] = w[group] @ cols. The input gradient
@@ -115,15 +116,20 @@ cdef enum:
     PLANE_MIN_JOBS = 16
     # bytes of padded input planes the direct 2-D forward filters in one pass
     CHUNK_BYTES = 1 << 17
-    # the most bytes of padded planes per thread the direct 2-D forward keeps for a sample
+    # the most bytes of padded planes per thread the direct forward (input gradient) keeps
+    # for a sample, padded once for all its blocks of outputs (inputs)
     PAD_ONCE_BYTES = 1 << 21
+    # the longest output rows of a conv1d whose channels mix that run over padded rows
+    ROW_PLANE_MAX_OUT = 4096
     # elements past a padded plane and its filter's span, so that the FIR loops run whole
     # vectors only (the extra outputs are dropped): one AVX-512 vector of float32
     SLACK = 16
 
 cdef int WIDE = pyc_wide_vectors()
-#: PLANE_BLOCK, for pyconv1d.functional's cost model
+#: PLANE_BLOCK, PLANE_MIN_JOBS and ROW_PLANE_MAX_OUT, for pyconv1d.functional's cost model
 PLANE_BLOCK_SIZE = PLANE_BLOCK
+PLANE_MIN_JOB_COUNT = PLANE_MIN_JOBS
+ROW_PLANE_MAX_OUTPUTS = ROW_PLANE_MAX_OUT
 
 
 def openmp_enabled():
@@ -525,13 +531,15 @@ cdef void _direct_grad_weight_taps(const floating* go, const floating* x, floati
 cdef inline bint _plane_path(Geom* g, bint weight=False) noexcept nogil:
     """Whether the direct path runs over padded planes: 2-D kernels with unit strides, and for
     the forward and input gradient also kernel rows whose channels mix (2+ taps, a reduction
-    of 16+: eight outputs share each load, measured 1.0-1.3x faster than the row path's
-    best, the unroll, on dense conv1d layers) and in float32 long rows of taps (KW >= 8),
-    whose edges would otherwise run tap by tap (measured here: 15% faster at K=31; float64
-    rows 20% slower)."""
+    of 16+, rows of up to ROW_PLANE_MAX_OUT outputs: eight outputs share each load, measured
+    0.95-1.45x the speed of the unroll on dense conv1d layers; on longer rows the eight
+    output rows no longer stay in cache between passes) and in float32 long rows of taps
+    (KW >= 8), whose edges would otherwise run tap by tap (measured here: 15% faster at
+    K=31; float64 rows 20% slower)."""
     return g.sh == 1 and g.sw == 1 and (
         g.KH > 1 or (not weight and (
-            (g.KW >= 2 and g.Cg * g.KW >= 16) or (g.KW >= 8 and g.itemsize == 4))))
+            (g.KW >= 2 and g.Cg * g.KW >= 16 and g.W_out <= ROW_PLANE_MAX_OUT)
+            or (g.KW >= 8 and g.itemsize == 4))))
 
 
 cdef inline Py_ssize_t _fwd_wp(Geom* g) noexcept nogil:
@@ -621,8 +629,9 @@ cdef inline Py_ssize_t _plane_block(Geom* g, Py_ssize_t outer, Py_ssize_t planes
 
 cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept nogil:
     """Scratch elements per thread of the padded-plane path: 0 forward, 1 grad input (a chunk
-    of padded planes and a block of outputs at the padded width), 2 grad weight (a tile of
-    grad_output planes at the padded width, a padded input plane and its overrun)."""
+    of padded planes, or all of a group's when they are padded once, and a block of outputs
+    at the padded width), 2 grad weight (a tile of grad_output planes at the padded width, a
+    padded input plane and its overrun)."""
     if which == 0:
         return (_fwd_pad_planes(g) * _fwd_hp(g) * _fwd_wp(g) + SLACK
                 + PLANE_BLOCK * _round_up(g.H_out * _fwd_wp(g)))
@@ -1270,8 +1279,8 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
                                       sp + threadid() * scratch.shape[1], &g, gr, b)
             elif plane:
                 # one job per (n, block of nb outputs of a group); a static schedule gives
-                # each thread consecutive blocks, and when a sample's padded planes fit one
-                # chunk, a thread pads them only for its first block of that sample
+                # each thread consecutive blocks, and when a sample's padded planes fit
+                # PAD_ONCE_BYTES, a thread pads them only for its first block of that sample
                 for job in prange(g.N * g.groups * nob, schedule='static',
                                   num_threads=num_threads):
                     n = job // (g.groups * nob)

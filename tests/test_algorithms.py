@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from _reference import assert_close, conv_backward, conv_forward
-from pyconv1d import conv1d, conv1d_backward, conv2d, conv2d_backward
+from pyconv1d import _conv, conv1d, conv1d_backward, conv2d, conv2d_backward
 from pyconv1d.functional import choose_algorithm
 
 FUNCS = {1: (conv1d, conv1d_backward), 2: (conv2d, conv2d_backward)}
@@ -158,9 +158,11 @@ def test_direct_chunks_of_padded_planes_agree_bitwise_with_gemm(dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n,c_in,c_out,hw", [
     (2, 13, 17, (70, 90)),     # one plane per job, chunks of 2 (4) planes of the 13 (17)
-    (5, 20, 21, (6, 15)),      # blocks of 8 planes, all of a sample's planes in one chunk
-    (6, 9, 10, (12, 11)),      # blocks of 8 and of 1-2: one or two jobs per sample
-    (2, 3, 12, (300, 290)),    # input planes past PAD_ONCE_BYTES: padded again per block
+    (7, 20, 19, (10, 11)),     # blocks of 8, 8 and 3 planes, each sample's in one chunk; 2
+                               # and 3 threads split samples between their blocks
+    (16, 9, 10, (12, 11)),     # two blocks per sample: 8 + 2 outputs, 8 + 1 inputs
+    (2, 3, 12, (420, 420)),    # input (grad_output) planes past PAD_ONCE_BYTES: padded again
+                               # for each block
 ])
 def test_direct_planes_padded_once_per_sample(dtype, n, c_in, c_out, hw):
     """The direct 2-D forward (input gradient) pads a sample's input (grad_output) planes
@@ -305,12 +307,33 @@ def test_direct_conv1d_rows_of_mixing_channels(dtype, c_in, c_out, k, length, pa
     assert not np.array_equal(auto.grad_weight, by["direct"].grad_weight)
 
 
+@pytest.mark.parametrize("c_in,k,length,rows", [
+    (8, 2, 100, True), (5, 3, 100, False),      # a reduction of 16, of 15
+    (16, 1, 100, False),                        # one tap
+    (16, 3, 4098, True), (16, 3, 4099, False),  # 4,096 and 4,097 outputs
+])
+def test_direct_conv1d_padded_rows_routing(c_in, k, length, rows):
+    """Which conv1d rows the direct forward and input gradient run over padded rows (their
+    scratch holds the padded rows; the row path needs none): 2+ taps, a reduction of 16+
+    and rows of up to 4,096 outputs. 'auto' takes the direct path for such layers and the
+    unroll for longer rows."""
+    shapes = ((4, c_in, 1, length), (16, c_in, 1, k), (4, 16, 1, length - k + 1),
+              (1, 1, 0, 0, 1, 1, 1), 4)
+    assert (_conv.forward_scratch(*shapes, False) > 0) == rows
+    assert (_conv.grad_input_scratch(*shapes, False)[0] > 0) == rows
+    if k >= 2 and c_in * k >= 16:
+        assert choose_algorithm(c_in, 16, k, length=length - k + 1) == \
+            ("direct" if rows else "gemm")
+
+
 def test_choose_algorithm_rules():
     assert choose_algorithm(300, 100, 3) == "direct"                   # conv1d: up to 512
     assert choose_algorithm(64, 512, 3) == "direct"
     assert choose_algorithm(64, 513, 3) == "gemm"
     assert choose_algorithm(300, 100, 1) == "gemm"                     # pointwise
     assert choose_algorithm(300, 100, 3, stride=2) == "gemm"
+    assert choose_algorithm(300, 100, 3, length=4096) == "direct"
+    assert choose_algorithm(300, 100, 3, length=4097) == "gemm"        # long rows
     assert choose_algorithm(256, 256, 31, groups=256) == "direct"       # depthwise
     assert choose_algorithm(1, 4, 3) == "direct"                       # short reduction
     assert choose_algorithm(1, 64, 400, stride=160) == "gemm"          # raw-waveform front end
@@ -371,17 +394,18 @@ def test_auto_backward_of_few_channel_conv2d(dtype, c_in, c_out, hw, input_alg, 
     with a direct input gradient of 1-7 channels, on planes below 512 pixels in float32
     (below 1,024 with more than 32 outputs) and below 256 in float64, and otherwise unless
     float32 planes have 1,024+ pixels and up to 16 outputs, or float64 planes 512+ pixels
-    and up to 32 outputs or 256+ and up to 16. The bits show which path ran."""
+    and up to 32 outputs or 256+ and up to 16. 16 samples: enough for the one pass. The
+    bits show which path ran."""
     rng = np.random.default_rng([c_in, c_out])
-    x = rng.standard_normal((4, c_in) + hw).astype(dtype)
+    x = rng.standard_normal((16, c_in) + hw).astype(dtype)
     w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
-    g = rng.standard_normal((4, c_out) + hw).astype(dtype)
+    g = rng.standard_normal((16, c_out) + hw).astype(dtype)
     assert choose_algorithm(c_in, c_out, (3, 3)) == "direct"
     auto = conv2d_backward(g, x, w, 1, 1, algorithm="auto")
     by = {a: conv2d_backward(g, x, w, 1, 1, algorithm=a) for a in ("direct", "gemm")}
     ref = conv_backward(g, x, w, 1, 1)
     for name, want, size in (("grad_input", input_alg, 9 * c_out),
-                             ("grad_weight", weight_alg, 4 * hw[0] * hw[1])):
+                             ("grad_weight", weight_alg, 16 * hw[0] * hw[1])):
         got = getattr(auto, name)
         other = "direct" if want == "gemm" else "gemm"
         assert np.array_equal(got, getattr(by[want], name)), name
