@@ -30,6 +30,18 @@
 #define PYC_CLONES
 #endif
 
+/* Eight accumulators a0..a7, loaded from (stored to) the eight outputs y0..y7 at t + O. */
+#define PYC_LOAD8(a, O)                                                                       \
+    vec a##0 = *(vec *)(y0 + t + (O)), a##1 = *(vec *)(y1 + t + (O));                         \
+    vec a##2 = *(vec *)(y2 + t + (O)), a##3 = *(vec *)(y3 + t + (O));                         \
+    vec a##4 = *(vec *)(y4 + t + (O)), a##5 = *(vec *)(y5 + t + (O));                         \
+    vec a##6 = *(vec *)(y6 + t + (O)), a##7 = *(vec *)(y7 + t + (O));
+#define PYC_STORE8(a, O)                                                                      \
+    *(vec *)(y0 + t + (O)) = a##0; *(vec *)(y1 + t + (O)) = a##1;                             \
+    *(vec *)(y2 + t + (O)) = a##2; *(vec *)(y3 + t + (O)) = a##3;                             \
+    *(vec *)(y4 + t + (O)) = a##4; *(vec *)(y5 + t + (O)) = a##5;                             \
+    *(vec *)(y6 + t + (O)) = a##6; *(vec *)(y7 + t + (O)) = a##7;
+
 /* The vector loop of pyc_fir8_taps with VB-byte vectors (advances t). */
 #define PYC_FIR8_BODY(T, VB)                                                                  \
     {                                                                                         \
@@ -37,14 +49,8 @@
         typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
         /* two vectors of outputs at once: each weight, broadcast once, serves two products */ \
         for (; t + 2 * V <= n; t += 2 * V) {                                                  \
-            vec a0 = *(vec *)(y0 + t), a1 = *(vec *)(y1 + t);                                 \
-            vec a2 = *(vec *)(y2 + t), a3 = *(vec *)(y3 + t);                                 \
-            vec a4 = *(vec *)(y4 + t), a5 = *(vec *)(y5 + t);                                 \
-            vec a6 = *(vec *)(y6 + t), a7 = *(vec *)(y7 + t);                                 \
-            vec b0 = *(vec *)(y0 + t + V), b1 = *(vec *)(y1 + t + V);                         \
-            vec b2 = *(vec *)(y2 + t + V), b3 = *(vec *)(y3 + t + V);                         \
-            vec b4 = *(vec *)(y4 + t + V), b5 = *(vec *)(y5 + t + V);                         \
-            vec b6 = *(vec *)(y6 + t + V), b7 = *(vec *)(y7 + t + V);                         \
+            PYC_LOAD8(a, 0)                                                                   \
+            PYC_LOAD8(b, V)                                                                   \
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
                 vec xa = *(const vec *)(x + t + off[k]);                                      \
                 vec xb = *(const vec *)(x + t + V + off[k]);                                  \
@@ -58,29 +64,17 @@
                 c = w6[k] - (vec){}; a6 += c * xa; b6 += c * xb;                              \
                 c = w7[k] - (vec){}; a7 += c * xa; b7 += c * xb;                              \
             }                                                                                 \
-            *(vec *)(y0 + t) = a0; *(vec *)(y1 + t) = a1;                                     \
-            *(vec *)(y2 + t) = a2; *(vec *)(y3 + t) = a3;                                     \
-            *(vec *)(y4 + t) = a4; *(vec *)(y5 + t) = a5;                                     \
-            *(vec *)(y6 + t) = a6; *(vec *)(y7 + t) = a7;                                     \
-            *(vec *)(y0 + t + V) = b0; *(vec *)(y1 + t + V) = b1;                             \
-            *(vec *)(y2 + t + V) = b2; *(vec *)(y3 + t + V) = b3;                             \
-            *(vec *)(y4 + t + V) = b4; *(vec *)(y5 + t + V) = b5;                             \
-            *(vec *)(y6 + t + V) = b6; *(vec *)(y7 + t + V) = b7;                             \
+            PYC_STORE8(a, 0)                                                                  \
+            PYC_STORE8(b, V)                                                                  \
         }                                                                                     \
         for (; t + V <= n; t += V) {                                                          \
-            vec a0 = *(vec *)(y0 + t), a1 = *(vec *)(y1 + t);                                 \
-            vec a2 = *(vec *)(y2 + t), a3 = *(vec *)(y3 + t);                                 \
-            vec a4 = *(vec *)(y4 + t), a5 = *(vec *)(y5 + t);                                 \
-            vec a6 = *(vec *)(y6 + t), a7 = *(vec *)(y7 + t);                                 \
+            PYC_LOAD8(a, 0)                                                                   \
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
                 vec xv = *(const vec *)(x + t + off[k]);                                      \
                 a0 += w0[k] * xv; a1 += w1[k] * xv; a2 += w2[k] * xv; a3 += w3[k] * xv;       \
                 a4 += w4[k] * xv; a5 += w5[k] * xv; a6 += w6[k] * xv; a7 += w7[k] * xv;       \
             }                                                                                 \
-            *(vec *)(y0 + t) = a0; *(vec *)(y1 + t) = a1;                                     \
-            *(vec *)(y2 + t) = a2; *(vec *)(y3 + t) = a3;                                     \
-            *(vec *)(y4 + t) = a4; *(vec *)(y5 + t) = a5;                                     \
-            *(vec *)(y6 + t) = a6; *(vec *)(y7 + t) = a7;                                     \
+            PYC_STORE8(a, 0)                                                                  \
         }                                                                                     \
     }
 
@@ -92,18 +86,9 @@
         enum { V = VB / sizeof(T) };                                                          \
         typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
         for (; t + 3 * V <= n; t += 3 * V) {                                                  \
-            vec a0 = *(vec *)(y0 + t), a1 = *(vec *)(y1 + t);                                 \
-            vec a2 = *(vec *)(y2 + t), a3 = *(vec *)(y3 + t);                                 \
-            vec a4 = *(vec *)(y4 + t), a5 = *(vec *)(y5 + t);                                 \
-            vec a6 = *(vec *)(y6 + t), a7 = *(vec *)(y7 + t);                                 \
-            vec b0 = *(vec *)(y0 + t + V), b1 = *(vec *)(y1 + t + V);                         \
-            vec b2 = *(vec *)(y2 + t + V), b3 = *(vec *)(y3 + t + V);                         \
-            vec b4 = *(vec *)(y4 + t + V), b5 = *(vec *)(y5 + t + V);                         \
-            vec b6 = *(vec *)(y6 + t + V), b7 = *(vec *)(y7 + t + V);                         \
-            vec c0 = *(vec *)(y0 + t + 2 * V), c1 = *(vec *)(y1 + t + 2 * V);                 \
-            vec c2 = *(vec *)(y2 + t + 2 * V), c3 = *(vec *)(y3 + t + 2 * V);                 \
-            vec c4 = *(vec *)(y4 + t + 2 * V), c5 = *(vec *)(y5 + t + 2 * V);                 \
-            vec c6 = *(vec *)(y6 + t + 2 * V), c7 = *(vec *)(y7 + t + 2 * V);                 \
+            PYC_LOAD8(a, 0)                                                                   \
+            PYC_LOAD8(b, V)                                                                   \
+            PYC_LOAD8(c, 2 * V)                                                               \
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
                 const T *xk = x + t + off[k];                                                 \
                 vec xa = *(const vec *)(xk), xb = *(const vec *)(xk + V);                     \
@@ -118,18 +103,9 @@
                 v = w6[k]; a6 += v * xa; b6 += v * xb; c6 += v * xc;                          \
                 v = w7[k]; a7 += v * xa; b7 += v * xb; c7 += v * xc;                          \
             }                                                                                 \
-            *(vec *)(y0 + t) = a0; *(vec *)(y1 + t) = a1;                                     \
-            *(vec *)(y2 + t) = a2; *(vec *)(y3 + t) = a3;                                     \
-            *(vec *)(y4 + t) = a4; *(vec *)(y5 + t) = a5;                                     \
-            *(vec *)(y6 + t) = a6; *(vec *)(y7 + t) = a7;                                     \
-            *(vec *)(y0 + t + V) = b0; *(vec *)(y1 + t + V) = b1;                             \
-            *(vec *)(y2 + t + V) = b2; *(vec *)(y3 + t + V) = b3;                             \
-            *(vec *)(y4 + t + V) = b4; *(vec *)(y5 + t + V) = b5;                             \
-            *(vec *)(y6 + t + V) = b6; *(vec *)(y7 + t + V) = b7;                             \
-            *(vec *)(y0 + t + 2 * V) = c0; *(vec *)(y1 + t + 2 * V) = c1;                     \
-            *(vec *)(y2 + t + 2 * V) = c2; *(vec *)(y3 + t + 2 * V) = c3;                     \
-            *(vec *)(y4 + t + 2 * V) = c4; *(vec *)(y5 + t + 2 * V) = c5;                     \
-            *(vec *)(y6 + t + 2 * V) = c6; *(vec *)(y7 + t + 2 * V) = c7;                     \
+            PYC_STORE8(a, 0)                                                                  \
+            PYC_STORE8(b, V)                                                                  \
+            PYC_STORE8(c, 2 * V)                                                              \
         }                                                                                     \
     }
 
