@@ -268,7 +268,8 @@ def test_direct_long_rows_match_reference(dtype, k, groups, padding, dilation):
     (20, 19, 3, 61, "same", 1, 1),      # blocks of 8, 8 and 3 outputs; vector tails
     (8, 16, 2, 33, 0, 1, 1),            # the smallest reduction that runs over padded rows
     (12, 36, 5, 203, "causal", 3, 3),   # dilated, causal, three groups
-    (64, 24, 3, 700, (2, 5), 2, 2),     # input planes of a chunk read into the next one
+    (64, 24, 3, 700, (2, 5), 2, 2),     # float64: chunks of 23 rows, each reading into the
+                                        # next
 ])
 def test_direct_conv1d_rows_of_mixing_channels(dtype, c_in, c_out, k, length, padding,
                                                dilation, groups):
