@@ -43,9 +43,6 @@ PLANE_DIRECT_MAX_OG = 128
 ROW_DIRECT_MAX_OG = 512
 #: ... on rows of up to this many outputs
 ROW_DIRECT_MAX_LENGTH = _conv.ROW_PLANE_MAX_OUTPUTS
-#: the fewest samples times groups for which a few-channel conv2d computes all three
-#: gradients in one pass (the kernels' PLANE_MIN_JOBS)
-PLANE_MIN_JOBS = _conv.PLANE_MIN_JOB_COUNT
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
 #: output pixels per plane from which the direct 2-D weight gradient of 8+ outputs per group
@@ -157,9 +154,9 @@ def _backward_algorithms(args, requested, resolved):
       over 3-7 (1.1-2x faster there), and on larger planes from 64 outputs over 3-7 input
       channels in float32 or from 32 over 2-7 in float64 (1.0-1.45x);
     * the weight gradient with 8 or more outputs per group, unless its direct pass is
-      faster. Where the input gradient runs direct over fewer than PLANE_BLOCK input
-      channels, and the call has PLANE_MIN_JOBS or more samples times groups, one pass
-      computes both (grad_input_weight: 1.0-1.9x as fast as the direct
+      faster. Where the input gradient runs direct and the kernels' one pass applies (fewer
+      than PLANE_BLOCK input channels and 16+ samples times groups), that pass computes both
+      (grad_input_weight: 1.0-1.9x as fast as the direct
       input gradient plus the unrolled weight gradient, on 1-4 input channels and 32-64
       outputs); it pays in float32 from DIRECT_WEIGHT_MIN_PIXELS output pixels with up to
       32 outputs and from twice as many with more, in float64 from half as many. Otherwise
@@ -180,8 +177,11 @@ def _backward_algorithms(args, requested, resolved):
         taps = args.w.shape[2]
         dense = og >= 8 and cg * taps >= 16 and taps >= 2
         return resolved, "gemm" if dense else resolved
-    # grad_input_weight's one pass runs for few input channels and enough jobs
-    one_pass = args.x.shape[0] * args.groups >= PLANE_MIN_JOBS
+    # whether the kernels' one pass (grad_input_weight) applies, should both gradients run
+    # direct: its scratch query answers 0 partial sums where it does not
+    x, w, y_shape = _shapes(args)
+    one_pass = _conv.grad_input_weight_scratch(x.shape, w.shape, y_shape,
+                                               _geometry(args)[:-1], x.dtype.itemsize)[1] > 0
     f64 = args.x.dtype == np.float64
     pixels = math.prod(args.out_shape[2:])
     if cg >= PLANE_BLOCK:
@@ -190,7 +190,7 @@ def _backward_algorithms(args, requested, resolved):
         unroll_input = og >= (16 if cg <= 2 else 32)
     else:
         unroll_input = (cg >= 2 and og >= 32) if f64 else (cg >= 3 and og >= 64)
-    if one_pass and cg < PLANE_BLOCK and not unroll_input:   # with the input gradient
+    if one_pass and not unroll_input:              # with the input gradient
         if f64:
             direct_weight = pixels >= DIRECT_WEIGHT_MIN_PIXELS // 2
         else:

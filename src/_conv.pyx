@@ -126,9 +126,8 @@ cdef enum:
     SLACK = 16
 
 cdef int WIDE = pyc_wide_vectors()
-#: PLANE_BLOCK, PLANE_MIN_JOBS and ROW_PLANE_MAX_OUT, for pyconv1d.functional's cost model
+#: PLANE_BLOCK and ROW_PLANE_MAX_OUT, for pyconv1d.functional's cost model
 PLANE_BLOCK_SIZE = PLANE_BLOCK
-PLANE_MIN_JOB_COUNT = PLANE_MIN_JOBS
 ROW_PLANE_MAX_OUTPUTS = ROW_PLANE_MAX_OUT
 
 
@@ -673,6 +672,19 @@ cdef void _pad_plane(const floating* src, Py_ssize_t H, Py_ssize_t W, floating* 
             memset(row + b1, 0, (Wd - b1) * sizeof(floating))
 
 
+cdef void _pad_planes(const floating* src, Py_ssize_t count, Py_ssize_t H, Py_ssize_t W,
+                      floating* dst, Py_ssize_t Hd, Py_ssize_t Wd, Py_ssize_t top,
+                      Py_ssize_t left) noexcept nogil:
+    """count planes (H x W, one after the other at src) padded into dst (Hd x Wd each, one
+    after the other: _pad_plane), then SLACK zeros, which the last plane's whole vectors read
+    past it (the other planes' vectors read into the next plane, for outputs that are
+    dropped)."""
+    cdef Py_ssize_t j
+    for j in range(count):
+        _pad_plane(src + j * H * W, H, W, dst + j * Hd * Wd, Hd, Wd, top, left)
+    memset(dst + count * Hd * Wd, 0, SLACK * sizeof(floating))
+
+
 cdef void _plane_forward(const floating* x, const floating* w, const floating* bias,
                          floating* y, floating* pad, const Py_ssize_t* off, Geom* g,
                          Py_ssize_t nb, bint padded=False) noexcept nogil:
@@ -685,7 +697,7 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
     taps in weight order, so the sums are the same as channel by channel. When all the
     group's padded planes fit pad (_fwd_pad_once), they are padded together, and with padded
     pad already holds them, left by the previous block of outputs of the same sample."""
-    cdef Py_ssize_t c, j, nc, m, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
+    cdef Py_ssize_t c, nc, m, KHW = g.KH * g.KW, Hp = _fwd_hp(g), Wp = _fwd_wp(g)
     cdef Py_ssize_t ys = _round_up(g.H_out * Wp), span = _round_up((g.H_out - 1) * Wp + g.W_out)
     cdef Py_ssize_t chunk = _fwd_chunk(g), plane = Hp * Wp
     cdef bint once = _fwd_pad_once(g)
@@ -702,8 +714,7 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
         # block of eight, copying the outputs out costs more than that, and in float64 the
         # two differ in a row's scalar tail.)
         if not padded:
-            _pad_plane(x, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
-            memset(pad + Hp * Wp, 0, SLACK * sizeof(floating))
+            _pad_planes(x, 1, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
         for p in range(g.H_out):
             for m in range(nb):
                 fill(g.W_out, bias[m], y + m * g.P + p * g.W_out)
@@ -713,20 +724,13 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
     for m in range(nb):
         fill(ys, bias[m], acc + m * ys)
     if once and not padded:
-        for j in range(g.Cg):
-            _pad_plane(x + j * g.H * g.W, g.H, g.W, pad + j * plane, Hp, Wp, g.pt, g.pl)
-        # the last plane's whole vectors read up to SLACK past it (a chunk's others read
-        # into the next plane, for outputs that are dropped)
-        memset(pad + g.Cg * plane, 0, SLACK * sizeof(floating))
+        _pad_planes(x, g.Cg, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
     c = 0
     while c < g.Cg:
         nc = min(chunk, g.Cg - c)
         src = pad + c * plane if once else pad
         if not once:
-            for j in range(nc):
-                _pad_plane(x + (c + j) * g.H * g.W, g.H, g.W, pad + j * plane, Hp, Wp,
-                           g.pt, g.pl)
-            memset(pad + nc * plane, 0, SLACK * sizeof(floating))
+            _pad_planes(x + c * g.H * g.W, nc, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
         fir_planes(nb, span, nc * KHW, w + c * KHW, g.KK, off, src, acc, ys)
         c = c + nc
     _padded_to_rows(acc, nb, ys, g.P, g.H_out, g.W_out, y, Wp)
@@ -751,17 +755,13 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
     cdef Py_ssize_t o, j, no, nxt, t = 0, KHW = g.KH * g.KW, Hp = _gi_hp(g), Wp = _gi_wp(g)
     cdef Py_ssize_t ys = _round_up(g.H * Wp), span = _round_up((g.H - 1) * Wp + g.W)
     cdef Py_ssize_t chunk = _gi_chunk(g), plane = Hp * Wp
+    cdef Py_ssize_t top = (g.KH - 1) * g.dh, left = (g.KW - 1) * g.dw
     cdef bint once = part == NULL and _gi_pad_once(g)
     cdef floating* acc = pad + _gi_pad_planes(g) * plane + SLACK
     cdef floating* src = pad
     memset(acc, 0, nb * ys * sizeof(floating))
     if once and not padded:
-        for j in range(g.Og):
-            _pad_plane(go + j * g.P, g.H_out, g.W_out, pad + j * plane, Hp, Wp,
-                       (g.KH - 1) * g.dh, (g.KW - 1) * g.dw)
-        # the last plane's whole vectors read up to SLACK past it (a chunk's others read
-        # into the next plane, for outputs that are dropped)
-        memset(pad + g.Og * plane, 0, SLACK * sizeof(floating))
+        _pad_planes(go, g.Og, g.H_out, g.W_out, pad, Hp, Wp, top, left)
     o = 0
     while o < g.Og:
         no = min(chunk, g.Og - o)
@@ -769,10 +769,7 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
         if once:
             src = pad + o * plane
         else:
-            for j in range(no):
-                _pad_plane(go + (o + j) * g.P, g.H_out, g.W_out, pad + j * plane, Hp, Wp,
-                           (g.KH - 1) * g.dh, (g.KW - 1) * g.dw)
-            memset(pad + no * plane, 0, SLACK * sizeof(floating))
+            _pad_planes(go + o * g.P, no, g.H_out, g.W_out, pad, Hp, Wp, top, left)
             # the next chunk's grad_output planes come from memory while this one is
             # filtered
             nxt = min(chunk, g.Og - o - no)
@@ -1235,6 +1232,18 @@ def forward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
     return plane_scratch(&g, 0) if _plane_path(&g) else 0
 
 
+cdef Py_ssize_t* _thread_tags(int num_threads) except NULL:
+    """Per thread of a padded-plane call, the (sample, group) whose padded planes its scratch
+    holds: -1, none yet (malloc'ed; the caller frees)."""
+    cdef Py_ssize_t t, n = max(num_threads, 1)
+    cdef Py_ssize_t* tags = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+    if tags == NULL:
+        raise MemoryError()
+    for t in range(n):
+        tags[t] = -1
+    return tags
+
+
 def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
             const floating[:, :, :, ::1] w,      # IN  (C_out, Cg, KH, KW)
             const floating[::1] bias,            # IN  (C_out,): zeros for none
@@ -1265,13 +1274,11 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
     cdef bint pad_once = plane and _fwd_pad_once(&g)
     if plane:
         off = tap_offsets(&g, OFF_PLANE_FORWARD)
-        # per thread, the (sample, group) whose padded planes its scratch holds
-        last = <Py_ssize_t*>malloc(max(num_threads, 1) * sizeof(Py_ssize_t))
-        if last == NULL:
+        try:
+            last = _thread_tags(num_threads)
+        except MemoryError:
             free(off)
-            raise MemoryError()
-        for t in range(max(num_threads, 1)):
-            last[t] = -1
+            raise
     elif not use_gemm:
         off = tap_offsets(&g, OFF_ROW_FORWARD)
     try:
@@ -1369,18 +1376,13 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     cdef bint pad_once = plane and _gi_pad_once(&g)
     if plane:
         off = tap_offsets(&g, OFF_PLANE_GRAD_INPUT)
-        # per thread, the (sample, group) whose padded planes its scratch holds
-        last = <Py_ssize_t*>malloc(max(num_threads, 1) * sizeof(Py_ssize_t))
         try:
-            if last == NULL:
-                raise MemoryError()
+            last = _thread_tags(num_threads)
             wt = _repack_weight(wp, &g)
         except MemoryError:
             free(off)
             free(last)
             raise
-        for t in range(max(num_threads, 1)):
-            last[t] = -1
     elif not use_gemm:
         off = tap_offsets(&g, OFF_ROW_GRAD_INPUT)
     try:
