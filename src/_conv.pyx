@@ -73,10 +73,10 @@ cdef extern from "_simd.h" nogil:
                         const double* x, double* y, int wide)
     void pyc_fir8_taps_f(Py_ssize_t n, Py_ssize_t K, const float* w, Py_ssize_t ws,
                          const Py_ssize_t* off, const float* x, float* y, Py_ssize_t ys,
-                         int wide)
+                         int nb, int wide)
     void pyc_fir8_taps_d(Py_ssize_t n, Py_ssize_t K, const double* w, Py_ssize_t ws,
                          const Py_ssize_t* off, const double* x, double* y, Py_ssize_t ys,
-                         int wide)
+                         int nb, int wide)
     void pyc_fir3x3_rows_f(Py_ssize_t n, Py_ssize_t rows, Py_ssize_t ws, Py_ssize_t P,
                            const float* w, const Py_ssize_t* off, const float* x, float* y,
                            int wide, const char* pf, Py_ssize_t pfn)
@@ -124,6 +124,12 @@ cdef enum:
     # elements past a padded plane and its filter's span, so that the FIR loops run whole
     # vectors only (the extra outputs are dropped): one AVX-512 vector of float32
     SLACK = 16
+    # fir_planes runs a rest of 5-7 filters as eight (pyc_fir8_taps), and one of 2-4 on spans
+    # shorter than this, where pyc_fir_taps has fewer than eight vectors of outputs to keep its
+    # chains busy
+    FIR8_REST_MAX_N = 128
+    # Py_ssize_t entries between two threads' tags (_thread_tags): a 64-byte cache line
+    TAG_STRIDE = 8
 
 cdef int WIDE = pyc_wide_vectors()
 #: PLANE_BLOCK and ROW_PLANE_MAX_OUT, for pyconv1d.functional's cost model
@@ -261,10 +267,17 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
     cdef Py_ssize_t m = 0, r4 = (rows // 4) * 4
     while m + 8 <= nb:
         if floating is float:
-            pyc_fir8_taps_f(n, K, w + m * ws, ws, off, x, y + m * ys, ys, WIDE)
+            pyc_fir8_taps_f(n, K, w + m * ws, ws, off, x, y + m * ys, ys, 8, WIDE)
         else:
-            pyc_fir8_taps_d(n, K, w + m * ws, ws, off, x, y + m * ys, ys, WIDE)
+            pyc_fir8_taps_d(n, K, w + m * ws, ws, off, x, y + m * ys, ys, 8, WIDE)
         m = m + 8
+    if rows == 0 and (nb - m >= 5 or (nb - m >= 2 and n < FIR8_REST_MAX_N)):
+        # the rest together, repeating the last (see pyc_fir8_taps)
+        if floating is float:
+            pyc_fir8_taps_f(n, K, w + m * ws, ws, off, x, y + m * ys, ys, <int>(nb - m), WIDE)
+        else:
+            pyc_fir8_taps_d(n, K, w + m * ws, ws, off, x, y + m * ys, ys, <int>(nb - m), WIDE)
+        m = nb
     while m < nb:
         if r4 > 0:
             if floating is float:
@@ -1233,14 +1246,16 @@ def forward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
 
 
 cdef Py_ssize_t* _thread_tags(int num_threads) except NULL:
-    """Per thread of a padded-plane call, the (sample, group) whose padded planes its scratch
-    holds: -1, none yet (malloc'ed; the caller frees)."""
+    """Per thread t of a padded-plane call, at tags[t * TAG_STRIDE], the (sample, group) whose
+    padded planes its scratch holds: -1, none yet (malloc'ed; the caller frees). Each thread's
+    tag has a 64-byte cache line to itself: written after every job, tags sharing a line
+    kept it moving between the cores (5 % of a 2-thread conv1d input gradient's time)."""
     cdef Py_ssize_t t, n = max(num_threads, 1)
-    cdef Py_ssize_t* tags = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* tags = <Py_ssize_t*>malloc(n * TAG_STRIDE * sizeof(Py_ssize_t))
     if tags == NULL:
         raise MemoryError()
     for t in range(n):
-        tags[t] = -1
+        tags[t * TAG_STRIDE] = -1
     return tags
 
 
@@ -1303,8 +1318,8 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
                                    wp + o * g.KK, bp + o, yp + (n * g.C_out + o) * g.P,
                                    sp + t * scratch.shape[1], off, &g,
                                    min(nb, (gr + 1) * g.Og - o),
-                                   pad_once and last[t] == job // nob)
-                    last[t] = job // nob
+                                   pad_once and last[t * TAG_STRIDE] == job // nob)
+                    last[t * TAG_STRIDE] = job // nob
             else:
                 for job in prange(g.N * g.C_out, schedule='static', num_threads=num_threads):
                     n = job // g.C_out
@@ -1411,8 +1426,8 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                                       xp + (n * g.C_in + gr * g.Cg + c0) * g.H * g.W,
                                       sp + t * scratch.shape[1], off, &g,
                                       min(nb, g.Cg - c0), NULL, NULL, NULL, NULL, NULL,
-                                      pad_once and last[t] == job // nib)
-                    last[t] = job // nib
+                                      pad_once and last[t * TAG_STRIDE] == job // nib)
+                    last[t * TAG_STRIDE] = job // nib
             else:
                 for job in prange(g.N * g.C_in, schedule='static', num_threads=num_threads):
                     n = job // g.C_in
@@ -1597,16 +1612,16 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                     _gemm_grad_weight_job(gp, xp, pp + (ch * g.C_out + gr * g.Og) * g.KK,
                                           sp + threadid() * scratch.shape[1], &g, gr,
                                           ch * U // nch, (ch + 1) * U // nch)
-                # sum the chunks in chunk order (a group's part read transposed if it is)
-                for e in prange(g.C_out * g.KK, schedule='static', num_threads=num_threads):
-                    i = e
-                    if tr:
-                        o = e // g.KK
-                        i = (o // g.Og) * g.Og * g.KK + (e % g.KK) * g.Og + o % g.Og
-                    acc = 0
-                    for k in range(nch):
-                        acc = acc + pp[k * g.C_out * g.KK + i]
-                    wp[e] = acc
+                # sum the chunks in chunk order (a group's part read transposed if it is),
+                # a row of outputs per job: no divisions per element
+                for o in prange(g.C_out, schedule='static', num_threads=num_threads):
+                    for j in range(g.KK):
+                        e = o * g.KK + j
+                        i = ((o // g.Og) * g.Og * g.KK + j * g.Og + o % g.Og) if tr else e
+                        acc = 0
+                        for k in range(nch):
+                            acc = acc + pp[k * g.C_out * g.KK + i]
+                        wp[e] = acc
             elif plane:
                 # one job per (group, tile of TILE outputs, block of cpb input channels):
                 # a tile's grad_output planes are padded once per sample for the whole block

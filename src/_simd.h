@@ -259,21 +259,28 @@ PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *res
         y[t] = a;                                                                             \
     }                                                                                         \
 }                                                                                             \
-/* y[m*ys + t] += sum_{k<K} w[m*ws + k] * x[t + off[k]] for the eight outputs m < 8 at once:  \
- * one load of x serves eight output channels, so the loop runs on multiply-adds rather than  \
- * on loads. VB-byte vectors: 64 with AVX-512 (eight accumulators, one register each), 32     \
- * elsewhere (two registers each with SSE2). Each y[m*ys + t] sums its taps in k order, as    \
- * pyc_fir_taps does, so the two give the same bits. */                                       \
+/* y[m*ys + t] += sum_{k<K} w[m*ws + k] * x[t + off[k]] for the outputs m < nb (1 <= nb       \
+ * <= 8) at once: one load of x serves eight output channels, so the loop runs on multiply-adds\
+ * rather than on loads. With nb < 8, outputs nb..7 repeat output nb - 1 (the same sums, stored\
+ * to the same place): the cost of eight outputs, but eight chains of multiply-adds in flight,\
+ * where pyc_fir_taps on a row shorter than its eight vectors runs one. VB-byte vectors: 64   \
+ * with AVX-512 (eight accumulators, one register each), 32 elsewhere (two registers each with\
+ * SSE2). Each y[m*ys + t] sums its taps in k order, as pyc_fir_taps does, so the two give the\
+ * same bits. */                                                                              \
 PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,    \
                                            ptrdiff_t ws, const ptrdiff_t *restrict off,       \
                                            const T *restrict x, T *restrict y, ptrdiff_t ys,  \
-                                           int wide)                                          \
+                                           int nb, int wide)                                  \
 {                                                                                             \
     ptrdiff_t t = 0;                                                                          \
-    T *y0 = y, *y1 = y + ys, *y2 = y + 2 * ys, *y3 = y + 3 * ys;                              \
-    T *y4 = y + 4 * ys, *y5 = y + 5 * ys, *y6 = y + 6 * ys, *y7 = y + 7 * ys;                 \
-    const T *w0 = w, *w1 = w + ws, *w2 = w + 2 * ws, *w3 = w + 3 * ws;                        \
-    const T *w4 = w + 4 * ws, *w5 = w + 5 * ws, *w6 = w + 6 * ws, *w7 = w + 7 * ws;           \
+    /* outputs m >= nb repeat output nb - 1: the same sums stored to the same place */        \
+    ptrdiff_t m1 = nb > 1 ? 1 : nb - 1, m2 = nb > 2 ? 2 : nb - 1, m3 = nb > 3 ? 3 : nb - 1;   \
+    ptrdiff_t m4 = nb > 4 ? 4 : nb - 1, m5 = nb > 5 ? 5 : nb - 1, m6 = nb > 6 ? 6 : nb - 1;   \
+    ptrdiff_t m7 = nb > 7 ? 7 : nb - 1;                                                       \
+    T *y0 = y, *y1 = y + m1 * ys, *y2 = y + m2 * ys, *y3 = y + m3 * ys;                       \
+    T *y4 = y + m4 * ys, *y5 = y + m5 * ys, *y6 = y + m6 * ys, *y7 = y + m7 * ys;             \
+    const T *w0 = w, *w1 = w + m1 * ws, *w2 = w + m2 * ws, *w3 = w + m3 * ws;                 \
+    const T *w4 = w + m4 * ws, *w5 = w + m5 * ws, *w6 = w + m6 * ws, *w7 = w + m7 * ws;       \
     if (wide) {                                                                               \
         PYC_FIR8_BODY3(T, 64)                                                                 \
         PYC_FIR8_BODY(T, 64)                                                                  \

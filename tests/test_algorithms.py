@@ -266,6 +266,7 @@ def test_direct_long_rows_match_reference(dtype, k, groups, padding, dilation):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("c_in,c_out,k,length,padding,dilation,groups", [
     (20, 19, 3, 61, "same", 1, 1),      # blocks of 8, 8 and 3 outputs; vector tails
+    (13, 30, 3, 300, "same", 1, 1),     # rests of 6 outputs and 5 inputs on long rows
     (8, 16, 2, 33, 0, 1, 1),            # the smallest reduction that runs over padded rows
     (12, 36, 5, 203, "causal", 3, 3),   # dilated, causal, three groups
     (64, 24, 3, 700, (2, 5), 2, 2),     # float64: chunks of 23 rows, each reading into the
@@ -297,7 +298,12 @@ def test_direct_conv1d_rows_of_mixing_channels(dtype, c_in, c_out, k, length, pa
         assert np.array_equal(conv1d_backward(g, x, w, *args, algorithm="direct",
                                               num_threads=threads,
                                               output_mask=(True, False, False)).grad_input, gx)
+    # one sample filters one plane at a time: the blocks' rests (run as eight filters, the
+    # last one repeated) give the same bits
     assert np.array_equal(conv1d(x[4:5], w, b, *args, algorithm="direct"), y[4:5])
+    assert np.array_equal(conv1d_backward(g[4:5], x[4:5], w, *args, algorithm="direct",
+                                          output_mask=(True, False, False)).grad_input,
+                          gx[4:5])
     assert choose_algorithm(c_in, c_out, k, groups) == "direct"
     auto = conv1d_backward(g, x, w, *args, algorithm="auto", num_threads=2)
     by = {a: conv1d_backward(g, x, w, *args, algorithm=a, num_threads=2)
