@@ -124,9 +124,11 @@ cdef enum:
     # elements past a padded plane and its filter's span, so that the FIR loops run whole
     # vectors only (the extra outputs are dropped): one AVX-512 vector of float32
     SLACK = 16
-    # fir_planes runs a rest of 5-7 filters as eight (pyc_fir8_taps), and one of 2-4 on spans
-    # shorter than this, where pyc_fir_taps has fewer than eight vectors of outputs to keep its
-    # chains busy
+    # fir_planes runs a rest of 4-7 filters as eight (pyc_fir8_taps; measured on 3x3 kernels
+    # over 16 channels of 20x52: 4 filters 1.17x, 3 even, 2 0.87x the speed of one at a time),
+    # and one of 2-3 on spans shorter than this, where pyc_fir_taps has fewer than eight vectors
+    # of outputs to keep its chains busy (a 300 -> 100 conv1d over rows of 64, 4 left over:
+    # the whole forward 1.2x)
     FIR8_REST_MAX_N = 128
     # Py_ssize_t entries between two threads' tags (_thread_tags): a 64-byte cache line
     TAG_STRIDE = 8
@@ -271,7 +273,7 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
         else:
             pyc_fir8_taps_d(n, K, w + m * ws, ws, off, x, y + m * ys, ys, 8, WIDE)
         m = m + 8
-    if rows == 0 and (nb - m >= 5 or (nb - m >= 2 and n < FIR8_REST_MAX_N)):
+    if rows == 0 and (nb - m >= 4 or (nb - m >= 2 and n < FIR8_REST_MAX_N)):
         # the rest together, repeating the last (see pyc_fir8_taps)
         if floating is float:
             pyc_fir8_taps_f(n, K, w + m * ws, ws, off, x, y + m * ys, ys, <int>(nb - m), WIDE)
