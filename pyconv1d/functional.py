@@ -310,7 +310,7 @@ def _backward(grad_output, args, mask, algorithm):
     with _blas.single_threaded():
         if want_input:
             use_gemm = gi_algorithm == "gemm"
-            grad_input = np.zeros(args.x.shape, dtype=dtype)
+            grad_input = np.empty(args.x.shape, dtype=dtype)      # the kernels write it all
             per_thread, chans = _conv.grad_input_scratch(x.shape, w.shape, y_shape,
                                                          geometry[:-1], dtype.itemsize,
                                                          use_gemm)

@@ -46,7 +46,9 @@ weight gradient of the gemm path sums per-chunk partials in chunk order. So resu
 identical for every thread count.
 
 The kernels check nothing; the caller validates every argument, allocates the outputs (y holds
-the bias, gx is zeroed) and passes scratch buffers of the sizes given by the *_scratch functions.
+the bias) and passes scratch buffers of the sizes given by the *_scratch functions. Every output
+element is written by the job that owns it (the input gradient's jobs zero their planes where
+they add into them), so no output needs zeroing beforehand, outside the parallel jobs.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
@@ -1157,9 +1159,10 @@ cdef void _gemm_forward_job(const floating* x_all, const floating* w, const floa
 cdef void _gemm_grad_input_job(const floating* g_all, const floating* w, floating* gx_all,
                                floating* cols, Geom* g, Py_ssize_t gr, Py_ssize_t c0,
                                Py_ssize_t nc, Py_ssize_t su) noexcept nogil:
-    """gx[samples of unit su, group gr, channels c0:c0+nc] += col2im(w[group][:, c0:c0+nc]^T @ g).
+    """gx[samples of unit su, group gr, channels c0:c0+nc] = col2im(w[group][:, c0:c0+nc]^T @ g).
 
-    One job owns whole samples, so the blocks of a sample (whose col2im overlap) run in order.
+    One job owns whole samples (it zeroes their planes first), so the blocks of a sample
+    (whose col2im overlap) run in order.
     Scratch: cols (nc*KH*KW x TC), the grad_output of a multi-sample block (Og x TC), and with
     a column stride the zeroed phases of nc channels."""
     cdef Py_ssize_t KHW = g.KH * g.KW
@@ -1167,6 +1170,8 @@ cdef void _gemm_grad_input_job(const floating* g_all, const floating* w, floatin
     cdef floating* tmp = cols + nc * KHW * g.TC
     cdef floating* gxd = NULL
     cdef floating* gx = gx_all + (n0 * g.C_in + gr * g.Cg) * g.H * g.W
+    for s in range(ns):
+        memset(gx + (s * g.C_in + c0) * g.H * g.W, 0, nc * g.H * g.W * sizeof(floating))
     if g.sw > 1:
         gxd = tmp + g.Og * g.TC
         memset(gxd, 0, nc * g.H * g.sw * _phase_width(g) * sizeof(floating))
@@ -1365,7 +1370,7 @@ cdef floating* _repack_weight(const floating* wp, Geom* g) except NULL:
 
 def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_out)
                const floating[:, :, :, ::1] w,      # IN  (C_out, Cg, KH, KW)
-               floating[:, :, :, ::1] gx,           # OUT (N, C_in, H, W), zeroed
+               floating[:, :, :, ::1] gx,           # OUT (N, C_in, H, W), overwritten
                Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
                Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads,
                bint use_gemm, floating[:, ::1] scratch, Py_ssize_t chans_per_job):
@@ -1374,6 +1379,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     cdef Py_ssize_t job, n, ch, gr, cb, c0, su, t, nb = 1, nib = 1
     cdef Py_ssize_t* last = NULL
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
+        gx[...] = 0
         return
     cdef bint plane = not use_gemm and _plane_path(&g)
     if plane:
@@ -1435,6 +1441,8 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                     n = job // g.C_in
                     ch = job % g.C_in
                     gr = ch // g.Cg
+                    memset(xp + (n * g.C_in + ch) * g.H * g.W, 0,
+                           g.H * g.W * sizeof(floating))
                     _direct_grad_input_plane(gp + (n * g.C_out + gr * g.Og) * g.P,
                                              wp + (gr * g.Og * g.Cg + ch - gr * g.Cg)
                                              * g.KH * g.KW,
@@ -1576,7 +1584,8 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
     same pass over grad_output, and returns True; otherwise gb is left alone (False)."""
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, nch = 0, U = 0, nblk, nob = 1, ncb = 1, cpb = 1
+    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, r, nrow, nch = 0, U = 0, nblk, nob = 1, ncb = 1
+    cdef Py_ssize_t cpb = 1
     cdef floating acc
     if gb is not None and gb.shape[0] != g.C_out:
         raise ValueError(f"gb must have {g.C_out} elements, got {gb.shape[0]}")
@@ -1614,15 +1623,21 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                     _gemm_grad_weight_job(gp, xp, pp + (ch * g.C_out + gr * g.Og) * g.KK,
                                           sp + threadid() * scratch.shape[1], &g, gr,
                                           ch * U // nch, (ch + 1) * U // nch)
-                # sum the chunks in chunk order (a group's part read transposed if it is),
-                # a row of outputs per job: no divisions per element
-                for o in prange(g.C_out, schedule='static', num_threads=num_threads):
-                    for j in range(g.KK):
-                        e = o * g.KK + j
-                        i = ((o // g.Og) * g.Og * g.KK + j * g.Og + o % g.Og) if tr else e
+                # sum the chunks in chunk order, one row of a part per job (a group's part,
+                # if transposed, is (KK x Og): its rows are the outputs' taps j), reading the
+                # chunks' rows as they lie
+                nrow = g.groups * g.KK if tr else g.C_out
+                for r in prange(nrow, schedule='static', num_threads=num_threads):
+                    for k in range(g.Og if tr else g.KK):
+                        if tr:
+                            i = (r // g.KK) * g.Og * g.KK + (r % g.KK) * g.Og + k
+                            e = ((r // g.KK) * g.Og + k) * g.KK + r % g.KK
+                        else:
+                            i = r * g.KK + k
+                            e = i
                         acc = 0
-                        for k in range(nch):
-                            acc = acc + pp[k * g.C_out * g.KK + i]
+                        for ch in range(nch):
+                            acc = acc + pp[ch * g.C_out * g.KK + i]
                         wp[e] = acc
             elif plane:
                 # one job per (group, tile of TILE outputs, block of cpb input channels):

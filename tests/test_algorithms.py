@@ -428,3 +428,35 @@ def test_unknown_algorithm_is_rejected(bad):
         conv1d(x, w, algorithm=bad)
     with pytest.raises(ValueError, match="algorithm"):
         conv1d_backward(np.ones((1, 2, 7)), x, w, algorithm=bad)
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "gemm"])
+@pytest.mark.parametrize("nd,stride,groups,c_in", [
+    (1, 1, 1, 20), (1, 2, 2, 6), (1, 1, 3, 3), (2, 1, 1, 12), (2, (2, 1), 1, 4), (2, 1, 2, 4),
+])
+def test_outputs_and_scratch_come_uninitialised(monkeypatch, algorithm, nd, stride, groups,
+                                                c_in):
+    """The kernels write every element of their outputs (the input gradient is allocated
+    empty; its jobs zero what they add into) and read no scratch they have not written: with
+    every new buffer filled with NaN, the results are bitwise those of a clean run."""
+    import pyconv1d.functional as functional
+    fwd, bwd = FUNCS[nd]
+    rng = np.random.default_rng([nd, c_in, groups])
+    x, w = _case(rng, nd, 5, c_in, 6 * groups, groups, 3, 11, np.float64)
+    kw = dict(stride=stride, padding=1, groups=groups, algorithm=algorithm, num_threads=2)
+    y = fwd(x, w, **kw)
+    g = rng.standard_normal(y.shape)
+    want = (y,) + tuple(bwd(g, x, w, **kw))
+    empty = np.empty
+
+    def nan_empty(shape, dtype=float, *args, **kwargs):
+        a = empty(shape, dtype, *args, **kwargs)
+        if a.dtype.kind == "f":
+            a.fill(np.nan)
+        return a
+
+    monkeypatch.setattr(np, "empty", nan_empty)
+    monkeypatch.setattr(functional._scratch_cache, "buffers", {}, raising=False)
+    got = (fwd(x, w, **kw),) + tuple(bwd(g, x, w, **kw))
+    for a, b in zip(got, want):
+        assert np.array_equal(a, b)
