@@ -259,14 +259,14 @@ PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *res
         y[t] = a;                                                                             \
     }                                                                                         \
 }                                                                                             \
-/* y[m*ys + t] += sum_{k<K} w[m*ws + k] * x[t + off[k]] for the outputs m < nb (1 <= nb       \
- * <= 8) at once: one load of x serves eight output channels, so the loop runs on multiply-adds\
- * rather than on loads. With nb < 8, outputs nb..7 repeat output nb - 1 (the same sums, stored\
- * to the same place): the cost of eight outputs, but eight chains of multiply-adds in flight,\
- * where pyc_fir_taps on a row shorter than its eight vectors runs one. VB-byte vectors: 64   \
- * with AVX-512 (eight accumulators, one register each), 32 elsewhere (two registers each with\
- * SSE2). Each y[m*ys + t] sums its taps in k order, as pyc_fir_taps does, so the two give the\
- * same bits. */                                                                              \
+/* y[m*ys + t] += sum_{k<K} w[m*ws + k] * x[t + off[k]] for the outputs m < nb (1 <= nb <=    \
+ * 8) at once: one load of x serves eight output channels, so the loop runs on                \
+ * multiply-adds rather than on loads. With nb < 8, outputs nb..7 repeat output nb - 1 (the   \
+ * same sums, stored to the same place): the cost of eight outputs, but eight chains of       \
+ * multiply-adds in flight, where pyc_fir_taps on a row shorter than its eight vectors runs   \
+ * one. VB-byte vectors: 64 with AVX-512 (eight accumulators, one register each), 32          \
+ * elsewhere (two registers each with SSE2). Each y[m*ys + t] sums its taps in k order, as    \
+ * pyc_fir_taps does, so the two give the same bits. */                                       \
 PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,    \
                                            ptrdiff_t ws, const ptrdiff_t *restrict off,       \
                                            const T *restrict x, T *restrict y, ptrdiff_t ys,  \
