@@ -267,21 +267,24 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
     cols rounded up to whole 64-byte vectors: _gi_wp) the filters left over run four rows at a
     time (pyc_fir3x3_rows, over those whole vectors) and the rows after the last four over the
     flat span, with the same bits; the first of them prefetches the pfn bytes at pf (the
-    memory the caller reads next) while it computes."""
-    cdef Py_ssize_t m = 0, r4 = (rows // 4) * 4
-    while m + 8 <= nb:
+    memory the caller reads next) while it computes.
+
+    pyc_fir8_taps runs whole 64-byte vectors only; the outputs past the last (t >= nv) go
+    through fir_taps filter by filter: the two kernels' scalar loops may contract their
+    multiply-adds differently (GCC does, for float64 with AVX2), their vector loops do not."""
+    cdef Py_ssize_t m = 0, j, nb8, r4 = (rows // 4) * 4, nv = n - n % (64 // sizeof(floating))
+    while m < nb and (m + 8 <= nb or (rows == 0 and (
+            nb - m >= 4 or (nb - m >= 2 and n < FIR8_REST_MAX_N)))):
+        # eight filters, or the rest together repeating the last (see pyc_fir8_taps)
+        nb8 = min(8, nb - m)
         if floating is float:
-            pyc_fir8_taps_f(n, K, w + m * ws, ws, off, x, y + m * ys, ys, 8, WIDE)
+            pyc_fir8_taps_f(nv, K, w + m * ws, ws, off, x, y + m * ys, ys, <int>nb8, WIDE)
         else:
-            pyc_fir8_taps_d(n, K, w + m * ws, ws, off, x, y + m * ys, ys, 8, WIDE)
-        m = m + 8
-    if rows == 0 and (nb - m >= 4 or (nb - m >= 2 and n < FIR8_REST_MAX_N)):
-        # the rest together, repeating the last (see pyc_fir8_taps)
-        if floating is float:
-            pyc_fir8_taps_f(n, K, w + m * ws, ws, off, x, y + m * ys, ys, <int>(nb - m), WIDE)
-        else:
-            pyc_fir8_taps_d(n, K, w + m * ws, ws, off, x, y + m * ys, ys, <int>(nb - m), WIDE)
-        m = nb
+            pyc_fir8_taps_d(nv, K, w + m * ws, ws, off, x, y + m * ys, ys, <int>nb8, WIDE)
+        if nv < n:
+            for j in range(m, m + nb8):
+                fir_taps(n - nv, K, w + j * ws, off, x + nv, y + j * ys + nv)
+        m = m + nb8
     while m < nb:
         if r4 > 0:
             if floating is float:

@@ -460,3 +460,22 @@ def test_outputs_and_scratch_come_uninitialised(monkeypatch, algorithm, nd, stri
     got = (fwd(x, w, **kw),) + tuple(bwd(g, x, w, **kw))
     for a, b in zip(got, want):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("c_out", [5, 8, 13, 16])
+@pytest.mark.parametrize("width", [6, 7, 11])
+def test_direct_rows_with_scalar_tails_agree_with_one_sample(c_out, width):
+    """One input channel filters row by row into blocks of up to eight outputs; a row's last
+    outputs, past its whole vectors, go through the one-filter kernel, whichever block they
+    are in: a batch gives each sample the bits of that sample alone. (With the AVX2 build,
+    GCC fuses the two kernels' scalar loops differently in float64: before the tails were
+    split off, blocks of eight gave other bits than one sample alone, which runs one filter
+    at a time, on 6-wide rows.)"""
+    rng = np.random.default_rng([c_out, width])
+    x = rng.standard_normal((16, 1, 9, width))
+    w = rng.standard_normal((c_out, 1, 3, 2))
+    y = conv2d(x, w, padding=1, algorithm="direct", num_threads=2)
+    assert_close(y, conv_forward(x, w, None, 1, 1, 1, 1), np.float64, 6, "forward")
+    for i in (0, 7, 15):
+        assert np.array_equal(conv2d(x[i:i + 1], w, padding=1, algorithm="direct",
+                                     num_threads=1), y[i:i + 1])
