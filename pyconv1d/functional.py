@@ -172,10 +172,9 @@ def _backward_algorithms(args, requested, resolved):
     cg = args.x.shape[1] // args.groups
     og = args.w.shape[0] // args.groups
     if len(args.stride) == 1:
-        # conv1d chosen direct for its padded rows (choose_algorithm): the weight gradient
-        # of a reduction of 16+ and 8+ outputs unrolls
-        taps = args.w.shape[2]
-        dense = og >= 8 and cg * taps >= 16 and taps >= 2
+        # a conv1d with 8+ outputs and a reduction of 16+ is direct only for its padded rows
+        # (choose_algorithm); its weight gradient unrolls
+        dense = og >= 8 and cg * args.w.shape[2] >= 16
         return resolved, "gemm" if dense else resolved
     # whether the kernels' one pass (grad_input_weight) applies, should both gradients run
     # direct: its scratch query answers 0 partial sums where it does not

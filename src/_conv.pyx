@@ -273,10 +273,11 @@ cdef void fir_planes(Py_ssize_t nb, Py_ssize_t n, Py_ssize_t K, const floating* 
     through fir_taps filter by filter: the two kernels' scalar loops may contract their
     multiply-adds differently (GCC does, for float64 with AVX2), their vector loops do not."""
     cdef Py_ssize_t m = 0, j, nb8, r4 = (rows // 4) * 4, nv = n - n % (64 // sizeof(floating))
-    while m < nb and (m + 8 <= nb or (rows == 0 and (
-            nb - m >= 4 or (nb - m >= 2 and n < FIR8_REST_MAX_N)))):
+    while m < nb:
         # eight filters, or the rest together repeating the last (see pyc_fir8_taps)
         nb8 = min(8, nb - m)
+        if nb8 < 8 and (rows > 0 or nb8 < 2 or (nb8 < 4 and n >= FIR8_REST_MAX_N)):
+            break
         if floating is float:
             pyc_fir8_taps_f(nv, K, w + m * ws, ws, off, x, y + m * ys, ys, <int>nb8, WIDE)
         else:
@@ -761,7 +762,7 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
                             Py_ssize_t nb, const floating* x=NULL, floating* part=NULL,
                             floating* pb=NULL, floating* pw=NULL,
                             const Py_ssize_t* off_gw=NULL, bint padded=False) noexcept nogil:
-    """nb input-channel planes of one sample (gx at the first, zeroed; wt at the first's
+    """nb input-channel planes of one sample (gx at the first, overwritten; wt at the first's
     kernels in the repacked weight, (Og, KH, KW) per input channel; go at the group's first
     output plane): gx[c, r, s] = sum_{o, i, j} w[o, c, i, j] * g[o, r + pt - i*dh, s + pl -
     j*dw], over grad_output planes padded by the kernel extent, as one FIR filter over all
@@ -1587,8 +1588,8 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
     same pass over grad_output, and returns True; otherwise gb is left alone (False)."""
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
-    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, r, nrow, nch = 0, U = 0, nblk, nob = 1, ncb = 1
-    cdef Py_ssize_t cpb = 1
+    cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, r, nrow, ncol, nch = 0, U = 0, nblk
+    cdef Py_ssize_t nob = 1, ncb = 1, cpb = 1
     cdef floating acc
     if gb is not None and gb.shape[0] != g.C_out:
         raise ValueError(f"gb must have {g.C_out} elements, got {gb.shape[0]}")
@@ -1626,18 +1627,15 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                     _gemm_grad_weight_job(gp, xp, pp + (ch * g.C_out + gr * g.Og) * g.KK,
                                           sp + threadid() * scratch.shape[1], &g, gr,
                                           ch * U // nch, (ch + 1) * U // nch)
-                # sum the chunks in chunk order, one row of a part per job (a group's part,
-                # if transposed, is (KK x Og): its rows are the outputs' taps j), reading the
-                # chunks' rows as they lie
+                # sum the chunks in chunk order, one row of the parts per job, read as it
+                # lies: a part is Og x KK, or if transposed KK x Og per group, whose row r is
+                # tap r % KK of the group's outputs
                 nrow = g.groups * g.KK if tr else g.C_out
+                ncol = g.Og if tr else g.KK
                 for r in prange(nrow, schedule='static', num_threads=num_threads):
-                    for k in range(g.Og if tr else g.KK):
-                        if tr:
-                            i = (r // g.KK) * g.Og * g.KK + (r % g.KK) * g.Og + k
-                            e = ((r // g.KK) * g.Og + k) * g.KK + r % g.KK
-                        else:
-                            i = r * g.KK + k
-                            e = i
+                    for k in range(ncol):
+                        i = r * ncol + k
+                        e = ((r // g.KK) * g.Og + k) * g.KK + r % g.KK if tr else i
                         acc = 0
                         for ch in range(nch):
                             acc = acc + pp[ch * g.C_out * g.KK + i]

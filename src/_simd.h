@@ -42,6 +42,14 @@
     *(vec *)(y4 + t + (O)) = a##4; *(vec *)(y5 + t + (O)) = a##5;                             \
     *(vec *)(y6 + t + (O)) = a##6; *(vec *)(y7 + t + (O)) = a##7;
 
+/* Tap k of output i (weight w<i>) into one, two or three vectors of outputs (accumulators
+ * a<i>, b<i>, c<i>; inputs xa, xb, xc), the weight broadcast once; and the eight outputs'. */
+#define PYC_TAP1(i) a##i += w##i[k] * xa;
+#define PYC_TAP2(i) { vec c_ = w##i[k] - (vec){}; a##i += c_ * xa; b##i += c_ * xb; }
+#define PYC_TAP3(i)                                                                           \
+    { __typeof__(*w##i) v_ = w##i[k]; a##i += v_ * xa; b##i += v_ * xb; c##i += v_ * xc; }
+#define PYC_EACH8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+
 /* The vector loop of pyc_fir8_taps with VB-byte vectors (advances t). */
 #define PYC_FIR8_BODY(T, VB)                                                                  \
     {                                                                                         \
@@ -54,15 +62,7 @@
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
                 vec xa = *(const vec *)(x + t + off[k]);                                      \
                 vec xb = *(const vec *)(x + t + V + off[k]);                                  \
-                vec c;                                                                        \
-                c = w0[k] - (vec){}; a0 += c * xa; b0 += c * xb;                              \
-                c = w1[k] - (vec){}; a1 += c * xa; b1 += c * xb;                              \
-                c = w2[k] - (vec){}; a2 += c * xa; b2 += c * xb;                              \
-                c = w3[k] - (vec){}; a3 += c * xa; b3 += c * xb;                              \
-                c = w4[k] - (vec){}; a4 += c * xa; b4 += c * xb;                              \
-                c = w5[k] - (vec){}; a5 += c * xa; b5 += c * xb;                              \
-                c = w6[k] - (vec){}; a6 += c * xa; b6 += c * xb;                              \
-                c = w7[k] - (vec){}; a7 += c * xa; b7 += c * xb;                              \
+                PYC_EACH8(PYC_TAP2)                                                           \
             }                                                                                 \
             PYC_STORE8(a, 0)                                                                  \
             PYC_STORE8(b, V)                                                                  \
@@ -70,9 +70,8 @@
         for (; t + V <= n; t += V) {                                                          \
             PYC_LOAD8(a, 0)                                                                   \
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
-                vec xv = *(const vec *)(x + t + off[k]);                                      \
-                a0 += w0[k] * xv; a1 += w1[k] * xv; a2 += w2[k] * xv; a3 += w3[k] * xv;       \
-                a4 += w4[k] * xv; a5 += w5[k] * xv; a6 += w6[k] * xv; a7 += w7[k] * xv;       \
+                vec xa = *(const vec *)(x + t + off[k]);                                      \
+                PYC_EACH8(PYC_TAP1)                                                           \
             }                                                                                 \
             PYC_STORE8(a, 0)                                                                  \
         }                                                                                     \
@@ -93,15 +92,7 @@
                 const T *xk = x + t + off[k];                                                 \
                 vec xa = *(const vec *)(xk), xb = *(const vec *)(xk + V);                     \
                 vec xc = *(const vec *)(xk + 2 * V);                                          \
-                T v;                                                                          \
-                v = w0[k]; a0 += v * xa; b0 += v * xb; c0 += v * xc;                          \
-                v = w1[k]; a1 += v * xa; b1 += v * xb; c1 += v * xc;                          \
-                v = w2[k]; a2 += v * xa; b2 += v * xb; c2 += v * xc;                          \
-                v = w3[k]; a3 += v * xa; b3 += v * xb; c3 += v * xc;                          \
-                v = w4[k]; a4 += v * xa; b4 += v * xb; c4 += v * xc;                          \
-                v = w5[k]; a5 += v * xa; b5 += v * xb; c5 += v * xc;                          \
-                v = w6[k]; a6 += v * xa; b6 += v * xb; c6 += v * xc;                          \
-                v = w7[k]; a7 += v * xa; b7 += v * xb; c7 += v * xc;                          \
+                PYC_EACH8(PYC_TAP3)                                                           \
             }                                                                                 \
             PYC_STORE8(a, 0)                                                                  \
             PYC_STORE8(b, V)                                                                  \
@@ -259,14 +250,15 @@ PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *res
         y[t] = a;                                                                             \
     }                                                                                         \
 }                                                                                             \
-/* y[m*ys + t] += sum_{k<K} w[m*ws + k] * x[t + off[k]] for the outputs m < nb (1 <= nb <=    \
- * 8) at once: one load of x serves eight output channels, so the loop runs on                \
+/* y[m*ys + t] += sum_{k<K} w[m*ws + k] * x[t + off[k]] for t < n, a whole number of          \
+ * 64-byte vectors (the caller runs the rest through pyc_fir_taps), and the outputs m < nb    \
+ * (1 <= nb <= 8) at once: one load of x serves eight output channels, so the loop runs on    \
  * multiply-adds rather than on loads. With nb < 8, outputs nb..7 repeat output nb - 1 (the   \
  * same sums, stored to the same place): the cost of eight outputs, but eight chains of       \
  * multiply-adds in flight, where pyc_fir_taps on a row shorter than its eight vectors runs   \
  * one. VB-byte vectors: 64 with AVX-512 (eight accumulators, one register each), 32          \
  * elsewhere (two registers each with SSE2). Each y[m*ys + t] sums its taps in k order, as    \
- * pyc_fir_taps does, so the two give the same bits. */                                       \
+ * the vector loops of pyc_fir_taps do, so the two give the same bits. */                     \
 PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,    \
                                            ptrdiff_t ws, const ptrdiff_t *restrict off,       \
                                            const T *restrict x, T *restrict y, ptrdiff_t ys,  \
@@ -286,17 +278,6 @@ PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *re
         PYC_FIR8_BODY(T, 64)                                                                  \
     } else {                                                                                  \
         PYC_FIR8_BODY(T, 32)                                                                  \
-    }                                                                                         \
-    for (; t < n; t++) {                                                                      \
-        T a0 = y0[t], a1 = y1[t], a2 = y2[t], a3 = y3[t];                                     \
-        T a4 = y4[t], a5 = y5[t], a6 = y6[t], a7 = y7[t];                                     \
-        for (ptrdiff_t k = 0; k < K; k++) {                                                   \
-            T xv = x[t + off[k]];                                                             \
-            a0 += w0[k] * xv; a1 += w1[k] * xv; a2 += w2[k] * xv; a3 += w3[k] * xv;           \
-            a4 += w4[k] * xv; a5 += w5[k] * xv; a6 += w6[k] * xv; a7 += w7[k] * xv;           \
-        }                                                                                     \
-        y0[t] = a0; y1[t] = a1; y2[t] = a2; y3[t] = a3;                                       \
-        y4[t] = a4; y5[t] = a5; y6[t] = a6; y7[t] = a7;                                       \
     }                                                                                         \
 }                                                                                             \
 /* One tap of a max pool over `rows` runs of n outputs: output q of run r takes v = x[r*xr +  \
