@@ -131,6 +131,184 @@
         }                                                                                     \
     }
 
+/* pyc_fir_runs_SUF: the blocks of four 64-byte vectors of outputs of pyc_fir_taps with
+ * AVX-512 intrinsics, for taps whose offsets come in runs (off[k + 1] == off[k] + 1: a
+ * kernel row). The plain loop loads x once per tap and output vector, and most of those
+ * loads straddle two cache lines; here a run of up to one vector's worth of taps loads its
+ * five vectors once and shifts them into place in registers (valign), one shift per
+ * multiply-add. Every output still sums its taps in k order with one multiply-add each, the
+ * accumulators starting from y, so the bits are those of the plain loop. The taps go in
+ * batches of PYC_RUNS_BATCH (outputs stored and reloaded between batches: the same values).
+ * Runs go up (the forward's kernel rows) or down (the input gradient's reversed rows: the
+ * five vectors then start V - 1 before the run's first offset, and tap s of the run shifts
+ * by V - 1 - s). Returns how many outputs it computed (whole blocks; the caller runs the
+ * rest). A run's outer vectors load under a mask of the lanes its shifts use, so no load
+ * reads outside the inputs its taps read. */
+#if defined(__x86_64__) && defined(__GNUC__) && (defined(PYC_HAVE_CLONES) || defined(__AVX512F__))
+#include <immintrin.h>
+#define PYC_HAVE_RUNS512 1
+#if defined(__AVX512F__)
+#define PYC_TARGET512
+#else
+#define PYC_TARGET512 __attribute__((target("arch=x86-64-v4")))
+#endif
+#define PYC_RUNS_BATCH 64
+/* Tap s < m of a run, its inputs for the four vectors of outputs shifted by h lanes out of
+ * the run's five vectors. */
+#define PYC_RUN_STEP(s, h, VEC, SET1, FMA, ALIGN, TOI, FROMI)                                 \
+    if (s < m) {                                                                              \
+        VEC c_ = SET1(wk[s]);                                                                 \
+        a0 = FMA(c_, FROMI(ALIGN(TOI(v1), TOI(v0), h)), a0);                                  \
+        a1 = FMA(c_, FROMI(ALIGN(TOI(v2), TOI(v1), h)), a1);                                  \
+        a2 = FMA(c_, FROMI(ALIGN(TOI(v3), TOI(v2), h)), a2);                                  \
+        a3 = FMA(c_, FROMI(ALIGN(TOI(v4), TOI(v3), h)), a3);                                  \
+    }
+#define PYC_RUN_D(s, h) PYC_RUN_STEP(s, h, __m512d, _mm512_set1_pd, _mm512_fmadd_pd,         \
+                                     _mm512_alignr_epi64, _mm512_castpd_si512,                \
+                                     _mm512_castsi512_pd)
+#define PYC_RUN_F(s, h) PYC_RUN_STEP(s, h, __m512, _mm512_set1_ps, _mm512_fmadd_ps,           \
+                                     _mm512_alignr_epi32, _mm512_castps_si512,                \
+                                     _mm512_castsi512_ps)
+/* Taps s of a run going up (shift s, from s = 1: tap 0 needs none) or down (shift 7 - s or
+ * 15 - s, from s = 0). */
+#define PYC_RUN_UP_d PYC_RUN_D(1, 1) PYC_RUN_D(2, 2) PYC_RUN_D(3, 3) PYC_RUN_D(4, 4)          \
+                     PYC_RUN_D(5, 5) PYC_RUN_D(6, 6) PYC_RUN_D(7, 7)
+#define PYC_RUN_DOWN_d PYC_RUN_D(0, 7) PYC_RUN_D(1, 6) PYC_RUN_D(2, 5) PYC_RUN_D(3, 4)        \
+                       PYC_RUN_D(4, 3) PYC_RUN_D(5, 2) PYC_RUN_D(6, 1) PYC_RUN_D(7, 0)
+#define PYC_RUN_UP_f PYC_RUN_F(1, 1) PYC_RUN_F(2, 2) PYC_RUN_F(3, 3) PYC_RUN_F(4, 4)          \
+                     PYC_RUN_F(5, 5) PYC_RUN_F(6, 6) PYC_RUN_F(7, 7) PYC_RUN_F(8, 8)          \
+                     PYC_RUN_F(9, 9) PYC_RUN_F(10, 10) PYC_RUN_F(11, 11) PYC_RUN_F(12, 12)    \
+                     PYC_RUN_F(13, 13) PYC_RUN_F(14, 14) PYC_RUN_F(15, 15)
+#define PYC_RUN_DOWN_f PYC_RUN_F(0, 15) PYC_RUN_F(1, 14) PYC_RUN_F(2, 13) PYC_RUN_F(3, 12)    \
+                       PYC_RUN_F(4, 11) PYC_RUN_F(5, 10) PYC_RUN_F(6, 9) PYC_RUN_F(7, 8)      \
+                       PYC_RUN_F(8, 7) PYC_RUN_F(9, 6) PYC_RUN_F(10, 5) PYC_RUN_F(11, 4)      \
+                       PYC_RUN_F(12, 3) PYC_RUN_F(13, 2) PYC_RUN_F(14, 1) PYC_RUN_F(15, 0)
+#define PYC_FIR_RUNS(T, SUF, VEC, MASK, LD, LDZ, ST, SET1, FMA)                               \
+PYC_TARGET512 static ptrdiff_t pyc_fir_runs_##SUF(ptrdiff_t n, ptrdiff_t K,                   \
+                                                  const T *restrict w,                        \
+                                                  const ptrdiff_t *restrict off,              \
+                                                  const T *restrict x, T *restrict y)         \
+{                                                                                             \
+    enum { V = 64 / sizeof(T) };                                                              \
+    ptrdiff_t nb = n - n % (4 * V);                                                           \
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += PYC_RUNS_BATCH) {                                    \
+        ptrdiff_t kn = K - k0 < PYC_RUNS_BATCH ? K - k0 : PYC_RUNS_BATCH;                     \
+        /* run r: taps start[r] .. start[r] + |len[r]| - 1, going down when len[r] < 0 */     \
+        int start[PYC_RUNS_BATCH], len[PYC_RUNS_BATCH], nr = 0;                               \
+        for (int k = 0; k < kn;) {                                                            \
+            const ptrdiff_t *o = off + k0 + k;                                                \
+            int m = 1, d = k + 1 < kn && o[1] == o[0] - 1 ? -1 : 1;                           \
+            while (m < V && k + m < kn && o[m] == o[0] + d * m) m++;                          \
+            start[nr] = k;                                                                    \
+            len[nr++] = d * m;                                                                \
+            k += m;                                                                           \
+        }                                                                                     \
+        for (ptrdiff_t t = 0; t < nb; t += 4 * V) {                                           \
+            VEC a0 = LD(y + t), a1 = LD(y + t + V), a2 = LD(y + t + 2 * V);                   \
+            VEC a3 = LD(y + t + 3 * V);                                                       \
+            for (int r = 0; r < nr; r++) {                                                    \
+                const T *xs = x + t + off[k0 + start[r]], *wk = w + k0 + start[r];            \
+                int m = len[r];                                                               \
+                if (m > 0) {                                                                  \
+                    VEC v0 = LD(xs), v1 = LD(xs + V), v2 = LD(xs + 2 * V);                    \
+                    VEC v3 = LD(xs + 3 * V), c0 = SET1(wk[0]);                                \
+                    a0 = FMA(c0, v0, a0); a1 = FMA(c0, v1, a1);                               \
+                    a2 = FMA(c0, v2, a2); a3 = FMA(c0, v3, a3);                               \
+                    if (m == 1) continue;                                                     \
+                    VEC v4 = LDZ((MASK)((1u << (m - 1)) - 1), xs + 4 * V);                    \
+                    PYC_RUN_UP_##SUF                                                          \
+                } else {                                                                      \
+                    m = -m;                                                                   \
+                    xs -= V - 1;                                                              \
+                    VEC v0 = LDZ((MASK)(~0u << (V - m)), xs), v1 = LD(xs + V);                \
+                    VEC v2 = LD(xs + 2 * V), v3 = LD(xs + 3 * V);                             \
+                    VEC v4 = LDZ((MASK)((1u << (V - 1)) - 1), xs + 4 * V);                    \
+                    PYC_RUN_DOWN_##SUF                                                        \
+                }                                                                             \
+            }                                                                                 \
+            ST(y + t, a0); ST(y + t + V, a1); ST(y + t + 2 * V, a2); ST(y + t + 3 * V, a3);   \
+        }                                                                                     \
+    }                                                                                         \
+    return nb;                                                                                \
+}
+PYC_FIR_RUNS(float, f, __m512, __mmask16, _mm512_loadu_ps, _mm512_maskz_loadu_ps,
+             _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps)
+PYC_FIR_RUNS(double, d, __m512d, __mmask8, _mm512_loadu_pd, _mm512_maskz_loadu_pd,
+             _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd)
+/* The vector loop of pyc_xcorr_1x8 (eight taps of one output) with AVX-512 intrinsics, for
+ * taps one input apart (off[j] = off[0] + j): per vector of g, two loads of x shifted into
+ * the eight taps' inputs in registers, where the plain loop loads eight (seven of them
+ * across two cache lines). The same products into the same accumulators, and their lanes
+ * added into s[j] in lane order, as the plain loop does, so the same bits. Returns the
+ * outputs done (whole vectors). */
+#define PYC_XCORR_RUN(j, ALIGN, TOI, FROMI, FMA) a##j = FMA(gv, FROMI(ALIGN(TOI(v1), TOI(v0), j)), a##j);
+#define PYC_XCORR8_RUN(T, SUF, VEC, MASK, LD, LDZ, ST, ZERO, FMA, ALIGN, TOI, FROMI)          \
+PYC_TARGET512 static ptrdiff_t pyc_xcorr8_run_##SUF(ptrdiff_t n, const T *restrict g,       \
+                                                    const T *restrict x, T *restrict s)       \
+{                                                                                             \
+    enum { V = 64 / sizeof(T) };                                                              \
+    VEC a0 = ZERO(), a1 = ZERO(), a2 = ZERO(), a3 = ZERO(), a4 = ZERO(), a5 = ZERO();         \
+    VEC a6 = ZERO(), a7 = ZERO();                                                             \
+    ptrdiff_t t = 0;                                                                          \
+    for (; t + V <= n; t += V) {                                                              \
+        VEC gv = LD(g + t), v0 = LD(x + t), v1 = LDZ((MASK)0x7f, x + t + V);                  \
+        a0 = FMA(gv, v0, a0);                                                                 \
+        PYC_XCORR_RUN(1, ALIGN, TOI, FROMI, FMA) PYC_XCORR_RUN(2, ALIGN, TOI, FROMI, FMA)     \
+        PYC_XCORR_RUN(3, ALIGN, TOI, FROMI, FMA) PYC_XCORR_RUN(4, ALIGN, TOI, FROMI, FMA)     \
+        PYC_XCORR_RUN(5, ALIGN, TOI, FROMI, FMA) PYC_XCORR_RUN(6, ALIGN, TOI, FROMI, FMA)     \
+        PYC_XCORR_RUN(7, ALIGN, TOI, FROMI, FMA)                                              \
+    }                                                                                         \
+    T lanes[8][V];                                                                            \
+    ST(lanes[0], a0); ST(lanes[1], a1); ST(lanes[2], a2); ST(lanes[3], a3);                   \
+    ST(lanes[4], a4); ST(lanes[5], a5); ST(lanes[6], a6); ST(lanes[7], a7);                   \
+    for (int j = 0; j < 8; j++)                                                               \
+        for (int l = 0; l < V; l++) s[j] += lanes[j][l];                                      \
+    return t;                                                                                 \
+}
+PYC_XCORR8_RUN(float, f, __m512, __mmask16, _mm512_loadu_ps, _mm512_maskz_loadu_ps,
+               _mm512_storeu_ps, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_alignr_epi32,
+               _mm512_castps_si512, _mm512_castsi512_ps)
+PYC_XCORR8_RUN(double, d, __m512d, __mmask8, _mm512_loadu_pd, _mm512_maskz_loadu_pd,
+               _mm512_storeu_pd, _mm512_setzero_pd, _mm512_fmadd_pd, _mm512_alignr_epi64,
+               _mm512_castpd_si512, _mm512_castsi512_pd)
+#define PYC_XCORR8_RUN_CALL(SUF, n, g, x, s) pyc_xcorr8_run_##SUF(n, g, x, s)
+#else
+#define PYC_XCORR8_RUN_CALL(SUF, n, g, x, s) 0
+#endif
+
+/* Whether pyc_fir_taps runs its wide blocks through pyc_fir_runs: where it exists and at
+ * least half the taps continue a run, up or down (alone, a tap gains nothing from the
+ * shifts: 0.92-0.94x the plain loop on a dilated 3-tap kernel). */
+static inline int pyc_use_runs(ptrdiff_t K, const ptrdiff_t *off)
+{
+#if defined(PYC_HAVE_RUNS512)
+    ptrdiff_t joined = 0;
+    for (ptrdiff_t k = 1; k < K; k++)
+        joined += off[k] == off[k - 1] + 1 || off[k] == off[k - 1] - 1;
+    return 2 * joined >= K;
+#else
+    (void)K; (void)off;
+    return 0;
+#endif
+}
+/* Whether pyc_xcorr_1x8's eight taps lie one input apart, where pyc_xcorr8_run can take them. */
+static inline int pyc_taps_in_a_row(const ptrdiff_t *off)
+{
+#if defined(PYC_HAVE_RUNS512)
+    for (int j = 1; j < 8; j++)
+        if (off[j] != off[0] + j) return 0;
+    return 1;
+#else
+    (void)off;
+    return 0;
+#endif
+}
+#if defined(PYC_HAVE_RUNS512)
+#define PYC_FIR_RUNS_CALL(SUF, n, K, w, off, x, y) pyc_fir_runs_##SUF(n, K, w, off, x, y)
+#else
+#define PYC_FIR_RUNS_CALL(SUF, n, K, w, off, x, y) 0
+#endif
+
 /* 1 when the FIR loops run AVX-512 code (an AVX-512 clone, or a build for AVX-512), where
  * 64-byte vectors pay off; else 0 (32-byte vectors, which fit the registers of AVX2 and
  * SSE2 code). */
@@ -240,6 +418,8 @@ PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *res
 {                                                                                             \
     ptrdiff_t t = 0;                                                                          \
     if (wide) {                                                                               \
+        if (n >= 256 / (ptrdiff_t)sizeof(T) && pyc_use_runs(K, off))                          \
+            t = PYC_FIR_RUNS_CALL(SUF, n, K, w, off, x, y);                                   \
         PYC_FIR_BODY(T, 64)                                                                   \
     } else {                                                                                  \
         PYC_FIR_BODY(T, 32)                                                                   \
@@ -380,7 +560,9 @@ PYC_CLONES static void pyc_xcorr_##NI##x##NJ##_##SUF(                           
     ptrdiff_t t = 0;                                                                          \
     for (int i = 0; i < NI; i++)                                                              \
         for (int j = 0; j < NJ; j++) s[i][j] = 0;                                             \
-    if (wide) {                                                                               \
+    if (wide && NI == 1 && NJ == 8 && pyc_taps_in_a_row(off)) {                               \
+        t = PYC_XCORR8_RUN_CALL(SUF, n, g, x + off[0], s[0]);                                 \
+    } else if (wide) {                                                                        \
         PYC_XCORR_TILE_BODY(T, 64, NI, NJ)                                                    \
     } else {                                                                                  \
         PYC_XCORR_TILE_BODY(T, 32, NI, NJ)                                                    \

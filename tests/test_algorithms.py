@@ -479,3 +479,83 @@ def test_direct_rows_with_scalar_tails_agree_with_one_sample(c_out, width):
     for i in (0, 7, 15):
         assert np.array_equal(conv2d(x[i:i + 1], w, padding=1, algorithm="direct",
                                      num_threads=1), y[i:i + 1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,groups,dilation", [
+    ((2, 4, 4, 2, 203), 4, 1),        # a run of two taps
+    ((2, 3, 6, 7, 150), 3, 1),        # runs shorter than a vector, a reduction of 14
+    ((3, 8, 8, 9, 301), 8, 1),        # f64: a run of eight and one of one
+    ((2, 6, 6, 17, 257), 6, 1),       # f32: a run of sixteen and one of one
+    ((2, 5, 5, 31, 190), 5, 1),       # the Conformer kernel
+    ((1, 2, 2, 70, 400), 2, 1),       # more taps than one batch of runs
+    ((2, 4, 4, 9, 203), 4, 2),        # dilated: no runs, the plain loop
+    ((2, 4, 4, (3, 3), (19, 70)), 4, 1),    # 2-D: runs of three within each kernel row
+    ((2, 3, 6, (5, 17), (9, 80)), 3, 1),
+])
+def test_direct_runs_of_taps_exact_on_integers(dtype, shape, groups, dilation):
+    """Kernel rows are runs of taps one input apart (going down in the input gradient's
+    reversed rows); with AVX-512 the direct path loads a run's inputs once and shifts them
+    into place. Integer-valued data make every sum exact, so forward and all gradients must
+    equal the references exactly: any tap paired with the wrong input or weight, or a lane
+    shifted wrong, shows. Lengths leave blocks, single vectors and scalar tails."""
+    n, c_in, c_out, k, length = shape
+    nd = 1 if isinstance(k, int) else 2
+    rng = np.random.default_rng([c_in, c_out, nd])
+    ks = (k,) if nd == 1 else k
+    size = (length,) if nd == 1 else length
+    x = rng.integers(-3, 4, (n, c_in) + size).astype(dtype)
+    w = rng.integers(-3, 4, (c_out, c_in // groups) + ks).astype(dtype)
+    b = rng.integers(-3, 4, c_out).astype(dtype)
+    fwd, bwd = FUNCS[nd]
+    padding = tuple((kk - 1) * dilation // 2 for kk in ks)
+    padding = padding[0] if nd == 1 else padding
+    args = (1, padding, dilation, groups)
+    y = fwd(x, w, b, *args, algorithm="direct", num_threads=2)
+    assert np.array_equal(y, conv_forward(x, w, b, *args).astype(dtype))
+    g = rng.integers(-3, 4, y.shape).astype(dtype)
+    for got, want in zip(bwd(g, x, w, *args, algorithm="direct", num_threads=2),
+                         conv_backward(g, x, w, *args)):
+        assert np.array_equal(got, want.astype(dtype))
+
+
+def _fenced(values):
+    """values (C-contiguous, a whole number of pages) copied between two unreadable pages: a
+    kernel that reads before or past the array crashes instead of passing."""
+    import ctypes
+    import mmap
+    page = mmap.PAGESIZE
+    assert values.nbytes % page == 0
+    buf = mmap.mmap(-1, values.nbytes + 2 * page)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    for at in (base, base + page + values.nbytes):
+        assert libc.mprotect(ctypes.c_void_p(at), page, 0) == 0, ctypes.get_errno()
+    a = np.frombuffer(buf, values.dtype, values.size, page).reshape(values.shape)
+    a[...] = values
+    return a
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"),
+                    reason="mprotect through ctypes: Linux")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [2, 5, 9, 31])
+def test_direct_rows_read_nothing_outside_their_arrays(dtype, k):
+    """The row-by-row direct path (float64 rows of few taps, float32 rows of under eight)
+    reads the caller's input and grad_output in place. Its vector loops load whole vectors
+    of shifted inputs; those that reach past the taps' last input (or before the first, for
+    the reversed rows of the input gradient) load under a mask. Arrays between unreadable
+    pages check that no load strays, whichever path runs."""
+    import mmap
+    rng = np.random.default_rng(k)
+    length = mmap.PAGESIZE // np.dtype(dtype).itemsize
+    x = _fenced(rng.standard_normal((2, 1, length)).astype(dtype))
+    w = rng.standard_normal((4, 1, k)).astype(dtype)
+    y = conv1d(x, w, padding="same", algorithm="direct")
+    assert_close(y, conv_forward(x, w, None, 1, "same"), dtype, k, "forward")
+    g = _fenced(rng.standard_normal(y.shape).astype(dtype))
+    for got, want, what in zip(conv1d_backward(g, x, w, padding="same", algorithm="direct"),
+                               conv_backward(g, x, w, 1, "same"),
+                               ("grad_input", "grad_weight", "grad_bias")):
+        assert_close(got, want, dtype, 8 * length if what != "grad_input" else 4 * k, what)
