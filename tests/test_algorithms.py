@@ -559,3 +559,31 @@ def test_direct_rows_read_nothing_outside_their_arrays(dtype, k):
                                conv_backward(g, x, w, 1, "same"),
                                ("grad_input", "grad_weight", "grad_bias")):
         assert_close(got, want, dtype, 8 * length if what != "grad_input" else 4 * k, what)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("length", [5, 17, 64, 100, 203])
+@pytest.mark.parametrize("k,dilation,padding", [
+    (9, 1, "same"), (31, 1, "same"), (8, 3, "causal"), (9, 1, (20, 3)), (12, 2, (0, 40)),
+    (16, 1, 0)])
+def test_direct_conv1d_rows_filter_the_input_in_place(dtype, length, k, dilation, padding):
+    """One input channel per group (depthwise, or one channel to several outputs) and one
+    output per group: the direct forward and input gradient filter the row in place where
+    every tap lands inside it, and zero-padded copies of the stretches before and after.
+    Integer-valued data make the sums exact; edges wider than the row, padding wider than the
+    kernel and rows without an inside stretch included."""
+    rng = np.random.default_rng([length, k, dilation])
+    x = rng.integers(-3, 4, (3, 4, length)).astype(dtype)
+    for c_out, groups in ((4, 4), (12, 4), (2, 2)):
+        w = rng.integers(-3, 4, (c_out, 4 // groups, k)).astype(dtype)
+        b = rng.integers(-3, 4, c_out).astype(dtype)
+        args = (1, padding, dilation, groups)
+        try:
+            y = conv1d(x, w, b, *args, algorithm="direct", num_threads=2)
+        except ValueError:      # no output: the kernel is longer than the padded row
+            continue
+        assert np.array_equal(y, conv_forward(x, w, b, *args).astype(dtype))
+        g = rng.integers(-3, 4, y.shape).astype(dtype)
+        gi = conv1d_backward(g, x, w, *args, output_mask=(True, False, False),
+                             algorithm="direct", num_threads=2).grad_input
+        assert np.array_equal(gi, conv_backward(g, x, w, *args)[0].astype(dtype))
