@@ -63,6 +63,13 @@ cores of the next. 0.1 s is enough here: with 2 ms, 2-thread rows of shapes that
 their own measured 0.9-1.3x (the other peer's threads still spun on both cores).
 ``OMP_WAIT_POLICY=passive`` removes the spinning altogether, for both.
 
+After that sleep, each sample starts with one untimed call of its implementation (``--rewarm``,
+the default): threads that went to sleep during the pause wake on that call, and the sample
+times calls in a steady stream, as a training loop makes them. On this project's 2-core virtual
+machine a worker thread woken after a pause sometimes takes milliseconds to run, which made
+short 2-thread calls of both peers 1.1-4x slower in the first call of a sample (``textcnn``
+forward+backward: 67-72 % of sgemm without, 74-77 % with). ``--no-rewarm`` times the old way.
+
 Run time on 2 cores: ``bench_conv1d.py --quick`` (2 repeats) a few minutes, the full suite
 (7 repeats) roughly three times that; narrow it with ``--filter``, ``--dtype``, ``--threads``,
 ``--mode``. The header records the load average: multi-thread rows on a machine busy with other
@@ -416,12 +423,15 @@ def _time_call(fn: Callable, number: int) -> float:
 
 def interleaved_timing(impls: Dict[str, Callable], repeats: int, min_sample: float = 0.02,
                        settle: float = 0.1, first_times: Optional[Dict[str, float]] = None,
-                       max_number: int = 1000) -> Dict[str, dict]:
+                       max_number: int = 1000, rewarm: bool = False) -> Dict[str, dict]:
     """Time several implementations round-robin; return per-name median/min/samples.
 
     Each of ``repeats`` rounds runs every implementation once, the starting one rotating from
     round to round. An implementation whose single call (``first_times``, else one untimed call)
-    is shorter than ``min_sample`` seconds is looped ``number`` times per sample.
+    is shorter than ``min_sample`` seconds is looped ``number`` times per sample. With
+    ``rewarm``, each sample follows one untimed call of its implementation, after the settle
+    sleep: the sample then times calls in a steady stream, as a training loop makes them, and
+    not the wake-up of threads that slept through the pause.
     """
     names = list(impls)
     if not names:
@@ -443,6 +453,8 @@ def interleaved_timing(impls: Dict[str, Callable], repeats: int, min_sample: flo
             for name in names[k:] + names[:k]:
                 if settle:
                     time.sleep(settle)
+                if rewarm:
+                    impls[name]()
                 samples[name].append(_time_call(impls[name], number[name]))
     finally:
         if gc_was:
@@ -788,6 +800,9 @@ def parse_args(argv, description: str, cases: Sequence[Case]):
                         "(default 0.02; 0.005 with --quick)")
     p.add_argument("--settle", type=float, default=0.1,
                    help="untimed sleep between implementations, seconds (default 0.1)")
+    p.add_argument("--rewarm", action=argparse.BooleanOptionalAction, default=True,
+                   help="one untimed call after each settle sleep, so that a sample times "
+                        "calls in a steady stream, not threads waking (default: on)")
     p.add_argument("--quick", action="store_true",
                    help="few repeats and a smaller GEMM: a smoke run, not a measurement")
     p.add_argument("--filter", default=None, metavar="SUBSTR",
@@ -936,7 +951,8 @@ def run_row(case: Case, arrays: dict, dtype: str, mode: str, threads: int, ref: 
             if not err <= tol:
                 problems.append(f"MISMATCH {name} rel err {err:.2g} > {tol:.1g}")
             del res
-        timing = interleaved_timing(impls, args.repeats, args.min_sample, args.settle, first)
+        timing = interleaved_timing(impls, args.repeats, args.min_sample, args.settle, first,
+                                    rewarm=args.rewarm)
 
     flops = case.flops(mode)
     t_pc = timing.get("pyconv1d", {}).get("median_s")
