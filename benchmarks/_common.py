@@ -761,7 +761,8 @@ def meta_lines(meta: dict) -> List[str]:
         f"(OpenMP: {env['openmp_enabled']})",
         f"- numpy BLAS thread control: {env['blas_thread_control']}",
         f"- repeats {meta['repeats']} (interleaved, median), min sample {meta['min_sample']} s,"
-        f" settle {meta['settle']} s",
+        f" settle {meta['settle']} s"
+        + {True: ", then one untimed call", False: ", no untimed call"}.get(meta.get("rewarm"), ""),
     ]
     for key, g in sorted(meta["gemm_gflops"].items()):
         lines.append(f"- numpy {key}: {g:.1f} GFLOP/s (n={meta['gemm_n']})")
@@ -877,7 +878,8 @@ def run_benchmark(title: str, cases: Sequence[Case], argv=None) -> Optional[List
 
     meta = {"title": title, "argv": sys.argv if argv is None else list(argv),
             "environment": env, "repeats": args.repeats, "min_sample": args.min_sample,
-            "settle": args.settle, "gemm_n": args.gemm_n, "gemm_gflops": gemm,
+            "settle": args.settle, "rewarm": args.rewarm, "gemm_n": args.gemm_n,
+            "gemm_gflops": gemm,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for line in meta_lines(meta):
         print(line)
