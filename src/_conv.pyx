@@ -1357,7 +1357,10 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
     cdef Py_ssize_t* off = NULL
     if use_gemm or plane:
         sp = &scratch[0, 0]
-    cdef bint pad_once = plane and _fwd_pad_once(&g)
+    # (conv1d rows of one input channel: the blocks of 2+ outputs filter the row in place,
+    # leaving no padded plane behind for the next block of the same sample)
+    cdef bint pad_once = (plane and _fwd_pad_once(&g)
+                          and not (g.Cg == 1 and g.H == 1 and g.KH == 1))
     if plane:
         off = tap_offsets(&g, OFF_PLANE_FORWARD)
         try:

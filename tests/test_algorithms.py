@@ -550,15 +550,22 @@ def test_direct_rows_read_nothing_outside_their_arrays(dtype, k):
     import mmap
     rng = np.random.default_rng(k)
     length = mmap.PAGESIZE // np.dtype(dtype).itemsize
-    x = _fenced(rng.standard_normal((2, 1, length)).astype(dtype))
-    w = rng.standard_normal((4, 1, k)).astype(dtype)
-    y = conv1d(x, w, padding="same", algorithm="direct")
-    assert_close(y, conv_forward(x, w, None, 1, "same"), dtype, k, "forward")
-    g = _fenced(rng.standard_normal(y.shape).astype(dtype))
-    for got, want, what in zip(conv1d_backward(g, x, w, padding="same", algorithm="direct"),
-                               conv_backward(g, x, w, 1, "same"),
-                               ("grad_input", "grad_weight", "grad_bias")):
-        assert_close(got, want, dtype, 8 * length if what != "grad_input" else 4 * k, what)
+    # one channel to 4 outputs; 8 depthwise groups of 9 outputs (blocks of eight filter the
+    # input in place); 8 groups of 2 channels to one output (the input gradient filters
+    # grad_output in place)
+    for c_in, c_out, groups in ((1, 4, 1), (8, 72, 8), (16, 8, 8)):
+        x = _fenced(rng.standard_normal((2, c_in, length)).astype(dtype))
+        w = rng.standard_normal((c_out, c_in // groups, k)).astype(dtype)
+        args = (1, "same", 1, groups)
+        y = conv1d(x, w, None, *args, algorithm="direct")
+        taps = k * c_in // groups
+        assert_close(y, conv_forward(x, w, None, *args), dtype, taps, "forward")
+        g = _fenced(rng.standard_normal(y.shape).astype(dtype))
+        for got, want, what in zip(conv1d_backward(g, x, w, *args, algorithm="direct"),
+                                   conv_backward(g, x, w, *args),
+                                   ("grad_input", "grad_weight", "grad_bias")):
+            assert_close(got, want, dtype,
+                         2 * length if what != "grad_input" else 4 * k * c_out // groups, what)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -587,3 +594,30 @@ def test_direct_conv1d_rows_filter_the_input_in_place(dtype, length, k, dilation
         gi = conv1d_backward(g, x, w, *args, output_mask=(True, False, False),
                              algorithm="direct", num_threads=2).grad_input
         assert np.array_equal(gi, conv_backward(g, x, w, *args)[0].astype(dtype))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("mult,k,padding", [(9, 9, 4), (17, 31, 15), (10, 8, "same"),
+                                            (9, 31, (0, 40))])
+def test_direct_conv1d_blocks_of_one_input_channel(threads, mult, k, padding):
+    """float32 rows of one input channel per group, blocks of eight outputs: the blocks of 2+
+    outputs filter the row in place and a last block of one filters the padded plane, which
+    it must then pad itself (a first version reused the plane the block before had not
+    written: wrong outputs for every ninth channel). And the input gradient of one
+    grad_output plane per group over blocks of several input channels. Integer-valued data,
+    exact."""
+    rng = np.random.default_rng([mult, k])
+    x = rng.integers(-3, 4, (2, 8, 200)).astype(np.float32)
+    w = rng.integers(-3, 4, (8 * mult, 1, k)).astype(np.float32)
+    b = rng.integers(-3, 4, 8 * mult).astype(np.float32)
+    args = (1, padding, 1, 8)
+    y = conv1d(x, w, b, *args, algorithm="direct", num_threads=threads)
+    assert np.array_equal(y, conv_forward(x, w, b, *args).astype(np.float32))
+    for dtype in (np.float32, np.float64):
+        for c_in in (16, 72):       # 2 and 9 input channels per group, one output each
+            xi = rng.integers(-3, 4, (2, c_in, 200)).astype(dtype)
+            wi = rng.integers(-3, 4, (8, c_in // 8, k)).astype(dtype)
+            g = rng.integers(-3, 4, conv_forward(xi, wi, None, *args).shape).astype(dtype)
+            gi = conv1d_backward(g, xi, wi, *args, output_mask=(True, False, False),
+                                 algorithm="direct", num_threads=threads).grad_input
+            assert np.array_equal(gi, conv_backward(g, xi, wi, *args)[0].astype(dtype))
