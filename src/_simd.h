@@ -241,7 +241,8 @@ PYC_FIR_RUNS(double, d, __m512d, __mmask8, _mm512_loadu_pd, _mm512_maskz_loadu_p
  * across two cache lines). The same products into the same accumulators, and their lanes
  * added into s[j] in lane order, as the plain loop does, so the same bits. Returns the
  * outputs done (whole vectors). */
-#define PYC_XCORR_RUN(j, ALIGN, TOI, FROMI, FMA) a##j = FMA(gv, FROMI(ALIGN(TOI(v1), TOI(v0), j)), a##j);
+#define PYC_XCORR_RUN(j, ALIGN, TOI, FROMI, FMA)                                               \
+    a##j = FMA(gv, FROMI(ALIGN(TOI(v1), TOI(v0), j)), a##j);
 #define PYC_XCORR8_RUN(T, SUF, VEC, MASK, LD, LDZ, ST, ZERO, FMA, ALIGN, TOI, FROMI)          \
 PYC_TARGET512 static ptrdiff_t pyc_xcorr8_run_##SUF(ptrdiff_t n, const T *restrict g,       \
                                                     const T *restrict x, T *restrict s)       \
