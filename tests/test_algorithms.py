@@ -1,6 +1,7 @@
 """The three algorithms behind every conv call: the automatic choice, the FFT path against the
 scipy references, and bitwise agreement of direct and gemm on integer-valued data."""
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -537,16 +538,16 @@ def _fenced(values):
     return a
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"),
-                    reason="mprotect through ctypes: Linux")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through ctypes")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", [2, 5, 9, 31])
 def test_direct_rows_read_nothing_outside_their_arrays(dtype, k):
-    """The row-by-row direct path (float64 rows of few taps, float32 rows of under eight)
-    reads the caller's input and grad_output in place. Its vector loops load whole vectors
-    of shifted inputs; those that reach past the taps' last input (or before the first, for
-    the reversed rows of the input gradient) load under a mask. Arrays between unreadable
-    pages check that no load strays, whichever path runs."""
+    """The direct path reads the caller's input and grad_output in place: row by row (float64
+    rows of few taps, float32 rows of under eight), and in the inside stretch of conv1d rows
+    of one input channel (forward) or one grad_output plane (input gradient). Its vector
+    loops load whole vectors of shifted inputs; those that would reach past the taps' last
+    input (or before the first, for the reversed rows of the input gradient) load under a
+    mask. Arrays between unreadable pages check that no load strays, whichever path runs."""
     import mmap
     rng = np.random.default_rng(k)
     length = mmap.PAGESIZE // np.dtype(dtype).itemsize
