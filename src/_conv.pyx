@@ -606,11 +606,21 @@ cdef inline Py_ssize_t _fwd_chunk(Geom* g) noexcept nogil:
     return _chunk(g.Cg, _fwd_hp(g) * _fwd_wp(g), g.itemsize)
 
 
+cdef inline bint _conv1d_rows(Geom* g) noexcept nogil:
+    """Whether the planes are single rows with kernel rows (a conv1d): then one input channel
+    (forward) or one grad_output plane (input gradient) per group filters the row in place
+    (_forward_row_segments, _grad_input_row_segments), with no padded plane to share."""
+    return g.H == 1 and g.KH == 1
+
+
 cdef inline bint _fwd_pad_once(Geom* g) noexcept nogil:
     """Whether the direct 2-D forward pads a sample's input planes (of a group) once for all
-    its blocks of outputs: when they take at most PAD_ONCE_BYTES. Else each block pads its
-    chunks afresh."""
-    return g.Cg * _fwd_hp(g) * _fwd_wp(g) * g.itemsize <= PAD_ONCE_BYTES
+    its blocks of outputs: when they take at most PAD_ONCE_BYTES, and not for conv1d rows of
+    one input channel, whose blocks of 2+ outputs leave no padded plane behind (a last block
+    of one float32 output would otherwise filter a plane nobody padded). Else each block pads
+    its chunks afresh."""
+    return (g.Cg * _fwd_hp(g) * _fwd_wp(g) * g.itemsize <= PAD_ONCE_BYTES
+            and not (g.Cg == 1 and _conv1d_rows(g)))
 
 
 cdef inline Py_ssize_t _fwd_pad_planes(Geom* g) noexcept nogil:
@@ -621,9 +631,11 @@ cdef inline Py_ssize_t _fwd_pad_planes(Geom* g) noexcept nogil:
 cdef inline bint _gi_pad_once(Geom* g) noexcept nogil:
     """Whether the direct 2-D input gradient pads a sample's grad_output planes (of a group)
     once for all its blocks of input channels: when it has more than one block and the
-    planes take at most PAD_ONCE_BYTES."""
+    planes take at most PAD_ONCE_BYTES (not for conv1d rows of one grad_output plane, which
+    filter it in place)."""
     cdef Py_ssize_t nb = _plane_block(g, g.N * g.groups, g.Cg)
-    return g.Cg > nb and g.Og * _gi_hp(g) * _gi_wp(g) * g.itemsize <= PAD_ONCE_BYTES
+    return (g.Cg > nb and g.Og * _gi_hp(g) * _gi_wp(g) * g.itemsize <= PAD_ONCE_BYTES
+            and not (g.Og == 1 and _conv1d_rows(g)))
 
 
 cdef inline Py_ssize_t _gi_pad_planes(Geom* g) noexcept nogil:
@@ -708,6 +720,16 @@ cdef void _pad_planes(const floating* src, Py_ssize_t count, Py_ssize_t H, Py_ss
     memset(dst + count * Hd * Wd, 0, SLACK * sizeof(floating))
 
 
+cdef inline void _inside_vectors(Py_ssize_t first, Py_ssize_t end, Py_ssize_t n,
+                                 Py_ssize_t itemsize, Py_ssize_t* a, Py_ssize_t* b) noexcept nogil:
+    """[a, b): the outputs of a row of n, from first rounded up to end rounded down, in whole
+    64-byte vectors counted from 0 and within the row's last whole vector (a <= b; first and
+    end bound the outputs whose taps all land inside the row)."""
+    cdef Py_ssize_t v = 64 // itemsize, whole = n - n % v
+    a[0] = min((max(first, 0) + v - 1) // v * v, whole)
+    b[0] = max(a[0], min(end // v * v, whole))
+
+
 cdef void _forward_row_segments(const floating* x, const floating* w, const floating* bias,
                                 floating* y, floating* pad, const Py_ssize_t* off, Geom* g,
                                 Py_ssize_t nb) noexcept nogil:
@@ -717,10 +739,8 @@ cdef void _forward_row_segments(const floating* x, const floating* w, const floa
     vectors (b may end at the last whole vector), so every output runs through the code it
     would over the whole padded row (the same bits), without copying the row: 15-25 % of
     a depthwise K=31 forward was that copy."""
-    cdef Py_ssize_t v = 64 // g.itemsize, m, ext = (g.KW - 1) * g.dw
-    cdef Py_ssize_t whole = g.W_out - g.W_out % v
-    cdef Py_ssize_t a = min((g.pl + v - 1) // v * v, whole)
-    cdef Py_ssize_t b = max(a, min((g.W + g.pl - ext) // v * v, whole))
+    cdef Py_ssize_t a, b, m, ext = (g.KW - 1) * g.dw
+    _inside_vectors(g.pl, g.W + g.pl - ext, g.W_out, g.itemsize, &a, &b)
     for m in range(nb):
         fill(g.W_out, bias[m], y + m * g.P)
     if a > 0:
@@ -761,7 +781,7 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
         # and 40x101 planes, the rows' short vector loops having few independent sums; for a
         # block of eight, copying the outputs out costs more than that, and in float64 the
         # two differ in a row's scalar tail.)
-        if g.H == 1 and g.KH == 1:
+        if _conv1d_rows(g):
             _forward_row_segments(x, w, bias, y, pad, off, g, nb)
             return
         if not padded:
@@ -797,10 +817,8 @@ cdef void _grad_input_row_segments(const floating* go, const floating* wt, float
     from a zero-padded copy of their stretch; the rest up to span (whole vectors) from
     another into acc, then copied out. The same vectors of the same sums as over the whole
     padded row, so the same bits."""
-    cdef Py_ssize_t v = 64 // g.itemsize, m, ext = (g.KW - 1) * g.dw
-    cdef Py_ssize_t whole = g.W - g.W % v, reach = g.pl + ext
-    cdef Py_ssize_t a = min((max(ext - g.pl, 0) + v - 1) // v * v, whole)
-    cdef Py_ssize_t b = max(a, min((g.W_out - g.pl) // v * v, whole))
+    cdef Py_ssize_t a, b, m, ext = (g.KW - 1) * g.dw, reach = g.pl + ext
+    _inside_vectors(ext - g.pl, g.W_out - g.pl, g.W, g.itemsize, &a, &b)
     for m in range(nb):
         memset(gx + m * g.W, 0, b * sizeof(floating))
     if a > 0:
@@ -839,7 +857,7 @@ cdef void _plane_grad_input(const floating* go, const floating* wt, floating* gx
     cdef bint once = part == NULL and _gi_pad_once(g)
     cdef floating* acc = pad + _gi_pad_planes(g) * plane + SLACK
     cdef floating* src = pad
-    if g.H == 1 and g.KH == 1 and g.Og == 1 and part == NULL:
+    if g.Og == 1 and part == NULL and _conv1d_rows(g):
         _grad_input_row_segments(go, wt, gx, pad, acc, off, g, nb, span, ys)
         return
     memset(acc, 0, nb * ys * sizeof(floating))
@@ -1359,10 +1377,7 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
     cdef Py_ssize_t* off = NULL
     if use_gemm or plane:
         sp = &scratch[0, 0]
-    # (conv1d rows of one input channel: the blocks of 2+ outputs filter the row in place,
-    # leaving no padded plane behind for the next block of the same sample)
-    cdef bint pad_once = (plane and _fwd_pad_once(&g)
-                          and not (g.Cg == 1 and g.H == 1 and g.KH == 1))
+    cdef bint pad_once = plane and _fwd_pad_once(&g)
     if plane:
         off = tap_offsets(&g, OFF_PLANE_FORWARD)
         try:

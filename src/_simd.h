@@ -142,11 +142,13 @@
  * Runs go up (the forward's kernel rows) or down (the input gradient's reversed rows: the
  * five vectors then start V - 1 before the run's first offset, and tap s of the run shifts
  * by V - 1 - s). Returns how many outputs it computed (whole blocks; the caller runs the
- * rest). A run's outer vectors load under a mask of the lanes its shifts use, so no load
- * reads outside the inputs its taps read. */
+ * rest): none when fewer than half the first batch's taps continue a run (a tap alone gains
+ * nothing from the shifts, and the blocks of four vectors keep fewer multiply-adds in flight
+ * than the plain loop's eight: 0.92-0.94x on a dilated 3-tap kernel). A run's outer vectors
+ * load under a mask of the lanes its shifts use, so no load reads outside the inputs its
+ * taps read. */
 #if defined(__x86_64__) && defined(__GNUC__) && (defined(PYC_HAVE_CLONES) || defined(__AVX512F__))
 #include <immintrin.h>
-#define PYC_HAVE_RUNS512 1
 #if defined(__AVX512F__)
 #define PYC_TARGET512
 #else
@@ -203,6 +205,8 @@ PYC_TARGET512 static ptrdiff_t pyc_fir_runs_##SUF(ptrdiff_t n, ptrdiff_t K,     
             len[nr++] = d * m;                                                                \
             k += m;                                                                           \
         }                                                                                     \
+        if (k0 == 0 && 2 * (kn - nr) < kn)   /* kn - nr taps continue a run */               \
+            return 0;                                                                         \
         for (ptrdiff_t t = 0; t < nb; t += 4 * V) {                                           \
             VEC a0 = LD(y + t), a1 = LD(y + t + V), a2 = LD(y + t + 2 * V);                   \
             VEC a3 = LD(y + t + 3 * V);                                                       \
@@ -272,42 +276,20 @@ PYC_XCORR8_RUN(float, f, __m512, __mmask16, _mm512_loadu_ps, _mm512_maskz_loadu_
 PYC_XCORR8_RUN(double, d, __m512d, __mmask8, _mm512_loadu_pd, _mm512_maskz_loadu_pd,
                _mm512_storeu_pd, _mm512_setzero_pd, _mm512_fmadd_pd, _mm512_alignr_epi64,
                _mm512_castpd_si512, _mm512_castsi512_pd)
-#define PYC_XCORR8_RUN_CALL(SUF, n, g, x, s) pyc_xcorr8_run_##SUF(n, g, x, s)
-#else
-#define PYC_XCORR8_RUN_CALL(SUF, n, g, x, s) 0
-#endif
-
-/* Whether pyc_fir_taps runs its wide blocks through pyc_fir_runs: where it exists and at
- * least half the taps continue a run, up or down (alone, a tap gains nothing from the
- * shifts: 0.92-0.94x the plain loop on a dilated 3-tap kernel). */
-static inline int pyc_use_runs(ptrdiff_t K, const ptrdiff_t *off)
-{
-#if defined(PYC_HAVE_RUNS512)
-    ptrdiff_t joined = 0;
-    for (ptrdiff_t k = 1; k < K; k++)
-        joined += off[k] == off[k - 1] + 1 || off[k] == off[k - 1] - 1;
-    return 2 * joined >= K;
-#else
-    (void)K; (void)off;
-    return 0;
-#endif
-}
-/* Whether pyc_xcorr_1x8's eight taps lie one input apart, where pyc_xcorr8_run can take them. */
+/* Whether pyc_xcorr_1x8's eight taps lie one input apart, where pyc_xcorr8_run takes them. */
 static inline int pyc_taps_in_a_row(const ptrdiff_t *off)
 {
-#if defined(PYC_HAVE_RUNS512)
     for (int j = 1; j < 8; j++)
         if (off[j] != off[0] + j) return 0;
     return 1;
-#else
-    (void)off;
-    return 0;
-#endif
 }
-#if defined(PYC_HAVE_RUNS512)
 #define PYC_FIR_RUNS_CALL(SUF, n, K, w, off, x, y) pyc_fir_runs_##SUF(n, K, w, off, x, y)
+#define PYC_XCORR8_RUN_OK(off) pyc_taps_in_a_row(off)
+#define PYC_XCORR8_RUN_CALL(SUF, n, g, x, s) pyc_xcorr8_run_##SUF(n, g, x, s)
 #else
 #define PYC_FIR_RUNS_CALL(SUF, n, K, w, off, x, y) 0
+#define PYC_XCORR8_RUN_OK(off) 0
+#define PYC_XCORR8_RUN_CALL(SUF, n, g, x, s) 0
 #endif
 
 /* 1 when the FIR loops run AVX-512 code (an AVX-512 clone, or a build for AVX-512), where
@@ -419,7 +401,7 @@ PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *res
 {                                                                                             \
     ptrdiff_t t = 0;                                                                          \
     if (wide) {                                                                               \
-        if (n >= 256 / (ptrdiff_t)sizeof(T) && pyc_use_runs(K, off))                          \
+        if (n >= 256 / (ptrdiff_t)sizeof(T))  /* a block of four vectors: see pyc_fir_runs */ \
             t = PYC_FIR_RUNS_CALL(SUF, n, K, w, off, x, y);                                   \
         PYC_FIR_BODY(T, 64)                                                                   \
     } else {                                                                                  \
@@ -561,7 +543,7 @@ PYC_CLONES static void pyc_xcorr_##NI##x##NJ##_##SUF(                           
     ptrdiff_t t = 0;                                                                          \
     for (int i = 0; i < NI; i++)                                                              \
         for (int j = 0; j < NJ; j++) s[i][j] = 0;                                             \
-    if (wide && NI == 1 && NJ == 8 && pyc_taps_in_a_row(off)) {                               \
+    if (wide && NI == 1 && NJ == 8 && PYC_XCORR8_RUN_OK(off)) {                               \
         t = PYC_XCORR8_RUN_CALL(SUF, n, g, x + off[0], s[0]);                                 \
     } else if (wide) {                                                                        \
         PYC_XCORR_TILE_BODY(T, 64, NI, NJ)                                                    \
