@@ -76,19 +76,24 @@ def summarize(rows):
             judged = min(vals) if "every" in label else med
             lines.append(f"| {label} | {t} | {med:.2f} | {min(vals):.2f} | {len(vals)} | "
                          f">= {goal} | {'yes' if judged >= goal else 'no'} |")
-    # scaling: pyconv1d's time at 1 thread over 2 threads, on rows above 0.2 GFLOP
-    if {1, 2} <= set(threads):
+    # scaling: pyconv1d's time at 1 thread over t threads, on rows above 0.2 GFLOP; the
+    # target is the 2-thread one, larger counts (a lent many-core machine) are reported
+    if 1 in threads:
         by_key = {}
         for r in rows:
             t_pc = r["peers"].get("pyconv1d", {}).get("median_s")
             if t_pc and r["flops"] >= 2e8:
                 by_key.setdefault((r["case"], r["dtype"], r["mode"]), {})[r["threads"]] = t_pc
-        speedups = [v[1] / v[2] for v in by_key.values() if 1 in v and 2 in v]
-        if speedups:
+        for t in threads[1:]:
+            speedups = [v[1] / v[t] for v in by_key.values() if 1 in v and t in v]
+            if not speedups:
+                continue
             med = statistics.median(speedups)
-            lines.append(f"| 1 -> 2 threads speed-up, shapes >= 0.2 GFLOP | 2 | {med:.2f} | "
-                         f"{min(speedups):.2f} | {len(speedups)} | >= 1.8 | "
-                         f"{'yes' if med >= 1.8 else 'no'} |")
+            goal, met = ((">= 1.8", "yes" if med >= 1.8 else "no") if t == 2
+                         else ("-", "-"))
+            lines.append(f"| 1 -> {t} threads speed-up, shapes >= 0.2 GFLOP | {t} | "
+                         f"{med:.2f} | {min(speedups):.2f} | {len(speedups)} | {goal} | "
+                         f"{met} |")
     return lines
 
 
