@@ -20,6 +20,7 @@ except ImportError:  # run as a script: benchmarks/ is sys.path[0]
     from _common import make_inputs, pyconv1d_functions
 
 ALGORITHMS = ("auto", "direct", "gemm", "fft")
+RESULTS = ("output", "grad_input", "grad_weight", "grad_bias")
 
 
 def results_per_thread_count(case, dtype, algorithm, threads):
@@ -59,9 +60,8 @@ def main(argv=None):
                 if res is None:
                     continue
                 checked += 1
-                names = ("output", "grad_input", "grad_weight", "grad_bias")
                 for t, r in zip(args.threads[1:], res[1:]):
-                    bad = [n for n, a, b in zip(names, r, res[0])
+                    bad = [n for n, a, b in zip(RESULTS, r, res[0])
                            if (a is None) != (b is None)
                            or (a is not None and a.tobytes() != b.tobytes())]
                     if bad:

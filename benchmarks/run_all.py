@@ -77,7 +77,7 @@ def summarize(rows):
             lines.append(f"| {label} | {t} | {med:.2f} | {min(vals):.2f} | {len(vals)} | "
                          f">= {goal} | {'yes' if judged >= goal else 'no'} |")
     # scaling: pyconv1d's time at 1 thread over t threads, on rows above 0.2 GFLOP; the
-    # target is the 2-thread one, larger counts (a lent many-core machine) are reported
+    # target is the 2-thread one; larger counts (a machine with more cores) are reported
     if 1 in threads:
         by_key = {}
         for r in rows:
