@@ -120,8 +120,8 @@ cdef inline void _max_plane(const floating* x, floating* y, int64_t* idx,
     for p in range(Ho):
         h0 = p * sh - ph
         h1 = min(h0 + span_h, H)
-        while h0 < 0:
-            h0 = h0 + dh
+        if h0 < 0:      # the window's first row inside the plane, in one step
+            h0 = h0 + (dh - 1 - h0) // dh * dh
         if h0 < h1 and q_lo < q_hi and not p_lo <= p < p_hi:
             _max_taps(x, y, idx, W, Wo, p, 1, h0, h1, q_lo, q_hi, kw, sh, sw, pw, dh, dw)
         for q in range(Wo):
@@ -129,8 +129,8 @@ cdef inline void _max_plane(const floating* x, floating* y, int64_t* idx,
                 continue
             w0 = q * sw - pw
             w1 = min(w0 + span_w, W)
-            while w0 < 0:
-                w0 = w0 + dw
+            if w0 < 0:
+                w0 = w0 + (dw - 1 - w0) // dw * dw
             _max_window(x, y + p * Wo + q, idx + p * Wo + q, W, h0, h1, dh, w0, w1, dw)
 
 
@@ -177,15 +177,18 @@ cdef inline void _avg_window(Py_ssize_t p, Py_ssize_t q, Py_ssize_t H, Py_ssize_
                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                              Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad,
                              Py_ssize_t divisor_override, Py_ssize_t* h0, Py_ssize_t* h1,
-                             Py_ssize_t* w0, Py_ssize_t* w1, Py_ssize_t* div) noexcept nogil:
-    """PyTorch's average-pool window and divisor for output (p, q)."""
+                             Py_ssize_t* w0, Py_ssize_t* w1, floating* div) noexcept nogil:
+    """PyTorch's average-pool window and divisor for output (p, q). The window's area is
+    counted in double: the exact integer up to 2**53 (rounded to the dtype as before), and
+    no wrap-around for kernels whose area overflows 64 bits."""
     cdef Py_ssize_t a0 = p * sh - ph, b0 = q * sw - pw
-    cdef Py_ssize_t a1 = a0 + kh, b1 = b0 + kw, pool_size
+    cdef Py_ssize_t a1 = a0 + kh, b1 = b0 + kw
+    cdef double pool_size
     if a1 > H + ph:
         a1 = H + ph
     if b1 > W + pw:
         b1 = W + pw
-    pool_size = (a1 - a0) * (b1 - b0)
+    pool_size = <double>(a1 - a0) * <double>(b1 - b0)
     if a0 < 0:
         a0 = 0
     if b0 < 0:
@@ -199,18 +202,19 @@ cdef inline void _avg_window(Py_ssize_t p, Py_ssize_t q, Py_ssize_t H, Py_ssize_
     w0[0] = b0
     w1[0] = b1
     if divisor_override > 0:
-        div[0] = divisor_override
+        div[0] = <floating>divisor_override
     elif count_include_pad:
-        div[0] = pool_size
+        div[0] = <floating>pool_size
     else:
-        div[0] = (a1 - a0) * (b1 - b0)
+        div[0] = <floating>(<double>(a1 - a0) * <double>(b1 - b0))
 
 
 cdef inline void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
                             Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t kh, Py_ssize_t kw,
                             Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                             bint cip, Py_ssize_t dov) noexcept nogil:
-    cdef Py_ssize_t p, q, h, w, h0, h1, w0, w1, div
+    cdef Py_ssize_t p, q, h, w, h0, h1, w0, w1
+    cdef floating div
     cdef floating acc
     for p in range(Ho):
         for q in range(Wo):
@@ -246,7 +250,8 @@ cdef inline void _avg_plane_backward(const floating* g, floating* gx, Py_ssize_t
                                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                                      Py_ssize_t ph, Py_ssize_t pw, bint cip,
                                      Py_ssize_t dov) noexcept nogil:
-    cdef Py_ssize_t p, q, h, w, h0, h1, w0, w1, div
+    cdef Py_ssize_t p, q, h, w, h0, h1, w0, w1
+    cdef floating div
     cdef floating share
     for p in range(Ho):
         for q in range(Wo):

@@ -514,3 +514,16 @@ def test_pooling_matches_torch(dtype):
         np.testing.assert_allclose(y, ty.detach().numpy(), **_tol(dtype))
         np.testing.assert_allclose(F.adaptive_avg_pool2d_backward(g, x2, out), tgx,
                                    **_tol(dtype))
+
+
+def test_windows_reaching_far_into_the_padding():
+    """A window's first row inside the plane is found in one step, not one dilation at a
+    time (a 2**40-row window padded by 2**39 hung), and the average's divisor, the window's
+    area, is counted without wrapping past 64 bits (it gave inf, or a negative mean)."""
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    assert np.array_equal(F.max_pool2d(x, (2 ** 40, 1), padding=(2 ** 39, 0)),
+                          x.max(axis=2, keepdims=True))
+    assert np.array_equal(F.max_pool2d(x, 2 ** 36, padding=2 ** 35), [[[[15.0]]]])
+    for k in (2 ** 40, 3 * 2 ** 30):
+        y = F.avg_pool2d(np.ones((1, 1, 4, 4)), k, padding=k // 2)
+        np.testing.assert_allclose(y, 16.0 / float(k) ** 2, rtol=1e-12)
