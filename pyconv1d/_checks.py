@@ -21,7 +21,8 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @functools.lru_cache(maxsize=None)
-def _memory_limit():
+def memory_limit():
+    """This machine's physical memory in bytes: no buffer may be larger."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX
@@ -190,7 +191,7 @@ def conv_args(input, weight, bias, stride, padding, dilation, groups, num_thread
     stride = tuple(min(s, n + lo + hi) for s, n, (lo, hi) in zip(stride, sizes, pads))
     itemsize = x.dtype.itemsize
     need = max(math.prod(out_shape), x.size) * itemsize
-    if need > _memory_limit():
+    if need > memory_limit():
         raise ValueError(f"{fn}: the output of shape {out_shape} would need {need / 2**30:.1f} "
                          f"GiB, more than this machine's memory (padding={padding!r}, "
                          f"stride={stride!r})")

@@ -13,6 +13,10 @@ frequency, against ``K`` real multiply-adds per output for the direct and gemm p
 when the kernel is long. The forward pass transforms long signals in overlapping blocks
 (overlap-save) so that the transform length follows the kernel, not the signal.
 
+float32 arrays are transformed in float64 (the results rounded back to float32): a
+transform's rounding error is relative to the largest values of the whole signal, not of
+each output, and in float32 outputs of 300 beside an input sample of 1e8 came out 7 % off.
+
 Every step is a deterministic numpy/scipy operation: scipy.fft splits its work by rows
 (``workers``) and the per-frequency matrix products run with BLAS held to one thread, so
 results do not depend on the thread count.
@@ -59,13 +63,17 @@ def _pad(x, pads):
     return np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
 
 
+def _f64(a):
+    return a.astype(np.float64, copy=False)
+
+
 def forward(args):
     """conv via FFT; ``args`` are pyconv1d._checks.ConvArgs."""
     nd = len(args.stride)
     axes = _spatial(nd)
     workers = args.num_threads
-    xp = _pad(args.x, args.pads)
-    wd = _dilate(args.w, args.dilation)
+    xp = _pad(_f64(args.x), args.pads)
+    wd = _dilate(_f64(args.w), args.dilation)
     ext = wd.shape[-nd:]
     full_out = tuple(p - e + 1 for p, e in zip(xp.shape[-nd:], ext))   # stride-1 output
     if nd == 1 and full_out[0] > 8 * ext[0]:
@@ -110,7 +118,8 @@ def backward(g, args, want_input, want_weight):
     axes = _spatial(nd)
     workers = args.num_threads
     xp_shape = tuple(n + lo + hi for n, (lo, hi) in zip(args.x.shape[-nd:], args.pads))
-    wd = _dilate(args.w, args.dilation)
+    wd = _dilate(_f64(args.w), args.dilation)
+    g = _f64(g)
     ext = wd.shape[-nd:]
     full_out = tuple(p - e + 1 for p, e in zip(xp_shape, ext))
     # grad_output spread over the stride-1 output grid
@@ -128,7 +137,8 @@ def backward(g, args, want_input, want_weight):
         crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(args.x.shape[-nd:], args.pads))
         grad_input = np.ascontiguousarray(gxp[(Ellipsis,) + crop], dtype=args.x.dtype)
     if want_weight:
-        X = scipy.fft.rfftn(_pad(args.x, args.pads), s=nfft, axes=axes, workers=workers)
+        X = scipy.fft.rfftn(_pad(_f64(args.x), args.pads), s=nfft, axes=axes,
+                            workers=workers)
         GW = _weight_mix(G, X, args.groups)
         gwd = scipy.fft.irfftn(GW, s=nfft, axes=axes, workers=workers)
         lags = tuple(slice(0, e, d) for e, d in zip(ext, args.dilation))

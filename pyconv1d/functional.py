@@ -141,6 +141,56 @@ def _resolve(args, algorithm):
     return algorithm
 
 
+def _scratch_bytes(args, algorithm):
+    """Bytes of the largest buffer ``algorithm`` allocates besides the result: the gemm
+    path's phases of a strided input row (per thread: about the stride over the row's
+    length times the group's input, when the stride is longer than the row), the fft
+    path's padded input and its stride-1 output. Python ints: exact however large."""
+    itemsize = args.x.dtype.itemsize
+    if algorithm == "gemm":
+        sw = args.stride[-1]
+        if sw == 1:
+            return 0
+        rows = math.prod(args.x.shape[2:-1])
+        width = args.x.shape[-1]
+        phases = args.x.shape[1] // args.groups * rows * sw * -(-width // sw)
+        return phases * args.num_threads * itemsize
+    if algorithm == "fft":
+        padded = [n + lo + hi for n, (lo, hi) in zip(args.x.shape[2:], args.pads)]
+        full = [p - d * (k - 1) for p, d, k in zip(padded, args.dilation, args.w.shape[2:])]
+        return (args.x.shape[0] * (args.x.shape[1] * math.prod(padded)
+                                   + args.w.shape[0] * math.prod(full)) * itemsize)
+    return 0
+
+
+def _affordable(args, requested, algorithm):
+    """``algorithm``, or 'direct' where it was picked by 'auto' and its scratch would not
+    fit this machine's memory (a stride or padding far beyond the input); asked for by
+    name, such a call is a ValueError."""
+    need = _scratch_bytes(args, algorithm)
+    if need <= _checks.memory_limit():
+        return algorithm
+    if requested == "auto":
+        return "direct"
+    raise ValueError(f"algorithm={algorithm!r} would need {need / 2**30:.1f} GiB of scratch "
+                     f"for input shape {args.x.shape}, stride {args.stride} and padding "
+                     f"{args.pads}, more than this machine's memory; use algorithm='direct'")
+
+
+def _fft_fallback(args, requested, algorithm, *arrays):
+    """``algorithm``, or 'direct' instead of 'fft' for an empty batch, and where 'auto' chose
+    'fft' and ``arrays`` hold a NaN or an infinity: a transform spreads a non-finite value
+    over all its outputs, where the other paths keep it to the outputs whose windows hold
+    it (asked for by name, 'fft' does spread it, as scipy.signal.fftconvolve does)."""
+    if algorithm != "fft":
+        return algorithm
+    if args.x.shape[0] == 0:
+        return "direct"
+    if requested == "auto" and not all(np.isfinite(a).all() for a in arrays):
+        return "direct"
+    return algorithm
+
+
 def _backward_algorithms(args, requested, resolved):
     """The algorithms of the input and the weight gradient: ``resolved`` (the call's), except
     'gemm' where ``algorithm='auto'`` picked the direct path for a layer whose channels mix
@@ -253,7 +303,9 @@ def _work_threads(args):
 
 def _forward(args, algorithm):
     args = _work_threads(args)
-    algorithm = _resolve(args, algorithm)
+    requested = algorithm
+    algorithm = _affordable(args, requested, _resolve(args, requested))
+    algorithm = _fft_fallback(args, requested, algorithm, args.x, args.w)
     if algorithm == "fft":
         y = _fft.forward(args)
         return y[0] if args.unbatched else y
@@ -276,7 +328,10 @@ def _backward(grad_output, args, mask, algorithm):
     want_input, want_weight, want_bias = _checks.output_mask(mask)
     args = _work_threads(args)
     requested, algorithm = algorithm, _resolve(args, algorithm)
-    gi_algorithm, gw_algorithm = _backward_algorithms(args, requested, algorithm)
+    algorithm = _affordable(args, requested, algorithm)
+    algorithm = _fft_fallback(args, requested, algorithm, g, args.x, args.w)
+    gi_algorithm, gw_algorithm = (_affordable(args, requested, a)
+                                  for a in _backward_algorithms(args, requested, algorithm))
     nd = len(args.stride)
     x, w, y_shape = _shapes(args)
     g2 = g.reshape(y_shape)

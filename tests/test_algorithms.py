@@ -623,3 +623,72 @@ def test_direct_conv1d_blocks_of_one_input_channel(threads, mult, k, padding):
             xi = rng.integers(-3, 4, (2, c_in, 200)).astype(dtype)
             wi = rng.integers(-3, 4, (8, c_in // 8, k)).astype(dtype)
             _assert_direct_exact(1, xi, wi, None, args, rng, threads, mask=(True, False, False))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_auto_leaves_fft_for_non_finite_inputs(bad):
+    """A transform spreads a NaN or an infinity over every output; 'auto', which picks the
+    FFT for this 300-tap kernel, takes the direct path instead: the non-finite values stay
+    where the window holds the bad sample, bitwise as 'direct' gives."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 1, 2000))
+    w = rng.standard_normal((1, 1, 300))
+    g = rng.standard_normal((1, 1, 1701))
+    assert choose_algorithm(1, 1, 300) == "fft"
+    x[0, 0, 100] = bad
+    y = conv1d(x, w)
+    assert np.array_equal(y, conv1d(x, w, algorithm="direct"), equal_nan=True)
+    assert np.isfinite(y[0, 0, 101:]).all() and not np.isfinite(y[0, 0, :101]).any()
+    with np.errstate(invalid="ignore"):
+        assert not np.isfinite(conv1d(x, w, algorithm="fft")[0, 0, 101:]).all()
+    for a, b in zip(conv1d_backward(g, x, w), conv1d_backward(g, x, w, algorithm="direct")):
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_fft_float32_beside_a_large_sample():
+    """The FFT's rounding is relative to the whole transform's largest values: float32
+    arrays are transformed in float64, so outputs of 300 beside a sample of 1e8 stay 300
+    (they came out 7 % off in float32)."""
+    x = np.ones((1, 1, 1000), np.float32)
+    x[0, 0, 999] = 1e8
+    w = np.ones((1, 1, 300), np.float32)
+    y = conv1d(x, w, algorithm="fft")
+    assert y.dtype == np.float32
+    assert np.array_equal(y[0, 0, :600], np.full(600, 300, np.float32))
+    gx, gw, _ = conv1d_backward(np.ones_like(y), x, w, algorithm="fft")
+    assert np.array_equal(gx, conv1d_backward(np.ones_like(y), x, w, algorithm="direct")[0])
+    assert_close(gw, conv_backward(np.ones(y.shape), x, w)[1], np.float32, 701, "grad_weight")
+
+
+@pytest.mark.parametrize("algorithm", ["auto", "fft"])
+def test_empty_batch_on_the_fft_path(algorithm):
+    """An empty batch gives empty results and a zero weight gradient on every path (the
+    FFT's overlap-save blocks could not be reshaped from nothing)."""
+    x = np.zeros((0, 4, 5000), np.float32)
+    w = np.ones((3, 4, 300), np.float32)
+    y = conv1d(x, w, np.ones(3, np.float32), algorithm=algorithm)
+    assert y.shape == (0, 3, 4701)
+    gx, gw, gb = conv1d_backward(y, x, w, algorithm=algorithm)
+    assert gx.shape == x.shape and not gw.any() and not gb.any()
+
+
+def test_scratch_that_would_not_fit_memory():
+    """A stride and padding far beyond the input would make the unroll's phases of a
+    strided row (and the FFT's stride-1 signal) need terabytes: 'auto' runs such a layer
+    direct, and asking for those algorithms by name is a ValueError (the unroll's size once
+    wrapped past 64 bits and crashed)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 16, 10))
+    w = rng.standard_normal((16, 16, 1))
+    b = rng.standard_normal(16)
+    kw = dict(padding=2 ** 36, stride=2 ** 37)
+    y = conv1d(x, w, b, **kw)
+    assert y.shape == (1, 16, 2) and np.array_equal(y, np.broadcast_to(b[:, None], y.shape))
+    assert np.array_equal(y, conv1d(x, w, b, algorithm="direct", **kw))
+    gx, gw, gb = conv1d_backward(np.ones(y.shape), x, w, **kw)
+    assert not gx.any() and not gw.any() and np.array_equal(gb, np.full(16, 2.0))
+    for algorithm in ("gemm", "fft"):
+        with pytest.raises(ValueError, match=f"algorithm='{algorithm}'.*GiB"):
+            conv1d(x, w, algorithm=algorithm, **kw)
+        with pytest.raises(ValueError, match=f"algorithm='{algorithm}'.*GiB"):
+            conv1d_backward(np.ones(y.shape), x, w, algorithm=algorithm, **kw)
