@@ -122,7 +122,13 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check_group(self, group):
-        _number(group["lr"], "lr", type(self).__name__)
+        """Validate one group's hyperparameters (every group: the defaults, groups given
+        with their own values, added later or loaded from a state dict)."""
+        owner = type(self).__name__
+        _number(group["lr"], "lr", owner)
+        for flag in ("maximize", "amsgrad", "nesterov"):
+            if flag in group and not isinstance(group[flag], (bool, np.bool_)):
+                raise TypeError(f"{owner}: {flag} must be a bool, got {group[flag]!r}")
 
     def zero_grad(self, set_to_none=True):
         """Forget every gradient (None, or zeros with ``set_to_none=False``)."""
@@ -139,6 +145,13 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None or not p.requires_grad:
                     continue
+                if np.shape(p.grad) != p.data.shape:
+                    raise ValueError(f"{type(self).__name__}.step: a parameter of shape "
+                                     f"{p.data.shape} has a gradient of shape "
+                                     f"{np.shape(p.grad)}")
+                if np.iscomplexobj(p.grad):
+                    raise TypeError(f"{type(self).__name__}.step: gradients must be real, got "
+                                    f"dtype {np.asarray(p.grad).dtype}")
                 grad = np.asarray(p.grad, dtype=p.data.dtype)
                 if group.get("maximize", False):
                     grad = -grad
@@ -168,8 +181,12 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.load_state_dict: the state dict's parameter "
                              f"groups do not match this optimiser's")
         params = [p for g in self.param_groups for p in g["params"]]
-        for saved, group in zip(groups, self.param_groups):
-            group.update({k: v for k, v in saved.items() if k != "params"})
+        updated = [{**group, **{k: v for k, v in saved.items() if k != "params"}}
+                   for saved, group in zip(groups, self.param_groups)]
+        for group in updated:
+            self._check_group(group)
+        for group, new in zip(self.param_groups, updated):
+            group.update(new)
         self.state = {params[i]: copy.deepcopy(s) for i, s in state_dict["state"].items()}
 
     def __repr__(self):
@@ -201,16 +218,20 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False):
-        owner = type(self).__name__
-        _number(lr, "lr", owner)
-        _number(momentum, "momentum", owner)
-        _number(weight_decay, "weight_decay", owner)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(f"{owner}: Nesterov momentum requires a momentum and zero "
-                             f"dampening, got momentum={momentum!r}, dampening={dampening!r}")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=bool(nesterov),
-                                      maximize=bool(maximize)))
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def _check_group(self, group):
+        super()._check_group(group)
+        owner = type(self).__name__
+        momentum = _number(group["momentum"], "momentum", owner)
+        dampening = _number(group["dampening"], "dampening", owner, maximum=1.0)
+        _number(group["weight_decay"], "weight_decay", owner)
+        if group["nesterov"] and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"{owner}: Nesterov momentum requires a momentum and zero "
+                             f"dampening, got momentum={group['momentum']!r}, "
+                             f"dampening={group['dampening']!r}")
 
     def _update(self, p, grad, group, state):
         momentum = group["momentum"]
@@ -255,19 +276,22 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def _check_group(self, group):
+        super()._check_group(group)
         owner = type(self).__name__
-        _number(lr, "lr", owner)
-        _number(eps, "eps", owner)
-        _number(weight_decay, "weight_decay", owner)
+        _number(group["eps"], "eps", owner)
+        _number(group["weight_decay"], "weight_decay", owner)
+        betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{owner}: betas must be a pair, got {betas!r}")
         for i, b in enumerate(betas):
             _number(b, f"betas[{i}]", owner, 0.0, maximum=1.0)
             if b >= 1.0:
                 raise ValueError(f"{owner}: betas[{i}] must be in [0, 1), got {b!r}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=bool(amsgrad),
-                                      maximize=bool(maximize)))
+        group["betas"] = tuple(betas)
 
     def _update(self, p, grad, group, state):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
@@ -347,13 +371,15 @@ class Adadelta(Optimizer):
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *,
                  maximize=False):
-        owner = type(self).__name__
-        _number(lr, "lr", owner)
-        _number(rho, "rho", owner, 0.0, maximum=1.0)
-        _number(eps, "eps", owner)
-        _number(weight_decay, "weight_decay", owner)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                                      maximize=bool(maximize)))
+                                      maximize=maximize))
+
+    def _check_group(self, group):
+        super()._check_group(group)
+        owner = type(self).__name__
+        _number(group["rho"], "rho", owner, 0.0, maximum=1.0)
+        _number(group["eps"], "eps", owner)
+        _number(group["weight_decay"], "weight_decay", owner)
 
     def _update(self, p, grad, group, state):
         rho, eps = group["rho"], group["eps"]
@@ -476,6 +502,14 @@ def max_norm_(weight, max_norm, dim=0, norm_type=2.0):
     max_norm = _number(max_norm, "max_norm", "max_norm_")
     if arr.ndim == 0:
         raise ValueError("max_norm_: weight must have at least one dimension")
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"max_norm_: dim must be an int, got {dim!r}")
+    if not -arr.ndim <= dim < arr.ndim:
+        raise ValueError(f"max_norm_: dim must be in [{-arr.ndim}, {arr.ndim}) for a weight of "
+                         f"shape {arr.shape}, got {dim!r}")
+    norm_type = _number(norm_type, "norm_type", "max_norm_", strict=True)
+    if arr.size == 0:
+        return arr
     axis = dim % arr.ndim
     moved = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
     # row norms along an axis are numpy reductions, not BLAS calls

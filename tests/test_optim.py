@@ -557,3 +557,64 @@ def test_docstring_examples_run():
     assert result.attempted > 0 and result.failed == 0
     for name in optim.__all__:
         assert getattr(optim, name).__doc__, name
+
+
+@pytest.mark.parametrize("cls,group,match", [
+    (optim.SGD, {"momentum": -5.0}, "momentum"),
+    (optim.SGD, {"dampening": float("nan")}, "dampening"),
+    (optim.SGD, {"dampening": "a"}, "dampening"),
+    (optim.SGD, {"nesterov": True}, "Nesterov"),
+    (optim.SGD, {"weight_decay": "x"}, "weight_decay"),
+    (optim.Adam, {"betas": (1.5, 0.999)}, r"betas\[0\]"),
+    (optim.Adam, {"betas": (1.0, 0.999)}, r"betas\[0\]"),
+    (optim.Adam, {"betas": 0.9}, "betas"),
+    (optim.Adam, {"eps": -1.0}, "eps"),
+    (optim.AdamW, {"amsgrad": "yes"}, "amsgrad"),
+    (optim.Adadelta, {"rho": 2.0}, "rho"),
+    (optim.Adadelta, {"maximize": 1}, "maximize"),
+])
+def test_every_parameter_group_is_checked(cls, group, match):
+    """A group's own hyperparameters get the constructor's checks, whether given at
+    construction, added later or loaded from a state dict (a negative momentum used to step
+    the wrong way, betas of 1 to divide by zero at the first step)."""
+    p, q = nn.Parameter(np.ones(3)), nn.Parameter(np.ones(2))
+    with pytest.raises((ValueError, TypeError), match=match):
+        cls([{"params": [p], **group}], lr=0.1)
+    opt = cls([p], lr=0.1)
+    with pytest.raises((ValueError, TypeError), match=match):
+        opt.add_param_group({"params": [q], **group})
+    state = opt.state_dict()
+    state["param_groups"][0].update(group)
+    before = dict(opt.param_groups[0])
+    with pytest.raises((ValueError, TypeError), match=match):
+        opt.load_state_dict(state)
+    assert opt.param_groups[0] == before
+
+
+def test_step_rejects_a_gradient_of_another_shape():
+    """A gradient that would broadcast (shape (1,) for a (3,) parameter) is an error, not
+    an update of every entry by the one value; so is a complex one."""
+    p = nn.Parameter(np.ones(3))
+    for cls in (optim.SGD, optim.Adam):
+        p.grad = np.ones(1)
+        with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(1,\)"):
+            cls([p], lr=0.1).step()
+        p.grad = np.ones(3, complex)
+        with pytest.raises(TypeError, match="real"):
+            cls([p], lr=0.1).step()
+    assert np.array_equal(p.data, np.ones(3))
+
+
+def test_max_norm_checks_dim_and_norm_type():
+    w = np.array([[3.0, 4.0], [0.3, 0.4]])
+    for dim in (2, 5, -3):
+        with pytest.raises(ValueError, match="dim"):
+            optim.max_norm_(w, 1.0, dim=dim)
+    with pytest.raises(TypeError, match="dim"):
+        optim.max_norm_(w, 1.0, dim=0.5)
+    for norm_type in (0, -1):
+        with pytest.raises(ValueError, match="norm_type"):
+            optim.max_norm_(w, 1.0, norm_type=norm_type)
+    assert optim.max_norm_(np.ones((0, 3)), 1.0).shape == (0, 3)
+    np.testing.assert_allclose(optim.max_norm_(w.copy(), 1.0, dim=-1),
+                               optim.max_norm_(w.copy(), 1.0, dim=1))
