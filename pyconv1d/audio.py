@@ -73,6 +73,18 @@ def _as_audio(x, name="x", min_ndim=1):
     return arr
 
 
+def _float_dtype(dtype):
+    """float32 or float64 as a numpy dtype; anything else is a TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype must be float32 or float64, got "
+                        f"{repr(dtype) if dt is None else dt}")
+    return dt
+
+
 def _positive_int(value, name):
     return _checks.check_int(value, name, 1)
 
@@ -195,9 +207,7 @@ def load(path, sr=None, mono=True, dtype=np.float32):
     >>> x.shape, sr
     ((2, 800), 8000)
     """
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    dtype = _float_dtype(dtype)
     if sr is not None:
         sr = _sample_rate(sr)
     data, file_sr = _soundfile().read(os.fspath(path), dtype=dtype.name, always_2d=True)
@@ -404,7 +414,7 @@ def get_window(window, win_length, n_fft=None, dtype=np.float64):
             raise ValueError(f"window must be a name or an array of shape ({win_length},), "
                              f"got shape {w.shape}")
     left = (n_fft - win_length) // 2
-    out = np.zeros(n_fft, dtype=dtype)
+    out = np.zeros(n_fft, dtype=_float_dtype(dtype))
     out[left:left + win_length] = w
     return out
 
@@ -468,7 +478,7 @@ def stft(x, n_fft=512, hop_length=None, win_length=None, window="hann", center=T
     n_fft, hop_length, win_length = _stft_lengths(n_fft, hop_length, win_length)
     pad_mode = _pad_mode(pad_mode)
     w = get_window(window, win_length, n_fft, dtype=x.dtype)
-    if center:
+    if _checks.check_bool(center, "center"):
         x = _center(x, n_fft, pad_mode)
     elif x.shape[-1] < n_fft:
         raise ValueError(f"x has {x.shape[-1]} samples, fewer than n_fft={n_fft} (use "
@@ -530,7 +540,7 @@ def hz_to_mel(frequencies, htk=False):
     781.1728
     """
     f = np.asanyarray(frequencies, dtype=np.float64)
-    if htk:
+    if _checks.check_bool(htk, "htk"):
         return 2595.0 * np.log10(1.0 + f / 700.0)
     mels = 3.0 * f / 200.0
     log_t = f >= _MIN_LOG_HZ
@@ -548,7 +558,7 @@ def mel_to_hz(mels, htk=False):
     (1000.0, 6400.0)
     """
     m = np.asanyarray(mels, dtype=np.float64)
-    if htk:
+    if _checks.check_bool(htk, "htk"):
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     log_t = m >= _MIN_LOG_MEL
     return np.where(log_t, _MIN_LOG_HZ * np.exp(_LOGSTEP * (np.maximum(m, _MIN_LOG_MEL)
@@ -641,7 +651,7 @@ def mel_filterbank(sr, n_fft, n_mels=40, fmin=0.0, fmax=None, htk=False, norm="s
         warnings.warn(f"mel_filterbank: filters {empty.tolist()} are all zero (n_mels={n_mels} "
                       f"is too many for n_fft={n_fft} at sr={sr}); use fewer mels or a longer "
                       f"FFT", UserWarning, stacklevel=2)
-    return fb.astype(dtype)
+    return fb.astype(_float_dtype(dtype))
 
 
 # --------------------------------------------------------------------------- features
@@ -911,15 +921,13 @@ class MelSpectrogram(Module):
         self.sr = _sample_rate(sr)
         self.n_fft, self.hop_length, self.win_length = _stft_lengths(n_fft, hop_length,
                                                                      win_length)
-        self.center = bool(center)
+        self.center = _checks.check_bool(center, "center")
         self.pad_mode = _pad_mode(pad_mode)
         self.n_mels = _positive_int(n_mels, "n_mels")
-        self.log = bool(log)
+        self.log = _checks.check_bool(log, "log")
         self.floor = _real(floor, "floor", 0.0, lo_open=True)
         self.num_threads = num_threads
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = _float_dtype(dtype)
         self.dtype = dtype
         self._window_spec = window
         self._mel_args = (fmin, fmax, htk, norm)

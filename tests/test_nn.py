@@ -1002,3 +1002,25 @@ def test_batchnorm_statistics_survive_a_large_offset():
     np.testing.assert_allclose(bn.running_mean, mean, rtol=1e-6)
     n = x.size // 4
     np.testing.assert_allclose(bn.running_var, var * n / (n - 1), rtol=1e-4)
+
+
+@pytest.mark.parametrize("make,flag", [
+    (lambda: nn.MaxPool1d(2, ceil_mode="no"), "ceil_mode"),
+    (lambda: nn.MaxPool2d(2, return_indices="no"), "return_indices"),
+    (lambda: nn.AvgPool1d(3, padding=1, count_include_pad="no"), "count_include_pad"),
+    (lambda: nn.AdaptiveMaxPool1d(1, return_indices=1), "return_indices"),
+    (lambda: nn.Conv1d(2, 3, 3, bias="no"), "bias"),
+    (lambda: nn.Conv2d(2, 3, 3, bias=0), "bias"),
+    (lambda: nn.Linear(2, 3, bias="no"), "bias"),
+    (lambda: nn.BatchNorm1d(3, affine="no"), "affine"),
+    (lambda: nn.BatchNorm2d(3, track_running_stats=None), "track_running_stats"),
+    (lambda: nn.BatchNorm1d(3, bias="no"), "bias"),
+    (lambda: nn.LayerNorm(3, elementwise_affine="no"), "elementwise_affine"),
+    (lambda: nn.LayerNorm(3, bias=1), "bias"),
+    (lambda: nn.Dropout(0.5, inplace="no"), "inplace"),
+])
+def test_layer_flags_must_be_bools(make, flag):
+    """A flag given as 'no' or 0 is a TypeError naming it, as in the functional API (the
+    layers used to take its truth value: ceil_mode='no' pooled in ceil mode)."""
+    with pytest.raises(TypeError, match=f"{flag} must be a bool"):
+        make()

@@ -24,6 +24,14 @@ def int_tuple(value, name, nd, minimum, owner):
     return (int_arg(value, name, minimum, owner),) * nd
 
 
+def bool_arg(value, name, owner):
+    """A bool (numpy bools accepted): a flag given as 'no' or 0 is an error, not a truth
+    value."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be a bool, got {value!r}")
+    return bool(value)
+
+
 def float_arg(value, name, owner, lo=None, hi=None, lo_open=False):
     """A real number within [lo, hi] (or (lo, hi] with lo_open)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):

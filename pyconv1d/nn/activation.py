@@ -163,7 +163,7 @@ class Dropout(Module):
     def __init__(self, p=0.5, inplace=False, *, rng=None):
         super().__init__()
         self.p = _validate.float_arg(p, "p", "Dropout", 0.0, 1.0)
-        self.inplace = bool(inplace)
+        self.inplace = _validate.bool_arg(inplace, "inplace", "Dropout")
         self.rng = None if rng is None else resolve_rng(rng)
 
     def extra_repr(self):

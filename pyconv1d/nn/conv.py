@@ -62,7 +62,7 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         dt = float_dtype(dtype)
         self.weight = Parameter(np.empty(self._weight_shape(), dt))
-        if bias:
+        if _validate.bool_arg(bias, "bias", owner):
             self.bias = Parameter(np.empty(self.out_channels, dt))
         else:
             self.register_parameter("bias", None)

@@ -62,7 +62,7 @@ class Linear(Module):
         self.out_features = _validate.int_arg(out_features, "out_features", 1, owner)
         dt = float_dtype(dtype)
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dt))
-        if bias:
+        if _validate.bool_arg(bias, "bias", owner):
             self.bias = Parameter(np.empty(self.out_features, dt))
         else:
             self.register_parameter("bias", None)

@@ -23,13 +23,14 @@ class _BatchNorm(Module):
         self.eps = _validate.float_arg(eps, "eps", owner, 0.0, None, lo_open=True)
         self.momentum = None if momentum is None else \
             _validate.float_arg(momentum, "momentum", owner, 0.0, 1.0)
-        self.affine = bool(affine)
-        self.track_running_stats = bool(track_running_stats)
+        self.affine = _validate.bool_arg(affine, "affine", owner)
+        self.track_running_stats = _validate.bool_arg(track_running_stats,
+                                                       "track_running_stats", owner)
         dt = float_dtype(dtype)
         C = self.num_features
         if self.affine:
             self.weight = Parameter(np.ones(C, dt))
-            if bias:
+            if _validate.bool_arg(bias, "bias", owner):
                 self.bias = Parameter(np.zeros(C, dt))
             else:
                 self.register_parameter("bias", None)
@@ -181,11 +182,12 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(_validate.int_arg(n, "normalized_shape", 1, owner)
                                       for n in normalized_shape)
         self.eps = _validate.float_arg(eps, "eps", owner, 0.0, None, lo_open=True)
-        self.elementwise_affine = bool(elementwise_affine)
+        self.elementwise_affine = _validate.bool_arg(elementwise_affine, "elementwise_affine",
+                                                     owner)
         dt = float_dtype(dtype)
         if self.elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dt))
-            if bias:
+            if _validate.bool_arg(bias, "bias", owner):
                 self.bias = Parameter(np.zeros(self.normalized_shape, dt))
             else:
                 self.register_parameter("bias", None)

@@ -40,8 +40,8 @@ class _MaxPoolNd(_Pool):
         self.stride = self.kernel_size if stride is None else norm(stride, "stride", 1)
         self.padding = norm(padding, "padding", 0)
         self.dilation = norm(dilation, "dilation", 1)
-        self.return_indices = bool(return_indices)
-        self.ceil_mode = bool(ceil_mode)
+        self.return_indices = _validate.bool_arg(return_indices, "return_indices", owner)
+        self.ceil_mode = _validate.bool_arg(ceil_mode, "ceil_mode", owner)
 
     def extra_repr(self):
         s = (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -109,8 +109,9 @@ class _AvgPoolNd(_Pool):
         self.kernel_size = norm(kernel_size, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else norm(stride, "stride", 1)
         self.padding = norm(padding, "padding", 0)
-        self.ceil_mode = bool(ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
+        self.ceil_mode = _validate.bool_arg(ceil_mode, "ceil_mode", owner)
+        self.count_include_pad = _validate.bool_arg(count_include_pad, "count_include_pad",
+                                                    owner)
         self.divisor_override = divisor_override
 
     def extra_repr(self):
@@ -196,7 +197,8 @@ class AdaptiveMaxPool1d(_Pool):
     def __init__(self, output_size, return_indices=False):
         super().__init__()
         self.output_size = _validate.int_arg(output_size, "output_size", 1, "AdaptiveMaxPool1d")
-        self.return_indices = bool(return_indices)
+        self.return_indices = _validate.bool_arg(return_indices, "return_indices",
+                                                 "AdaptiveMaxPool1d")
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
