@@ -872,7 +872,8 @@ def _adaptive_max1d(args, lengths):
     lens = _checks.pool_lengths("adaptive_max_pool1d", lengths, args)
     y = np.empty((rows, O), dtype=args.x.dtype)
     idx = np.empty((rows, O), dtype=np.int64)
-    _pool.adaptive_max1d_forward(args.x.reshape(rows, -1), lens, y, idx, _pool_threads(args))
+    _pool.adaptive_max1d_forward(args.x.reshape(rows, args.x.shape[-1]), lens, y, idx,
+                                 _pool_threads(args))
     return y.reshape(args.out_shape), idx.reshape(args.out_shape)
 
 

@@ -5,6 +5,7 @@ convolution.
 """
 import doctest
 import importlib
+import math
 import re
 import warnings
 import zlib
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import pyconv1d
-from pyconv1d import nn, optim
+from pyconv1d import functional as F, nn, optim
 
 
 def _rng(*parts):
@@ -1024,3 +1025,27 @@ def test_layer_flags_must_be_bools(make, flag):
     layers used to take its truth value: ceil_mode='no' pooled in ceil mode)."""
     with pytest.raises(TypeError, match=f"{flag} must be a bool"):
         make()
+
+
+def test_losses_with_nothing_to_average():
+    """An empty batch, or targets all equal to ignore_index: the mean is nan and the
+    gradient zero, as in torch (the backward divided by zero); logits with no class are a
+    ValueError."""
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    for loss in (nn.CrossEntropyLoss(), nn.CrossEntropyLoss(weight=np.ones(3))):
+        assert math.isnan(loss(x, np.array([-100, -100])))
+        assert np.array_equal(loss.backward(), np.zeros((2, 3)))
+        assert math.isnan(loss(np.zeros((0, 3)), np.zeros(0, int)))
+        assert loss.backward().shape == (0, 3)
+    for loss in (nn.MSELoss(), nn.BCEWithLogitsLoss()):
+        assert math.isnan(loss(np.zeros((0, 3)), np.zeros((0, 3))))
+        assert loss.backward().shape == (0, 3)
+    with pytest.raises(ValueError, match="at least one class"):
+        nn.CrossEntropyLoss()(np.zeros((2, 0)), np.array([0, 0]))
+
+
+def test_adaptive_max_pool_of_an_empty_batch():
+    for shape in ((0, 3, 10), (2, 0, 10)):
+        y = nn.AdaptiveMaxPool1d(2)(np.zeros(shape))
+        assert y.shape == shape[:2] + (2,)
+        assert F.adaptive_max_pool1d_backward(y, np.zeros(shape), 2).shape == shape

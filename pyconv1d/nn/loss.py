@@ -126,6 +126,9 @@ class CrossEntropyLoss(_Loss):
             raise ValueError(f"{self._label()}: target shape {t.shape} does not match input "
                              f"shape {x.shape} (expected target shape {want})")
         C = xb.shape[1]
+        if C == 0:
+            raise ValueError(f"{self._label()}: input must have at least one class, got shape "
+                             f"{x.shape}")
         if self.weight is not None and self.weight.shape != (C,):
             raise ValueError(f"{self._label()}: weight of shape {self.weight.shape} does not "
                              f"match the {C} classes of input shape {x.shape}")
@@ -169,7 +172,9 @@ class CrossEntropyLoss(_Loss):
         loss_shape = (tshape[1:] if unbatched else tshape)
         up = self._upstream(grad_output, loss_shape, np.float64)
         coef = np.reshape(up, -1) if self.reduction == "none" else up
-        coef = coef / denom
+        # no counted target (all ignored, or an empty batch): a nan loss and, as in torch,
+        # a zero gradient
+        coef = coef / denom if denom else coef * 0.0
         n = len(safe)
         g = (1 - s) * wt[:, None] * p
         g[np.arange(n), safe] -= (1 - s) * wt
@@ -205,7 +210,7 @@ class MSELoss(_Loss):
     def backward(self, grad_output=None):
         (diff,) = self._saved("_cache")
         up = self._upstream(grad_output, diff.shape, diff.dtype)
-        scale = 1.0 / diff.size if self.reduction == "mean" else 1.0
+        scale = 1.0 / max(diff.size, 1) if self.reduction == "mean" else 1.0
         return (2 * scale * up * diff).astype(diff.dtype, copy=False)
 
 
@@ -270,5 +275,5 @@ class BCEWithLogitsLoss(_Loss):
     def backward(self, grad_output=None):
         shape, dtype, dloss = self._saved("_cache")
         up = self._upstream(grad_output, shape, np.float64)
-        scale = 1.0 / dloss.size if self.reduction == "mean" else 1.0
+        scale = 1.0 / max(dloss.size, 1) if self.reduction == "mean" else 1.0
         return (scale * up * dloss).astype(dtype)
