@@ -303,12 +303,20 @@ def pool_args(fn, input, kernel_size, stride, padding, dilation, ceil_mode, num_
             raise ValueError(f"{fn}: padding must be at most half of kernel_size, got "
                              f"padding={padding!r} and kernel_size={kernel_size!r}")
     sizes = in_shape[-nd:]
+    for k, d in zip(kernel, dilation):
+        if d * (k - 1) + 1 > MAX_EXTENT:
+            raise ValueError(f"{fn}: dilation={dilation!r} with kernel_size={kernel_size!r} "
+                             f"spans more than {MAX_EXTENT} samples")
     out = tuple(pool_output_size(n, k, s, p, d, ceil_mode)
                 for n, k, s, p, d in zip(sizes, kernel, stride, pad, dilation))
     if min(out) < 1:
         raise ValueError(f"{fn}: input of shape {in_shape} is too small for kernel_size="
                          f"{kernel_size!r}, stride={stride!r}, padding={padding!r}, "
                          f"dilation={dilation!r}: the output size would be {out}")
+    # one output on an axis never uses its stride: 1 there keeps every index the kernels
+    # compute inside 64 bits (several outputs need a stride within the padded length)
+    stride = tuple(1 if o == 1 else s for o, s in zip(out, stride))
+    dilation = tuple(1 if k == 1 else d for k, d in zip(kernel, dilation))   # likewise
     if nd == 1:
         kernel, stride, pad, dilation, plane_out = ((1,) + kernel, (1,) + stride, (0,) + pad,
                                                     (1,) + dilation, (1,) + out)
@@ -327,6 +335,10 @@ def adaptive_pool_args(fn, input, output_size, num_threads, nd):
     if len(items) != nd:
         raise ValueError(f"{fn}: output_size must be an int or {nd} ints, got {output_size!r}")
     out = tuple(n if o is None else check_int(o, "output_size", 1) for o, n in zip(items, sizes))
+    need = math.prod(in_shape[:-nd] + out) * (x.dtype.itemsize + 8)   # values and indices
+    if need > memory_limit():
+        raise ValueError(f"{fn}: output_size={output_size!r} would need {need / 2**30:.1f} GiB "
+                         f"for input shape {in_shape}, more than this machine's memory")
     plane_out = (1,) + out if nd == 1 else out
     ones = (1, 1)
     return PoolArgs(x, ones, ones, (0, 0), ones, plane_out, in_shape, in_shape[:-nd] + out,

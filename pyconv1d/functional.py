@@ -623,6 +623,8 @@ def _avg_geometry(args, count_include_pad, divisor_override):
     cip = _checks.check_bool(count_include_pad, "count_include_pad")
     dov = 0 if divisor_override is None else _checks.check_int(divisor_override,
                                                                "divisor_override", 1)
+    if dov > 2 ** 53:
+        raise ValueError(f"divisor_override must be at most 2**53, got {divisor_override!r}")
     return (*args.kernel, *args.stride, *args.padding, cip, dov, _pool_threads(args))
 
 

@@ -527,3 +527,24 @@ def test_windows_reaching_far_into_the_padding():
     for k in (2 ** 40, 3 * 2 ** 30):
         y = F.avg_pool2d(np.ones((1, 1, 4, 4)), k, padding=k // 2)
         np.testing.assert_allclose(y, 16.0 / float(k) ** 2, rtol=1e-12)
+
+
+def test_strides_and_dilations_past_64_bits():
+    """A stride that leaves one output per axis, or a dilation of a one-tap kernel, is never
+    used: any int works there (they overflowed the kernels' 64-bit arguments); a kernel that
+    spans more than 2**40 samples, a divisor beyond 2**53 and an adaptive output that would
+    not fit in memory are ValueErrors naming the argument."""
+    x = np.arange(10.0).reshape(1, 1, 10)
+    x2 = np.arange(16.0).reshape(1, 1, 4, 4)
+    assert np.array_equal(F.max_pool1d(x, 3, stride=2 ** 70), [[[2.0]]])
+    assert np.array_equal(F.avg_pool1d(x, 2, stride=2 ** 64), [[[0.5]]])
+    assert np.array_equal(F.max_pool1d(x, 1, dilation=2 ** 70), x)
+    assert np.array_equal(F.max_pool2d(x2, 2, stride=(2 ** 64, 2 ** 64)), [[[[5.0]]]])
+    with pytest.raises(ValueError, match="kernel_size=18446744073709551616 spans more"):
+        F.max_pool1d(x, 2 ** 64, padding=2 ** 63, stride=2 ** 64)
+    with pytest.raises(ValueError, match="divisor_override must be at most"):
+        F.avg_pool2d(x2, 2, divisor_override=2 ** 70)
+    with pytest.raises(ValueError, match="output_size=1099511627776 would need"):
+        F.adaptive_max_pool1d(x, 2 ** 40)
+    with pytest.raises(ValueError, match="output_size=2147483648 would need"):
+        F.adaptive_avg_pool2d(x2, 2 ** 31)
