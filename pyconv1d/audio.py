@@ -60,6 +60,8 @@ __all__ = [
 ]
 
 _PAD_MODES = ("constant", "reflect")
+#: The most masks of each kind spec_augment draws per utterance (each is a Python loop step).
+MAX_MASKS = 10_000
 
 
 # --------------------------------------------------------------------------- validation
@@ -83,6 +85,15 @@ def _float_dtype(dtype):
         raise TypeError(f"dtype must be float32 or float64, got "
                         f"{repr(dtype) if dt is None else dt}")
     return dt
+
+
+def _fits(elements, what):
+    """Raise a ValueError naming ``what`` when ``elements`` float64 values would not fit in
+    this machine's memory (instead of asking numpy for terabytes)."""
+    need = elements * 8
+    if need > _checks.memory_limit():
+        raise ValueError(f"{what} would need {need / 2**30:.1f} GiB, more than this machine's "
+                         f"memory")
 
 
 def _positive_int(value, name):
@@ -400,6 +411,7 @@ def get_window(window, win_length, n_fft=None, dtype=np.float64):
     """
     win_length = _positive_int(win_length, "win_length")
     n_fft = win_length if n_fft is None else _positive_int(n_fft, "n_fft")
+    _fits(4 * n_fft, f"a window of n_fft={n_fft}")
     if win_length > n_fft:
         raise ValueError(f"win_length must be <= n_fft={n_fft}, got {win_length!r}")
     if isinstance(window, (str, tuple)):
@@ -477,8 +489,13 @@ def stft(x, n_fft=512, hop_length=None, win_length=None, window="hann", center=T
     x = _as_audio(x)
     n_fft, hop_length, win_length = _stft_lengths(n_fft, hop_length, win_length)
     pad_mode = _pad_mode(pad_mode)
+    center = _checks.check_bool(center, "center")
+    padded = x.shape[-1] + (n_fft // 2 * 2 if center else 0)
+    n_frames = 1 + max(padded - n_fft, 0) // hop_length
+    _fits(math.prod(x.shape[:-1]) * (padded + 2 * n_frames * n_fft) + 4 * n_fft,
+          f"the frames of n_fft={n_fft} every hop_length={hop_length} samples")
     w = get_window(window, win_length, n_fft, dtype=x.dtype)
-    if _checks.check_bool(center, "center"):
+    if center:
         x = _center(x, n_fft, pad_mode)
     elif x.shape[-1] < n_fft:
         raise ValueError(f"x has {x.shape[-1]} samples, fewer than n_fft={n_fft} (use "
@@ -637,6 +654,7 @@ def mel_filterbank(sr, n_fft, n_mels=40, fmin=0.0, fmax=None, htk=False, norm="s
         raise ValueError(f"fmin must be < fmax={fmax!r}, got {fmin!r}")
     if norm not in ("slaney", None):
         raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
+    _fits(4 * (n_mels + 2) * (n_fft // 2 + 1), f"a filterbank of n_mels={n_mels} and n_fft={n_fft}")
     fft_freqs = np.arange(n_fft // 2 + 1) * (sr / n_fft)
     edges = mel_frequencies(n_mels + 2, fmin, fmax, htk)
     widths = np.diff(edges)
@@ -823,7 +841,7 @@ def spec_augment(spec, rng=None, freq_masks=2, freq_width=8, time_masks=2, time_
     rng : numpy.random.Generator, int or None
         Source of randomness (an int seeds a new Generator); pass one Generator through
         training for reproducible masks.
-    freq_masks, time_masks : int >= 0
+    freq_masks, time_masks : int in [0, MAX_MASKS]
     freq_width, time_width : int >= 0
         Largest width of one mask.
     value : float, optional
@@ -855,6 +873,11 @@ def spec_augment(spec, rng=None, freq_masks=2, freq_width=8, time_masks=2, time_
     time_width = _checks.check_int(time_width, "time_width", 0)
     if value is not None:
         value = _real(value, "value")
+    if max(freq_masks, time_masks) > MAX_MASKS:
+        raise ValueError(f"freq_masks and time_masks must be at most {MAX_MASKS}, got "
+                         f"{freq_masks} and {time_masks}")
+    if out.size == 0:
+        return out
     n_freq, n_time = out.shape[-2:]
     flat = out.reshape(-1, n_freq, n_time)
     for utt in flat:
@@ -931,6 +954,7 @@ class MelSpectrogram(Module):
         self.dtype = dtype
         self._window_spec = window
         self._mel_args = (fmin, fmax, htk, norm)
+        _fits(4 * (self.n_fft // 2 + 1) * self.n_fft, f"the Fourier kernels of n_fft={n_fft}")
         w = get_window(window, self.win_length, self.n_fft)
         n = np.arange(self.n_fft)
         f = np.arange(self.n_fft // 2 + 1)
@@ -971,7 +995,7 @@ class MelSpectrogram(Module):
             raise ValueError(f"x must have shape (N, L) or (L,), got shape {x.shape}")
         unbatched = x.ndim == 1
         dtype = np.dtype(np.float64) if x.dtype == np.float64 else self.dtype
-        x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]), dtype=dtype)
+        x2 = np.ascontiguousarray(x[None] if unbatched else x, dtype=dtype)
         length = x2.shape[-1]
         padding = 0
         if self.center:

@@ -622,3 +622,32 @@ def test_committed_spoken_digit_corpus_splits_by_voice():
     for r in rows[::max(1, len(rows) // 20)]:
         info = audio.info(root / r["file"])
         assert (info.samplerate, info.channels, info.format) == (8000, 1, "FLAC")
+
+
+def test_sizes_that_would_not_fit_memory_are_value_errors():
+    """n_fft or mask counts far beyond any signal are refused up front, naming the argument
+    (an n_fft of 2**31 ran out of memory, 10**9 masks looped for ever, n_fft = 2**20 asked
+    for a 4 TiB Fourier bank)."""
+    for call, match in [
+            (lambda: audio.stft(np.zeros(4000), n_fft=2 ** 31, hop_length=2 ** 31),
+             "n_fft=2147483648 every hop_length=2147483648"),
+            (lambda: audio.get_window("hann", 8, n_fft=2 ** 40), "n_fft=1099511627776"),
+            (lambda: audio.mel_filterbank(8000, 2 ** 40), "n_fft=1099511627776"),
+            (lambda: audio.MelSpectrogram(8000, n_fft=2 ** 20), "n_fft=1048576"),
+            (lambda: audio.spec_augment(np.ones((4, 10)), rng=0, freq_masks=10 ** 9),
+             "at most 10000, got 1000000000")]:
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+def test_empty_signals_and_spectrograms():
+    """No samples: the MelSpectrogram layer gives the one frame of padding that stft and
+    log_mel give (it raised on a reshape), and spec_augment returns an empty input as it is."""
+    layer = audio.MelSpectrogram(8000, n_fft=64, n_mels=8)
+    y = layer(np.zeros(0, np.float32))
+    assert y.shape == (8, 1)
+    np.testing.assert_allclose(y, audio.log_mel(np.zeros(0, np.float32), 8000, n_fft=64,
+                                                n_mels=8), rtol=1e-5)
+    assert layer.backward(np.ones(y.shape)).shape == (0,)
+    for shape in ((0, 10), (4, 0), (2, 0, 5)):
+        assert audio.spec_augment(np.ones(shape), rng=0).shape == shape
