@@ -57,6 +57,8 @@ def check_int(value, name, minimum):
 
 def int_tuple(value, name, nd, minimum):
     """An int, or a sequence of ``nd`` ints, each >= minimum, as a tuple of ``nd`` ints."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()          # np.array(2) is the int 2; np.array(2.0) a float
     if isinstance(value, (tuple, list, np.ndarray)):
         items = list(value)
         if len(items) != nd:

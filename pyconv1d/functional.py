@@ -112,10 +112,19 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     >>> choose_algorithm(64, 256, (3, 3)), choose_algorithm(8, 32, (3, 3), stride=2)
     ('gemm', 'gemm')
     """
-    taps = math.prod(kernel_size) if np.ndim(kernel_size) else int(kernel_size)
+    in_channels = _checks.check_int(in_channels, "in_channels", 1)
+    out_channels = _checks.check_int(out_channels, "out_channels", 1)
+    groups = _checks.check_int(groups, "groups", 1)
+    nd = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 1
+    if nd not in (1, 2):
+        raise ValueError(f"kernel_size must be an int or 1-2 ints, got {kernel_size!r}")
+    kernel_size = _checks.int_tuple(kernel_size, "kernel_size", nd, 1)
+    stride = _checks.int_tuple(stride, "stride", nd, 1)
+    taps = math.prod(kernel_size)
     og = out_channels // groups
     cg = in_channels // groups
-    unit = all(s == 1 for s in (stride if np.ndim(stride) else (stride,)))
+    unit = all(s == 1 for s in stride)
+    kernel_size = kernel_size if nd == 2 else kernel_size[0]
     if unit:
         if taps >= FFT_MIN_TAPS_FEW_CHANNELS or (taps >= FFT_MIN_TAPS and og * cg >= 16):
             return "fft"

@@ -445,14 +445,12 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     """
     grads = [p.grad for p in _params(parameters) if p.grad is not None]
     max_norm = _number(max_norm, "max_norm", "clip_grad_norm_")
-    norm_type = float(norm_type)
+    norm_type = _number(norm_type, "norm_type", "clip_grad_norm_", strict=True)
     if not grads:
         return 0.0
     if norm_type == math.inf:
         total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
     else:
-        if not norm_type > 0:
-            raise ValueError(f"clip_grad_norm_: norm_type must be positive, got {norm_type!r}")
         with _blas.single_threaded():      # see _blas.single_threaded: idle BLAS threads spin
             norms = np.array([np.linalg.norm(g.reshape(-1).astype(np.float64), norm_type)
                               for g in grads])

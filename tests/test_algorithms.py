@@ -692,3 +692,22 @@ def test_scratch_that_would_not_fit_memory():
             conv1d(x, w, algorithm=algorithm, **kw)
         with pytest.raises(ValueError, match=f"algorithm='{algorithm}'.*GiB"):
             conv1d_backward(np.ones(y.shape), x, w, algorithm=algorithm, **kw)
+
+
+def test_choose_algorithm_checks_its_arguments():
+    for args, exc, match in [((4, 8, 3, 0), ValueError, "groups must be an int >= 1, got 0"),
+                             (("a", 8, 3), TypeError, "in_channels must be an int"),
+                             ((0, 0, 0), ValueError, "in_channels must be an int >= 1"),
+                             ((4, 8, (3, 3, 3)), ValueError, "kernel_size must be an int or")]:
+        with pytest.raises(exc, match=match):
+            choose_algorithm(*args)
+
+
+def test_zero_dimensional_arrays_as_ints():
+    """np.array(2) is the int 2 wherever an int goes (it raised "iteration over a 0-d
+    array"); np.array(2.0) is a float, a TypeError."""
+    x = np.ones((1, 2, 10))
+    w = np.ones((2, 2, 3))
+    assert np.array_equal(conv1d(x, w, stride=np.array(2)), conv1d(x, w, stride=2))
+    with pytest.raises(TypeError, match="stride must be an int >= 1, got 2.0"):
+        conv1d(x, w, stride=np.array(2.0))

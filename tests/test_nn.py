@@ -1049,3 +1049,12 @@ def test_adaptive_max_pool_of_an_empty_batch():
         y = nn.AdaptiveMaxPool1d(2)(np.zeros(shape))
         assert y.shape == shape[:2] + (2,)
         assert F.adaptive_max_pool1d_backward(y, np.zeros(shape), 2).shape == shape
+
+
+def test_cross_entropy_labels_past_int64():
+    """A uint64 label beyond int64 is out of range, not wrapped to -1 (which ignore_index=-1
+    then skipped)."""
+    loss = nn.CrossEntropyLoss(ignore_index=-1)
+    with pytest.raises(ValueError, match="got 18446744073709551615"):
+        loss(np.zeros((2, 3)), np.array([2 ** 64 - 1, 0], np.uint64))
+    assert loss(np.zeros((2, 3)), np.array([2, 0], np.uint64)) == pytest.approx(math.log(3))

@@ -618,3 +618,12 @@ def test_max_norm_checks_dim_and_norm_type():
     assert optim.max_norm_(np.ones((0, 3)), 1.0).shape == (0, 3)
     np.testing.assert_allclose(optim.max_norm_(w.copy(), 1.0, dim=-1),
                                optim.max_norm_(w.copy(), 1.0, dim=1))
+
+
+@pytest.mark.parametrize("norm_type,exc", [("fro", TypeError), (None, TypeError),
+                                           (0, ValueError), (-1.0, ValueError)])
+def test_clip_grad_norm_checks_norm_type(norm_type, exc):
+    p = nn.Parameter(np.ones(2))
+    p.grad = np.ones(2)
+    with pytest.raises(exc, match="clip_grad_norm_: norm_type"):
+        optim.clip_grad_norm_([p], 1.0, norm_type)

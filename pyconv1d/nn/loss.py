@@ -133,6 +133,9 @@ class CrossEntropyLoss(_Loss):
             raise ValueError(f"{self._label()}: weight of shape {self.weight.shape} does not "
                              f"match the {C} classes of input shape {x.shape}")
         logits = np.moveaxis(xb, 1, -1).reshape(-1, C).astype(np.float64)
+        if t.dtype.kind == "u" and t.size and t.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{self._label()}: target values must lie in [0, {C}) or equal "
+                             f"ignore_index={self.ignore_index}, got {t.max()}")
         labels = tb.reshape(-1).astype(np.int64)
         valid = labels != self.ignore_index
         bad = valid & ((labels < 0) | (labels >= C))
