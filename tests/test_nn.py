@@ -1058,3 +1058,16 @@ def test_cross_entropy_labels_past_int64():
     with pytest.raises(ValueError, match="got 18446744073709551615"):
         loss(np.zeros((2, 3)), np.array([2 ** 64 - 1, 0], np.uint64))
     assert loss(np.zeros((2, 3)), np.array([2, 0], np.uint64)) == pytest.approx(math.log(3))
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (nn.Flatten(), (2, 3, 4)), (nn.Permute(0, 2, 1), (2, 3, 4)), (nn.Transpose(1, 2), (2, 3, 4)),
+    (nn.Dropout(0.5).eval(), (2, 3, 4))])
+def test_shape_layers_check_grad_output(layer, shape):
+    """A grad_output of another shape with as many elements (or none of them) is a
+    ValueError naming the layer, not a silent reshape or numpy's axis error."""
+    y = layer(np.ones(shape))
+    assert layer.backward(np.ones(y.shape)).shape == shape
+    for bad in (y.shape[::-1], (y.size,), (1, 2)):
+        with pytest.raises(ValueError, match="shape of the last forward's output"):
+            layer.backward(np.ones(bad))

@@ -137,6 +137,16 @@ class GELU(_Elementwise):
         return y.astype(x.dtype, copy=False), dydx.astype(x.dtype, copy=False)
 
 
+def _grad_of_shape(layer, grad_output, shape):
+    """grad_output as an array of the last forward output's ``shape`` (a reshape or a
+    transpose would take another shape of as many elements without a word)."""
+    g = np.asarray(grad_output)
+    if g.shape != shape:
+        raise ValueError(f"{layer._label()}: grad_output must have the shape of the last "
+                         f"forward's output {shape}, got shape {g.shape}")
+    return g
+
+
 class Dropout(Module):
     """Zero each element with probability ``p`` in training mode, scaling the rest by
     ``1 / (1 - p)``; the identity in evaluation mode.
@@ -171,6 +181,7 @@ class Dropout(Module):
 
     def forward(self, x):
         x = _validate.float_input(self, x)
+        self._out = x.shape
         if not self.training or self.p == 0:
             self._mask = None
             return x
@@ -187,7 +198,7 @@ class Dropout(Module):
     def backward(self, grad_output):
         mask = self._saved("_mask")
         if mask is None:
-            return grad_output
+            return _grad_of_shape(self, grad_output, self._out)
         return _validate.grad_output(self, grad_output, mask.shape, mask.dtype) * mask
 
 
@@ -222,13 +233,15 @@ class Flatten(Module):
                              f"shape {x.shape}")
         self._shape = x.shape
         if x.ndim == 0:
-            return x.reshape(1)
-        merged = math.prod(x.shape[start:end + 1])
-        return x.reshape(x.shape[:start] + (merged,) + x.shape[end + 1:])
+            self._out = (1,)
+        else:
+            merged = math.prod(x.shape[start:end + 1])
+            self._out = x.shape[:start] + (merged,) + x.shape[end + 1:]
+        return x.reshape(self._out)
 
     def backward(self, grad_output):
         shape = self._saved("_shape")
-        return np.asarray(grad_output).reshape(shape)
+        return _grad_of_shape(self, grad_output, self._out).reshape(shape)
 
 
 class Permute(Module):
@@ -261,11 +274,13 @@ class Permute(Module):
             raise ValueError(f"{self._label()}: expected an input with {len(self.dims)} axes, "
                              f"got shape {x.shape}")
         self._perm = tuple(d % x.ndim for d in self.dims)
-        return np.transpose(x, self._perm)
+        y = np.transpose(x, self._perm)
+        self._out = y.shape
+        return y
 
     def backward(self, grad_output):
         perm = self._saved("_perm")
-        return np.transpose(np.asarray(grad_output), np.argsort(perm))
+        return np.transpose(_grad_of_shape(self, grad_output, self._out), np.argsort(perm))
 
 
 class Transpose(Module):
@@ -291,9 +306,10 @@ class Transpose(Module):
         x = np.asarray(x)
         if not (-x.ndim <= self.dim0 < x.ndim and -x.ndim <= self.dim1 < x.ndim):
             raise ValueError(f"{self._label()}: axes out of range for input of shape {x.shape}")
-        self._done = True
-        return np.swapaxes(x, self.dim0, self.dim1)
+        y = np.swapaxes(x, self.dim0, self.dim1)
+        self._out = y.shape
+        return y
 
     def backward(self, grad_output):
-        self._saved("_done")
-        return np.swapaxes(np.asarray(grad_output), self.dim0, self.dim1)
+        return np.swapaxes(_grad_of_shape(self, grad_output, self._saved("_out")), self.dim0,
+                           self.dim1)
