@@ -96,6 +96,16 @@ def _fits(elements, what):
                          f"memory")
 
 
+def _axis(axis, ndim):
+    """``axis`` checked as an axis of an array of ``ndim`` dimensions."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis must be in [{-ndim}, {ndim}) for an array of {ndim} "
+                         f"dimensions, got {axis!r}")
+    return int(axis)
+
+
 def _positive_int(value, name):
     return _checks.check_int(value, name, 1)
 
@@ -322,7 +332,7 @@ def resample(x, orig_sr, target_sr, axis=-1):
     if orig_sr == target_sr:
         return x.copy()
     g = math.gcd(orig_sr, target_sr)
-    y = scipy.signal.resample_poly(x, target_sr // g, orig_sr // g, axis=axis)
+    y = scipy.signal.resample_poly(x, target_sr // g, orig_sr // g, axis=_axis(axis, x.ndim))
     return np.ascontiguousarray(y, dtype=x.dtype)
 
 
@@ -347,6 +357,7 @@ def preemphasis(x, coef=0.97, axis=-1):
     """
     x = _as_audio(x)
     coef = _real(coef, "coef", 0.0, 1.0)
+    axis = _axis(axis, x.ndim)
     x = np.moveaxis(x, axis, -1)
     y = x.copy()
     y[..., 1:] -= x.dtype.type(coef) * x[..., :-1]
@@ -818,6 +829,7 @@ def cmvn(features, axis=-1, variance=True, eps=1e-8):
     """
     f = _as_audio(features, "features")
     eps = _real(eps, "eps", 0.0)
+    axis = _axis(axis, f.ndim)
     out = f - f.mean(axis=axis, keepdims=True)
     if variance:
         out /= np.sqrt(f.var(axis=axis, keepdims=True) + f.dtype.type(eps))

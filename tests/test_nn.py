@@ -1071,3 +1071,15 @@ def test_shape_layers_check_grad_output(layer, shape):
     for bad in (y.shape[::-1], (y.size,), (1, 2)):
         with pytest.raises(ValueError, match="shape of the last forward's output"):
             layer.backward(np.ones(bad))
+
+
+def test_load_state_dict_and_layer_norm_argument_types():
+    layer = nn.Linear(2, 3)
+    for bad in (None, [1, 2]):
+        with pytest.raises(TypeError, match="state_dict must be a mapping"):
+            layer.load_state_dict(bad)
+    with pytest.raises(TypeError, match="strict must be a bool, got 'no'"):
+        layer.load_state_dict(layer.state_dict(), strict="no")
+    for bad in (3.0, None):
+        with pytest.raises(TypeError, match="normalized_shape must be an int or a tuple"):
+            nn.LayerNorm(bad)

@@ -4,7 +4,7 @@ A layer is a :class:`Module` whose ``forward(x)`` keeps what its ``backward`` ne
 ``backward(grad_output)`` returns the gradient of the input and *adds* into the ``.grad`` of
 each of its :class:`Parameter`\\ s. Containers chain these calls.
 """
-import collections
+import collections.abc
 import numbers
 from typing import NamedTuple
 
@@ -439,6 +439,12 @@ class Module:
         IncompatibleKeys
             ``(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError(f"{self._label()}.load_state_dict: state_dict must be a mapping of "
+                            f"names to arrays, got {type(state_dict).__name__}")
+        if not isinstance(strict, (bool, np.bool_)):
+            raise TypeError(f"{self._label()}.load_state_dict: strict must be a bool, got "
+                            f"{strict!r}")
         entries = self._state_entries()
         given = dict(state_dict)
         missing = [k for k in entries if k not in given]

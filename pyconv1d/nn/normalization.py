@@ -179,6 +179,9 @@ class LayerNorm(Module):
         owner = type(self).__name__
         if isinstance(normalized_shape, numbers.Integral):
             normalized_shape = (normalized_shape,)
+        if not isinstance(normalized_shape, (tuple, list)):
+            raise TypeError(f"{owner}: normalized_shape must be an int or a tuple of ints, got "
+                            f"{normalized_shape!r}")
         self.normalized_shape = tuple(_validate.int_arg(n, "normalized_shape", 1, owner)
                                       for n in normalized_shape)
         self.eps = _validate.float_arg(eps, "eps", owner, 0.0, None, lo_open=True)
