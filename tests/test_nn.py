@@ -1083,3 +1083,14 @@ def test_load_state_dict_and_layer_norm_argument_types():
     for bad in (3.0, None):
         with pytest.raises(TypeError, match="normalized_shape must be an int or a tuple"):
             nn.LayerNorm(bad)
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: nn.Conv1d(3, 4, 2 ** 40), r"\(4, 3, 1099511627776\)"),
+    (lambda: nn.Linear(2 ** 20, 2 ** 20), r"\(1048576, 1048576\)"),
+    (lambda: nn.Embedding(2 ** 40, 300), r"\(1099511627776, 300\)")])
+def test_weights_that_would_not_fit_memory(make, shape):
+    """A layer whose weight would need terabytes says so, naming the layer and the shape,
+    before asking numpy for them."""
+    with pytest.raises(ValueError, match=f"a weight of shape {shape} would need"):
+        make()

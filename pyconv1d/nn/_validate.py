@@ -1,7 +1,10 @@
 """Input checks shared by the layers: every message names the layer and the shapes."""
+import math
 import numbers
 
 import numpy as np
+
+from .._checks import memory_limit
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -30,6 +33,16 @@ def bool_arg(value, name, owner):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{owner}: {name} must be a bool, got {value!r}")
     return bool(value)
+
+
+def weight_shape(shape, dtype, owner):
+    """``shape`` when an array of it fits this machine's memory; else a ValueError naming
+    the layer (instead of numpy's MemoryError for terabytes)."""
+    need = math.prod(shape) * np.dtype(dtype).itemsize
+    if need > memory_limit():
+        raise ValueError(f"{owner}: a weight of shape {tuple(shape)} would need "
+                         f"{need / 2**30:.1f} GiB, more than this machine's memory")
+    return tuple(shape)
 
 
 def float_arg(value, name, owner, lo=None, hi=None, lo_open=False):

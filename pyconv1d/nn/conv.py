@@ -61,7 +61,8 @@ class _ConvNd(Module):
                              f"{padding_mode!r}")
         self.padding_mode = padding_mode
         dt = float_dtype(dtype)
-        self.weight = Parameter(np.empty(self._weight_shape(), dt))
+        self.weight = Parameter(np.empty(_validate.weight_shape(self._weight_shape(), dt, owner),
+                                         dt))
         if _validate.bool_arg(bias, "bias", owner):
             self.bias = Parameter(np.empty(self.out_channels, dt))
         else:

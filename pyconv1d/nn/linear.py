@@ -61,7 +61,8 @@ class Linear(Module):
         self.in_features = _validate.int_arg(in_features, "in_features", 1, owner)
         self.out_features = _validate.int_arg(out_features, "out_features", 1, owner)
         dt = float_dtype(dtype)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dt))
+        self.weight = Parameter(np.empty(_validate.weight_shape(
+            (self.out_features, self.in_features), dt, owner), dt))
         if _validate.bool_arg(bias, "bias", owner):
             self.bias = Parameter(np.empty(self.out_features, dt))
         else:
@@ -147,8 +148,9 @@ class Embedding(Module):
             padding_idx %= self.num_embeddings
         self.padding_idx = padding_idx
         if _weight is None:
-            self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim),
-                                             float_dtype(dtype)))
+            dt = float_dtype(dtype)
+            self.weight = Parameter(np.empty(_validate.weight_shape(
+                (self.num_embeddings, self.embedding_dim), dt, owner), dt))
             self.reset_parameters(rng)
         else:
             self.weight = Parameter(_weight)
