@@ -164,11 +164,11 @@ def _scratch_bytes(args, algorithm):
         width = args.x.shape[-1]
         phases = args.x.shape[1] // args.groups * rows * sw * -(-width // sw)
         return phases * args.num_threads * itemsize
-    if algorithm == "fft":
+    if algorithm == "fft":   # in float64 whatever the dtype, 16 bytes with the spectra
         padded = [n + lo + hi for n, (lo, hi) in zip(args.x.shape[2:], args.pads)]
         full = [p - d * (k - 1) for p, d, k in zip(padded, args.dilation, args.w.shape[2:])]
         return (args.x.shape[0] * (args.x.shape[1] * math.prod(padded)
-                                   + args.w.shape[0] * math.prod(full)) * itemsize)
+                                   + args.w.shape[0] * math.prod(full)) * 16)
     return 0
 
 
