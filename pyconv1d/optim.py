@@ -45,6 +45,15 @@ def _number(value, name, owner, minimum=0.0, strict=False, maximum=None):
     return v
 
 
+def _count(value, name, owner):
+    """An int >= 0 (numpy ints accepted; bools, floats and strings rejected)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {name} must be an int >= 0, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{owner}: {name} must be an int >= 0, got {value!r}")
+    return int(value)
+
+
 def _threads(p):
     """The layers' thread count (nn.set_num_threads) for a step of p, 1 for a small one."""
     return F._sized_threads(p.data.size, get_num_threads())
@@ -527,6 +536,13 @@ class LRScheduler:
             raise TypeError(f"{type(self).__name__}: {type(optimizer).__name__} is not an "
                             f"Optimizer")
         self.optimizer = optimizer
+        if isinstance(last_epoch, (bool, np.bool_)) or not isinstance(last_epoch,
+                                                                      numbers.Integral):
+            raise TypeError(f"{type(self).__name__}: last_epoch must be an int >= -1, got "
+                            f"{last_epoch!r}")
+        if last_epoch < -1:
+            raise ValueError(f"{type(self).__name__}: last_epoch must be an int >= -1, got "
+                             f"{last_epoch!r}")
         for g in optimizer.param_groups:
             if last_epoch == -1:
                 g.setdefault("initial_lr", g["lr"])
@@ -631,15 +647,15 @@ class ReduceLROnPlateau:
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != n:
                 raise ValueError(f"{owner}: expected {n} min_lrs, got {len(min_lr)}")
-            self.min_lrs = [float(m) for m in min_lr]
+            self.min_lrs = [_number(m, "min_lr", owner) for m in min_lr]
         else:
-            self.min_lrs = [float(min_lr)] * n
-        self.patience = int(patience)
-        self.cooldown = int(cooldown)
-        self.threshold = float(threshold)
+            self.min_lrs = [_number(min_lr, "min_lr", owner)] * n
+        self.patience = _count(patience, "patience", owner)
+        self.cooldown = _count(cooldown, "cooldown", owner)
+        self.threshold = _number(threshold, "threshold", owner)
         self.threshold_mode = threshold_mode
         self.mode = mode
-        self.eps = float(eps)
+        self.eps = _number(eps, "eps", owner)
         self.last_epoch = 0
         self.best = math.inf if mode == "min" else -math.inf
         self.cooldown_counter = 0
@@ -655,7 +671,14 @@ class ReduceLROnPlateau:
 
     def step(self, metrics):
         """Record this epoch's ``metrics`` (e.g. the validation loss)."""
-        current = float(metrics)
+        if np.ndim(metrics) != 0 or isinstance(metrics, (bool, np.bool_, str, bytes)):
+            raise TypeError(f"{type(self).__name__}.step: metrics must be a number, got "
+                            f"{metrics!r}")
+        try:
+            current = float(metrics)
+        except (TypeError, ValueError):
+            raise TypeError(f"{type(self).__name__}.step: metrics must be a number, got "
+                            f"{metrics!r}") from None
         self.last_epoch += 1
         if self._is_better(current, self.best):
             self.best = current

@@ -627,3 +627,26 @@ def test_clip_grad_norm_checks_norm_type(norm_type, exc):
     p.grad = np.ones(2)
     with pytest.raises(exc, match="clip_grad_norm_: norm_type"):
         optim.clip_grad_norm_([p], 1.0, norm_type)
+
+
+def test_scheduler_arguments_are_checked():
+    """Counts are ints >= 0 (patience=2.9 was truncated to 2, 'a' gave int()'s error),
+    thresholds and floors non-negative numbers, metrics one number, last_epoch an int."""
+    opt = optim.SGD([nn.Parameter(np.ones(2))], lr=0.1)
+    for kw, exc, match in [(dict(patience="a"), TypeError, "patience must be an int"),
+                           (dict(patience=2.9), TypeError, "patience must be an int"),
+                           (dict(cooldown=-1), ValueError, "cooldown must be an int >= 0"),
+                           (dict(min_lr="a"), TypeError, "min_lr must be a number"),
+                           (dict(threshold=-1.0), ValueError, "threshold must be >= 0"),
+                           (dict(eps=-1.0), ValueError, "eps must be >= 0")]:
+        with pytest.raises(exc, match=match):
+            optim.ReduceLROnPlateau(opt, **kw)
+    sched = optim.ReduceLROnPlateau(opt)
+    for bad in ("abc", np.array([1.0, 2.0]), None):
+        with pytest.raises(TypeError, match="metrics must be a number"):
+            sched.step(bad)
+    sched.step(np.float32(0.5))
+    with pytest.raises(TypeError, match="last_epoch must be an int"):
+        optim.StepLR(opt, 1, last_epoch="a")
+    with pytest.raises(ValueError, match="last_epoch must be an int >= -1, got -2"):
+        optim.StepLR(opt, 1, last_epoch=-2)
