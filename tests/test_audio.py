@@ -530,6 +530,8 @@ def test_conv_mel_spectrogram_backward_before_forward():
      r"axis must be in \[-2, 2\) for an array of 2 dimensions, got 3"),
     (lambda: audio.cmvn(np.ones((2, 5)), axis=1.0), TypeError, "axis must be an int, got 1.0"),
     (lambda: audio.preemphasis(np.ones(5), axis=1.5), TypeError, "axis must be an int"),
+    (lambda: audio.spec_augment(np.ones((4, 10)), rng=-1), ValueError,
+     "an int seed >= 0 or None, got -1"),
     (lambda: audio.mel_filterbank(8000, 256, htk="no"), TypeError,
      "htk must be a bool, got 'no'"),
     (lambda: audio.mel_filterbank(8000, 256, dtype=int), TypeError,

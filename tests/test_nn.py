@@ -1094,3 +1094,18 @@ def test_weights_that_would_not_fit_memory(make, shape):
     before asking numpy for them."""
     with pytest.raises(ValueError, match=f"a weight of shape {shape} would need"):
         make()
+
+
+def test_seeds_and_loss_weights_are_checked():
+    """Negative seeds and non-numeric loss weights are errors naming the argument (numpy's
+    "expected non-negative integer" and "could not convert string to float" before)."""
+    with pytest.raises(ValueError, match="seed must be None or an int >= 0, got -1"):
+        nn.manual_seed(-1)
+    with pytest.raises(TypeError, match="seed must be None or an int >= 0, got 1.5"):
+        nn.manual_seed(1.5)
+    with pytest.raises(ValueError, match="rng must be None, an int seed >= 0"):
+        nn.Conv1d(2, 3, 3, rng=-1)
+    with pytest.raises(TypeError, match="weight must be an array of real numbers"):
+        nn.CrossEntropyLoss(weight="abc")
+    with pytest.raises(TypeError, match="pos_weight must be an array of real numbers"):
+        nn.BCEWithLogitsLoss(pos_weight=["a"])

@@ -45,6 +45,16 @@ def weight_shape(shape, dtype, owner):
     return tuple(shape)
 
 
+def weights_arg(value, name, owner):
+    """None, or a real-valued array of per-class (or per-element) weights as float64."""
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: {name} must be an array of real numbers, got {value!r}")
+    return arr.astype(np.float64)
+
+
 def float_arg(value, name, owner, lo=None, hi=None, lo_open=False):
     """A real number within [lo, hi] (or (lo, hi] with lo_open)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):

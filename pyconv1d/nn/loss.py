@@ -90,8 +90,8 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)
         owner = type(self).__name__
+        weight = _validate.weights_arg(weight, "weight", owner)
         if weight is not None:
-            weight = np.asarray(weight, dtype=np.float64)
             if weight.ndim != 1:
                 raise ValueError(f"{owner}: weight must be 1-D (one per class), got shape "
                                  f"{weight.shape}")
@@ -243,8 +243,9 @@ class BCEWithLogitsLoss(_Loss):
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(reduction)
-        self.weight = None if weight is None else np.asarray(weight, dtype=np.float64)
-        self.pos_weight = None if pos_weight is None else np.asarray(pos_weight, np.float64)
+        owner = type(self).__name__
+        self.weight = _validate.weights_arg(weight, "weight", owner)
+        self.pos_weight = _validate.weights_arg(pos_weight, "pos_weight", owner)
 
     def _broadcastable(self, arr, name, shape):
         try:

@@ -38,6 +38,11 @@ def manual_seed(seed):
     >>> bool((a == b).all())
     True
     """
+    if seed is not None:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed must be None or an int >= 0, got {seed!r}")
+        if seed < 0:
+            raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
     _state["rng"] = np.random.default_rng(seed)
     return _state["rng"]
 
@@ -61,7 +66,10 @@ def resolve_rng(rng):
         return _state["rng"]
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise ValueError(f"rng must be None, an int seed >= 0 or a numpy.random.Generator, "
+                             f"got {rng!r}")
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {rng!r}")
 
