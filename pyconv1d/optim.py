@@ -100,7 +100,11 @@ class Optimizer:
         if isinstance(params, Parameter):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Parameters "
                             f"or of dicts, got a single Parameter (wrap it in a list)")
-        groups = list(params)
+        try:
+            groups = list(params)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Parameters "
+                            f"or of dicts, got {params!r}") from None
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -184,12 +188,21 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned (same parameter layout)."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise TypeError(f"{owner}: expected a dict with 'state' and 'param_groups' (what "
+                            f"state_dict() returns), got {type(state_dict).__name__}")
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
                 len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
             raise ValueError(f"{type(self).__name__}.load_state_dict: the state dict's parameter "
                              f"groups do not match this optimiser's")
         params = [p for g in self.param_groups for p in g["params"]]
+        bad = [i for i in state_dict["state"] if not (isinstance(i, numbers.Integral)
+                                                      and 0 <= i < len(params))]
+        if bad:
+            raise ValueError(f"{owner}: state for parameter {bad[0]!r}, but this optimiser has "
+                             f"{len(params)} parameters")
         updated = [{**group, **{k: v for k, v in saved.items() if k != "params"}}
                    for saved, group in zip(groups, self.param_groups)]
         for group in updated:

@@ -1109,3 +1109,9 @@ def test_seeds_and_loss_weights_are_checked():
         nn.CrossEntropyLoss(weight="abc")
     with pytest.raises(TypeError, match="pos_weight must be an array of real numbers"):
         nn.BCEWithLogitsLoss(pos_weight=["a"])
+
+
+@pytest.mark.parametrize("mode", ["replicate", "reflect", "circular"])
+def test_padding_modes_need_something_to_pad_from(mode):
+    with pytest.raises(ValueError, match=f"padding_mode='{mode}' has nothing to pad from"):
+        nn.Conv1d(1, 1, 3, padding=1, padding_mode=mode)(np.zeros((1, 1, 0), np.float32))

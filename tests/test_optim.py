@@ -650,3 +650,15 @@ def test_scheduler_arguments_are_checked():
         optim.StepLR(opt, 1, last_epoch="a")
     with pytest.raises(ValueError, match="last_epoch must be an int >= -1, got -2"):
         optim.StepLR(opt, 1, last_epoch=-2)
+
+
+def test_optimiser_structure_errors():
+    p = nn.Parameter(np.ones(2))
+    opt = optim.Adam([p], lr=0.1)
+    with pytest.raises(TypeError, match="expected a dict with 'state' and 'param_groups'"):
+        opt.load_state_dict({})
+    groups = opt.state_dict()["param_groups"]
+    with pytest.raises(ValueError, match="state for parameter 5, but this optimiser has 1"):
+        opt.load_state_dict({"state": {5: {}}, "param_groups": groups})
+    with pytest.raises(TypeError, match="params must be an iterable"):
+        optim.SGD(None, lr=0.1)

@@ -142,6 +142,9 @@ class _ConvNd(Module):
         for n, (lo, hi) in zip(xb.shape[2:], pairs):
             too_big = max(lo, hi) >= n if self.padding_mode == "reflect" else \
                 max(lo, hi) > n if self.padding_mode == "circular" else False
+            if n == 0 and max(lo, hi) > 0:
+                raise ValueError(f"{self._label()}: padding_mode={self.padding_mode!r} has "
+                                 f"nothing to pad from in an input of shape {xb.shape}")
             if too_big:
                 rule = "smaller than" if self.padding_mode == "reflect" else "at most"
                 raise ValueError(f"{self._label()}: padding {pairs} with padding_mode="
