@@ -171,6 +171,9 @@ def load_dataset(name, path=None):
     if name == "trec":
         return datasets.read_trec(path)
     if path.is_file():
+        if path.suffix != ".pos":
+            raise SystemExit(f"--data {path}: name the rt-polarity.pos file (the .neg file "
+                             f"beside it is read too) or the folder that holds both")
         return datasets.read_rt_polarity(path, path.with_suffix(".neg"))
     return datasets.read_rt_polarity(path)
 
@@ -593,6 +596,13 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error("--threads must be >= 1")
+    for name in ("epochs", "batch_size", "emb_dim", "glove_vocab", "maps", "min_count"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.patience < 0:
+        p.error(f"--patience must be >= 0, got {args.patience}")
+    if min(args.widths) < 1:
+        p.error(f"--widths must all be >= 1, got {args.widths}")
     if args.cv == 1 or args.cv < 0:
         p.error("--cv must be >= 2 (or 0: one split)")
     if not 0 < args.holdout < 0.5:

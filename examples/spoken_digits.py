@@ -630,7 +630,11 @@ def predict_file(path, model_path):
         raise SystemExit(f"{model_path} was trained on precomputed FSDD MFCCs, whose extraction "
                          f"settings are not known; --predict needs a model trained on audio "
                          f"(--data synth or a folder)")
+    if not Path(path).is_file():
+        raise SystemExit(f"--predict: {path} is not a file")
     wave, _ = audio.load(path, sr=cfg["frontend"]["sr"])
+    if wave.size == 0:
+        raise SystemExit(f"--predict: {path} holds no samples")
     x, lengths = audio_features(cfg, [wave])
     p = softmax(model(x, lengths).astype(np.float64))[0]
     k = int(p.argmax())
@@ -753,6 +757,15 @@ def parse_args(argv=None):
     p.add_argument("--data-home", default=None,
                    help="cache folder for --data fsdd (default: $PYCONV1D_DATA or ~/...)")
     args = p.parse_args(argv)
+    for name in ("epochs", "batch_size", "width", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.patience < 0:
+        p.error(f"--patience must be >= 0, got {args.patience}")
+    if args.predict is not None and not args.predict.strip():
+        p.error("--predict needs a file name, got an empty one")
+    if not args.data.strip():
+        p.error("--data needs 'synth', 'fsdd' or a folder, got an empty string")
     args.train_synth = SYNTHS[args.train_synth]
     args.test_synth = SYNTHS[args.test_synth]
     if args.width is None:
@@ -768,15 +781,20 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
-    if args.predict:
+    if args.predict is not None:
         return predict_file(args.predict, out / "model.npz")
     nn.set_num_threads(args.threads)
-    out.mkdir(parents=True, exist_ok=True)
     nn.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
     t0 = time.perf_counter()
     sets, cfg = build_sets(args)
+    empty = [k for k, v in sets.items() if len(v) == 0]
+    if empty:
+        raise SystemExit(f"--data {args.data}: no clips for the {' and '.join(empty)} "
+                         f"split(s) ({', '.join(f'{k} {len(v)}' for k, v in sets.items())}); "
+                         f"it needs recordings of more speakers or files")
+    out.mkdir(parents=True, exist_ok=True)
     names = cfg["label_names"]
     n_features = sets["train"].batch(np.arange(1))[0].shape[1]
     _log(f"data {args.data}: train {len(sets['train'])}, dev {len(sets['dev'])}, "

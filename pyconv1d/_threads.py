@@ -8,8 +8,9 @@ MAX_THREADS = 4096
 
 
 def default_num_threads():
-    """OpenMP's default team size: honours ``OMP_NUM_THREADS``; 1 in a serial build."""
-    return int(_conv.max_threads())
+    """OpenMP's default team size: honours ``OMP_NUM_THREADS`` (at most MAX_THREADS); 1 in
+    a serial build."""
+    return min(int(_conv.max_threads()), MAX_THREADS)
 
 
 def resolve_num_threads(num_threads):

@@ -1160,15 +1160,25 @@ def load_spoken_digits(root=None, split=None, synthesizer=None, sr=None):
         raise FileNotFoundError(f"no manifest.csv in {str(root)!r}: pass root= the folder "
                                 f"written by examples/make_spoken_digits.py")
 
-    def _wanted(value, name):
+    def _wanted(value, name, known):
         if value is None:
             return None
-        return {value} if isinstance(value, str) else set(value)
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, (list, tuple, set)) or not all(v in known for v in values):
+            raise ValueError(f"{name} must be None or one or more of {known}, got {value!r}")
+        return set(values)
 
-    splits = _wanted(split, "split")
-    synths = _wanted(synthesizer, "synthesizer")
-    with open(manifest, newline="") as fh:
+    splits = _wanted(split, "split", ("train", "dev", "test"))
+    synths = _wanted(synthesizer, "synthesizer", ("espeak-ng", "flite"))
+    with open(manifest, newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
+    missing = {"file", "digit", "split", "synthesizer"} - set(rows[0] if rows else ())
+    if rows and missing:
+        raise ValueError(f"{str(manifest)!r} lacks the column(s) {sorted(missing)}")
+    for r in rows:
+        if r["digit"] not in tuple("0123456789"):
+            raise ValueError(f"{str(manifest)!r}: digit must be 0-9, got {r['digit']!r} for "
+                             f"{r['file']!r}")
     rows = [r for r in rows if (splits is None or r["split"] in splits)
             and (synths is None or r["synthesizer"] in synths)]
     waves, files = [], []

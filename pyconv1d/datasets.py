@@ -305,7 +305,7 @@ def _member_path(key, member, data_home_=None, download=True):
 def _decode_text(data):
     """UTF-8 when the bytes are valid UTF-8, otherwise latin-1 (the originals are latin-1)."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")      # a byte-order mark is not part of the text
     except UnicodeDecodeError:
         return data.decode("latin-1")
 
@@ -393,7 +393,8 @@ def _parse_trec_lines(lines, fine, label_names, source):
         line = line.strip()
         if not line:
             continue
-        label, sep, question = line.partition(" ")
+        parts = line.split(None, 1)        # the label ends at the first space or tab
+        label, sep, question = parts[0], len(parts) == 2, parts[1] if len(parts) == 2 else ""
         coarse, colon, finer = label.partition(":")
         if not sep or not colon or not coarse or not finer:
             raise DatasetError(f"{source} line {lineno}: expected 'COARSE:fine question', got "
@@ -402,6 +403,8 @@ def _parse_trec_lines(lines, fine, label_names, source):
     if label_names is None:
         label_names = (sorted({lab for lab, _ in pairs}) if fine else TREC_COARSE_CLASSES)
     label_names = tuple(label_names)
+    if len(set(label_names)) != len(label_names):
+        raise ValueError(f"label_names must not repeat a name, got {label_names}")
     index = {name: i for i, name in enumerate(label_names)}
     labels = []
     for lab, _ in pairs:
@@ -487,8 +490,9 @@ def read_trec(path, *, fine=False, label_names=None):
     """
     fine = _check_bool(fine, "fine")
     if label_names is not None:
-        if isinstance(label_names, str) or not all(isinstance(n, str) for n in label_names):
-            raise TypeError(f"label_names must be a sequence of str, got {label_names!r}")
+        if isinstance(label_names, str) or not isinstance(label_names, (list, tuple)) \
+                or not all(isinstance(n, str) for n in label_names):
+            raise TypeError(f"label_names must be a list or tuple of str, got {label_names!r}")
     path = Path(_check_path(path, "path"))
     lines = _decode_text(path.read_bytes()).splitlines()
     return _parse_trec_lines(lines, fine, label_names, str(path))
@@ -545,6 +549,9 @@ def read_rt_polarity(pos, neg=None):
         raise ValueError("neg must name the rt-polarity.neg file when pos is a file, got None")
     else:
         neg = _check_path(neg, "neg")
+    if Path(pos).resolve() == Path(neg).resolve():
+        raise ValueError(f"pos and neg must be two files, got {str(pos)!r} for both (its "
+                         f"sentences would be labelled positive and negative)")
     texts, labels = [], []
     for path, label in ((pos, 1), (neg, 0)):
         for line in _decode_text(Path(path).read_bytes()).splitlines():
@@ -926,12 +933,15 @@ def list_speech_commands(directory, *, words=None):
     if words is None:
         words = sorted(d.name for d in folder.iterdir()
                        if d.is_dir() and not d.name.startswith((".", "_")))
-    elif isinstance(words, str) or not all(isinstance(w, str) for w in words):
-        raise TypeError(f"words must be a sequence of str or None, got {words!r}")
+    elif isinstance(words, str) or not isinstance(words, (list, tuple)) \
+            or not all(isinstance(w, str) for w in words):
+        raise TypeError(f"words must be a list or tuple of str or None, got {words!r}")
     words = tuple(words)
     if len(set(words)) != len(words):
         raise ValueError(f"words must not repeat a word, got {words!r}")
     for w in words:
+        if not w or w in (".", "..") or Path(w).name != w:
+            raise ValueError(f"words must name folders inside {str(folder)!r}, got {w!r}")
         if not (folder / w).is_dir():
             raise FileNotFoundError(f"words: no folder {w!r} in {str(folder)!r}")
     validation = _read_list(folder / "validation_list.txt")

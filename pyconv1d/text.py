@@ -28,6 +28,8 @@ from collections import Counter, namedtuple
 
 import numpy as np
 
+from ._checks import memory_limit
+
 __all__ = [
     "Batch",
     "Vocab",
@@ -416,13 +418,24 @@ def pad_batch(sequences, *, min_length=1, max_length=None, pad_index=PAD_INDEX, 
         raise TypeError(f"dtype must be an integer dtype, got {dtype!r}") from None
     if not np.issubdtype(dtype, np.integer):
         raise TypeError(f"dtype must be an integer dtype, got {dtype!r}")
+    top = np.iinfo(dtype).max
+    if pad_index > top:
+        raise ValueError(f"pad_index {pad_index} does not fit dtype {dtype} (at most {top})")
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     if max_length is not None:
         lengths = np.minimum(lengths, max_length)
     width = max(int(lengths.max()), min_length)
+    need = len(seqs) * width * dtype.itemsize
+    if need > memory_limit():
+        raise ValueError(f"a batch of {len(seqs)} x {width} (min_length={min_length}) would "
+                         f"need {need / 2**30:.1f} GiB, more than this machine's memory")
     x = np.full((len(seqs), width), pad_index, dtype=dtype)
     for i, (s, n) in enumerate(zip(seqs, lengths.tolist())):
-        x[i, :n] = s[:n]
+        ids = np.asarray(s[:n])
+        if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() > top):
+            raise ValueError(f"sequences[{i}] must hold token indices in [0, {top}] (dtype "
+                             f"{dtype}), got {s[:n]!r:.80}")
+        x[i, :n] = ids
     return x, lengths
 
 
@@ -582,7 +595,7 @@ def train_dev_test_split(n, fractions=(0.8, 0.1, 0.1), *, seed=0, stratify=None)
         fr = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):
         raise TypeError(f"fractions must be 3 numbers, got {fractions!r}") from None
-    if len(fr) != 3 or min(fr) < 0 or abs(sum(fr) - 1) > 1e-9:
+    if len(fr) != 3 or not all(f >= 0 for f in fr) or abs(sum(fr) - 1) > 1e-9:
         raise ValueError(f"fractions must be 3 non-negative numbers summing to 1, got "
                          f"{fractions!r}")
     rng = _rng(seed)

@@ -532,6 +532,10 @@ def test_conv_mel_spectrogram_backward_before_forward():
     (lambda: audio.preemphasis(np.ones(5), axis=1.5), TypeError, "axis must be an int"),
     (lambda: audio.spec_augment(np.ones((4, 10)), rng=-1), ValueError,
      "an int seed >= 0 or None, got -1"),
+    (lambda: audio.load_spoken_digits(split="validation"), ValueError,
+     "split must be None or one or more of"),
+    (lambda: audio.load_spoken_digits(synthesizer="espeak"), ValueError,
+     "synthesizer must be None or one or more of"),
     (lambda: audio.mel_filterbank(8000, 256, htk="no"), TypeError,
      "htk must be a bool, got 'no'"),
     (lambda: audio.mel_filterbank(8000, 256, dtype=int), TypeError,
@@ -606,6 +610,14 @@ def test_load_spoken_digits_on_a_tiny_fixture(tmp_path):
         ["flite:b"]
     with pytest.raises(FileNotFoundError, match="no manifest.csv"):
         audio.load_spoken_digits(tmp_path / "clips")
+    manifest = tmp_path / "manifest.csv"
+    text = manifest.read_text()
+    manifest.write_text(text.replace("clips/1.flac,7", "clips/1.flac,42"))
+    with pytest.raises(ValueError, match="digit must be 0-9, got '42'"):
+        audio.load_spoken_digits(tmp_path)
+    manifest.write_text(text.replace("split", "part"))
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['split'\]"):
+        audio.load_spoken_digits(tmp_path)
 
 
 def test_committed_spoken_digit_corpus_splits_by_voice():

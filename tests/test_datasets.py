@@ -367,7 +367,7 @@ def test_read_trec_original_files(tmp_path):
         ds.read_trec(bad)
     with pytest.raises(FileNotFoundError, match="path .* does not exist"):
         ds.read_trec(tmp_path / "missing.label")
-    with pytest.raises(TypeError, match="label_names must be a sequence of str"):
+    with pytest.raises(TypeError, match="label_names must be a list or tuple of str"):
         ds.read_trec(test, label_names="NUM")
     with pytest.raises(TypeError, match="fine must be True or False, got 1"):
         ds.read_trec(test, fine=1)
@@ -632,8 +632,13 @@ def test_list_speech_commands(tmp_path):
         ds.list_speech_commands(tmp_path, words=["maybe"])
     with pytest.raises(ValueError, match="words must not repeat a word"):
         ds.list_speech_commands(tmp_path, words=["yes", "yes"])
-    with pytest.raises(TypeError, match="words must be a sequence of str or None"):
+    with pytest.raises(TypeError, match="words must be a list or tuple of str or None"):
         ds.list_speech_commands(tmp_path, words="yes")
+    with pytest.raises(TypeError, match="words must be a list or tuple of str or None"):
+        ds.list_speech_commands(tmp_path, words=(w for w in ["yes"]))
+    for bad in ("", ".", "..", str(tmp_path / "yes")):
+        with pytest.raises(ValueError, match="words must name folders inside"):
+            ds.list_speech_commands(tmp_path, words=[bad])
 
 
 def test_list_audio_folder_detects_the_layout(tmp_path):
@@ -644,3 +649,18 @@ def test_list_audio_folder_detects_the_layout(tmp_path):
     assert sc.label_names == ("four", "five") and sc.labels.tolist() == [0, 1]
     with pytest.raises(ValueError, match="words applies to word folders only"):
         ds.list_audio_folder(tmp_path / "fsdd", words=["four"])
+
+
+def test_text_readers_refuse_what_they_would_misread(tmp_path):
+    """The same file as pos and neg (every sentence labelled both ways), repeated TREC
+    label names, a TREC label ended by a tab (read as part of the label), a byte-order
+    mark (read as part of the first label)."""
+    f = tmp_path / "t.label"
+    f.write_text("NUM:date\tWhen ?\n")
+    assert ds.read_trec(f).texts == ["When ?"]
+    f.write_bytes("\ufeffNUM:date When ?\n".encode("utf-8"))
+    assert ds.read_trec(f).label_names[ds.read_trec(f).labels[0]] == "NUM"
+    with pytest.raises(ValueError, match="label_names must not repeat a name"):
+        ds.read_trec(f, label_names=["NUM", "HUM", "NUM"])
+    with pytest.raises(ValueError, match="pos and neg must be two files"):
+        ds.read_rt_polarity(f, f)

@@ -1,4 +1,6 @@
 """Tokeniser, vocabulary, padded batching and seeded splits."""
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -323,3 +325,23 @@ def test_splits_partition_property(n, seed, n_classes):
         folds = kfold_indices(n, k=k, seed=seed, stratify=labels)
         _check_partition([t for _, t in folds], n)
         assert max(len(t) for _, t in folds) - min(len(t) for _, t in folds) <= 1
+
+
+def test_pad_batch_refuses_what_its_dtype_cannot_hold():
+    """Token indices beyond the dtype wrapped (40000 -> -25536 in int16) and negative ones
+    passed; a min_length that would not fit memory asked numpy for petabytes."""
+    with pytest.raises(ValueError, match=r"token indices in \[0, 32767\]"):
+        pad_batch([[40000, 5]], dtype=np.int16)
+    with pytest.raises(ValueError, match="token indices"):
+        pad_batch([[2, -1]])
+    with pytest.raises(ValueError, match="pad_index 300 does not fit dtype int8"):
+        pad_batch([[1]], pad_index=300, dtype=np.int8)
+    with pytest.raises(ValueError, match="would need"):
+        pad_batch([[1]] * 1000, min_length=10 ** 12)
+    assert pad_batch([[1, 2]], dtype=np.int8)[0].tolist() == [[1, 2]]
+
+
+@pytest.mark.parametrize("fractions", [(math.nan, 0.5, 0.5), (0.5, math.nan, 0.5)])
+def test_split_fractions_must_be_numbers(fractions):
+    with pytest.raises(ValueError, match="fractions must be 3 non-negative numbers"):
+        train_dev_test_split(10, fractions)
