@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections import namedtuple
 from pathlib import Path
 
@@ -643,6 +644,29 @@ def _check_float_dtype(dtype, name):
     return dt
 
 
+def _glove_lines(path, max_words):
+    """The words and the number strings of a GloVe text file (gzip when it ends in .gz)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    words, rows, dim = [], [], None
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if max_words is not None and len(words) >= max_words:
+                break
+            # Split on the last `dim` spaces: a few GloVe "words" (840B) contain spaces.
+            parts = line.rstrip("\r\n").rstrip(" ").split(" ")
+            if dim is None:
+                if len(parts) < 2:
+                    raise DatasetError(f"{path} line 1: expected a word and numbers, got "
+                                       f"{line[:80]!r}")
+                dim = len(parts) - 1
+            if len(parts) < dim + 1:
+                raise DatasetError(f"{path} line {lineno}: expected {dim} numbers, got "
+                                   f"{len(parts) - 1}")
+            words.append(" ".join(parts[:-dim]))
+            rows.append(parts[-dim:])
+    return words, rows
+
+
 def read_glove_txt(path, *, max_words=None, dtype=np.float32):
     """Read a GloVe text file (``glove.6B.50d.txt``: a word and its vector on each line).
 
@@ -678,24 +702,10 @@ def read_glove_txt(path, *, max_words=None, dtype=np.float32):
             raise TypeError(f"max_words must be a positive int or None, got {max_words!r}")
         if max_words < 1:
             raise ValueError(f"max_words must be a positive int or None, got {max_words!r}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    words, rows, dim = [], [], None
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if max_words is not None and len(words) >= max_words:
-                break
-            # Split on the last `dim` spaces: a few GloVe "words" (840B) contain spaces.
-            parts = line.rstrip("\r\n").rstrip(" ").split(" ")
-            if dim is None:
-                if len(parts) < 2:
-                    raise DatasetError(f"{path} line 1: expected a word and numbers, got "
-                                       f"{line[:80]!r}")
-                dim = len(parts) - 1
-            if len(parts) < dim + 1:
-                raise DatasetError(f"{path} line {lineno}: expected {dim} numbers, got "
-                                   f"{len(parts) - 1}")
-            words.append(" ".join(parts[:-dim]))
-            rows.append(parts[-dim:])
+    try:
+        words, rows = _glove_lines(path, max_words)
+    except (OSError, EOFError, zlib.error) as exc:    # gzip.BadGzipFile is an OSError
+        raise DatasetError(f"{path} could not be read ({type(exc).__name__}: {exc})") from exc
     if not words:
         raise DatasetError(f"{path} holds no vectors")
     try:
@@ -893,7 +903,8 @@ def list_fsdd(directory, *, recursive=False):
 def _read_list(path):
     if not path.is_file():
         return set()
-    return {ln.strip().replace("\\", "/") for ln in path.read_text().splitlines() if ln.strip()}
+    text = _decode_text(path.read_bytes())
+    return {ln.strip().replace("\\", "/") for ln in text.splitlines() if ln.strip()}
 
 
 def list_speech_commands(directory, *, words=None):
@@ -1213,6 +1224,18 @@ def read_parquet_column(path, column):
     buf = path.read_bytes()
     if len(buf) < 12 or buf[:4] != b"PAR1" or buf[-4:] != b"PAR1":
         raise DatasetError(f"{path} is not a Parquet file (no PAR1 magic)")
+    try:
+        return _parquet_column(buf, column, path)
+    except DatasetError:
+        raise
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError, struct.error,
+            EOFError, OSError, zlib.error) as exc:   # a damaged footer or page
+        raise DatasetError(f"{path} is not a readable Parquet file ({type(exc).__name__}: "
+                           f"{exc})") from exc
+
+
+def _parquet_column(buf, column, path):
+    """read_parquet_column's parse of ``buf`` (which starts and ends with PAR1)."""
     (meta_len,) = struct.unpack_from("<I", buf, len(buf) - 8)
     meta, _ = _thrift_value(buf, len(buf) - 8 - meta_len, 12)
     schema = meta.get(2, [])

