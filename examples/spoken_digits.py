@@ -630,8 +630,6 @@ def predict_file(path, model_path):
         raise SystemExit(f"{model_path} was trained on precomputed FSDD MFCCs, whose extraction "
                          f"settings are not known; --predict needs a model trained on audio "
                          f"(--data synth or a folder)")
-    if not Path(path).is_file():
-        raise SystemExit(f"--predict: {path} is not a file")
     wave, _ = audio.load(path, sr=cfg["frontend"]["sr"])
     if wave.size == 0:
         raise SystemExit(f"--predict: {path} holds no samples")

@@ -29,6 +29,37 @@ def memory_limit():
         return 2 ** 46
 
 
+def check_fits(nbytes, what, detail=""):
+    """Raise a ValueError when ``nbytes`` would not fit in this machine's memory:
+    "{what} would need N GiB, more than this machine's memory{detail}" (instead of numpy's
+    MemoryError for terabytes, or a size that wraps past 64 bits in a kernel)."""
+    if nbytes > memory_limit():
+        raise ValueError(f"{what} would need {nbytes / 2**30:.1f} GiB, more than this "
+                         f"machine's memory{detail}")
+
+
+def float_dtype(dtype, name="dtype"):
+    """``dtype`` as a numpy dtype, float32 or float64 only (anything else a TypeError)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in _FLOAT_DTYPES:
+        shown = repr(dtype) if dt is None or isinstance(dtype, str) else dt
+        raise TypeError(f"{name} must be float32 or float64, got {shown}")
+    return dt
+
+
+def check_axis(value, name, ndim):
+    """An int axis of an array of ``ndim`` dimensions, in [-ndim, ndim)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not -ndim <= value < ndim:
+        raise ValueError(f"{name} must be in [{-ndim}, {ndim}) for an array of {ndim} "
+                         f"dimensions, got {value!r}")
+    return int(value)
+
+
 def as_float_array(value, name):
     """``value`` as a float32/float64 ndarray (no copy when it already is one)."""
     if value is None or isinstance(value, (str, bytes)):
@@ -192,11 +223,9 @@ def conv_args(input, weight, bias, stride, padding, dilation, groups, num_thread
     # every index the kernels compute inside 64 bits.
     stride = tuple(min(s, n + lo + hi) for s, n, (lo, hi) in zip(stride, sizes, pads))
     itemsize = x.dtype.itemsize
-    need = max(math.prod(out_shape), x.size) * itemsize
-    if need > memory_limit():
-        raise ValueError(f"{fn}: the output of shape {out_shape} would need {need / 2**30:.1f} "
-                         f"GiB, more than this machine's memory (padding={padding!r}, "
-                         f"stride={stride!r})")
+    check_fits(max(math.prod(out_shape), x.size) * itemsize,
+               f"{fn}: the output of shape {out_shape}",
+               f" (padding={padding!r}, stride={stride!r})")
     b = None
     if bias is not None:
         b = as_float_array(bias, "bias")
@@ -337,10 +366,8 @@ def adaptive_pool_args(fn, input, output_size, num_threads, nd):
     if len(items) != nd:
         raise ValueError(f"{fn}: output_size must be an int or {nd} ints, got {output_size!r}")
     out = tuple(n if o is None else check_int(o, "output_size", 1) for o, n in zip(items, sizes))
-    need = math.prod(in_shape[:-nd] + out) * (x.dtype.itemsize + 8)   # values and indices
-    if need > memory_limit():
-        raise ValueError(f"{fn}: output_size={output_size!r} would need {need / 2**30:.1f} GiB "
-                         f"for input shape {in_shape}, more than this machine's memory")
+    check_fits(math.prod(in_shape[:-nd] + out) * (x.dtype.itemsize + 8),   # values, indices
+               f"{fn}: output_size={output_size!r}", f" (input shape {in_shape})")
     plane_out = (1,) + out if nd == 1 else out
     ones = (1, 1)
     return PoolArgs(x, ones, ones, (0, 0), ones, plane_out, in_shape, in_shape[:-nd] + out,

@@ -75,35 +75,9 @@ def _as_audio(x, name="x", min_ndim=1):
     return arr
 
 
-def _float_dtype(dtype):
-    """float32 or float64 as a numpy dtype; anything else is a TypeError."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype must be float32 or float64, got "
-                        f"{repr(dtype) if dt is None else dt}")
-    return dt
-
-
 def _fits(elements, what):
-    """Raise a ValueError naming ``what`` when ``elements`` float64 values would not fit in
-    this machine's memory (instead of asking numpy for terabytes)."""
-    need = elements * 8
-    if need > _checks.memory_limit():
-        raise ValueError(f"{what} would need {need / 2**30:.1f} GiB, more than this machine's "
-                         f"memory")
-
-
-def _axis(axis, ndim):
-    """``axis`` checked as an axis of an array of ``ndim`` dimensions."""
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be an int, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis must be in [{-ndim}, {ndim}) for an array of {ndim} "
-                         f"dimensions, got {axis!r}")
-    return int(axis)
+    """A ValueError naming ``what`` when ``elements`` float64 values would not fit memory."""
+    _checks.check_fits(elements * 8, what)
 
 
 def _positive_int(value, name):
@@ -228,10 +202,13 @@ def load(path, sr=None, mono=True, dtype=np.float32):
     >>> x.shape, sr
     ((2, 800), 8000)
     """
-    dtype = _float_dtype(dtype)
+    dtype = _checks.float_dtype(dtype)
     if sr is not None:
         sr = _sample_rate(sr)
-    data, file_sr = _soundfile().read(os.fspath(path), dtype=dtype.name, always_2d=True)
+    path = os.fspath(path)
+    if not os.path.isfile(path):          # libsndfile would say only "System error"
+        raise FileNotFoundError(f"no audio file {path!r}")
+    data, file_sr = _soundfile().read(path, dtype=dtype.name, always_2d=True)
     data = data.T  # (C, L)
     if mono:
         data = data.mean(axis=0, dtype=dtype) if data.shape[0] > 1 else data[0]
@@ -332,7 +309,8 @@ def resample(x, orig_sr, target_sr, axis=-1):
     if orig_sr == target_sr:
         return x.copy()
     g = math.gcd(orig_sr, target_sr)
-    y = scipy.signal.resample_poly(x, target_sr // g, orig_sr // g, axis=_axis(axis, x.ndim))
+    axis = _checks.check_axis(axis, "axis", x.ndim)
+    y = scipy.signal.resample_poly(x, target_sr // g, orig_sr // g, axis=axis)
     return np.ascontiguousarray(y, dtype=x.dtype)
 
 
@@ -357,7 +335,7 @@ def preemphasis(x, coef=0.97, axis=-1):
     """
     x = _as_audio(x)
     coef = _real(coef, "coef", 0.0, 1.0)
-    axis = _axis(axis, x.ndim)
+    axis = _checks.check_axis(axis, "axis", x.ndim)
     x = np.moveaxis(x, axis, -1)
     y = x.copy()
     y[..., 1:] -= x.dtype.type(coef) * x[..., :-1]
@@ -437,7 +415,7 @@ def get_window(window, win_length, n_fft=None, dtype=np.float64):
             raise ValueError(f"window must be a name or an array of shape ({win_length},), "
                              f"got shape {w.shape}")
     left = (n_fft - win_length) // 2
-    out = np.zeros(n_fft, dtype=_float_dtype(dtype))
+    out = np.zeros(n_fft, dtype=_checks.float_dtype(dtype))
     out[left:left + win_length] = w
     return out
 
@@ -680,7 +658,7 @@ def mel_filterbank(sr, n_fft, n_mels=40, fmin=0.0, fmax=None, htk=False, norm="s
         warnings.warn(f"mel_filterbank: filters {empty.tolist()} are all zero (n_mels={n_mels} "
                       f"is too many for n_fft={n_fft} at sr={sr}); use fewer mels or a longer "
                       f"FFT", UserWarning, stacklevel=2)
-    return fb.astype(_float_dtype(dtype))
+    return fb.astype(_checks.float_dtype(dtype))
 
 
 # --------------------------------------------------------------------------- features
@@ -829,7 +807,7 @@ def cmvn(features, axis=-1, variance=True, eps=1e-8):
     """
     f = _as_audio(features, "features")
     eps = _real(eps, "eps", 0.0)
-    axis = _axis(axis, f.ndim)
+    axis = _checks.check_axis(axis, "axis", f.ndim)
     out = f - f.mean(axis=axis, keepdims=True)
     if variance:
         out /= np.sqrt(f.var(axis=axis, keepdims=True) + f.dtype.type(eps))
@@ -966,7 +944,7 @@ class MelSpectrogram(Module):
         self.log = _checks.check_bool(log, "log")
         self.floor = _real(floor, "floor", 0.0, lo_open=True)
         self.num_threads = num_threads
-        dtype = _float_dtype(dtype)
+        dtype = _checks.float_dtype(dtype)
         self.dtype = dtype
         self._window_spec = window
         self._mel_args = (fmin, fmax, htk, norm)

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _checks
+
 __all__ = [
     "AudioFiles",
     "ChecksumError",
@@ -394,13 +396,12 @@ def _parse_trec_lines(lines, fine, label_names, source):
         line = line.strip()
         if not line:
             continue
-        parts = line.split(None, 1)        # the label ends at the first space or tab
-        label, sep, question = parts[0], len(parts) == 2, parts[1] if len(parts) == 2 else ""
+        label, *question = line.split(None, 1)     # the label ends at a space or a tab
         coarse, colon, finer = label.partition(":")
-        if not sep or not colon or not coarse or not finer:
+        if not question or not colon or not coarse or not finer:
             raise DatasetError(f"{source} line {lineno}: expected 'COARSE:fine question', got "
                                f"{line!r}")
-        pairs.append((label if fine else coarse, question.strip()))
+        pairs.append((label if fine else coarse, question[0].strip()))
     if label_names is None:
         label_names = (sorted({lab for lab, _ in pairs}) if fine else TREC_COARSE_CLASSES)
     label_names = tuple(label_names)
@@ -600,7 +601,7 @@ def load_glove(*, dtype=np.float32, data_home=None, download=True):
     >>> vectors.shape, words[:4]  # doctest: +SKIP
     ((400000, 50), ['the', ',', '.', 'of'])
     """
-    dtype = _check_float_dtype(dtype, "dtype")
+    dtype = _checks.float_dtype(dtype)
     download = _check_bool(download, "download")
     emb = _member_path("glove", _GLOVE_EMB_MEMBER, data_home, download)
     words = _glove_words(data_home, download)
@@ -632,16 +633,6 @@ def _glove_words(data_home_, download):
 
 def _words_digest(words):
     return hashlib.sha256("\n".join(words).encode("utf-8")).hexdigest()
-
-
-def _check_float_dtype(dtype, name):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}")
-    return dt
 
 
 def _glove_lines(path, max_words):
@@ -696,7 +687,7 @@ def read_glove_txt(path, *, max_words=None, dtype=np.float32):
     (['the', 'film'], [[0.5, -1.0], [2.0, 0.25]])
     """
     path = _check_path(path, "path")
-    dtype = _check_float_dtype(dtype, "dtype")
+    dtype = _checks.float_dtype(dtype)
     if max_words is not None:
         if isinstance(max_words, bool) or not isinstance(max_words, (int, np.integer)):
             raise TypeError(f"max_words must be a positive int or None, got {max_words!r}")
@@ -771,7 +762,7 @@ def embedding_matrix(vocab, words, vectors, *, scale=0.25, pad_index=0, seed=0,
                                   or not -len(tokens) <= pad_index < len(tokens)):
         raise ValueError(f"pad_index must be None or an index into vocab (length "
                          f"{len(tokens)}), got {pad_index!r}")
-    dtype = _check_float_dtype(dtype, "dtype")
+    dtype = _checks.float_dtype(dtype)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     position = {}
     for i, w in enumerate(words):

@@ -124,12 +124,11 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     og = out_channels // groups
     cg = in_channels // groups
     unit = all(s == 1 for s in stride)
-    kernel_size = kernel_size if nd == 2 else kernel_size[0]
     if unit:
         if taps >= FFT_MIN_TAPS_FEW_CHANNELS or (taps >= FFT_MIN_TAPS and og * cg >= 16):
             return "fft"
     # the direct 2-D path runs whole kernels over padded planes, which holds out longer
-    two_d = np.ndim(kernel_size) and len(kernel_size) == 2
+    two_d = nd == 2
     if two_d and unit and kernel_size[0] > 1:
         min_og = PLANE_DIRECT_MAX_OG + 1
     elif not two_d and unit and taps >= 2 and (length is None
@@ -181,9 +180,9 @@ def _affordable(args, requested, algorithm):
         return algorithm
     if requested == "auto":
         return "direct"
-    raise ValueError(f"algorithm={algorithm!r} would need {need / 2**30:.1f} GiB of scratch "
-                     f"for input shape {args.x.shape}, stride {args.stride} and padding "
-                     f"{args.pads}, more than this machine's memory; use algorithm='direct'")
+    _checks.check_fits(need, f"algorithm={algorithm!r}",
+                       f" (scratch for input shape {args.x.shape}, stride {args.stride} and "
+                       f"padding {args.pads}); use algorithm='direct'")
 
 
 def _fft_fallback(args, requested, algorithm, *arrays):

@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from . import _blas, _optim
+from . import _blas, _checks, _optim
 from . import functional as F
 from .nn.module import Parameter, get_num_threads
 
@@ -43,15 +43,6 @@ def _number(value, name, owner, minimum=0.0, strict=False, maximum=None):
             (f" and <= {maximum}" if maximum is not None else "")
         raise ValueError(f"{owner}: {name} must be {rng}, got {value!r}")
     return v
-
-
-def _count(value, name, owner):
-    """An int >= 0 (numpy ints accepted; bools, floats and strings rejected)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{owner}: {name} must be an int >= 0, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{owner}: {name} must be an int >= 0, got {value!r}")
-    return int(value)
 
 
 def _threads(p):
@@ -140,8 +131,8 @@ class Optimizer:
         owner = type(self).__name__
         _number(group["lr"], "lr", owner)
         for flag in ("maximize", "amsgrad", "nesterov"):
-            if flag in group and not isinstance(group[flag], (bool, np.bool_)):
-                raise TypeError(f"{owner}: {flag} must be a bool, got {group[flag]!r}")
+            if flag in group:
+                _checks.check_bool(group[flag], f"{owner}: {flag}")
 
     def zero_grad(self, set_to_none=True):
         """Forget every gradient (None, or zeros with ``set_to_none=False``)."""
@@ -522,11 +513,7 @@ def max_norm_(weight, max_norm, dim=0, norm_type=2.0):
     max_norm = _number(max_norm, "max_norm", "max_norm_")
     if arr.ndim == 0:
         raise ValueError("max_norm_: weight must have at least one dimension")
-    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Integral):
-        raise TypeError(f"max_norm_: dim must be an int, got {dim!r}")
-    if not -arr.ndim <= dim < arr.ndim:
-        raise ValueError(f"max_norm_: dim must be in [{-arr.ndim}, {arr.ndim}) for a weight of "
-                         f"shape {arr.shape}, got {dim!r}")
+    dim = _checks.check_axis(dim, "max_norm_: dim", arr.ndim)
     norm_type = _number(norm_type, "norm_type", "max_norm_", strict=True)
     if arr.size == 0:
         return arr
@@ -549,13 +536,7 @@ class LRScheduler:
             raise TypeError(f"{type(self).__name__}: {type(optimizer).__name__} is not an "
                             f"Optimizer")
         self.optimizer = optimizer
-        if isinstance(last_epoch, (bool, np.bool_)) or not isinstance(last_epoch,
-                                                                      numbers.Integral):
-            raise TypeError(f"{type(self).__name__}: last_epoch must be an int >= -1, got "
-                            f"{last_epoch!r}")
-        if last_epoch < -1:
-            raise ValueError(f"{type(self).__name__}: last_epoch must be an int >= -1, got "
-                             f"{last_epoch!r}")
+        last_epoch = _checks.check_int(last_epoch, f"{type(self).__name__}: last_epoch", -1)
         for g in optimizer.param_groups:
             if last_epoch == -1:
                 g.setdefault("initial_lr", g["lr"])
@@ -663,8 +644,8 @@ class ReduceLROnPlateau:
             self.min_lrs = [_number(m, "min_lr", owner) for m in min_lr]
         else:
             self.min_lrs = [_number(min_lr, "min_lr", owner)] * n
-        self.patience = _count(patience, "patience", owner)
-        self.cooldown = _count(cooldown, "cooldown", owner)
+        self.patience = _checks.check_int(patience, f"{owner}: patience", 0)
+        self.cooldown = _checks.check_int(cooldown, f"{owner}: cooldown", 0)
         self.threshold = _number(threshold, "threshold", owner)
         self.threshold_mode = threshold_mode
         self.mode = mode

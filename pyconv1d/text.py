@@ -29,7 +29,7 @@ from collections import Counter, namedtuple
 
 import numpy as np
 
-from ._checks import memory_limit
+from . import _checks
 
 __all__ = [
     "Batch",
@@ -439,18 +439,17 @@ def pad_batch(sequences, *, min_length=1, max_length=None, pad_index=PAD_INDEX, 
     if max_length is not None:
         lengths = np.minimum(lengths, max_length)
     width = max(int(lengths.max()), min_length)
-    need = len(seqs) * width * dtype.itemsize
-    if need > memory_limit():
-        raise ValueError(f"a batch of {len(seqs)} x {width} (min_length={min_length}) would "
-                         f"need {need / 2**30:.1f} GiB, more than this machine's memory")
-    x = np.full((len(seqs), width), pad_index, dtype=dtype)
+    _checks.check_fits(len(seqs) * width * 8,
+                       f"a batch of {len(seqs)} x {width} (min_length={min_length})")
+    # filled as int64 and checked in one pass before the cast, which would wrap silently
+    x = np.full((len(seqs), width), pad_index, dtype=np.int64)
     for i, (s, n) in enumerate(zip(seqs, lengths.tolist())):
-        ids = np.asarray(s[:n])
-        if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() > top):
-            raise ValueError(f"sequences[{i}] must hold token indices in [0, {top}] (dtype "
-                             f"{dtype}), got {s[:n]!r:.80}")
-        x[i, :n] = ids
-    return x, lengths
+        x[i, :n] = s[:n]
+    if x.min() < 0 or x.max() > top:
+        bad = int(np.flatnonzero(((x < 0) | (x > top)).any(axis=1))[0])
+        raise ValueError(f"sequences[{bad}] must hold token indices in [0, {top}] (dtype "
+                         f"{dtype}), got {seqs[bad]!r:.80}")
+    return x.astype(dtype, copy=False), lengths
 
 
 def length_mask(lengths, width=None):

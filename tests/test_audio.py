@@ -536,6 +536,8 @@ def test_conv_mel_spectrogram_backward_before_forward():
      "split must be None or one or more of"),
     (lambda: audio.load_spoken_digits(synthesizer="espeak"), ValueError,
      "synthesizer must be None or one or more of"),
+    (lambda: audio.load("/nonexistent/clip.wav"), FileNotFoundError,
+     "no audio file '/nonexistent/clip.wav'"),
     (lambda: audio.mel_filterbank(8000, 256, htk="no"), TypeError,
      "htk must be a bool, got 'no'"),
     (lambda: audio.mel_filterbank(8000, 256, dtype=int), TypeError,

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from .._checks import memory_limit
+from .. import _checks
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -30,18 +30,14 @@ def int_tuple(value, name, nd, minimum, owner):
 def bool_arg(value, name, owner):
     """A bool (numpy bools accepted): a flag given as 'no' or 0 is an error, not a truth
     value."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be a bool, got {value!r}")
-    return bool(value)
+    return _checks.check_bool(value, f"{owner}: {name}")
 
 
 def weight_shape(shape, dtype, owner):
     """``shape`` when an array of it fits this machine's memory; else a ValueError naming
-    the layer (instead of numpy's MemoryError for terabytes)."""
-    need = math.prod(shape) * np.dtype(dtype).itemsize
-    if need > memory_limit():
-        raise ValueError(f"{owner}: a weight of shape {tuple(shape)} would need "
-                         f"{need / 2**30:.1f} GiB, more than this machine's memory")
+    the layer."""
+    _checks.check_fits(math.prod(shape) * np.dtype(dtype).itemsize,
+                       f"{owner}: a weight of shape {tuple(shape)}")
     return tuple(shape)
 
 

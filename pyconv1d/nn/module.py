@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _checks
+
 __all__ = ["Parameter", "Module", "Sequential", "Concat", "manual_seed", "default_rng",
            "set_num_threads", "get_num_threads"]
 
@@ -100,13 +102,7 @@ def get_num_threads():
 
 def float_dtype(dtype):
     """``dtype`` as np.dtype, float32 or float64 only."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in _FLOAT_DTYPES:
-        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}")
-    return dt
+    return _checks.float_dtype(dtype)
 
 
 class Parameter:
