@@ -86,6 +86,21 @@ def check_int(value, name, minimum):
     return int(value)
 
 
+def check_seed(value, name, *, generator=True, none=False):
+    """A seed: an int >= 0 (returned as an int; bools and floats refused) or, where allowed, a
+    numpy Generator (returned as is) or None (returned as None)."""
+    if generator and isinstance(value, np.random.Generator):
+        return value
+    if none and value is None:
+        return None
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if not integral or value < 0:
+        kinds = ["an int >= 0"] + ["a numpy.random.Generator"] * generator + ["None"] * none
+        text = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
+        raise (ValueError if integral else TypeError)(f"{name} must be {text}, got {value!r}")
+    return int(value)
+
+
 def int_tuple(value, name, nd, minimum):
     """An int, or a sequence of ``nd`` ints, each >= minimum, as a tuple of ``nd`` ints."""
     if isinstance(value, np.ndarray) and value.ndim == 0:

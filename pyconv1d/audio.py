@@ -853,14 +853,7 @@ def spec_augment(spec, rng=None, freq_masks=2, freq_width=8, time_masks=2, time_
     ((40, 100), True, True)
     """
     out = _as_audio(spec, "spec", min_ndim=2).copy()
-    if rng is not None and (isinstance(rng, (bool, np.bool_)) or not isinstance(
-            rng, (np.random.Generator, numbers.Integral))):
-        raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, "
-                        f"got {rng!r}")
-    if isinstance(rng, numbers.Integral) and rng < 0:
-        raise ValueError(f"rng must be a numpy.random.Generator, an int seed >= 0 or None, "
-                         f"got {rng!r}")
-    rng = np.random.default_rng(rng)
+    rng = np.random.default_rng(_checks.check_seed(rng, "rng", none=True))
     freq_masks = _checks.check_int(freq_masks, "freq_masks", 0)
     time_masks = _checks.check_int(time_masks, "time_masks", 0)
     freq_width = _checks.check_int(freq_width, "freq_width", 0)

@@ -481,13 +481,7 @@ indices : ndarray of int64, positions of these sentences in the input
 
 
 def _rng(seed, name="seed"):
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be an int or a numpy.random.Generator, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(_checks.check_seed(seed, name))
 
 
 def iterate_batches(sequences, labels=None, *, batch_size=50, shuffle=False, seed=0,

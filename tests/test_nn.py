@@ -1099,16 +1099,40 @@ def test_weights_that_would_not_fit_memory(make, shape):
 def test_seeds_and_loss_weights_are_checked():
     """Negative seeds and non-numeric loss weights are errors naming the argument (numpy's
     "expected non-negative integer" and "could not convert string to float" before)."""
-    with pytest.raises(ValueError, match="seed must be None or an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="seed must be an int >= 0 or None, got -1"):
         nn.manual_seed(-1)
-    with pytest.raises(TypeError, match="seed must be None or an int >= 0, got 1.5"):
+    with pytest.raises(TypeError, match="seed must be an int >= 0 or None, got 1.5"):
         nn.manual_seed(1.5)
-    with pytest.raises(ValueError, match="rng must be None, an int seed >= 0"):
+    with pytest.raises(ValueError, match="rng must be an int >= 0, a numpy.random.Generator or None, got -1"):
         nn.Conv1d(2, 3, 3, rng=-1)
     with pytest.raises(TypeError, match="weight must be an array of real numbers"):
         nn.CrossEntropyLoss(weight="abc")
     with pytest.raises(TypeError, match="pos_weight must be an array of real numbers"):
         nn.BCEWithLogitsLoss(pos_weight=["a"])
+
+
+def test_load_state_dict_refuses_values_the_dtype_cannot_hold():
+    """1e300 became inf in a float32 weight and 2.7 became 2 batches, silently."""
+    lin = nn.Linear(2, 1)
+    before = lin.weight.data.copy()
+    with pytest.raises(ValueError, match=r"values out of range for weight: float32 cannot hold "
+                                         r"1e\+300"):
+        lin.load_state_dict({"weight": np.array([[1e300, 0.0]]), "bias": np.zeros(1)})
+    assert np.array_equal(lin.weight.data, before)          # nothing copied
+    lin.load_state_dict({"weight": np.array([[np.inf, -1e30]]), "bias": np.zeros(1)})
+    assert lin.weight.data[0, 0] == np.inf                  # inf stays inf
+    bn = nn.BatchNorm1d(2)
+    state = bn.state_dict()
+    for bad, shown in [(2.7, "2.7"), (2.0 ** 70, "1.1805916207174113e+21")]:
+        with pytest.raises(ValueError, match=re.escape(f"num_batches_tracked: int64 cannot hold "
+                                                       f"{shown}")):
+            bn.load_state_dict(dict(state, num_batches_tracked=np.array(bad)))
+    bn.load_state_dict(dict(state, num_batches_tracked=np.array(3.0)))
+    assert bn.state_dict()["num_batches_tracked"] == 3
+    bn.load_state_dict(dict(state, num_batches_tracked=np.array(2 ** 62, dtype=np.uint64)))
+    assert bn.state_dict()["num_batches_tracked"] == 2 ** 62
+    with pytest.raises(ValueError, match="int64 cannot hold 18446744073709551615"):
+        bn.load_state_dict(dict(state, num_batches_tracked=np.array(2 ** 64 - 1, np.uint64)))
 
 
 @pytest.mark.parametrize("mode", ["replicate", "reflect", "circular"])

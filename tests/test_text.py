@@ -224,10 +224,10 @@ def test_iterate_batches_errors():
         iterate_batches(SEQS, shuffle=1)
     with pytest.raises(TypeError, match="drop_last must be True or False, got None"):
         iterate_batches(SEQS, drop_last=None)
-    with pytest.raises(TypeError, match="seed must be an int or a numpy.random.Generator, got "
-                                        "None"):
+    with pytest.raises(TypeError, match="seed must be an int >= 0 or a numpy.random.Generator, "
+                                        "got None"):
         iterate_batches(SEQS, shuffle=True, seed=None)
-    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+    with pytest.raises(ValueError, match="seed must be an int >= 0 or a numpy.random.Generator, got -1"):
         iterate_batches(SEQS, shuffle=True, seed=-1)
     with pytest.raises(ValueError, match="min_length must be an int >= 1, got 0"):
         iterate_batches(SEQS, min_length=0)  # checked at the call, not at the first batch

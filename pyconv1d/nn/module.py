@@ -40,11 +40,7 @@ def manual_seed(seed):
     >>> bool((a == b).all())
     True
     """
-    if seed is not None:
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-            raise TypeError(f"seed must be None or an int >= 0, got {seed!r}")
-        if seed < 0:
-            raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+    seed = _checks.check_seed(seed, "seed", generator=False, none=True)
     _state["rng"] = np.random.default_rng(seed)
     return _state["rng"]
 
@@ -64,16 +60,31 @@ def default_rng():
 
 def resolve_rng(rng):
     """``rng`` as a Generator: None means the default one, an int seeds a new one."""
+    rng = _checks.check_seed(rng, "rng", none=True)
     if rng is None:
         return _state["rng"]
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
-        if rng < 0:
-            raise ValueError(f"rng must be None, an int seed >= 0 or a numpy.random.Generator, "
-                             f"got {rng!r}")
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {rng!r}")
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _unheld_value(value, dtype):
+    """A value of ``value`` that ``dtype`` cannot hold (a finite float that would round to
+    infinity, a fraction or an out-of-range number for an integer dtype), else None."""
+    if dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            bad = np.isfinite(value) & ~np.isfinite(value.astype(dtype))
+    elif value.dtype.kind in "iu":           # numpy compares mixed integer kinds exactly
+        info = np.iinfo(dtype)
+        bad = (value < info.min) | (value > info.max)
+    elif value.dtype.kind == "f":            # float(info.max) + 1 is the exclusive bound
+        info = np.iinfo(dtype)
+        with np.errstate(invalid="ignore"):
+            bad = ~((value >= info.min) & (value < float(info.max) + 1)
+                    & (value == np.floor(value)))
+    else:
+        return None
+    if not bad.any():
+        return None
+    return value[bad][0].item()
 
 
 def set_num_threads(num_threads):
@@ -453,7 +464,7 @@ class Module:
         given = dict(state_dict)
         missing = [k for k in entries if k not in given]
         unexpected = [k for k in given if k not in entries]
-        mismatched, arrays = [], {}
+        mismatched, unheld, arrays = [], [], {}
         for key, (kind, module, name) in entries.items():
             if key not in given:
                 continue
@@ -468,6 +479,10 @@ class Module:
                                 f"dtype {value.dtype}, expected a number array")
             if value.shape != target.shape:
                 mismatched.append(f"{key}: expected shape {target.shape}, got {value.shape}")
+            else:
+                value_ = _unheld_value(value, target.dtype)
+                if value_ is not None:
+                    unheld.append(f"{key}: {target.dtype} cannot hold {value_!r}")
             arrays[key] = (target, value)
         problems = []
         if strict and missing:
@@ -476,6 +491,8 @@ class Module:
             problems.append(f"unexpected keys {unexpected}")
         if mismatched:
             problems.append("shape mismatch for " + "; ".join(mismatched))
+        if unheld:
+            problems.append("values out of range for " + "; ".join(unheld))
         if problems:
             raise ValueError(f"Error loading state dict into {type(self).__name__}: "
                              + "; ".join(problems))
