@@ -27,9 +27,11 @@ The GloVe vocabulary is stored as a Parquet file; a small reader here (Thrift co
 Snappy/gzip, PLAIN and dictionary encodings) reads its string column with numpy alone, so pyarrow
 is not needed.
 """
+import collections.abc
 import gzip
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -37,6 +39,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 import zlib
 from collections import namedtuple
@@ -615,9 +618,13 @@ def load_glove(*, dtype=np.float32, data_home=None, download=True):
 def _glove_words(data_home_, download):
     wheel = _WHEELS["glove"]
     cache = data_home(data_home_) / f"{wheel.package}-{wheel.version}" / "glove_6B_words.json"
-    if cache.is_file():
-        words = json.loads(cache.read_text(encoding="utf-8"))
-        if _words_digest(words) == _GLOVE_WORDS_SHA256:
+    if cache.is_file():                 # a cache that does not parse or match is rebuilt
+        try:
+            words = json.loads(cache.read_text(encoding="utf-8"))
+        except ValueError:              # JSONDecodeError, UnicodeDecodeError
+            words = None
+        if isinstance(words, list) and all(isinstance(w, str) for w in words) \
+                and _words_digest(words) == _GLOVE_WORDS_SHA256:
             return words
     index = _member_path("glove", _GLOVE_INDEX_MEMBER, data_home_, download)
     words = read_parquet_column(index, "index")
@@ -707,6 +714,17 @@ def read_glove_txt(path, *, max_words=None, dtype=np.float32):
     return words, vectors
 
 
+def _str_list(value, name, what):
+    """``value`` (any iterable but a string, generators included) as a list of str."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, collections.abc.Iterable):
+        raise TypeError(f"{name} must be {what}, got {value!r:.80}")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must be {what}, got an item {item!r:.80}")
+    return items
+
+
 def embedding_matrix(vocab, words, vectors, *, scale=0.25, pad_index=0, seed=0,
                      dtype=np.float32):
     """An embedding matrix for a vocabulary from pre-trained word vectors.
@@ -744,26 +762,28 @@ def embedding_matrix(vocab, words, vectors, *, scale=0.25, pad_index=0, seed=0,
     >>> m[0].tolist(), m[2].tolist(), found.tolist()
     ([0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [False, False, True])
     """
-    tokens = getattr(vocab, "itos", vocab)
-    if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens):
-        raise TypeError(f"vocab must be a Vocab or a sequence of str, got {vocab!r:.80}")
-    tokens = list(tokens)
-    if isinstance(words, str) or not all(isinstance(w, str) for w in words):
-        raise TypeError(f"words must be a sequence of str, got {words!r:.80}")
+    tokens = _str_list(getattr(vocab, "itos", vocab), "vocab", "a Vocab or a sequence of str")
+    words = _str_list(words, "words", "a sequence of str")
     vectors = np.asarray(vectors)
+    if vectors.dtype.kind not in "iuf":
+        raise TypeError(f"vectors must be an array of real numbers, got dtype {vectors.dtype}")
     if vectors.ndim != 2 or vectors.shape[0] != len(words):
         raise ValueError(f"vectors must have shape (len(words), dim) = ({len(words)}, dim), got "
                          f"{vectors.shape}")
+    if not np.isfinite(vectors).all():
+        bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
+        raise ValueError(f"vectors must be finite: the vector of {words[bad]!r} (row {bad}) "
+                         f"holds {vectors[bad][~np.isfinite(vectors[bad])][0]}")
     if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)) \
-            or not scale >= 0:
-        raise ValueError(f"scale must be a non-negative number, got {scale!r}")
+            or not 0 <= scale < math.inf:
+        raise ValueError(f"scale must be a finite number >= 0, got {scale!r}")
     if pad_index is not None and (isinstance(pad_index, bool)
                                   or not isinstance(pad_index, (int, np.integer))
                                   or not -len(tokens) <= pad_index < len(tokens)):
         raise ValueError(f"pad_index must be None or an index into vocab (length "
                          f"{len(tokens)}), got {pad_index!r}")
     dtype = _checks.float_dtype(dtype)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.check_seed(seed, "seed"))
     position = {}
     for i, w in enumerate(words):
         position.setdefault(w, i)
@@ -912,7 +932,8 @@ def list_speech_commands(directory, *, words=None):
         The folder that holds the word folders.
     words : sequence of str, optional
         Only these word folders, labelled in this order (for digits pass
-        ``('zero', 'one', ..., 'nine')``). Default: every word folder, sorted.
+        ``('zero', 'one', ..., 'nine')``); each must hold recordings. Default: every word
+        folder that holds recordings, sorted (the others are left out with a warning).
 
     Returns
     -------
@@ -932,7 +953,8 @@ def list_speech_commands(directory, *, words=None):
     (('no', 'yes'), [0, 1], ['0a7c2a8d', '0a7c2a8d'])
     """
     folder = _check_dir(directory, "directory")
-    if words is None:
+    found = words is None
+    if found:
         words = sorted(d.name for d in folder.iterdir()
                        if d.is_dir() and not d.name.startswith((".", "_")))
     elif isinstance(words, str) or not isinstance(words, (list, tuple)) \
@@ -946,11 +968,20 @@ def list_speech_commands(directory, *, words=None):
             raise ValueError(f"words must name folders inside {str(folder)!r}, got {w!r}")
         if not (folder / w).is_dir():
             raise FileNotFoundError(f"words: no folder {w!r} in {str(folder)!r}")
+    files = {w: _audio_files(folder / w, recursive=False) for w in words}
+    empty = [w for w in words if not files[w]]
+    if empty and found and len(empty) < len(words):
+        warnings.warn(f"left out the folder(s) {empty} of {str(folder)!r}: no recordings "
+                      f"({', '.join(AUDIO_EXTENSIONS)}) in them", stacklevel=2)
+        words = tuple(w for w in words if files[w])
+    elif empty and not found:
+        raise DatasetError(f"words: the folder(s) {empty} of {str(folder)!r} hold no recordings "
+                           f"({', '.join(AUDIO_EXTENSIONS)})")
     validation = _read_list(folder / "validation_list.txt")
     testing = _read_list(folder / "testing_list.txt")
     paths, labels, speakers, splits = [], [], [], []
     for label, w in enumerate(words):
-        for p in _audio_files(folder / w, recursive=False):
+        for p in files[w]:
             paths.append(p)
             labels.append(label)
             speakers.append(p.stem.split("_nohash_")[0])

