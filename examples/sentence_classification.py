@@ -48,6 +48,7 @@ import os
 import sys
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 if __name__ == "__main__":
@@ -515,15 +516,19 @@ def load_model(folder):
         if not (folder / name).is_file():
             raise SystemExit(f"{folder / name} not found: train first, e.g. "
                              f"python examples/sentence_classification.py --out {folder}")
-    with open(folder / "config.json") as fh:
-        config = json.load(fh)
-    vocab = Vocab.load(folder / "vocab.json")
-    tables = [(np.zeros((len(vocab), c["dim"]), np.float32), c["trained"])
-              for c in config["channels"]]
-    model = KimCNN(tables, len(config["label_names"]), widths=config["widths"],
-                   maps=config["maps"], dropout=config["dropout"], wide=config.get("wide", False),
-                   rng=np.random.default_rng(0))
-    model.load(folder / "model.npz")
+    try:        # a damaged or foreign file: name the folder, not a KeyError deep inside
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        vocab = Vocab.load(folder / "vocab.json")
+        tables = [(np.zeros((len(vocab), c["dim"]), np.float32), c["trained"])
+                  for c in config["channels"]]
+        model = KimCNN(tables, len(config["label_names"]), widths=config["widths"],
+                       maps=config["maps"], dropout=config["dropout"],
+                       wide=config.get("wide", False), rng=np.random.default_rng(0))
+        model.load(folder / "model.npz")
+        config["lower"] = bool(config["lower"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as e:
+        raise SystemExit(f"{folder} does not hold a model saved by this example "
+                         f"({type(e).__name__}: {e}); train again with --out {folder}") from e
     model.eval()
     return model, vocab, config
 

@@ -81,6 +81,7 @@ import argparse
 import json
 import math
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -608,12 +609,23 @@ def save_model(path, model, cfg):
 
 
 def load_model(path):
-    with np.load(path, allow_pickle=False) as z:
-        cfg = json.loads(str(z["__config__"]))
-        state = {k: z[k] for k in z.files if k != "__config__"}
-    model = DigitNet(cfg["model"], cfg["n_features"], len(cfg["label_names"]), cfg["width"],
-                     cfg["dropout"])
-    model.load_state_dict(state)
+    """(model, settings) that :func:`save_model` wrote to ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"{path} not found: train first, e.g. python examples/spoken_digits.py "
+                         f"--out {path.parent}")
+    try:        # a damaged or foreign file: name it, not a KeyError deep inside
+        with np.load(path, allow_pickle=False) as z:
+            cfg = json.loads(str(z["__config__"]))
+            state = {k: z[k] for k in z.files if k != "__config__"}
+        model = DigitNet(cfg["model"], cfg["n_features"], len(cfg["label_names"]), cfg["width"],
+                         cfg["dropout"])
+        model.load_state_dict(state)
+        if cfg["frontend"]["kind"] == "logmel":
+            FrontEnd(cfg["frontend"]).waveform(np.zeros(cfg["frontend"]["n_frames"]))
+    except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as e:
+        raise SystemExit(f"{path} is not a model saved by this example "
+                         f"({type(e).__name__}: {e}); train again with --out {path.parent}") from e
     model.eval()
     return model, cfg
 

@@ -128,6 +128,18 @@ def test_mr_rand_trains_saves_and_predicts(sc, mr_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "positive" in printed and "negative" in printed and "->" in printed
 
+    # a damaged --out folder is named in the error (KeyError 'channels' and the like before)
+    config = json.loads((out / "config.json").read_text())
+    for name, content in [("config.json", "{}"), ("config.json", "[1"),
+                          ("config.json", json.dumps(dict(config, channels=[{"dim": "x"}]))),
+                          ("vocab.json", "nonsense"), ("model.npz", "not a zip file")]:
+        saved = (out / name).read_bytes()
+        (out / name).write_text(content)
+        with pytest.raises(SystemExit, match="does not hold a model saved by this example"):
+            sc.predict(out, ["a film"])
+        (out / name).write_bytes(saved)
+    assert sc.predict(out, ["a film"])
+
 
 def test_same_seed_same_run(sc, mr_dir, tmp_path):
     argv = ["--data", mr_dir, "--epochs", 2, "--patience", 0, "--seed", 5, "--maps", 8,

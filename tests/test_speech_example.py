@@ -165,3 +165,24 @@ def test_main_writes_results_and_predict_reads_them(sd, fsdd_dir, tmp_path, caps
     assert m, printed
     assert int(m.group(1)) == k and m.group(2) == sd.DIGIT_NAMES[k]
     assert abs(float(m.group(3)) - p) < 1e-3 and 0.1 <= p <= 1.0
+
+    # a damaged --out folder is named in the error (KeyError, BadZipFile... before)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    with np.load(out / "model.npz") as z:
+        state = dict(z)
+    cfg = json.loads(str(state["__config__"]))
+    del cfg["width"]
+    for content in [b"not a zip file", (out / "model.npz").read_bytes()[:300],
+                    dict(state, __config__=np.array("{")),
+                    dict(state, __config__=np.array(json.dumps(cfg))),
+                    {k: v for k, v in state.items() if "weight" not in k}]:
+        if isinstance(content, bytes):
+            (damaged / "model.npz").write_bytes(content)
+        else:
+            np.savez(damaged / "model.npz", **content)
+        with pytest.raises(SystemExit, match="model.npz is not a model saved by this example"):
+            sd.main(["--predict", str(wav), "--out", str(damaged)])
+    (damaged / "model.npz").unlink()
+    with pytest.raises(SystemExit, match="model.npz not found: train first"):
+        sd.main(["--predict", str(wav), "--out", str(damaged)])
