@@ -429,7 +429,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     """Scale the gradients in place so that their global norm is at most ``max_norm``.
 
     As ``torch.nn.utils.clip_grad_norm_``: the norm is taken over all gradients together, and
-    each gradient is multiplied by ``min(1, max_norm / (total_norm + 1e-6))``.
+    each gradient is multiplied by ``min(1, max_norm / (total_norm + 1e-6))``. The p-norms are
+    summed in float64 whatever the gradients' dtype (torch sums float32 gradients in float32,
+    where four gradients of 1e30 give an infinite norm and are zeroed; here they are clipped).
 
     Parameters
     ----------
@@ -462,7 +464,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not grads:
         return 0.0
     if norm_type == math.inf:
-        total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
+        # np.max, not max(): a NaN in any gradient makes the norm NaN (Python's max keeps
+        # the value before it)
+        total = float(np.max([np.max(np.abs(g)) if g.size else 0.0 for g in grads]))
     else:
         with _blas.single_threaded():      # see _blas.single_threaded: idle BLAS threads spin
             norms = np.array([np.linalg.norm(g.reshape(-1).astype(np.float64), norm_type)
@@ -642,8 +646,10 @@ class ReduceLROnPlateau:
             if len(min_lr) != n:
                 raise ValueError(f"{owner}: expected {n} min_lrs, got {len(min_lr)}")
             self.min_lrs = [_number(m, "min_lr", owner) for m in min_lr]
+            self.default_min_lr = None
         else:
-            self.min_lrs = [_number(min_lr, "min_lr", owner)] * n
+            self.default_min_lr = _number(min_lr, "min_lr", owner)
+            self.min_lrs = [self.default_min_lr] * n
         self.patience = _checks.check_int(patience, f"{owner}: patience", 0)
         self.cooldown = _checks.check_int(cooldown, f"{owner}: cooldown", 0)
         self.threshold = _number(threshold, "threshold", owner)
@@ -683,7 +689,16 @@ class ReduceLROnPlateau:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            for i, g in enumerate(self.optimizer.param_groups):
+            groups = self.optimizer.param_groups
+            if len(groups) != len(self.min_lrs):       # a group added since (as torch)
+                default = getattr(self, "default_min_lr", None)
+                if default is None:
+                    raise ValueError(f"{type(self).__name__}.step: the optimizer has "
+                                     f"{len(groups)} param groups but min_lr gave "
+                                     f"{len(self.min_lrs)} (one per group when the scheduler "
+                                     f"was made); set min_lrs to a list of {len(groups)}")
+                self.min_lrs = [default] * len(groups)
+            for i, g in enumerate(groups):
                 old = float(g["lr"])
                 new = max(old * self.factor, self.min_lrs[i])
                 if old - new > self.eps:

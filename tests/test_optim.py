@@ -171,6 +171,26 @@ def test_clip_grad_norm_without_torch():
     assert optim.clip_grad_norm_([nn.Parameter(np.zeros(1))], 1.0) == 0.0
 
 
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, math.inf])
+def test_clip_grad_norm_sees_a_nan_in_any_gradient(norm_type):
+    """The inf-norm took Python's max over the gradients, which drops a NaN that is not first:
+    the norm came out 2.0 and error_if_nonfinite did not raise (torch: nan, and it raises)."""
+    p, q = nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(2))
+    p.grad, q.grad = np.array([1.0, 2.0]), np.array([np.nan, 0.5])
+    assert math.isnan(optim.clip_grad_norm_([p, q], 1.0, norm_type=norm_type))
+    assert np.isnan(p.grad).all() and np.isnan(q.grad).all()     # as torch: all become nan
+    p.grad, q.grad = np.array([1.0, 2.0]), np.array([np.nan, 0.5])
+    with pytest.raises(RuntimeError, match="non-finite"):
+        optim.clip_grad_norm_([p, q], 1.0, norm_type=norm_type, error_if_nonfinite=True)
+
+
+def test_clip_grad_norm_sums_float32_gradients_in_float64():
+    p = nn.Parameter(np.zeros(4, np.float32))
+    p.grad = np.full(4, 1e30, np.float32)
+    assert optim.clip_grad_norm_([p], 1.0) == pytest.approx(2e30, rel=1e-6)
+    np.testing.assert_allclose(p.grad, 0.5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_max_norm_matches_torch_renorm(dim):
     torch = _torch()
@@ -524,6 +544,25 @@ def test_schedulers_without_torch():
     for metric in [5, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4]:
         plateau.step(metric)
     assert plateau.get_last_lr() == [pytest.approx(0.005)]
+
+
+def test_reduce_lr_on_plateau_after_a_param_group_is_added():
+    """An added group raised IndexError at min_lrs[i] after group 0's lr had been cut; as torch,
+    a single min_lr now extends to the new group, and a list of them is an error before any lr
+    changes."""
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    plateau = optim.ReduceLROnPlateau(opt, patience=0, factor=0.5, min_lr=0.3)
+    opt.add_param_group({"params": [nn.Parameter(np.zeros(1))], "lr": 0.4})
+    plateau.step(1.0)
+    plateau.step(1.0)
+    assert plateau.get_last_lr() == [0.5, 0.3]       # torch 2.13: [0.5, 0.3]
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    plateau = optim.ReduceLROnPlateau(opt, patience=0, factor=0.5, min_lr=[0.1])
+    opt.add_param_group({"params": [nn.Parameter(np.zeros(1))], "lr": 0.4})
+    plateau.step(1.0)
+    with pytest.raises(ValueError, match="the optimizer has 2 param groups but min_lr gave 1"):
+        plateau.step(1.0)
+    assert [g["lr"] for g in opt.param_groups] == [1.0, 0.4]
 
 
 @pytest.mark.parametrize("call,exc,match", [
