@@ -1,5 +1,7 @@
 """Losses: ``forward(input, target)`` returns the loss (a float, or an array with
 ``reduction='none'``); ``backward()`` returns the gradient of the loss with respect to input."""
+import math
+
 import numpy as np
 from scipy import special
 
@@ -154,8 +156,8 @@ class CrossEntropyLoss(_Loss):
         per = (1 - s) * nll + (s / C) * smooth
         if self.reduction == "mean":
             denom = wt.sum() if self.weight is not None else float(valid.sum())
-            with np.errstate(invalid="ignore", divide="ignore"):
-                loss = float(per.sum() / denom)
+            # nothing to average (denom 0): nan, as torch (the smoothing term alone gave inf)
+            loss = float(per.sum() / denom) if denom else math.nan
         elif self.reduction == "sum":
             denom = 1.0
             loss = float(per.sum())
@@ -176,8 +178,8 @@ class CrossEntropyLoss(_Loss):
         up = self._upstream(grad_output, loss_shape, np.float64)
         coef = np.reshape(up, -1) if self.reduction == "none" else up
         # no counted target (all ignored, or an empty batch): a nan loss and, as in torch,
-        # a zero gradient
-        coef = coef / denom if denom else coef * 0.0
+        # a zero gradient; counted targets whose class weights are all 0: nan, as torch's 0/0
+        coef = coef / denom if denom else coef * (math.nan if valid.any() else 0.0)
         n = len(safe)
         g = (1 - s) * wt[:, None] * p
         g[np.arange(n), safe] -= (1 - s) * wt
