@@ -190,7 +190,9 @@ class Module:
     Assigning a :class:`Parameter` or a Module to an attribute registers it; an unknown
     attribute raises ``AttributeError``. Subclasses implement ``forward`` (which keeps what the
     backward pass needs) and ``backward`` (which returns the input gradient and adds into each
-    parameter's ``.grad``).
+    parameter's ``.grad``). With no autograd tape, a module holds what its last forward kept:
+    call each instance once per forward pass (:class:`Sequential` and :class:`Concat` refuse a
+    module listed twice); to tie weights, give two layers the same Parameter.
 
     Examples
     --------
@@ -528,6 +530,29 @@ class Module:
         return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
+def _check_called_once(container):
+    """Refuse a module that ``container`` (a Sequential or Concat, nested ones included) would
+    call twice in one forward pass: a module keeps what its last forward needs for its
+    backward, so the first call's gradients would be computed from the second call's input."""
+    seen = {}
+
+    def walk(module, path):
+        if id(module) in seen:
+            raise ValueError(
+                f"{type(container).__name__}: {module._label()} is called twice (as "
+                f"{seen[id(module)]!r} and {path!r}); each module keeps the input of its last "
+                f"forward for its backward, so its first call would get the wrong gradients: "
+                f"use two instances (to tie their weights, share a Parameter: "
+                f"b.weight = a.weight)")
+        seen[id(module)] = path
+        if isinstance(module, (Sequential, Concat)):
+            for name, child in module.named_children():
+                walk(child, f"{path}.{name}" if path else name)
+
+    for name, child in container.named_children():
+        walk(child, name)
+
+
 class Sequential(Module):
     """Modules run one after another; ``backward`` runs them in reverse.
 
@@ -562,6 +587,7 @@ class Sequential(Module):
                 raise TypeError(f"Sequential: {name!r} must be a Module, got "
                                 f"{type(m).__name__}")
             self.add_module(name, m)
+        _check_called_once(self)
 
     def __len__(self):
         return len(self._modules)
@@ -577,7 +603,13 @@ class Sequential(Module):
 
     def append(self, module):
         """Add ``module`` at the end; returns self."""
-        self.add_module(str(len(self)), module)
+        name = str(len(self))
+        self.add_module(name, module)
+        try:
+            _check_called_once(self)
+        except ValueError:
+            del self._modules[name]
+            raise
         return self
 
     def forward(self, x):
@@ -623,6 +655,7 @@ class Concat(Module):
             if not isinstance(b, Module):
                 raise TypeError(f"Concat: branch {i} must be a Module, got {type(b).__name__}")
             self.add_module(str(i), b)
+        _check_called_once(self)
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
             raise TypeError(f"Concat: dim must be an int, got {dim!r}")
         self.dim = int(dim)
