@@ -731,6 +731,8 @@ def test_registration_and_traversal():
     b.weight = a.weight
     seq = nn.Sequential(a, nn.ReLU(), b)
     assert len(list(seq.parameters())) == 3                 # a shared parameter once
+    # a replaced parameter keeps its place, as in torch (it moved after the bias)
+    assert list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     del m.fc
     assert "fc" not in dict(m.named_children())
 

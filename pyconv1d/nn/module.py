@@ -235,11 +235,9 @@ class Module:
     def __setattr__(self, name, value):
         params, buffers, modules = self._registries()
         if isinstance(value, Parameter):
-            self._forget(name)
-            params[name] = value
+            self._register(0, name, value)
         elif isinstance(value, Module):
-            self._forget(name)
-            modules[name] = value
+            self._register(2, name, value)
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r} of "
@@ -259,10 +257,16 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
-        for registry in self._registries():
-            registry.pop(name, None)
+    def _register(self, kind, name, value):
+        """``value`` under ``name`` in registry ``kind`` (0 parameters, 1 buffers, 2 modules):
+        a name already there keeps its place (so the state dict's order, as in torch), and
+        leaves the other registries and the instance's plain attributes."""
+        registries = self._registries()
+        for i, registry in enumerate(registries):
+            if i != kind:
+                registry.pop(name, None)
         self.__dict__.pop(name, None)
+        registries[kind][name] = value
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -289,24 +293,21 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
                             f"{type(param).__name__}")
-        self._forget(name)
-        self._registries()[0][name] = param
+        self._register(0, name, param)
 
     def register_buffer(self, name, array):
         """Register a non-trainable array (running statistics) saved in the state dict."""
         if array is not None and not isinstance(array, np.ndarray):
             raise TypeError(f"register_buffer: {name!r} must be an ndarray or None, got "
                             f"{type(array).__name__}")
-        self._forget(name)
-        self._registries()[1][name] = array
+        self._register(1, name, array)
 
     def add_module(self, name, module):
         """Register ``module`` (or None) as the sub-module ``name``."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got "
                             f"{type(module).__name__}")
-        self._forget(name)
-        self._registries()[2][name] = module
+        self._register(2, name, module)
 
     # -- traversal --------------------------------------------------------------------------
     def named_children(self):
