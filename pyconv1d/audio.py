@@ -9,7 +9,8 @@ Argument names follow librosa (``sr``, ``n_fft``, ``hop_length``, ``win_length``
 ``fmax``, ``htk``, ``norm``) so that a user's habits carry over; the defaults are chosen for
 speech (40 mel bins, 512-point FFT). Logarithms are natural (as Kaldi and torchaudio), not
 decibels (as ``librosa.power_to_db``); MFCCs are therefore librosa's divided by
-``10 / ln(10)``.
+``10 / ln(10)`` when librosa keeps the whole range (``librosa.feature.mfcc(..., top_db=None)``;
+its default clips the log-mel 80 dB below the peak, which pyconv1d does not).
 
 :class:`MelSpectrogram` computes the same log-mel spectrogram with pyconv1d's own strided
 :func:`pyconv1d.conv1d` over a bank of windowed cosine and sine kernels, with a backward pass,
@@ -452,7 +453,9 @@ def stft(x, n_fft=512, hop_length=None, win_length=None, window="hann", center=T
     window : str, tuple or array_like
         See :func:`get_window`; ``'hann'`` is the periodic Hann window.
     center : bool
-        Centre frames on ``t*hop_length``: ``1 + L // hop_length`` frames. Without it,
+        Centre frames on ``t*hop_length`` (``n_fft // 2`` samples padded on each side):
+        ``1 + (L + 2 * (n_fft // 2) - n_fft) // hop_length`` frames, which is
+        ``1 + L // hop_length`` for an even ``n_fft``. Without it,
         ``1 + (L - n_fft) // hop_length`` frames and ``L >= n_fft`` is required.
     pad_mode : 'constant' or 'reflect'
         How ``center`` pads: zeros (librosa >= 0.10, ``scipy.signal.stft(boundary='zeros')``)
@@ -484,6 +487,8 @@ def stft(x, n_fft=512, hop_length=None, win_length=None, window="hann", center=T
     _fits(math.prod(x.shape[:-1]) * (padded + 2 * n_frames * n_fft) + 4 * n_fft,
           f"the frames of n_fft={n_fft} every hop_length={hop_length} samples")
     w = get_window(window, win_length, n_fft, dtype=x.dtype)
+    if center and padded < n_fft:     # an odd n_fft and no samples: no frame fits
+        return np.zeros(x.shape[:-1] + (n_fft // 2 + 1, 0), np.result_type(x.dtype, np.complex64))
     if center:
         x = _center(x, n_fft, pad_mode)
     elif x.shape[-1] < n_fft:
@@ -968,8 +973,8 @@ class MelSpectrogram(Module):
 
     def n_frames(self, length):
         """Number of output frames for a waveform of ``length`` samples."""
-        if self.center:
-            return 1 + length // self.hop_length
+        if self.center:     # n_fft // 2 samples padded on each side (odd n_fft: one fewer)
+            return 1 + (length + self.n_fft // 2 * 2 - self.n_fft) // self.hop_length
         return 1 + (length - self.n_fft) // self.hop_length
 
     def forward(self, x):
@@ -993,6 +998,10 @@ class MelSpectrogram(Module):
         elif length < self.n_fft:
             raise ValueError(f"x has {length} samples, fewer than n_fft={self.n_fft} (use "
                              f"center=True or a shorter n_fft)")
+        if self.n_frames(length) <= 0:  # an odd n_fft and no samples: no frame fits
+            mel = np.zeros((x2.shape[0], self.n_mels, 0), dtype)
+            self._cache = (x2, padding, None, mel, length, unbatched, dtype)
+            return mel[0] if unbatched else mel
         bank, fb = self._bank(dtype)
         spec = conv1d(x2[:, None, :], bank, stride=self.hop_length, padding=padding,
                       num_threads=self._threads())            # (N, 2F, T)
@@ -1023,6 +1032,9 @@ class MelSpectrogram(Module):
         if g.shape != expected:
             raise ValueError(f"grad_output must have the output's shape {expected}, got shape "
                              f"{g.shape}")
+        if spec is None:                # no frames: nothing flows back
+            gx = np.zeros((mel.shape[0], length), dtype)
+            return gx[0] if unbatched else gx
         g = g.reshape(mel.shape).astype(dtype, copy=False)
         if self.log:
             g = np.where(mel > dtype.type(self.floor), g / np.maximum(mel, np.finfo(dtype).tiny),

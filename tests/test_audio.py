@@ -419,6 +419,23 @@ def test_conv_mel_spectrogram_matches_numpy_in_float32(center, pad_mode, n_fft, 
     assert layer.n_frames(x.shape[-1]) == y.shape[-1]
 
 
+@pytest.mark.parametrize("n_fft", [30, 31])
+@pytest.mark.parametrize("center", [True, False])
+def test_frame_counts_for_odd_and_even_n_fft(n_fft, center):
+    """n_frames said 1 + L // hop for an odd n_fft too, where centring pads n_fft // 2 samples
+    on each side, n_fft - 1 in all, and gives 1 + (L - 1) // hop; and an odd n_fft with no
+    samples failed deep inside instead of giving no frames."""
+    layer = audio.MelSpectrogram(8000, n_fft=n_fft, hop_length=5, n_mels=4, center=center,
+                                 dtype=np.float64)
+    for L in range(0 if center else n_fft, 62):
+        x = np.random.default_rng(L).standard_normal(L)
+        y = layer(x)
+        frames = audio.stft(x, n_fft, 5, center=center).shape[-1]
+        pad = n_fft // 2 * 2 if center else 0
+        assert layer.n_frames(L) == y.shape[-1] == frames == 1 + (L + pad - n_fft) // 5, L
+        assert layer.backward(np.ones_like(y)).shape == (L,)
+
+
 @pytest.mark.parametrize("center,pad_mode,log", [(True, "constant", True),
                                                  (True, "reflect", True),
                                                  (False, "constant", True),
