@@ -460,7 +460,7 @@ def stft(x, n_fft=512, hop_length=None, win_length=None, window="hann", center=T
     pad_mode : 'constant' or 'reflect'
         How ``center`` pads: zeros (librosa >= 0.10, ``scipy.signal.stft(boundary='zeros')``)
         or mirror images without repeating the edge sample (``torch.stft``'s default,
-        ``boundary='even'`` in scipy).
+        ``boundary='even'`` in scipy), which needs more than ``n_fft // 2`` samples.
 
     Returns
     -------
