@@ -956,7 +956,6 @@ class MelSpectrogram(Module):
         self._banks = {np.dtype(np.float64): (bank, fb)}
         if dtype == np.float32:
             self._banks[dtype] = (bank.astype(np.float32), fb.astype(np.float32))
-        self._cache = None
 
     def _bank(self, dtype):
         return self._banks[dtype if dtype in self._banks else np.dtype(np.float64)]
@@ -1024,9 +1023,7 @@ class MelSpectrogram(Module):
         filterbank (``fb.T @ g``), the power (``2 re g``, ``2 im g``) and the convolution
         (:func:`pyconv1d.conv1d_backward`), then folds the reflect padding back.
         """
-        if self._cache is None:
-            raise RuntimeError("MelSpectrogram.backward called before forward")
-        x2, padding, spec, mel, length, unbatched, dtype = self._cache
+        x2, padding, spec, mel, length, unbatched, dtype = self._saved("_cache")
         g = _checks.as_float_array(grad_output, "grad_output")
         expected = mel.shape[1:] if unbatched else mel.shape
         if g.shape != expected:

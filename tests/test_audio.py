@@ -501,11 +501,14 @@ def test_conv_mel_spectrogram_is_a_parameter_free_layer(tmp_path):
 
 def test_conv_mel_spectrogram_backward_before_forward():
     layer = audio.MelSpectrogram(8000, 32, 8, n_mels=8)
-    with pytest.raises(RuntimeError, match="before forward"):
+    with pytest.raises(RuntimeError, match="without a forward before it"):
         layer.backward(np.zeros((8, 3), dtype=np.float32))
-    layer(np.zeros(64, dtype=np.float32))
+    y = layer(np.zeros(64, dtype=np.float32))
     with pytest.raises(ValueError, match="grad_output must have the output's shape"):
         layer.backward(np.zeros((8, 3), dtype=np.float32))
+    layer.backward(np.ones_like(y))
+    with pytest.raises(RuntimeError, match="each forward allows one backward"):
+        layer.backward(np.ones_like(y))
 
 
 # --------------------------------------------------------------------------- errors

@@ -5,6 +5,7 @@ A layer is a :class:`Module` whose ``forward(x)`` keeps what its ``backward`` ne
 each of its :class:`Parameter`\\ s. Containers chain these calls.
 """
 import collections.abc
+import functools
 import numbers
 from typing import NamedTuple
 
@@ -190,9 +191,11 @@ class Module:
     Assigning a :class:`Parameter` or a Module to an attribute registers it; an unknown
     attribute raises ``AttributeError``. Subclasses implement ``forward`` (which keeps what the
     backward pass needs) and ``backward`` (which returns the input gradient and adds into each
-    parameter's ``.grad``). With no autograd tape, a module holds what its last forward kept:
-    call each instance once per forward pass (:class:`Sequential` and :class:`Concat` refuse a
-    module listed twice); to tie weights, give two layers the same Parameter.
+    parameter's ``.grad``). With no autograd tape, a module holds what its last forward kept
+    (the input by reference: change it in place only after the backward) until a backward
+    takes it: each forward allows one backward. Call each instance once per forward pass
+    (:class:`Sequential` and :class:`Concat` refuse a module listed twice); to tie weights,
+    give two layers the same Parameter.
 
     Examples
     --------
@@ -402,12 +405,36 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def _saved(self, *names):
-        """The values kept by the last forward; a clear error when there was none."""
-        try:
-            return tuple(self.__dict__[n] for n in names) if len(names) > 1 \
-                else self.__dict__[names[0]]
-        except KeyError:
-            raise RuntimeError(f"{self._label()}: backward called before forward") from None
+        """The values kept by the last forward; a clear error when there are none. They are
+        released when the backward that takes them returns (see ``__init_subclass__``)."""
+        d = self.__dict__
+        if not all(n in d for n in names):
+            raise RuntimeError(f"{self._label()}: backward called without a forward before it "
+                               f"(each forward allows one backward)")
+        d.setdefault("_taken", []).extend(names)
+        values = tuple(d[n] for n in names)
+        return values if len(names) > 1 else values[0]
+
+    def __init_subclass__(cls, **kwargs):
+        """Each forward allows one backward, as torch's graph: when a layer's ``backward``
+        returns, the values it took with ``_saved`` are released, so a second backward is an
+        error (it added its gradients into ``.grad`` again) and a trained model does not keep
+        its last activations (copies and pickles of it stay small). A backward that raises
+        releases nothing, so the call can be retried with a correct ``grad_output``."""
+        super().__init_subclass__(**kwargs)
+        inner = cls.__dict__.get("backward")
+        if inner is None or getattr(inner, "_releases", False):
+            return
+
+        @functools.wraps(inner)
+        def backward(self, *args, **kw):
+            out = inner(self, *args, **kw)
+            for name in self.__dict__.pop("_taken", ()):
+                self.__dict__.pop(name, None)
+            return out
+
+        backward._releases = True
+        cls.backward = backward
 
     def _label(self):
         return f"{type(self).__name__}({self.extra_repr()})"
