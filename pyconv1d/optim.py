@@ -109,7 +109,10 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}: a parameter group must be a dict, got "
                             f"{type(param_group).__name__}")
         group = dict(param_group)
-        params = group.get("params")
+        if "params" not in group:
+            raise ValueError(f"{type(self).__name__}: a parameter group needs 'params', got the "
+                             f"keys {sorted(group)}")
+        params = group["params"]
         params = [params] if isinstance(params, Parameter) else list(params or [])
         for p in params:
             if not isinstance(p, Parameter):
@@ -198,9 +201,33 @@ class Optimizer:
                    for saved, group in zip(groups, self.param_groups)]
         for group in updated:
             self._check_group(group)
-        for group, new in zip(self.param_groups, updated):
+        state = {params[i]: self._cast_state(s, params[i], i, owner)
+                 for i, s in state_dict["state"].items()}
+        for group, new in zip(self.param_groups, updated):      # all checked: now change
             group.update(new)
-        self.state = {params[i]: copy.deepcopy(s) for i, s in state_dict["state"].items()}
+        self.state = state
+
+    @staticmethod
+    def _cast_state(state, p, i, owner):
+        """A copy of one parameter's state, its arrays cast to the parameter's dtype (as torch:
+        float32 moments loaded into a float64 model become float64) and checked against its
+        shape (a wrong one failed later in step with numpy's broadcast error)."""
+        if not isinstance(state, dict):
+            raise TypeError(f"{owner}: the state of parameter {i} must be a dict, got "
+                            f"{type(state).__name__}")
+        out = {}
+        for key, value in state.items():
+            if isinstance(value, np.ndarray) and value.ndim:
+                if value.shape != p.shape:
+                    raise ValueError(f"{owner}: state {key!r} of parameter {i} has shape "
+                                     f"{value.shape}, the parameter {p.shape}")
+                if value.dtype.kind not in "biuf":
+                    raise TypeError(f"{owner}: state {key!r} of parameter {i} has dtype "
+                                    f"{value.dtype}, expected numbers")
+                out[key] = value.astype(p.dtype)
+            else:
+                out[key] = copy.deepcopy(value)
+        return out
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

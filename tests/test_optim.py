@@ -546,6 +546,35 @@ def test_schedulers_without_torch():
     assert plateau.get_last_lr() == [pytest.approx(0.005)]
 
 
+def test_optimizer_load_state_dict_casts_and_checks_the_state():
+    """As torch, the loaded moments take the parameter's dtype (float32 ones stayed float32 on
+    a float64 model); a moment of the wrong shape is refused when loaded, naming it (it failed
+    at step with numpy's broadcast error), and nothing is changed then."""
+    p32 = nn.Parameter(np.ones(3, np.float32))
+    p32.grad = np.full(3, 0.5, np.float32)
+    opt = optim.Adam([p32], lr=0.1)
+    opt.step()
+    saved = opt.state_dict()
+    p64 = nn.Parameter(np.ones(3))
+    fresh = optim.Adam([p64], lr=0.2)
+    fresh.load_state_dict(saved)
+    state = fresh.state[p64]
+    assert state["step"] == 1 and state["exp_avg"].dtype == state["exp_avg_sq"].dtype == np.float64
+    np.testing.assert_allclose(state["exp_avg"], opt.state[p32]["exp_avg"])
+    assert fresh.param_groups[0]["lr"] == 0.1
+    saved["state"][0]["exp_avg"] = np.zeros(4)
+    saved["param_groups"][0]["lr"] = 0.3
+    other = optim.Adam([nn.Parameter(np.ones(3))], lr=0.2)
+    with pytest.raises(ValueError, match=r"state 'exp_avg' of parameter 0 has shape \(4,\), "
+                                         r"the parameter \(3,\)"):
+        other.load_state_dict(saved)
+    assert other.param_groups[0]["lr"] == 0.2 and not other.state
+    with pytest.raises(ValueError, match="a parameter group needs 'params', got the keys "
+                                         r"\['lr'\]"):
+        other.add_param_group({"lr": 0.1})
+    assert len(other.param_groups) == 1
+
+
 def test_reduce_lr_on_plateau_after_a_param_group_is_added():
     """An added group raised IndexError at min_lrs[i] after group 0's lr had been cut; as torch,
     a single min_lr now extends to the new group, and a list of them is an error before any lr
