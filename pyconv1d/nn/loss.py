@@ -97,7 +97,7 @@ class CrossEntropyLoss(_Loss):
             if weight.ndim != 1:
                 raise ValueError(f"{owner}: weight must be 1-D (one per class), got shape "
                                  f"{weight.shape}")
-        self.weight = weight
+        self.register_buffer("weight", weight)          # in the state dict, as torch's
         self.ignore_index = _validate.int_arg(ignore_index, "ignore_index", -2 ** 63, owner)
         self.label_smoothing = _validate.float_arg(label_smoothing, "label_smoothing", owner,
                                                    0.0, 1.0)
@@ -246,8 +246,8 @@ class BCEWithLogitsLoss(_Loss):
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(reduction)
         owner = type(self).__name__
-        self.weight = _validate.weights_arg(weight, "weight", owner)
-        self.pos_weight = _validate.weights_arg(pos_weight, "pos_weight", owner)
+        self.register_buffer("weight", _validate.weights_arg(weight, "weight", owner))
+        self.register_buffer("pos_weight", _validate.weights_arg(pos_weight, "pos_weight", owner))
 
     def _broadcastable(self, arr, name, shape):
         try:

@@ -443,13 +443,20 @@ class Module:
     def _state_entries(self):
         """name -> (kind, owner, attr) for every parameter and buffer, in PyTorch's order."""
         entries = collections.OrderedDict()
-        for pre, module in self.named_modules():
+
+        # every path, as torch's state_dict: a module registered under two names is listed
+        # under both (named_modules gives it once); a module inside itself is not followed
+        def walk(module, pre, path):
             for name, p in module._parameters.items():
                 if p is not None:
                     entries[f"{pre}.{name}" if pre else name] = ("param", module, name)
             for name, b in module._buffers.items():
                 if b is not None:
                     entries[f"{pre}.{name}" if pre else name] = ("buffer", module, name)
+            for name, child in module.named_children():
+                if id(child) not in path:
+                    walk(child, f"{pre}.{name}" if pre else name, path | {id(child)})
+        walk(self, "", {id(self)})
         return entries
 
     def state_dict(self):
