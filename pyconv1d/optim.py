@@ -29,8 +29,8 @@ from . import _blas, _checks, _optim
 from . import functional as F
 from .nn.module import Parameter, get_num_threads
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adadelta", "clip_grad_norm_", "max_norm_",
-           "LRScheduler", "StepLR", "ReduceLROnPlateau"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adadelta", "clip_grad_norm_",
+           "clip_grad_value_", "max_norm_", "LRScheduler", "StepLR", "ReduceLROnPlateau"]
 
 
 def _number(value, name, owner, minimum=0.0, strict=False, maximum=None):
@@ -506,6 +506,31 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     for g in grads:
         g *= coef
     return total
+
+
+def clip_grad_value_(parameters, clip_value):
+    """Clip every gradient in place to ``[-clip_value, clip_value]``, as
+    ``torch.nn.utils.clip_grad_value_`` (a NaN stays NaN).
+
+    Parameters
+    ----------
+    parameters : Parameter or iterable of Parameter
+        Those whose ``.grad`` is None are ignored.
+    clip_value : float
+        ``>= 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> p = nn.Parameter(np.zeros(3)); p.grad = np.array([-5.0, 0.5, 2.0])
+    >>> optim.clip_grad_value_([p], 1.0); p.grad
+    array([-1. ,  0.5,  1. ])
+    """
+    grads = [p.grad for p in _params(parameters) if p.grad is not None]
+    clip_value = _number(clip_value, "clip_value", "clip_grad_value_")
+    for g in grads:
+        np.clip(g, -clip_value, clip_value, out=g)
 
 
 def max_norm_(weight, max_norm, dim=0, norm_type=2.0):

@@ -5,6 +5,7 @@ convolution.
 """
 import doctest
 import importlib
+import importlib.util
 import math
 import pickle
 import re
@@ -305,6 +306,78 @@ def test_state_dict_lists_every_path_and_loss_weights():
     assert ce(np.zeros((1, 2)), np.array([0])) == pytest.approx(math.log(2))
     assert list(nn.BCEWithLogitsLoss(weight=[1.0], pos_weight=[2.0]).state_dict()) == \
         ["weight", "pos_weight"]
+
+
+@pytest.mark.parametrize("kind", ["Sequential", "ModuleList"])
+def test_sequence_operations_as_a_python_list(kind):
+    """Indexing, assignment, deletion, insert, extend, append and pop behave as on a Python
+    list of the same modules, with the names renumbered 0, 1, ... as torch does."""
+    make = getattr(nn, kind)
+    mods = [nn.Linear(2, 2), nn.ReLU(), nn.Tanh(), nn.Identity(), nn.Sigmoid(), nn.GELU(),
+            nn.LeakyReLU(), nn.Flatten()]
+    seq = make(*mods[:4]) if kind == "Sequential" else make(mods[:4])
+    ref = list(mods[:4])
+    seq[1] = mods[4]; ref[1] = mods[4]
+    seq[-1] = mods[1]; ref[-1] = mods[1]
+    del seq[0]; del ref[0]
+    seq.insert(1, mods[5]); ref.insert(1, mods[5])
+    seq.insert(-1, mods[0]); ref.insert(-1, mods[0])
+    seq.extend([mods[6], mods[7]]); ref.extend([mods[6], mods[7]])
+    assert seq.pop(-1) is ref.pop(-1) and seq.pop(0) is ref.pop(0)
+    del seq[1:3]; del ref[1:3]
+    seq.append(mods[2]); ref.append(mods[2])
+    assert list(seq) == ref and [seq[i] for i in range(-len(ref), len(ref))] == ref * 2
+    assert list(dict(seq.named_children())) == [str(i) for i in range(len(ref))]
+    assert list(seq[1:]) == ref[1:] and isinstance(seq[1:], make)
+    with pytest.raises(IndexError, match=f"{kind} index 9 is out of range for {len(ref)} "
+                                         f"modules"):
+        seq[9]
+    with pytest.raises(TypeError, match="indices must be integers or slices, got '1'"):
+        seq["1"]
+    with pytest.raises(TypeError, match="must be a Module, got int"):
+        seq.append(3)
+    assert list(seq) == ref                                      # a refused change, no change
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        t = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+        t.insert(0, torch.nn.Tanh())
+        del t[1]
+        ours = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+        ours.insert(0, nn.Tanh())
+        del ours[1]
+        assert [(k, type(v).__name__) for k, v in t._modules.items()] == \
+            [(k, type(v).__name__) for k, v in ours._modules.items()]
+
+
+def test_sequential_changes_keep_each_module_called_once():
+    a, b = nn.Linear(2, 2), nn.ReLU()
+    seq = nn.Sequential(a, b)
+    for change in (lambda: seq.append(a), lambda: seq.insert(0, b), lambda: seq.extend([b]),
+                   lambda: seq.__setitem__(1, a)):
+        with pytest.raises(ValueError, match="called twice"):
+            change()
+        assert list(seq) == [a, b]
+    blocks = nn.ModuleList([a, a])                 # a list is not called: sharing is allowed
+    assert len(blocks) == 2 and len(list(blocks.parameters())) == 2
+    with pytest.raises(TypeError, match="ModuleList takes an iterable of modules"):
+        nn.ModuleList(a)
+
+
+def test_apply_and_requires_grad():
+    """apply visits children before their parent (torch's order); requires_grad_ freezes."""
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))
+    seen = []
+    assert model.apply(lambda m: seen.append(type(m).__name__)) is model
+    assert seen == ["Linear", "ReLU", "Linear", "Sequential", "Sequential"]
+    assert model[1].requires_grad_(False) is model[1]
+    assert [p.requires_grad for p in model.parameters()] == [True, True, False, False]
+    y = model(np.ones((4, 2), np.float32))
+    model.backward(np.ones_like(y))
+    assert model[1][1].weight.grad is None and model[0].weight.grad is not None
+    with pytest.raises(TypeError, match="requires_grad must be a bool, got 0"):
+        model.requires_grad_(0)
+    with pytest.raises(TypeError, match="fn must be callable"):
+        model.apply(3)
 
 
 def test_containers_refuse_a_module_called_twice():

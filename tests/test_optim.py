@@ -2,6 +2,7 @@
 against their torch twins (skipped without torch) and against hand-written update rules;
 a whole model trained for 5 steps next to its torch twin."""
 import doctest
+import importlib.util
 import math
 import zlib
 
@@ -182,6 +183,33 @@ def test_clip_grad_norm_sees_a_nan_in_any_gradient(norm_type):
     p.grad, q.grad = np.array([1.0, 2.0]), np.array([np.nan, 0.5])
     with pytest.raises(RuntimeError, match="non-finite"):
         optim.clip_grad_norm_([p, q], 1.0, norm_type=norm_type, error_if_nonfinite=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_grad_value(dtype):
+    rng = np.random.default_rng(7)
+    grads = [rng.standard_normal(s).astype(dtype) * 3 for s in [(4, 5), (7,)]]
+    grads[1][2] = np.nan
+    params = [nn.Parameter(np.zeros(g.shape, dtype)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.copy()
+    params.append(nn.Parameter(np.zeros(2, dtype)))              # no grad: left alone
+    assert optim.clip_grad_value_(params, 1.5) is None
+    for p, g in zip(params, grads):
+        want = np.array([min(max(v, -1.5), 1.5) if v == v else v for v in g.ravel()], dtype)
+        np.testing.assert_array_equal(p.grad.ravel(), want)   # a NaN stays NaN
+        assert p.grad.dtype == dtype
+    assert params[2].grad is None
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        ts = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+        for t, g in zip(ts, grads):
+            t.grad = torch.from_numpy(g.astype(np.float64))
+        torch.nn.utils.clip_grad_value_(ts, 1.5)
+        for t, p in zip(ts, params):
+            np.testing.assert_array_equal(t.grad.numpy().astype(dtype), p.grad)
+    with pytest.raises(ValueError, match="clip_value must be >= 0.0, got -1"):
+        optim.clip_grad_value_(params, -1)
 
 
 def test_clip_grad_norm_sums_float32_gradients_in_float64():

@@ -384,6 +384,24 @@ class Module:
         """Evaluation mode (dropout off, batch norm uses running statistics); returns self."""
         return self.train(False)
 
+    def apply(self, fn):
+        """Call ``fn`` on every sub-module (children first, as torch) and then on this one;
+        returns self. E.g. ``model.apply(init_fn)`` to re-initialise layers of one kind."""
+        if not callable(fn):
+            raise TypeError(f"apply: fn must be callable, got {fn!r}")
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` of every parameter (``False`` freezes them: their gradients
+        are not computed and optimisers skip them); returns self."""
+        flag = _checks.check_bool(requires_grad, "requires_grad")
+        for p in self.parameters():
+            p.requires_grad = flag
+        return self
+
     def zero_grad(self, set_to_none=True):
         """Forget every parameter's gradient (None, or zeros with ``set_to_none=False``)."""
         for p in self.parameters():
@@ -588,8 +606,107 @@ def _check_called_once(container):
         walk(child, name)
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """The list operations of :class:`Sequential` and :class:`ModuleList`, as torch's: integer
+    and slice indexing, assignment, deletion and insertion (the modules after it renumbered
+    0, 1, ...), append, extend and pop. A change that fails a check changes nothing."""
+
+    _calls_children = False           # Sequential: refuse a module it would call twice
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules.values()))
+
+    def _index(self, index, n=None, end=False):
+        """``index`` as a position in 0..n-1 (0..n with ``end``, for insert)."""
+        n = len(self) if n is None else n
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, numbers.Integral):
+            raise TypeError(f"{type(self).__name__} indices must be integers or slices, got "
+                            f"{index!r}")
+        i = int(index) + n if index < 0 else int(index)
+        if not 0 <= i < n + end:
+            raise IndexError(f"{type(self).__name__} index {index} is out of range for "
+                             f"{n} modules")
+        return i
+
+    def _commit(self, items):
+        """Make ``items`` ((name, module) pairs) the modules, checked as a whole."""
+        for name, m in items:
+            if not isinstance(m, Module):
+                raise TypeError(f"{type(self).__name__}: {name!r} must be a Module, got "
+                                f"{type(m).__name__}")
+        registry = self._registries()[2]
+        old = list(registry.items())
+        registry.clear()
+        registry.update(items)
+        if self._calls_children:
+            try:
+                _check_called_once(self)
+            except ValueError:
+                registry.clear()
+                registry.update(old)
+                raise
+
+    def _renumbered(self, modules):
+        return [(str(i), m) for i, m in enumerate(modules)]
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return self._slice(items[index])
+        return items[self._index(index)][1]
+
+    def __setitem__(self, index, module):
+        items = list(self._modules.items())
+        i = self._index(index)
+        items[i] = (items[i][0], module)
+        self._commit(items)
+
+    def __delitem__(self, index):
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[self._index(index)]
+        self._commit(self._renumbered(modules))
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        self._commit(list(self._modules.items()) + [(str(len(self)), module)])
+        return self
+
+    def extend(self, modules):
+        """Append every module of ``modules``; returns self."""
+        if isinstance(modules, Module) and not isinstance(modules, _ModuleSequence):
+            raise TypeError(f"{type(self).__name__}.extend takes an iterable of modules, got "
+                            f"{modules._label()} (use append)")
+        items = list(self._modules.items())
+        items += [(str(len(items) + i), m) for i, m in enumerate(list(modules))]
+        self._commit(items)
+        return self
+
+    def insert(self, index, module):
+        """Insert ``module`` before position ``index``; the modules from there renumbered."""
+        modules = list(self._modules.values())
+        modules.insert(self._index(index, end=True), module)
+        self._commit(self._renumbered(modules))
+        return self
+
+    def pop(self, index=-1):
+        """Remove the module at ``index`` and return it."""
+        module = self[index]
+        del self[index]
+        return module
+
+
+class Sequential(_ModuleSequence):
     """Modules run one after another; ``backward`` runs them in reverse.
+
+    Indexing, slicing, assignment, deletion, ``append``, ``extend``, ``insert`` and ``pop``
+    work as in torch; a module that the sequence would call twice is refused (see
+    :class:`Module`).
 
     Parameters
     ----------
@@ -611,41 +728,18 @@ class Sequential(Module):
     Conv1d(1, 4, kernel_size=(3,), stride=(1,), padding=same)
     """
 
+    _calls_children = True
+
     def __init__(self, *modules):
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], collections.OrderedDict):
             items = list(modules[0].items())
         else:
-            items = [(str(i), m) for i, m in enumerate(modules)]
-        for name, m in items:
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: {name!r} must be a Module, got "
-                                f"{type(m).__name__}")
-            self.add_module(name, m)
-        _check_called_once(self)
+            items = self._renumbered(modules)
+        self._commit(items)
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(collections.OrderedDict(items[index]))
-        return items[index][1]
-
-    def append(self, module):
-        """Add ``module`` at the end; returns self."""
-        name = str(len(self))
-        self.add_module(name, module)
-        try:
-            _check_called_once(self)
-        except ValueError:
-            del self._modules[name]
-            raise
-        return self
+    def _slice(self, items):
+        return Sequential(collections.OrderedDict(items))
 
     def forward(self, x):
         for m in self._modules.values():
@@ -656,6 +750,31 @@ class Sequential(Module):
         for m in reversed(list(self._modules.values())):
             grad_output = m.backward(grad_output)
         return grad_output
+
+
+class ModuleList(_ModuleSequence):
+    """A list of modules whose parameters and state belong to the module that holds it, as
+    ``torch.nn.ModuleList``; it has no forward of its own (call its modules from yours).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+    >>> blocks.append(nn.ReLU())[3]
+    ReLU()
+    >>> len(blocks), sum(p.data.size for p in blocks.parameters())
+    (4, 60)
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if isinstance(modules, Module):
+            raise TypeError(f"ModuleList takes an iterable of modules, got {modules._label()}")
+        self._commit(self._renumbered(list(modules) if modules is not None else []))
+
+    def _slice(self, items):
+        return ModuleList([m for _, m in items])
 
 
 class Concat(Module):
