@@ -960,6 +960,12 @@ class MelSpectrogram(Module):
     def _bank(self, dtype):
         return self._banks[dtype if dtype in self._banks else np.dtype(np.float64)]
 
+    def _to_dtype(self, dt):
+        super()._to_dtype(dt)
+        self.dtype = dt
+        if dt not in self._banks:
+            self._banks[dt] = tuple(a.astype(dt) for a in self._banks[np.dtype(np.float64)])
+
     @property
     def weight(self):
         """The Fourier kernel bank, shape ``(2 (n_fft//2 + 1), 1, n_fft)`` (cos rows first)."""

@@ -499,6 +499,15 @@ def test_conv_mel_spectrogram_is_a_parameter_free_layer(tmp_path):
     model.load(tmp_path / "m.npz")
 
 
+def test_mel_spectrogram_layer_to_dtype():
+    x = np.random.default_rng(3).standard_normal((2, 400))
+    layer = audio.MelSpectrogram(8000, 64, 16, n_mels=8)
+    want = audio.MelSpectrogram(8000, 64, 16, n_mels=8, dtype=np.float64)
+    assert layer.double() is layer and layer.dtype == np.float64
+    np.testing.assert_array_equal(layer(x.astype(np.float32)), want(x.astype(np.float32)))
+    assert layer.float()(x.astype(np.float32)).dtype == np.float32
+
+
 def test_conv_mel_spectrogram_backward_before_forward():
     layer = audio.MelSpectrogram(8000, 32, 8, n_mels=8)
     with pytest.raises(RuntimeError, match="without a forward before it"):

@@ -363,6 +363,42 @@ def test_sequential_changes_keep_each_module_called_once():
         nn.ModuleList(a)
 
 
+def _dtype_model(dtype):
+    return nn.Sequential(nn.Conv1d(3, 4, 3, rng=0, dtype=dtype), nn.BatchNorm1d(4, dtype=dtype),
+                         nn.ReLU(), nn.Permute(0, 2, 1), nn.LayerNorm(4, dtype=dtype),
+                         nn.LayerNorm(4, elementwise_affine=False, dtype=dtype),
+                         nn.Flatten(), nn.Linear(4 * 8, 2, rng=1, dtype=dtype))
+
+
+def test_to_converts_a_model_as_one_built_with_that_dtype():
+    """Converting p.data by hand left BatchNorm and LayerNorm expecting the old dtype (and a
+    float32 input through a LayerNorm came out float64); .to/.double/.float convert the
+    parameters, buffers and the layers' dtype: the same bits as a model built in float64
+    that loads the same state."""
+    model = _dtype_model(np.float32)
+    x = _x(5, 3, 10)
+    model(x.astype(np.float32))                               # running statistics
+    model.backward(np.ones((5, 2), np.float32))               # gradients, converted too
+    assert model.double() is model
+    want = _dtype_model(np.float64)
+    want.load_state_dict(model.state_dict())
+    for m in (model, want):
+        m.zero_grad()
+    assert all(p.dtype == np.float64 for p in model.parameters())
+    assert model[1].running_mean.dtype == np.float64
+    assert model[1].num_batches_tracked.dtype == np.int64     # integer buffers stay
+    y, y_want = model(x), want(x)
+    np.testing.assert_array_equal(y, y_want)
+    np.testing.assert_array_equal(model.backward(np.ones_like(y)), want.backward(np.ones_like(y)))
+    for p, q in zip(model.parameters(), want.parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad)
+    assert model.float() is model and model(x.astype(np.float32)).dtype == np.float32
+    with pytest.raises(TypeError, match="input dtype float64 does not match"):
+        model(x)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        model.to(np.int32)
+
+
 def test_apply_and_requires_grad():
     """apply visits children before their parent (torch's order); requires_grad_ freezes."""
     model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))

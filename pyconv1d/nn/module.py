@@ -384,6 +384,38 @@ class Module:
         """Evaluation mode (dropout off, batch norm uses running statistics); returns self."""
         return self.train(False)
 
+    def to(self, dtype):
+        """Convert, in place and recursively, every float parameter (with its gradient) and
+        float buffer to ``dtype`` (float32 or float64), and the layers' dtype with them; returns
+        self, as torch's ``model.to(torch.float64)``. Make the optimiser afterwards (one made
+        before keeps its moments in the old dtype until it loads a state dict)."""
+        dt = float_dtype(dtype)
+        for m in self.modules():
+            m._to_dtype(dt)
+        return self
+
+    def double(self):
+        """``self.to(np.float64)``."""
+        return self.to(np.float64)
+
+    def float(self):
+        """``self.to(np.float32)``."""
+        return self.to(np.float32)
+
+    def _to_dtype(self, dt):
+        """This module's own part of :meth:`to` (layers that record a dtype extend it)."""
+        for p in self._parameters.values():
+            if p is not None and p.data.dtype.kind == "f":
+                p.data = p.data.astype(dt, copy=False)
+                if p.grad is not None:
+                    p.grad = p.grad.astype(dt, copy=False)
+        buffers = self._buffers
+        for name, b in buffers.items():
+            if b is not None and b.dtype.kind == "f":
+                buffers[name] = b.astype(dt, copy=False)
+        if "_dtype" in self.__dict__:                      # layers that may have no weight
+            self.__dict__["_dtype"] = dt
+
     def apply(self, fn):
         """Call ``fn`` on every sub-module (children first, as torch) and then on this one;
         returns self. E.g. ``model.apply(init_fn)`` to re-initialise layers of one kind."""
