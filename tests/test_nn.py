@@ -152,6 +152,11 @@ def test_unbatched_conv_input():
     (lambda: nn.Sigmoid(), (3, 7)),
     (lambda: nn.GELU(), (3, 7)),
     (lambda: nn.GELU("tanh"), (3, 7)),
+    (lambda: nn.Softmax(dim=1), (3, 7)),
+    (lambda: nn.Softmax(dim=-1), (2, 3, 4)),
+    (lambda: nn.Softmax(dim=0), (5,)),
+    (lambda: nn.LogSoftmax(dim=1), (3, 7)),
+    (lambda: nn.LogSoftmax(dim=0), (2, 3, 4)),
     (lambda: nn.Flatten(), (2, 3, 4)),
     (lambda: nn.Flatten(0, 1), (2, 3, 4)),
     (lambda: nn.Permute(0, 2, 1), (2, 3, 4)),
@@ -397,6 +402,24 @@ def test_to_converts_a_model_as_one_built_with_that_dtype():
         model(x)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         model.to(np.int32)
+
+
+def test_softmax_layers():
+    """Rows sum to one even for huge logits; without dim, torch's implicit choice with a
+    warning; a dim out of range names it."""
+    x = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]])
+    y = nn.Softmax(dim=1)(x)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0)
+    m = x.max(axis=1, keepdims=True)
+    np.testing.assert_allclose(nn.LogSoftmax(dim=1)(x),
+                               x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True)))
+    assert nn.Softmax(dim=1)(x.astype(np.float32)).dtype == np.float32
+    with pytest.warns(UserWarning, match="implicit choice .* is dim=1"):
+        np.testing.assert_array_equal(nn.Softmax()(x), y)
+    with pytest.raises(ValueError, match=r"Softmax\(dim=2\): dim must be in \[-2, 2\)"):
+        nn.Softmax(dim=2)(x)
+    with pytest.raises(TypeError, match="dim must be an int, got 1.0"):
+        nn.Softmax(dim=1.0)
 
 
 def test_apply_and_requires_grad():
@@ -724,6 +747,9 @@ def test_other_layers_match_torch(dtype):
         (nn.LeakyReLU(0.1), tnn.LeakyReLU(0.1), (3, 5)), (nn.Sigmoid(), tnn.Sigmoid(), (3, 5)),
         (nn.Tanh(), tnn.Tanh(), (3, 5)), (nn.ReLU(), tnn.ReLU(), (3, 5)),
         (nn.Flatten(), tnn.Flatten(), (2, 3, 4)),
+        (nn.Softmax(dim=1), tnn.Softmax(dim=1), (3, 5)),
+        (nn.Softmax(dim=-1), tnn.Softmax(dim=-1), (2, 3, 4)),
+        (nn.LogSoftmax(dim=1), tnn.LogSoftmax(dim=1), (2, 3, 4)),
     ]
     for ours, theirs, shape in pairs:
         assert _same_repr(ours, theirs), (repr(ours), repr(theirs))

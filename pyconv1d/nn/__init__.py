@@ -23,8 +23,8 @@ Examples
 >>> opt.zero_grad(); _ = model.backward(loss_fn.backward()); opt.step()
 """
 from . import init
-from .activation import (GELU, Dropout, Flatten, LeakyReLU, Permute, ReLU, Sigmoid, Tanh,
-                         Transpose)
+from .activation import (GELU, Dropout, Flatten, LeakyReLU, LogSoftmax, Permute, ReLU, Sigmoid,
+                         Softmax, Tanh, Transpose)
 from .conv import Conv1d, Conv2d, ConvTranspose1d
 from .linear import Embedding, Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -38,7 +38,7 @@ __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss",
     "BatchNorm1d", "BatchNorm2d", "Concat", "Conv1d", "Conv2d", "ConvTranspose1d",
     "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU", "Identity", "LayerNorm",
-    "LeakyReLU", "Linear", "MSELoss", "MaxPool1d", "MaxPool2d", "Module", "ModuleList",
-    "Parameter", "Permute", "ReLU", "Sequential", "Sigmoid", "Tanh", "Transpose", "default_rng",
-    "get_num_threads", "init", "manual_seed", "set_num_threads",
+    "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool1d", "MaxPool2d", "Module",
+    "ModuleList", "Parameter", "Permute", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
+    "Transpose", "default_rng", "get_num_threads", "init", "manual_seed", "set_num_threads",
 ]

@@ -1,14 +1,16 @@
 """Element-wise activations, dropout and the shape layers (Flatten, Permute, Transpose)."""
 import math
+import warnings
 
 import numpy as np
 from scipy import special
 
+from .. import _checks
 from . import _validate
 from .module import Module, resolve_rng
 
-__all__ = ["ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Dropout", "Flatten", "Permute",
-           "Transpose"]
+__all__ = ["ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax", "Dropout",
+           "Flatten", "Permute", "Transpose"]
 
 
 class _Elementwise(Module):
@@ -145,6 +147,74 @@ def _grad_of_shape(layer, grad_output, shape):
         raise ValueError(f"{layer._label()}: grad_output must have the shape of the last "
                          f"forward's output {shape}, got shape {g.shape}")
     return g
+
+
+class _SoftmaxBase(Module):
+    def __init__(self, dim=None):
+        super().__init__()
+        if dim is not None:
+            _checks.check_axis(dim, f"{type(self).__name__}: dim", 2 ** 31)
+        self.dim = dim
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+    def _axis(self, x):
+        if self.dim is None:        # torch's implicit choice, deprecated there too
+            warnings.warn(f"{type(self).__name__} without dim: the implicit choice "
+                          f"(torch's rule) is dim={0 if x.ndim in (0, 1, 3) else 1}; pass dim",
+                          UserWarning, stacklevel=3)
+            return 0 if x.ndim in (0, 1, 3) else 1
+        return _checks.check_axis(self.dim, f"{self._label()}: dim", max(x.ndim, 1))
+
+    def forward(self, x):
+        x = _validate.float_input(self, x)
+        axis = self._axis(x)
+        y = self._f(x if x.ndim else x.reshape(1), axis).reshape(x.shape)
+        self._out = (y, axis)
+        return y
+
+
+class Softmax(_SoftmaxBase):
+    """``exp(x) / sum(exp(x))`` along ``dim``, as ``torch.nn.Softmax`` (computed stably).
+    For training a classifier prefer :class:`CrossEntropyLoss` on the logits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> nn.Softmax(dim=1)(np.array([[0.0, np.log(3.0)]]))
+    array([[0.25, 0.75]])
+    """
+
+    def _f(self, x, axis):
+        return special.softmax(x, axis=axis).astype(x.dtype, copy=False)
+
+    def backward(self, grad_output):
+        y, axis = self._saved("_out")
+        g = _validate.grad_output(self, grad_output, y.shape, y.dtype)
+        gy = g * y
+        return gy - y * gy.sum(axis=axis if y.ndim else None, keepdims=True)
+
+
+class LogSoftmax(_SoftmaxBase):
+    """``x - log(sum(exp(x)))`` along ``dim``, as ``torch.nn.LogSoftmax``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> np.exp(nn.LogSoftmax(dim=0)(np.array([0.0, np.log(3.0)])))
+    array([0.25, 0.75])
+    """
+
+    def _f(self, x, axis):
+        return special.log_softmax(x, axis=axis).astype(x.dtype, copy=False)
+
+    def backward(self, grad_output):
+        y, axis = self._saved("_out")
+        g = _validate.grad_output(self, grad_output, y.shape, y.dtype)
+        return g - np.exp(y) * g.sum(axis=axis if y.ndim else None, keepdims=True)
 
 
 class Dropout(Module):
