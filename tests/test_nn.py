@@ -13,6 +13,7 @@ import warnings
 import zlib
 
 import numpy as np
+import scipy.stats
 import pytest
 
 import pyconv1d
@@ -859,6 +860,33 @@ def test_initialisation_follows_torch():
     assert abs(emb.weight.data.std() - 1) < 0.02
     bn = nn.BatchNorm1d(4)
     assert (bn.weight.data == 1).all() and (bn.bias.data == 0).all()
+
+
+def test_normal_and_orthogonal_initialisers():
+    """The spreads torch's formulas give, measured on large draws; truncation bounds; Q's
+    orthogonality; the same draws for the same seed."""
+    from pyconv1d.nn import init
+    w = init.kaiming_normal_(np.empty((512, 64, 3)), mode="fan_in", nonlinearity="relu", rng=0)
+    assert abs(w.std() / np.sqrt(2.0 / 192) - 1) < 0.01 and abs(w.mean()) < 0.002
+    w = init.kaiming_normal_(np.empty((512, 64, 3)), a=0.2, mode="fan_out", rng=1)
+    assert abs(w.std() / np.sqrt(2.0 / (1 + 0.04) / (512 * 3)) - 1) < 0.01
+    w = init.xavier_normal_(np.empty((300, 200)), gain=2.0, rng=2)
+    assert abs(w.std() / (2.0 * np.sqrt(2.0 / 500)) - 1) < 0.01
+    p = nn.Parameter(np.empty((200, 300), np.float32))
+    init.trunc_normal_(p, mean=0.1, std=0.5, a=-0.2, b=0.3, rng=3)
+    assert p.data.dtype == np.float32 and p.data.min() >= -0.2 and p.data.max() <= 0.3
+    ref = scipy.stats.truncnorm((-0.2 - 0.1) / 0.5, (0.3 - 0.1) / 0.5, loc=0.1, scale=0.5)
+    assert abs(p.data.mean() - ref.mean()) < 0.002 and abs(p.data.std() / ref.std() - 1) < 0.01
+    for shape in [(3, 5), (5, 3), (4, 2, 3), (6, 6)]:
+        w = init.orthogonal_(np.empty(shape), gain=1.5, rng=4).reshape(shape[0], -1)
+        small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        np.testing.assert_allclose(small, 2.25 * np.eye(min(w.shape)), atol=1e-12)
+    np.testing.assert_array_equal(init.orthogonal_(np.empty((4, 4)), rng=5),
+                                  init.orthogonal_(np.empty((4, 4)), rng=5))
+    with pytest.raises(ValueError, match="orthogonal_ needs at least 2 dimensions"):
+        init.orthogonal_(np.empty(3))
+    with pytest.raises(ValueError, match="needs std > 0 and a < b"):
+        init.trunc_normal_(np.empty(3), a=1.0, b=0.0)
 
 
 def test_seeded_initialisation_is_reproducible():

@@ -5,11 +5,14 @@ draws from the generator set by :func:`pyconv1d.nn.manual_seed`.
 """
 import math
 
+import numpy as np
+from scipy import special
 
 from .module import Parameter, resolve_rng
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "zeros_", "ones_", "constant_",
-           "kaiming_uniform_", "xavier_uniform_"]
+__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "zeros_", "ones_",
+           "constant_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
+           "xavier_normal_", "orthogonal_"]
 
 
 def _array(tensor):
@@ -78,6 +81,35 @@ def ones_(tensor):
     return constant_(tensor, 1)
 
 
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, rng=None):
+    """Fill with N(mean, std^2) truncated to ``[a, b]`` (absolute bounds, as torch), drawn by
+    the inverse of the normal CDF; returns the array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.nn.init import trunc_normal_
+    >>> w = trunc_normal_(np.empty(1000), std=0.02, a=-0.04, b=0.04, rng=0)
+    >>> bool(np.abs(w).max() <= 0.04)
+    True
+    """
+    arr = _array(tensor)
+    if not (std > 0 and a < b):
+        raise ValueError(f"trunc_normal_ needs std > 0 and a < b, got std={std!r}, a={a!r}, "
+                         f"b={b!r}")
+    lo, hi = special.ndtr((a - mean) / std), special.ndtr((b - mean) / std)
+    u = resolve_rng(rng).uniform(lo, hi, size=arr.shape)
+    arr[...] = np.clip(mean + std * special.ndtri(u), a, b)
+    return arr
+
+
+def _kaiming_fan(shape, mode):
+    fan_in, fan_out = _fans(shape)
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    return fan_in if mode == "fan_in" else fan_out
+
+
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None):
     """He initialisation: U(-bound, bound), ``bound = gain * sqrt(3 / fan)``.
 
@@ -93,14 +125,20 @@ def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rn
     True
     """
     arr = _array(tensor)
-    fan_in, fan_out = _fans(arr.shape)
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
-    fan = fan_in if mode == "fan_in" else fan_out
+    fan = _kaiming_fan(arr.shape, mode)
     if fan == 0:
         return arr
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     return uniform_(arr, -bound, bound, rng)
+
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None):
+    """He initialisation: N(0, std^2), ``std = gain / sqrt(fan)``."""
+    arr = _array(tensor)
+    fan = _kaiming_fan(arr.shape, mode)
+    if fan == 0:
+        return arr
+    return normal_(arr, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), rng)
 
 
 def xavier_uniform_(tensor, gain=1.0, rng=None):
@@ -109,6 +147,43 @@ def xavier_uniform_(tensor, gain=1.0, rng=None):
     fan_in, fan_out = _fans(arr.shape)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(arr, -bound, bound, rng)
+
+
+def xavier_normal_(tensor, gain=1.0, rng=None):
+    """Glorot initialisation: N(0, std^2), ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    arr = _array(tensor)
+    fan_in, fan_out = _fans(arr.shape)
+    return normal_(arr, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), rng)
+
+
+def orthogonal_(tensor, gain=1.0, rng=None):
+    """A (semi-)orthogonal matrix, as torch: the array seen as ``(shape[0], rest)`` gets the Q
+    of the QR decomposition of a normal matrix (signs fixed by R's diagonal), times ``gain``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d.nn.init import orthogonal_
+    >>> w = orthogonal_(np.empty((3, 5)), rng=0)
+    >>> np.allclose(w @ w.T, np.eye(3))
+    True
+    """
+    arr = _array(tensor)
+    if arr.ndim < 2:
+        raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {arr.shape}")
+    rows = arr.shape[0]
+    cols = arr.size // rows if rows else 0
+    if arr.size == 0:
+        return arr
+    flat = resolve_rng(rng).standard_normal((rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    arr[...] = (gain * q).reshape(arr.shape)
+    return arr
 
 
 def reset_weight_and_bias(weight, bias, rng):
