@@ -19,6 +19,8 @@ in one pass over memory (a kernel, threads as set by ``nn.set_num_threads``), wi
 the NumPy array expressions that spell out the rule (used for any other parameter); the
 hyperparameters count as Python floats, so a float32 parameter steps in float32.
 """
+import collections
+import collections.abc
 import copy
 import math
 import numbers
@@ -30,7 +32,8 @@ from . import functional as F
 from .nn.module import Parameter, get_num_threads
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adadelta", "clip_grad_norm_",
-           "clip_grad_value_", "max_norm_", "LRScheduler", "StepLR", "ReduceLROnPlateau"]
+           "clip_grad_value_", "max_norm_", "LRScheduler", "StepLR", "MultiStepLR",
+           "ExponentialLR", "CosineAnnealingLR", "LinearLR", "LambdaLR", "ReduceLROnPlateau"]
 
 
 def _number(value, name, owner, minimum=0.0, strict=False, maximum=None):
@@ -601,7 +604,9 @@ class LRScheduler:
                                f"resuming scheduler with last_epoch={last_epoch}")
         self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial = True        # the step made here sets no new rate (torch's initial mode)
         self.step()
+        self._initial = False
 
     def get_lr(self):
         raise NotImplementedError
@@ -656,6 +661,159 @@ class StepLR(LRScheduler):
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return [g["lr"] for g in groups]
         return [g["lr"] * self.gamma for g in groups]
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` at each epoch in ``milestones`` (a milestone
+    given twice, twice), as ``torch.optim.lr_scheduler.MultiStepLR``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> sched = optim.MultiStepLR(opt, milestones=[2, 4], gamma=0.5)
+    >>> [(sched.get_last_lr()[0], sched.step())[0] for _ in range(6)]
+    [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        if isinstance(milestones, (str, bytes)) or \
+                not isinstance(milestones, collections.abc.Iterable):
+            raise TypeError(f"MultiStepLR: milestones must be a list of ints, got "
+                            f"{milestones!r}")
+        self.milestones = collections.Counter(
+            _checks.check_int(m, "MultiStepLR: milestones", 0) for m in milestones)
+        self.gamma = _number(gamma, "gamma", "MultiStepLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self._initial or self.last_epoch not in self.milestones:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * self.gamma ** self.milestones[self.last_epoch] for g in groups]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every epoch, as
+    ``torch.optim.lr_scheduler.ExponentialLR``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> sched = optim.ExponentialLR(opt, gamma=0.5)
+    >>> [(sched.get_last_lr()[0], sched.step())[0] for _ in range(4)]
+    [1.0, 0.5, 0.25, 0.125]
+    """
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = _number(gamma, "gamma", "ExponentialLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self._initial:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * self.gamma for g in groups]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Cosine annealing from each group's initial rate down to ``eta_min`` over ``T_max``
+    epochs (and back up over the next ``T_max``), as ``torch.optim.lr_scheduler.
+    CosineAnnealingLR``: the same recursive form, so the same rates to the last bit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> sched = optim.CosineAnnealingLR(opt, T_max=4)
+    >>> [round((sched.get_last_lr()[0], sched.step())[0], 4) for _ in range(6)]
+    [1.0, 0.8536, 0.5, 0.1464, 0.0, 0.1464]
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        self.T_max = _checks.check_int(T_max, "CosineAnnealingLR: T_max", 1)
+        self.eta_min = _number(eta_min, "eta_min", "CosineAnnealingLR")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups, t, T, lo = self.optimizer.param_groups, self.last_epoch, self.T_max, self.eta_min
+        if self._initial:
+            return [g["lr"] for g in groups]
+        if (t - 1 - T) % (2 * T) == 0:          # the bottom: the cosine turns back up
+            return [g["lr"] + (base - lo) * (1 - math.cos(math.pi / T)) / 2
+                    for base, g in zip(self.base_lrs, groups)]
+        return [(1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
+                * (g["lr"] - lo) + lo for g in groups]
+
+
+class LinearLR(LRScheduler):
+    """Scale the learning rate linearly from ``start_factor`` to ``end_factor`` times the
+    initial one over ``total_iters`` epochs (a warm-up), as ``torch.optim.lr_scheduler.
+    LinearLR``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> sched = optim.LinearLR(opt, start_factor=0.25, total_iters=3)
+    >>> [(sched.get_last_lr()[0], sched.step())[0] for _ in range(5)]
+    [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
+                 last_epoch=-1):
+        owner = "LinearLR"
+        self.start_factor = _number(start_factor, "start_factor", owner, strict=True,
+                                    maximum=1.0)
+        self.end_factor = _number(end_factor, "end_factor", owner, maximum=1.0)
+        self.total_iters = _checks.check_int(total_iters, f"{owner}: total_iters", 1)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups, t = self.optimizer.param_groups, self.last_epoch
+        if t == 0:
+            return [g["lr"] * self.start_factor for g in groups]
+        if self._initial or t > self.total_iters:
+            return [g["lr"] for g in groups]
+        step = self.end_factor - self.start_factor
+        return [g["lr"] * (1.0 + step / (self.total_iters * self.start_factor + (t - 1) * step))
+                for g in groups]
+
+
+class LambdaLR(LRScheduler):
+    """Each group's rate is its initial rate times ``lr_lambda(epoch)`` (one function, or one
+    per group), as ``torch.optim.lr_scheduler.LambdaLR``. The functions are not part of
+    :meth:`state_dict`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn, optim
+    >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    >>> sched = optim.LambdaLR(opt, lambda epoch: 0.5 ** epoch)
+    >>> [(sched.get_last_lr()[0], sched.step())[0] for _ in range(3)]
+    [1.0, 0.5, 0.25]
+    """
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        n = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        if len(lambdas) != n or not all(callable(f) for f in lambdas):
+            raise TypeError(f"LambdaLR: lr_lambda must be a function or a list of {n} "
+                            f"functions (one per parameter group), got {lr_lambda!r}")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
+
+    def state_dict(self):
+        return {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
 
 
 class ReduceLROnPlateau:

@@ -257,6 +257,76 @@ def test_steplr_matches_torch(step_size, gamma):
         tsched.step()
 
 
+SCHEDULERS = [
+    ("MultiStepLR", dict(milestones=[2, 5, 5, 9], gamma=0.5),
+     lambda lr, t: lr * 0.5 ** sum(m <= t for m in [2, 5, 5, 9])),
+    ("ExponentialLR", dict(gamma=0.9), lambda lr, t: lr * 0.9 ** t),
+    ("CosineAnnealingLR", dict(T_max=4, eta_min=0.01),
+     lambda lr, t: 0.01 + (lr - 0.01) * (1 + math.cos(math.pi * t / 4)) / 2),
+    ("CosineAnnealingLR", dict(T_max=1), lambda lr, t: lr * (1 + math.cos(math.pi * t)) / 2),
+    ("LinearLR", dict(start_factor=0.2, end_factor=0.9, total_iters=4),
+     lambda lr, t: lr * (0.2 + 0.7 * min(t, 4) / 4)),
+    ("LinearLR", dict(), lambda lr, t: lr * (1 / 3 + 2 / 3 * min(t, 5) / 5)),
+    ("LambdaLR", dict(lr_lambda=lambda t: 1 / (1 + t)), lambda lr, t: lr / (1 + t)),
+]
+
+
+@pytest.mark.parametrize("name,kw,closed", SCHEDULERS, ids=[s[0] for s in SCHEDULERS])
+def test_schedulers_follow_their_closed_forms_and_torch(name, kw, closed):
+    """Two groups over 14 epochs: each rate against the closed form, and (with torch) against
+    torch's scheduler, which computes the same recursive forms: the same bits."""
+    groups = [{"params": [nn.Parameter(np.zeros(1))], "lr": 0.3},
+              {"params": [nn.Parameter(np.zeros(1))], "lr": 0.05}]
+    opt = optim.SGD(groups, lr=0.1)
+    sched = getattr(optim, name)(opt, **kw)
+    theirs = None
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        topt = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.3},
+                                {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.05}],
+                               lr=0.1)
+        theirs = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
+    for t in range(14):
+        lrs = sched.get_last_lr()
+        np.testing.assert_allclose(lrs, [closed(0.3, t), closed(0.05, t)], rtol=1e-12,
+                                   err_msg=f"epoch {t}")
+        assert lrs == [g["lr"] for g in opt.param_groups]
+        if theirs is not None:
+            assert lrs == theirs.get_last_lr(), t
+            topt.step()
+            theirs.step()
+        opt.step()
+        sched.step()
+
+
+def test_scheduler_state_dict_round_trip_and_arguments():
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    sched = optim.CosineAnnealingLR(opt, T_max=5)
+    for _ in range(3):
+        sched.step()
+    saved = sched.state_dict()
+    lam = optim.LambdaLR(opt, lambda t: 1.0)
+    assert "lr_lambdas" not in lam.state_dict()
+    opt2 = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    again = optim.CosineAnnealingLR(opt2, T_max=5)
+    again.load_state_dict(saved)
+    opt2.param_groups[0]["lr"] = opt.param_groups[0]["lr"]
+    sched.step()
+    again.step()
+    assert sched.get_last_lr() == again.get_last_lr()
+    for make, match in [
+            (lambda: optim.CosineAnnealingLR(opt, T_max=0), "T_max must be an int >= 1"),
+            (lambda: optim.MultiStepLR(opt, milestones=3), "milestones must be a list of ints"),
+            (lambda: optim.MultiStepLR(opt, milestones=[-1]), "milestones must be an int >= 0"),
+            (lambda: optim.LinearLR(opt, start_factor=0.0), "start_factor must be > 0.0"),
+            (lambda: optim.LinearLR(opt, end_factor=1.5), "end_factor must be >= 0.0 and <= 1"),
+            (lambda: optim.LambdaLR(opt, [len, len]), "lr_lambda must be a function or a list "
+                                                      "of 1 functions"),
+            (lambda: optim.ExponentialLR(opt, gamma="x"), "gamma must be a number")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            make()
+
+
 @pytest.mark.parametrize("kw", [
     dict(), dict(patience=1, factor=0.5), dict(mode="max", patience=0, threshold=0.1),
     dict(patience=1, cooldown=2, min_lr=0.01, threshold_mode="abs", threshold=0.05),
