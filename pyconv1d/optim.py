@@ -81,9 +81,10 @@ class Optimizer:
 
     Parameters
     ----------
-    params : iterable of Parameter, or of dicts
+    params : iterable of Parameter, of (name, Parameter) pairs, or of dicts
         Each dict is a parameter group: ``{'params': [...], 'lr': ...}``; keys it lacks take
-        the optimiser's defaults.
+        the optimiser's defaults. Pairs (``model.named_parameters()``) keep their names in
+        the group's ``'param_names'``, as torch.
     defaults : dict
     """
 
@@ -117,6 +118,10 @@ class Optimizer:
                              f"keys {sorted(group)}")
         params = group["params"]
         params = [params] if isinstance(params, Parameter) else list(params or [])
+        if params and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                          for p in params):        # model.named_parameters(), as torch >= 2.6
+            group = {"params": None, "param_names": [name for name, _ in params], **group}
+            params = [p for _, p in params]
         for p in params:
             if not isinstance(p, Parameter):
                 raise TypeError(f"{type(self).__name__} can only optimise Parameters, got "

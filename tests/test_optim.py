@@ -644,6 +644,17 @@ def test_schedulers_without_torch():
     assert plateau.get_last_lr() == [pytest.approx(0.005)]
 
 
+def test_optimizer_takes_named_parameters():
+    model = nn.Sequential(nn.Linear(3, 2, rng=0), nn.ReLU(), nn.Linear(2, 1, rng=1))
+    opt = optim.Adam(model.named_parameters(), lr=0.1)
+    group = opt.param_groups[0]
+    assert group["param_names"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert group["params"] == list(model.parameters())
+    assert opt.state_dict()["param_groups"][0]["param_names"] == group["param_names"]
+    with pytest.raises(TypeError, match="can only optimise Parameters, got tuple"):
+        optim.SGD([("a", nn.Parameter(np.zeros(1))), nn.Parameter(np.zeros(1))])
+
+
 def test_optimizer_load_state_dict_casts_and_checks_the_state():
     """As torch, the loaded moments take the parameter's dtype (float32 ones stayed float32 on
     a float64 model); a moment of the wrong shape is refused when loaded, naming it (it failed
