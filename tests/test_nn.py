@@ -423,6 +423,29 @@ def test_softmax_layers():
         nn.Softmax(dim=1.0)
 
 
+def test_module_dict_and_get_submodule():
+    a, b = nn.Linear(2, 3), nn.ReLU()
+    d = nn.ModuleDict({"a": a})
+    d["b"] = b
+    d.update([("c", nn.Tanh())])
+    assert list(d) == d.keys() == ["a", "b", "c"] and d.values()[:2] == [a, b]
+    assert "b" in d and len(d) == 3 and d.pop("c").__class__ is nn.Tanh and len(d) == 2
+    assert list(d.state_dict()) == ["a.weight", "a.bias"]
+    with pytest.raises(KeyError, match="ModuleDict has no module 'z'"):
+        d["z"]
+    with pytest.raises(KeyError, match="keys must be non-empty strings without '.'"):
+        d["x.y"] = b
+    with pytest.raises(TypeError, match="add_module: 'q' must be a Module or None, got int"):
+        d["q"] = 3
+    model = nn.Module()
+    model.body = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Linear(2, 1)))
+    model.heads = d
+    assert model.get_submodule("body.1.1") is model.body[1][1]
+    assert model.get_submodule("") is model and model.get_submodule("heads.a") is a
+    with pytest.raises(AttributeError, match=r"Sequential body.1 has no sub-module '5'"):
+        model.get_submodule("body.1.5")
+
+
 def test_apply_and_requires_grad():
     """apply visits children before their parent (torch's order); requires_grad_ freezes."""
     model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))

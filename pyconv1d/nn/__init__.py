@@ -28,8 +28,8 @@ from .activation import (GELU, Dropout, Flatten, LeakyReLU, LogSoftmax, Permute,
 from .conv import Conv1d, Conv2d, ConvTranspose1d
 from .linear import Embedding, Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from .module import (Concat, Module, ModuleList, Parameter, Sequential, default_rng,
-                     get_num_threads, manual_seed, set_num_threads)
+from .module import (Concat, Module, ModuleDict, ModuleList, Parameter, Sequential,
+                     default_rng, get_num_threads, manual_seed, set_num_threads)
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import (AdaptiveAvgPool2d, AdaptiveMaxPool1d, AvgPool1d, AvgPool2d, MaxPool1d,
                       MaxPool2d)
@@ -39,6 +39,7 @@ __all__ = [
     "BatchNorm1d", "BatchNorm2d", "Concat", "Conv1d", "Conv2d", "ConvTranspose1d",
     "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU", "Identity", "LayerNorm",
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool1d", "MaxPool2d", "Module",
-    "ModuleList", "Parameter", "Permute", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
-    "Transpose", "default_rng", "get_num_threads", "init", "manual_seed", "set_num_threads",
+    "ModuleDict", "ModuleList", "Parameter", "Permute", "ReLU", "Sequential", "Sigmoid",
+    "Softmax", "Tanh", "Transpose", "default_rng", "get_num_threads", "init", "manual_seed",
+    "set_num_threads",
 ]

@@ -416,6 +416,20 @@ class Module:
         if "_dtype" in self.__dict__:                      # layers that may have no weight
             self.__dict__["_dtype"] = dt
 
+    def get_submodule(self, target):
+        """The sub-module at the dotted path ``target`` ('' is this module), as torch."""
+        if not isinstance(target, str):
+            raise TypeError(f"get_submodule: target must be a str, got {target!r}")
+        module = self
+        for i, name in enumerate(target.split(".") if target else []):
+            child = module._modules.get(name)
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} "
+                                     f"{'.'.join(target.split('.')[:i]) or '(the root)'} has "
+                                     f"no sub-module {name!r}")
+            module = child
+        return module
+
     def apply(self, fn):
         """Call ``fn`` on every sub-module (children first, as torch) and then on this one;
         returns self. E.g. ``model.apply(init_fn)`` to re-initialise layers of one kind."""
@@ -807,6 +821,78 @@ class ModuleList(_ModuleSequence):
 
     def _slice(self, items):
         return ModuleList([m for _, m in items])
+
+
+class ModuleDict(Module):
+    """A dict of named modules whose parameters and state belong to the module that holds it,
+    as ``torch.nn.ModuleDict`` (insertion order kept; no forward of its own).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconv1d import nn
+    >>> heads = nn.ModuleDict({"digit": nn.Linear(8, 10), "speaker": nn.Linear(8, 6)})
+    >>> heads["speaker"], list(heads), "digit" in heads
+    (Linear(in_features=8, out_features=6, bias=True), ['digit', 'speaker'], True)
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def _key(self, key):
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict keys must be non-empty strings without '.', got {key!r}")
+        return key
+
+    def __getitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict has no module {key!r} (keys: {list(self._modules)})")
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(self._key(key), module)
+
+    def __delitem__(self, key):
+        self[key]
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules))
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return list(self._modules.keys())
+
+    def values(self):
+        return list(self._modules.values())
+
+    def items(self):
+        return list(self._modules.items())
+
+    def pop(self, key):
+        """Remove the module ``key`` and return it."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
+    def update(self, modules):
+        """Add (or replace) modules from a mapping or an iterable of (key, module) pairs."""
+        items = modules.items() if isinstance(modules, collections.abc.Mapping) else modules
+        for entry in items:
+            if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
+                raise TypeError(f"ModuleDict.update takes a mapping or (key, module) pairs, got "
+                                f"{entry!r}")
+            self[entry[0]] = entry[1]
 
 
 class Concat(Module):
