@@ -621,8 +621,10 @@ def load_model(path):
         model = DigitNet(cfg["model"], cfg["n_features"], len(cfg["label_names"]), cfg["width"],
                          cfg["dropout"])
         model.load_state_dict(state)
-        if cfg["frontend"]["kind"] == "logmel":
-            FrontEnd(cfg["frontend"]).waveform(np.zeros(cfg["frontend"]["n_frames"]))
+        if cfg["frontend"]["kind"] == "logmel":     # the whole front end, on 0.25 s of noise
+            fe = FrontEnd(cfg["frontend"])
+            noise = np.random.default_rng(0).standard_normal(int(cfg["frontend"]["sr"]) // 4)
+            pad_batch([fe(fe.waveform(noise))], cfg["frontend"]["n_frames"])
     except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as e:
         raise SystemExit(f"{path} is not a model saved by this example "
                          f"({type(e).__name__}: {e}); train again with --out {path.parent}") from e

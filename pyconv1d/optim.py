@@ -694,7 +694,7 @@ class MultiStepLR(LRScheduler):
 
     def get_lr(self):
         groups = self.optimizer.param_groups
-        if self._initial or self.last_epoch not in self.milestones:
+        if self.last_epoch not in self.milestones:    # torch decays at milestone 0 too
             return [g["lr"] for g in groups]
         return [g["lr"] * self.gamma ** self.milestones[self.last_epoch] for g in groups]
 

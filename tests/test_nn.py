@@ -3,6 +3,7 @@ twins with copied weights (skipped without torch), Module mechanics (registratio
 train/eval, repr), bad input, and a small network that must learn a toy task needing
 convolution.
 """
+import collections
 import doctest
 import importlib
 import importlib.util
@@ -405,6 +406,16 @@ def test_to_converts_a_model_as_one_built_with_that_dtype():
         model.to(np.int32)
 
 
+def test_softmax_of_an_empty_axis_and_cross_entropy_ignored_rows():
+    for layer in (nn.Softmax(dim=1), nn.LogSoftmax(dim=1)):
+        y = layer(np.zeros((3, 0)))
+        assert y.shape == (3, 0) and layer.backward(y).shape == (3, 0)
+    loss = nn.CrossEntropyLoss(weight=np.array([0.0, 1.0, 2.0]), ignore_index=-1)
+    loss(_x(3, 3), np.array([0, -1, 0]))
+    g = loss.backward()
+    assert np.isnan(g[[0, 2]]).all() and (g[1] == 0).all()   # torch: ignored rows stay 0
+
+
 def test_softmax_layers():
     """Rows sum to one even for huge logits; without dim, torch's implicit choice with a
     warning; a dim out of range names it."""
@@ -433,8 +444,14 @@ def test_module_dict_and_get_submodule():
     assert list(d.state_dict()) == ["a.weight", "a.bias"]
     with pytest.raises(KeyError, match="ModuleDict has no module 'z'"):
         d["z"]
-    with pytest.raises(KeyError, match="keys must be non-empty strings without '.'"):
+    with pytest.raises(KeyError, match="module name must be non-empty and without '.'"):
         d["x.y"] = b
+    for clash in ("_modules", "training", "keys", "forward"):   # as torch: not free names
+        with pytest.raises(KeyError, match=f"attribute '{clash}' already exists"):
+            d[clash] = nn.ReLU()
+    assert list(nn.ModuleDict(d)) == ["a", "b"]
+    with pytest.raises(KeyError, match="attribute 'training' already exists"):
+        nn.Sequential(collections.OrderedDict([("training", nn.ReLU())]))
     with pytest.raises(TypeError, match="add_module: 'q' must be a Module or None, got int"):
         d["q"] = 3
     model = nn.Module()
@@ -461,6 +478,59 @@ def test_apply_and_requires_grad():
         model.requires_grad_(0)
     with pytest.raises(TypeError, match="fn must be callable"):
         model.apply(3)
+
+
+def test_backward_release_with_subclasses_mixins_and_containers():
+    """The values are released by the outermost backward only (a subclass may read them after
+    super().backward()); a backward from a mixin is wrapped too; Concat checks grad_output
+    before any branch adds into .grad, so a corrected call works."""
+    x = _x(4, 3)
+
+    class Norming(nn.Linear):
+        def backward(self, g):
+            gx = super().backward(g)
+            self.seen = float(np.linalg.norm(self._saved("_x")))
+            return gx
+    m = Norming(3, 2, rng=0, **F64)
+    m(x)
+    m.backward(np.ones((4, 2)))
+    assert m.seen == pytest.approx(np.linalg.norm(x))
+    with pytest.raises(RuntimeError, match="each forward allows one backward"):
+        m.backward(np.ones((4, 2)))
+
+    class Mixin:
+        def backward(self, g):
+            return g * self._saved("_x")
+
+    class Scale(Mixin, nn.Module):
+        def forward(self, v):
+            self._x = v
+            return v * v / 2
+    sc = Scale()
+    sc(x)
+    np.testing.assert_array_equal(sc.backward(np.ones_like(x)), x)
+    with pytest.raises(RuntimeError, match="each forward allows one backward"):
+        sc.backward(np.ones_like(x))
+    assert "_x" not in sc.__dict__ and "_taken" not in sc.__dict__
+
+    a, b = nn.Linear(3, 2, rng=1, **F64), nn.Linear(3, 2, rng=2, **F64)
+    cat = nn.Concat(a, b, dim=-1)
+    cat(x)
+    with pytest.raises(ValueError, match=r"shape of the last forward's output \(4, 4\)"):
+        cat.backward(np.ones((4, 5)))
+    assert a.weight.grad is None and b.weight.grad is None
+    assert cat.backward(np.ones((4, 4))).shape == x.shape
+
+
+def test_called_once_is_checked_again_at_forward():
+    """A duplicate made inside a nested container after the outer one was built (checked
+    then only against the inner one) is refused when the outer one runs."""
+    lin = nn.Linear(2, 2)
+    inner = nn.Sequential(nn.ReLU())
+    outer = nn.Sequential(lin, inner)
+    inner.append(lin)
+    with pytest.raises(ValueError, match=r"is called twice \(as '0' and '1.1'\)"):
+        outer(np.ones((1, 2), np.float32))
 
 
 def test_containers_refuse_a_module_called_twice():
@@ -906,6 +976,10 @@ def test_normal_and_orthogonal_initialisers():
         np.testing.assert_allclose(small, 2.25 * np.eye(min(w.shape)), atol=1e-12)
     np.testing.assert_array_equal(init.orthogonal_(np.empty((4, 4)), rng=5),
                                   init.orthogonal_(np.empty((4, 4)), rng=5))
+    far = init.trunc_normal_(np.empty(20000), a=9.0, b=10.0, rng=6)   # 9-10 sd above
+    tail = scipy.stats.truncnorm(9.0, 10.0)
+    assert far.min() >= 9.0 and far.max() <= 10.0 and len(np.unique(far)) > 19000
+    assert abs(far.mean() - tail.mean()) < 0.005
     with pytest.raises(ValueError, match="orthogonal_ needs at least 2 dimensions"):
         init.orthogonal_(np.empty(3))
     with pytest.raises(ValueError, match="needs std > 0 and a < b"):
@@ -1397,7 +1471,8 @@ def test_seeds_and_loss_weights_are_checked():
         nn.manual_seed(-1)
     with pytest.raises(TypeError, match="seed must be an int >= 0 or None, got 1.5"):
         nn.manual_seed(1.5)
-    with pytest.raises(ValueError, match="rng must be an int >= 0, a numpy.random.Generator or None, got -1"):
+    with pytest.raises(ValueError, match="rng must be an int >= 0, a numpy.random.Generator "
+                                         "or None, got -1"):
         nn.Conv1d(2, 3, 3, rng=-1)
     with pytest.raises(TypeError, match="weight must be an array of real numbers"):
         nn.CrossEntropyLoss(weight="abc")

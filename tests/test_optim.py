@@ -260,6 +260,8 @@ def test_steplr_matches_torch(step_size, gamma):
 SCHEDULERS = [
     ("MultiStepLR", dict(milestones=[2, 5, 5, 9], gamma=0.5),
      lambda lr, t: lr * 0.5 ** sum(m <= t for m in [2, 5, 5, 9])),
+    ("MultiStepLR", dict(milestones=[3, 0, 3], gamma=0.5),          # 0: decayed at once
+     lambda lr, t: lr * 0.5 ** sum(m <= t for m in [3, 0, 3])),
     ("ExponentialLR", dict(gamma=0.9), lambda lr, t: lr * 0.9 ** t),
     ("CosineAnnealingLR", dict(T_max=4, eta_min=0.01),
      lambda lr, t: 0.01 + (lr - 0.01) * (1 + math.cos(math.pi * t / 4)) / 2),

@@ -172,10 +172,12 @@ def test_main_writes_results_and_predict_reads_them(sd, fsdd_dir, tmp_path, caps
     with np.load(out / "model.npz") as z:
         state = dict(z)
     cfg = json.loads(str(state["__config__"]))
+    bad_hop = dict(cfg, frontend=dict(cfg["frontend"], hop_length=0))
     del cfg["width"]
     for content in [b"not a zip file", (out / "model.npz").read_bytes()[:300],
                     dict(state, __config__=np.array("{")),
                     dict(state, __config__=np.array(json.dumps(cfg))),
+                    dict(state, __config__=np.array(json.dumps(bad_hop))),
                     {k: v for k, v in state.items() if "weight" not in k}]:
         if isinstance(content, bytes):
             (damaged / "model.npz").write_bytes(content)

@@ -227,7 +227,8 @@ def test_iterate_batches_errors():
     with pytest.raises(TypeError, match="seed must be an int >= 0 or a numpy.random.Generator, "
                                         "got None"):
         iterate_batches(SEQS, shuffle=True, seed=None)
-    with pytest.raises(ValueError, match="seed must be an int >= 0 or a numpy.random.Generator, got -1"):
+    with pytest.raises(ValueError, match="seed must be an int >= 0 or a numpy.random.Generator, "
+                                         "got -1"):
         iterate_batches(SEQS, shuffle=True, seed=-1)
     with pytest.raises(ValueError, match="min_length must be an int >= 1, got 0"):
         iterate_batches(SEQS, min_length=0)  # checked at the call, not at the first batch

@@ -170,7 +170,7 @@ class _SoftmaxBase(Module):
     def forward(self, x):
         x = _validate.float_input(self, x)
         axis = self._axis(x)
-        y = self._f(x if x.ndim else x.reshape(1), axis).reshape(x.shape)
+        y = self._f(x if x.ndim else x.reshape(1), axis).reshape(x.shape) if x.size else x.copy()
         self._out = (y, axis)
         return y
 

@@ -97,9 +97,15 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, rng=None):
     if not (std > 0 and a < b):
         raise ValueError(f"trunc_normal_ needs std > 0 and a < b, got std={std!r}, a={a!r}, "
                          f"b={b!r}")
-    lo, hi = special.ndtr((a - mean) / std), special.ndtr((b - mean) / std)
-    u = resolve_rng(rng).uniform(lo, hi, size=arr.shape)
-    arr[...] = np.clip(mean + std * special.ndtri(u), a, b)
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    # an interval above the mean is drawn as its mirror image below it, where the normal CDF
+    # keeps its precision (above about 8 sd it rounds to 1 and every draw became b)
+    flip = alpha > 0
+    if flip:
+        alpha, beta = -beta, -alpha
+    u = resolve_rng(rng).uniform(special.ndtr(alpha), special.ndtr(beta), size=arr.shape)
+    z = special.ndtri(u)
+    arr[...] = np.clip(mean + std * (-z if flip else z), a, b)
     return arr
 
 

@@ -184,8 +184,8 @@ class CrossEntropyLoss(_Loss):
         g = (1 - s) * wt[:, None] * p
         g[np.arange(n), safe] -= (1 - s) * wt
         g += (s / C) * (p * w.sum() - w)
-        g[~valid] = 0
         g *= coef[:, None] if np.ndim(coef) else coef
+        g[~valid] = 0                   # after the scaling: ignored rows stay 0 when it is nan
         g = np.moveaxis(g.reshape((bshape[0],) + bshape[2:] + (C,)), -1, 1)
         g = g[0] if unbatched else g
         return np.ascontiguousarray(g, dtype=dtype)

@@ -191,11 +191,12 @@ class Module:
     Assigning a :class:`Parameter` or a Module to an attribute registers it; an unknown
     attribute raises ``AttributeError``. Subclasses implement ``forward`` (which keeps what the
     backward pass needs) and ``backward`` (which returns the input gradient and adds into each
-    parameter's ``.grad``). With no autograd tape, a module holds what its last forward kept
-    (the input by reference: change it in place only after the backward) until a backward
-    takes it: each forward allows one backward. Call each instance once per forward pass
-    (:class:`Sequential` and :class:`Concat` refuse a module listed twice); to tie weights,
-    give two layers the same Parameter.
+    parameter's ``.grad``, taking what the forward kept with ``self._saved(name, ...)``).
+    With no autograd tape, a module holds what its last forward kept (the input by reference:
+    change it in place only after the backward) until a backward takes it: each forward
+    allows one backward. Call each instance once per forward pass (:class:`Sequential` and
+    :class:`Concat` refuse a module listed twice); to tie weights, give two layers the same
+    Parameter.
 
     Examples
     --------
@@ -206,10 +207,11 @@ class Module:
     ...         super().__init__()
     ...         self.scale = nn.Parameter(np.ones(1))
     ...     def forward(self, x):
-    ...         self._x = x
+    ...         self._x = x                          # kept for the backward
     ...         return self.scale.data * x
     ...     def backward(self, grad_output):
-    ...         self.scale.accumulate_grad([(grad_output * self._x).sum()])
+    ...         x = self._saved("_x")                # released when this backward returns
+    ...         self.scale.accumulate_grad([(grad_output * x).sum()])
     ...         return grad_output * self.scale.data
     >>> m = Affine()
     >>> m(np.array([1.0, 2.0]))
@@ -290,12 +292,24 @@ class Module:
         return sorted(set(super().__dir__()) | set(d.get("_parameters", ())) |
                       set(d.get("_buffers", ())) | set(d.get("_modules", ())))
 
+    def _free_name(self, name, kind, registry):
+        """Refuse, as torch, a name that is not a non-empty str without '.', or that is
+        already an attribute of this module other than an entry of ``registry``."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name must be a str, got {name!r}")
+        if not name or "." in name:
+            raise KeyError(f"{kind} name must be non-empty and without '.', got {name!r}")
+        if name not in registry and (hasattr(type(self), name) or name in self.__dict__
+                                     or any(name in r for r in self._registries())):
+            raise KeyError(f"{type(self).__name__}: attribute {name!r} already exists")
+
     def register_parameter(self, name, param):
         """Register ``param`` (a :class:`Parameter`, or None for an absent one such as
         ``bias=False``) under ``name``."""
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
                             f"{type(param).__name__}")
+        self._free_name(name, "parameter", self._parameters)
         self._register(0, name, param)
 
     def register_buffer(self, name, array):
@@ -303,6 +317,7 @@ class Module:
         if array is not None and not isinstance(array, np.ndarray):
             raise TypeError(f"register_buffer: {name!r} must be an ndarray or None, got "
                             f"{type(array).__name__}")
+        self._free_name(name, "buffer", self._buffers)
         self._register(1, name, array)
 
     def add_module(self, name, module):
@@ -310,6 +325,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got "
                             f"{type(module).__name__}")
+        self._free_name(name, "module", self._modules)
         self._register(2, name, module)
 
     # -- traversal --------------------------------------------------------------------------
@@ -480,21 +496,30 @@ class Module:
         return values if len(names) > 1 else values[0]
 
     def __init_subclass__(cls, **kwargs):
-        """Each forward allows one backward, as torch's graph: when a layer's ``backward``
-        returns, the values it took with ``_saved`` are released, so a second backward is an
-        error (it added its gradients into ``.grad`` again) and a trained model does not keep
-        its last activations (copies and pickles of it stay small). A backward that raises
-        releases nothing, so the call can be retried with a correct ``grad_output``."""
+        """Each forward allows one backward, as torch's graph: when a layer's outermost
+        ``backward`` call returns (not a ``super().backward()`` inside it), the values it took
+        with ``_saved`` are released, so a second backward is an error (it added its gradients
+        into ``.grad`` again) and a trained model does not keep its last activations (copies
+        and pickles of it stay small). A backward that raises releases nothing: one that
+        raises before adding into ``.grad`` (a ``grad_output`` of the wrong shape) can be
+        called again."""
         super().__init_subclass__(**kwargs)
-        inner = cls.__dict__.get("backward")
+        inner = getattr(cls, "backward", None)        # also one inherited from a mixin
         if inner is None or getattr(inner, "_releases", False):
             return
 
         @functools.wraps(inner)
         def backward(self, *args, **kw):
-            out = inner(self, *args, **kw)
-            for name in self.__dict__.pop("_taken", ()):
-                self.__dict__.pop(name, None)
+            d = self.__dict__
+            depth = d.get("_backward_depth", 0)
+            d["_backward_depth"] = depth + 1
+            try:
+                out = inner(self, *args, **kw)
+            finally:
+                d["_backward_depth"] = depth
+            if depth == 0:
+                for name in d.pop("_taken", ()):
+                    d.pop(name, None)
             return out
 
         backward._releases = True
@@ -683,6 +708,7 @@ class _ModuleSequence(Module):
             if not isinstance(m, Module):
                 raise TypeError(f"{type(self).__name__}: {name!r} must be a Module, got "
                                 f"{type(m).__name__}")
+            self._free_name(name, "module", self._modules)
         registry = self._registries()[2]
         old = list(registry.items())
         registry.clear()
@@ -788,6 +814,7 @@ class Sequential(_ModuleSequence):
         return Sequential(collections.OrderedDict(items))
 
     def forward(self, x):
+        _check_called_once(self)     # also after changes made inside nested containers
         for m in self._modules.values():
             x = m(x)
         return x
@@ -841,18 +868,13 @@ class ModuleDict(Module):
         if modules is not None:
             self.update(modules)
 
-    def _key(self, key):
-        if not isinstance(key, str) or not key or "." in key:
-            raise KeyError(f"ModuleDict keys must be non-empty strings without '.', got {key!r}")
-        return key
-
     def __getitem__(self, key):
         if key not in self._modules:
             raise KeyError(f"ModuleDict has no module {key!r} (keys: {list(self._modules)})")
         return self._modules[key]
 
     def __setitem__(self, key, module):
-        self.add_module(self._key(key), module)
+        self.add_module(key, module)
 
     def __delitem__(self, key):
         self[key]
@@ -887,7 +909,8 @@ class ModuleDict(Module):
 
     def update(self, modules):
         """Add (or replace) modules from a mapping or an iterable of (key, module) pairs."""
-        items = modules.items() if isinstance(modules, collections.abc.Mapping) else modules
+        items = modules.items() if isinstance(modules, (collections.abc.Mapping, ModuleDict)) \
+            else modules
         for entry in items:
             if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
                 raise TypeError(f"ModuleDict.update takes a mapping or (key, module) pairs, got "
@@ -936,6 +959,7 @@ class Concat(Module):
         return f"dim={self.dim}" if self.dim != 1 else ""
 
     def forward(self, x):
+        _check_called_once(self)
         outs = [b(x) for b in self._modules.values()]
         shapes = [np.shape(o) for o in outs]
         ndim = len(shapes[0])
@@ -949,10 +973,15 @@ class Concat(Module):
                              f"axis other than dim={self.dim}")
         self._sizes = [s[axis] for s in shapes]
         self._axis = axis
-        return np.concatenate(outs, axis=axis)
+        y = np.concatenate(outs, axis=axis)
+        self._shape = y.shape
+        return y
 
     def backward(self, grad_output):
-        sizes = self._saved("_sizes")
+        sizes, shape = self._saved("_sizes", "_shape")
+        if np.shape(grad_output) != shape:     # before any branch adds into .grad
+            raise ValueError(f"{self._label()}: grad_output must have the shape of the last "
+                             f"forward's output {shape}, got {np.shape(grad_output)}")
         pieces = np.split(grad_output, np.cumsum(sizes)[:-1], axis=self._axis)
         total = None
         for b, g in zip(self._modules.values(), pieces):
