@@ -167,6 +167,11 @@ class Optimizer:
                 if np.iscomplexobj(p.grad):
                     raise TypeError(f"{type(self).__name__}.step: gradients must be real, got "
                                     f"dtype {np.asarray(p.grad).dtype}")
+                if not p.data.flags.writeable:   # numpy's "output array is read-only" before
+                    raise ValueError(f"{type(self).__name__}.step: a parameter of shape "
+                                     f"{p.data.shape} holds a read-only array (a view of "
+                                     f"read-only memory?); give it a writable copy: "
+                                     f"p.data = p.data.copy()")
                 grad = np.asarray(p.grad, dtype=p.data.dtype)
                 if group.get("maximize", False):
                     grad = -grad

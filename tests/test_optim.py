@@ -646,6 +646,16 @@ def test_schedulers_without_torch():
     assert plateau.get_last_lr() == [pytest.approx(0.005)]
 
 
+def test_step_names_a_read_only_parameter():
+    p = nn.Parameter(np.zeros(3))
+    p.data.flags.writeable = False
+    p.grad = np.ones(3)
+    for opt in (optim.SGD([p], lr=0.1), optim.Adam([p])):
+        with pytest.raises(ValueError, match=r"a parameter of shape \(3,\) holds a read-only "
+                                             r"array"):
+            opt.step()
+
+
 def test_optimizer_takes_named_parameters():
     model = nn.Sequential(nn.Linear(3, 2, rng=0), nn.ReLU(), nn.Linear(2, 1, rng=1))
     opt = optim.Adam(model.named_parameters(), lr=0.1)
