@@ -648,7 +648,8 @@ def mel_filterbank(sr, n_fft, n_mels=40, fmin=0.0, fmax=None, htk=False, norm="s
         raise ValueError(f"fmin must be < fmax={fmax!r}, got {fmin!r}")
     if norm not in ("slaney", None):
         raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
-    _fits(4 * (n_mels + 2) * (n_fft // 2 + 1), f"a filterbank of n_mels={n_mels} and n_fft={n_fft}")
+    _fits(4 * (n_mels + 2) * (n_fft // 2 + 1),
+          f"a filterbank of n_mels={n_mels} and n_fft={n_fft}")
     fft_freqs = np.arange(n_fft // 2 + 1) * (sr / n_fft)
     edges = mel_frequencies(n_mels + 2, fmin, fmax, htk)
     widths = np.diff(edges)

@@ -87,8 +87,10 @@ def float_input(layer, x, ndims=None, layout=None, channels=None, channel_axis=N
     return arr
 
 
-def grad_output(layer, g, shape, dtype):
-    """``grad_output`` of exactly the forward output's ``shape``, as ``dtype``."""
+def grad_output(layer, g, shape, dtype=None):
+    """``grad_output`` of exactly the forward output's ``shape``, as ``dtype`` (None: as it
+    is, for the layers that only move values: a reshape or a transpose would take another
+    shape of as many elements without a word)."""
     try:
         arr = np.asarray(g)
     except (TypeError, ValueError) as exc:
@@ -99,4 +101,4 @@ def grad_output(layer, g, shape, dtype):
     if arr.shape != tuple(shape):
         raise ValueError(f"{layer._label()}: grad_output must have the shape of the last "
                          f"forward's output {tuple(shape)}, got shape {arr.shape}")
-    return arr.astype(dtype, copy=False)
+    return arr if dtype is None else arr.astype(dtype, copy=False)

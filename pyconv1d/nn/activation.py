@@ -139,16 +139,6 @@ class GELU(_Elementwise):
         return y.astype(x.dtype, copy=False), dydx.astype(x.dtype, copy=False)
 
 
-def _grad_of_shape(layer, grad_output, shape):
-    """grad_output as an array of the last forward output's ``shape`` (a reshape or a
-    transpose would take another shape of as many elements without a word)."""
-    g = np.asarray(grad_output)
-    if g.shape != shape:
-        raise ValueError(f"{layer._label()}: grad_output must have the shape of the last "
-                         f"forward's output {shape}, got shape {g.shape}")
-    return g
-
-
 class _SoftmaxBase(Module):
     def __init__(self, dim=None):
         super().__init__()
@@ -268,7 +258,7 @@ class Dropout(Module):
     def backward(self, grad_output):
         mask = self._saved("_mask")
         if mask is None:
-            return _grad_of_shape(self, grad_output, self._out)
+            return _validate.grad_output(self, grad_output, self._out)
         return _validate.grad_output(self, grad_output, mask.shape, mask.dtype) * mask
 
 
@@ -311,7 +301,7 @@ class Flatten(Module):
 
     def backward(self, grad_output):
         shape = self._saved("_shape")
-        return _grad_of_shape(self, grad_output, self._out).reshape(shape)
+        return _validate.grad_output(self, grad_output, self._out).reshape(shape)
 
 
 class Permute(Module):
@@ -350,7 +340,8 @@ class Permute(Module):
 
     def backward(self, grad_output):
         perm = self._saved("_perm")
-        return np.transpose(_grad_of_shape(self, grad_output, self._out), np.argsort(perm))
+        g = _validate.grad_output(self, grad_output, self._out)
+        return np.transpose(g, np.argsort(perm))
 
 
 class Transpose(Module):
@@ -381,5 +372,5 @@ class Transpose(Module):
         return y
 
     def backward(self, grad_output):
-        return np.swapaxes(_grad_of_shape(self, grad_output, self._saved("_out")), self.dim0,
-                           self.dim1)
+        g = _validate.grad_output(self, grad_output, self._saved("_out"))
+        return np.swapaxes(g, self.dim0, self.dim1)

@@ -177,9 +177,9 @@ class CrossEntropyLoss(_Loss):
         loss_shape = (tshape[1:] if unbatched else tshape)
         up = self._upstream(grad_output, loss_shape, np.float64)
         coef = np.reshape(up, -1) if self.reduction == "none" else up
-        # no counted target (all ignored, or an empty batch): a nan loss and, as in torch,
-        # a zero gradient; counted targets whose class weights are all 0: nan, as torch's 0/0
-        coef = coef / denom if denom else coef * (math.nan if valid.any() else 0.0)
+        # nothing to average (denom 0): torch's 0/0, nan for the counted targets; the rows of
+        # ignored targets (all of them when none is counted, or the batch is empty) stay 0
+        coef = coef / denom if denom else coef * math.nan
         n = len(safe)
         g = (1 - s) * wt[:, None] * p
         g[np.arange(n), safe] -= (1 - s) * wt

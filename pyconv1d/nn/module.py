@@ -12,13 +12,17 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks
+from . import _validate
 
 __all__ = ["Parameter", "Module", "Sequential", "Concat", "manual_seed", "default_rng",
            "set_num_threads", "get_num_threads"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-_state = {"rng": np.random.default_rng(), "num_threads": None}
+# "structure": a fresh token whenever a sub-module is registered anywhere, so that the
+# containers re-check that they call each module once only after a change (a copy or a pickle
+# of a container holds a copy of its token, so it checks again too)
+_state = {"rng": np.random.default_rng(), "num_threads": None, "structure": object()}
 
 
 def manual_seed(seed):
@@ -112,9 +116,7 @@ def get_num_threads():
     return _state["num_threads"]
 
 
-def float_dtype(dtype):
-    """``dtype`` as np.dtype, float32 or float64 only."""
-    return _checks.float_dtype(dtype)
+float_dtype = _checks.float_dtype     # the layers' dtype= check
 
 
 class Parameter:
@@ -272,6 +274,8 @@ class Module:
                 registry.pop(name, None)
         self.__dict__.pop(name, None)
         registries[kind][name] = value
+        if kind == 2:
+            _state["structure"] = object()
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -657,7 +661,8 @@ class Module:
 def _check_called_once(container):
     """Refuse a module that ``container`` (a Sequential or Concat, nested ones included) would
     call twice in one forward pass: a module keeps what its last forward needs for its
-    backward, so the first call's gradients would be computed from the second call's input."""
+    backward, so the first call's gradients would be computed from the second call's input.
+    A container that passed is walked again only after a sub-module was registered."""
     seen = {}
 
     def walk(module, path):
@@ -673,8 +678,11 @@ def _check_called_once(container):
             for name, child in module.named_children():
                 walk(child, f"{path}.{name}" if path else name)
 
+    if container.__dict__.get("_checked_structure") is _state["structure"]:
+        return                          # nothing was registered anywhere since it passed
     for name, child in container.named_children():
         walk(child, name)
+    container.__dict__["_checked_structure"] = _state["structure"]
 
 
 class _ModuleSequence(Module):
@@ -713,6 +721,7 @@ class _ModuleSequence(Module):
         old = list(registry.items())
         registry.clear()
         registry.update(items)
+        _state["structure"] = object()
         if self._calls_children:
             try:
                 _check_called_once(self)
@@ -814,7 +823,7 @@ class Sequential(_ModuleSequence):
         return Sequential(collections.OrderedDict(items))
 
     def forward(self, x):
-        _check_called_once(self)     # also after changes made inside nested containers
+        _check_called_once(self)     # again after a change, also inside nested containers
         for m in self._modules.values():
             x = m(x)
         return x
@@ -979,9 +988,8 @@ class Concat(Module):
 
     def backward(self, grad_output):
         sizes, shape = self._saved("_sizes", "_shape")
-        if np.shape(grad_output) != shape:     # before any branch adds into .grad
-            raise ValueError(f"{self._label()}: grad_output must have the shape of the last "
-                             f"forward's output {shape}, got {np.shape(grad_output)}")
+        # checked before any branch adds into .grad
+        grad_output = _validate.grad_output(self, grad_output, shape)
         pieces = np.split(grad_output, np.cumsum(sizes)[:-1], axis=self._axis)
         total = None
         for b, g in zip(self._modules.values(), pieces):

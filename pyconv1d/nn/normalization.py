@@ -69,12 +69,6 @@ class _BatchNorm(Module):
         threads = get_num_threads()
         use_batch = self.training or not self.track_running_stats
         count = x.size // c
-        if count == 0:        # nothing to normalise: an empty output, as torch (whose
-            # training call still counts the batch, leaving the running statistics alone)
-            if self.training and self.track_running_stats:
-                self.num_batches_tracked += 1
-            self._cache = (x3, None, None, use_batch, x.shape)
-            return np.empty_like(x)
         if use_batch:
             # batch statistics of one value are no statistics (torch checks this too when
             # it uses batch statistics in eval mode, without running statistics)
@@ -84,13 +78,15 @@ class _BatchNorm(Module):
                                  f"track_running_stats=False), got input of shape {x.shape}")
             # per-plane sums in float64, the variance from the deviations (two passes)
             mean, var = F._batch_norm_stats(x3, threads)
+            # an empty batch (an empty output, as torch) is counted but moves no statistic
             if self.training and self.track_running_stats:
                 self.num_batches_tracked += 1
-                f = self.momentum if self.momentum is not None else \
-                    1.0 / float(self.num_batches_tracked)
-                unbiased = var * count / max(count - 1, 1)
-                self.running_mean[...] = (1 - f) * self.running_mean + f * mean
-                self.running_var[...] = (1 - f) * self.running_var + f * unbiased
+                if count:
+                    f = self.momentum if self.momentum is not None else \
+                        1.0 / float(self.num_batches_tracked)
+                    unbiased = var * count / max(count - 1, 1)
+                    self.running_mean[...] = (1 - f) * self.running_mean + f * mean
+                    self.running_var[...] = (1 - f) * self.running_var + f * unbiased
         else:
             mean = self.running_mean.astype(np.float64)
             var = self.running_var.astype(np.float64)
@@ -106,11 +102,6 @@ class _BatchNorm(Module):
         g = _validate.grad_output(self, grad_output, shape, x3.dtype)
         g3 = np.ascontiguousarray(g).reshape(x3.shape)
         c = self.num_features
-        if mean is None:      # an empty batch: no gradient
-            for p in (self.weight if self.affine else None, self.bias):
-                if p is not None and p.requires_grad:
-                    p.accumulate_grad(np.zeros(c, g.dtype))
-            return np.empty_like(g)
         threads = get_num_threads()
         # per-channel sums of g and g * xhat (xhat = (x - mean) * invstd), in float64
         sum_g, sum_gd = F._batch_norm_backward_sums(g3, x3, mean, threads)
