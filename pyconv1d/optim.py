@@ -621,6 +621,10 @@ class LRScheduler:
     def get_lr(self):
         raise NotImplementedError
 
+    def _scaled(self, factor):
+        """Each group's current rate times ``factor`` (1: the rate itself, the same bits)."""
+        return [g["lr"] * factor for g in self.optimizer.param_groups]
+
     def get_last_lr(self):
         """The learning rates of the last :meth:`step`, one per parameter group."""
         return list(self._last_lr)
@@ -667,10 +671,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        groups = self.optimizer.param_groups
-        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
-            return [g["lr"] for g in groups]
-        return [g["lr"] * self.gamma for g in groups]
+        t = self.last_epoch
+        return self._scaled(self.gamma if t and t % self.step_size == 0 else 1.0)
 
 
 class MultiStepLR(LRScheduler):
@@ -697,11 +699,8 @@ class MultiStepLR(LRScheduler):
         self.gamma = _number(gamma, "gamma", "MultiStepLR")
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self):
-        groups = self.optimizer.param_groups
-        if self.last_epoch not in self.milestones:    # torch decays at milestone 0 too
-            return [g["lr"] for g in groups]
-        return [g["lr"] * self.gamma ** self.milestones[self.last_epoch] for g in groups]
+    def get_lr(self):      # gamma ** 0 = 1 off the milestones; torch decays at milestone 0 too
+        return self._scaled(self.gamma ** self.milestones[self.last_epoch])
 
 
 class ExponentialLR(LRScheduler):
@@ -723,10 +722,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        groups = self.optimizer.param_groups
-        if self._initial:
-            return [g["lr"] for g in groups]
-        return [g["lr"] * self.gamma for g in groups]
+        return self._scaled(1.0 if self._initial else self.gamma)
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -752,7 +748,7 @@ class CosineAnnealingLR(LRScheduler):
     def get_lr(self):
         groups, t, T, lo = self.optimizer.param_groups, self.last_epoch, self.T_max, self.eta_min
         if self._initial:
-            return [g["lr"] for g in groups]
+            return self._scaled(1.0)
         if (t - 1 - T) % (2 * T) == 0:          # the bottom: the cosine turns back up
             return [g["lr"] + (base - lo) * (1 - math.cos(math.pi / T)) / 2
                     for base, g in zip(self.base_lrs, groups)]
@@ -785,14 +781,13 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        groups, t = self.optimizer.param_groups, self.last_epoch
+        t = self.last_epoch
         if t == 0:
-            return [g["lr"] * self.start_factor for g in groups]
+            return self._scaled(self.start_factor)
         if self._initial or t > self.total_iters:
-            return [g["lr"] for g in groups]
+            return self._scaled(1.0)
         step = self.end_factor - self.start_factor
-        return [g["lr"] * (1.0 + step / (self.total_iters * self.start_factor + (t - 1) * step))
-                for g in groups]
+        return self._scaled(1.0 + step / (self.total_iters * self.start_factor + (t - 1) * step))
 
 
 class LambdaLR(LRScheduler):
