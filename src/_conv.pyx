@@ -110,8 +110,11 @@ cdef enum:
     # 1 << 20 (which was 5-35% faster than 1 << 19); 1 << 23 gains nothing more
     BLOCK_BYTES = 1 << 22
     # the gemm weight gradient splits its sum over (sample, block) into at most this many
-    # chunks, whatever the thread count
+    # chunks, whatever the thread count; when its blocks would make fewer jobs than that, of
+    # at least SPLIT_FLOPS each, it takes blocks of fewer samples (_grad_weight_geom) or
+    # splits each chunk by input channels (_grad_weight_channels)
     REDUCE_CHUNKS = 16
+    SPLIT_FLOPS = 1 << 27
     # taps of a kernel row that the direct weight gradient computes together
     TAP_BLOCK = 8
     # planes the padded-plane path filters together (pyc_fir8_taps), and the fewest jobs a
@@ -385,6 +388,20 @@ cdef Geom make_geom(const Py_ssize_t* xshape, const Py_ssize_t* wshape,
     g.NB = (g.P + g.T - 1) // g.T if g.P > 0 else 0
     g.TC = g.S * g.T
     g.NU = g.N * g.NB if g.S == 1 else (g.N + g.S - 1) // g.S
+    return g
+
+
+cdef Geom _grad_weight_geom(Geom g) noexcept:
+    """The blocks of the gemm weight gradient: make_geom's (g), unless they hold several
+    samples each and make fewer than REDUCE_CHUNKS jobs (groups x blocks) of at least
+    SPLIT_FLOPS each; then blocks of fewer samples, for about REDUCE_CHUNKS jobs (mel80-k5:
+    8 blocks of 2 samples, 0.4 GFLOP each, become 16 of one)."""
+    cdef Py_ssize_t units = (REDUCE_CHUNKS + g.groups - 1) // g.groups
+    if g.S == 1 or g.NU >= units or 2.0 * g.Og * g.KK * g.N * g.P / g.NU < SPLIT_FLOPS:
+        return g
+    g.S = max(1, g.N // units)
+    g.NU = (g.N + g.S - 1) // g.S
+    g.TC = g.S * g.T
     return g
 
 
@@ -1056,13 +1073,14 @@ cdef inline Tap _tap(Geom* g, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
     return tp
 
 
-cdef void _decimate(const floating* x, floating* xd, Geom* g) noexcept nogil:
-    """xd[c, h, r, j] = x[c, h, j*sw + r]: each input row split into its sw phases, so that the
-    unroll of a strided convolution copies contiguous runs instead of gathering."""
+cdef void _decimate(const floating* x, floating* xd, Geom* g, Py_ssize_t nc) noexcept nogil:
+    """xd[c, h, r, j] = x[c, h, j*sw + r] for the nc channels c < nc: each input row split into
+    its sw phases, so that the unroll of a strided convolution copies contiguous runs instead
+    of gathering."""
     cdef Py_ssize_t c, h, r, Wd = _phase_width(g)
     cdef const floating* src
     cdef floating* dst
-    for c in range(g.Cg):
+    for c in range(nc):
         for h in range(g.H):
             src = x + (c * g.H + h) * g.W
             dst = xd + (c * g.H + h) * g.sw * Wd
@@ -1071,17 +1089,17 @@ cdef void _decimate(const floating* x, floating* xd, Geom* g) noexcept nogil:
 
 
 cdef void _im2col(const floating* x, const floating* xd, floating* cols, Py_ssize_t ld,
-                  Geom* g, Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
-    """cols[(c*KH + i)*KW + j, t] = x[c, p*sh + i*dh - pt, q*sw + j*dw - pl] for the output
-    pixels P0 + t = p*W_out + q, t < T (row stride ld); zero where the index falls in the
-    padding. With a column stride, xd is x split into phases (_decimate) and every run is a
-    contiguous copy."""
+                  Geom* g, Py_ssize_t P0, Py_ssize_t T, Py_ssize_t nc) noexcept nogil:
+    """cols[(c*KH + i)*KW + j, t] = x[c, p*sh + i*dh - pt, q*sw + j*dw - pl] for the nc
+    channels c < nc and the output pixels P0 + t = p*W_out + q, t < T (row stride ld); zero
+    where the index falls in the padding. With a column stride, xd is x split into phases
+    (_decimate) and every run is a contiguous copy."""
     cdef Py_ssize_t c, i, j, P, p, q0, q1, h, a, b
     cdef Py_ssize_t Wd = _phase_width(g), p0 = P0 // g.W_out
     cdef Tap tp
     cdef floating* dst
     cdef const floating* xrow
-    for c in range(g.Cg):
+    for c in range(nc):
         for i in range(g.KH):
             for j in range(g.KW):
                 tp = _tap(g, i, j)
@@ -1191,19 +1209,21 @@ cdef inline Py_ssize_t decimate_scratch(Geom* g) noexcept nogil:
 
 
 cdef void _unroll(const floating* x_all, floating* cols, Geom* g, Py_ssize_t gr,
-                  Py_ssize_t n0, Py_ssize_t ns, Py_ssize_t P0, Py_ssize_t T) noexcept nogil:
-    """cols (KK x ns*T): the im2col of group gr of samples n0..n0+ns-1 side by side. With a
-    column stride the phases go to the scratch after the cols block and the product buffer."""
+                  Py_ssize_t n0, Py_ssize_t ns, Py_ssize_t P0, Py_ssize_t T, Py_ssize_t c0,
+                  Py_ssize_t nc) noexcept nogil:
+    """cols (nc*KH*KW x ns*T): the im2col of channels c0..c0+nc-1 of group gr of samples
+    n0..n0+ns-1 side by side. With a column stride the phases go to the scratch after the
+    cols block and the product buffer."""
     cdef Py_ssize_t s
     cdef const floating* x
     cdef floating* xd = NULL
     if g.sw > 1:
         xd = cols + (g.KK + g.Og) * g.TC
     for s in range(ns):
-        x = x_all + ((n0 + s) * g.C_in + gr * g.Cg) * g.H * g.W
+        x = x_all + ((n0 + s) * g.C_in + gr * g.Cg + c0) * g.H * g.W
         if xd != NULL:
-            _decimate(x, xd, g)
-        _im2col(x, xd, cols + s * T, ns * T, g, P0, T)
+            _decimate(x, xd, g, nc)
+        _im2col(x, xd, cols + s * T, ns * T, g, P0, T, nc)
 
 
 cdef void _gather_planes(const floating* y_all, floating* dst, Geom* g, Py_ssize_t gr,
@@ -1224,7 +1244,7 @@ cdef void _gemm_forward_job(const floating* x_all, const floating* w, const floa
     cdef floating* tmp
     cdef floating* yb
     _unit(g, u, &n0, &ns, &P0, &T)
-    _unroll(x_all, cols, g, gr, n0, ns, P0, T)
+    _unroll(x_all, cols, g, gr, n0, ns, P0, T, 0, g.Cg)
     if ns == 1:
         yb = y_all + (n0 * g.C_out + gr * g.Og) * g.P + P0
         for o in range(g.Og):
@@ -1289,16 +1309,18 @@ cdef inline bint _grad_weight_transposed(Geom* g) noexcept nogil:
 
 cdef void _gemm_grad_weight_job(const floating* g_all, const floating* x_all,
                                 floating* part, floating* cols, Geom* g, Py_ssize_t gr,
-                                Py_ssize_t u0, Py_ssize_t u1) noexcept nogil:
-    """part (Og x KK) = sum over blocks u0 <= u < u1 of g[block, group] @ cols^T, or its
-    transpose (KK x Og) when _grad_weight_transposed."""
-    cdef Py_ssize_t u, n0, ns, P0, T, ld
+                                Py_ssize_t u0, Py_ssize_t u1, Py_ssize_t c0,
+                                Py_ssize_t nc) noexcept nogil:
+    """The taps of input channels c0..c0+nc-1 of part (Og x KK) = sum over blocks
+    u0 <= u < u1 of g[block, group] @ cols^T, or of its transpose (KK x Og) when
+    _grad_weight_transposed."""
+    cdef Py_ssize_t u, n0, ns, P0, T, ld, rows = nc * g.KH * g.KW, r0 = c0 * g.KH * g.KW
     cdef floating beta = 0
     cdef floating* tmp = cols + g.KK * g.TC
     cdef const floating* go
     for u in range(u0, u1):
         _unit(g, u, &n0, &ns, &P0, &T)
-        _unroll(x_all, cols, g, gr, n0, ns, P0, T)
+        _unroll(x_all, cols, g, gr, n0, ns, P0, T, c0, nc)
         if ns == 1:
             go = g_all + (n0 * g.C_out + gr * g.Og) * g.P + P0
             ld = g.P
@@ -1307,12 +1329,26 @@ cdef void _gemm_grad_weight_job(const floating* g_all, const floating* x_all,
             go = tmp
             ld = ns * T
         if _grad_weight_transposed(g):
-            gemm(False, True, g.KK, g.Og, ns * T, <floating>1, cols, ns * T, go, ld, beta,
-                 part, g.Og)
+            gemm(False, True, rows, g.Og, ns * T, <floating>1, cols, ns * T, go, ld, beta,
+                 part + r0 * g.Og, g.Og)
         else:
-            gemm(False, True, g.Og, g.KK, ns * T, <floating>1, go, ld, cols, ns * T, beta,
-                 part, g.KK)
+            gemm(False, True, g.Og, rows, ns * T, <floating>1, go, ld, cols, ns * T, beta,
+                 part + r0, g.KK)
         beta = 1
+
+
+cdef inline Py_ssize_t _grad_weight_channels(Geom* g, Py_ssize_t nch) noexcept nogil:
+    """Input channels per job of the gemm weight gradient: all of a group's, unless its
+    groups x reduction chunks (_grad_weight_geom) are fewer than REDUCE_CHUNKS jobs of at
+    least SPLIT_FLOPS each; then fewer, for about REDUCE_CHUNKS jobs: each job unrolls only
+    its channels and computes their taps (dilated-d2: 8 chunks of 0.4 GFLOP become 16 jobs of
+    128 channels). Cutting the planes into smaller blocks instead cost 10 % there (thinner
+    products, and twice the partial sums); this costs reading grad_output twice."""
+    cdef Py_ssize_t jobs = g.groups * nch, want
+    if jobs >= REDUCE_CHUNKS or 2.0 * g.Og * g.KK * g.N * g.P / nch < SPLIT_FLOPS:
+        return g.Cg
+    want = min(g.Cg, (REDUCE_CHUNKS + jobs - 1) // jobs)
+    return (g.Cg + want - 1) // want
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1652,7 +1688,17 @@ def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry
     cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     if not use_gemm:
         return (plane_scratch(&g, 2) if _plane_path(&g, True) else 0), 0
+    g = _grad_weight_geom(g)
     return _unroll_scratch(&g), max(1, min(REDUCE_CHUNKS, g.NU))
+
+
+def grad_weight_jobs(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
+                     Py_ssize_t itemsize):
+    """(reduction chunks, input channels per job) of the gemm weight gradient; its jobs are
+    groups x chunks x ceil(C_in/groups / channels per job)."""
+    cdef Geom g = _grad_weight_geom(shape_geom(xshape, wshape, yshape, geometry, itemsize))
+    cdef Py_ssize_t nch = max(1, min(REDUCE_CHUNKS, g.NU))
+    return nch, _grad_weight_channels(&g, nch)
 
 
 def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
@@ -1670,7 +1716,6 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
     cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, r, nrow, ncol, nch = 0, U = 0, nblk
     cdef Py_ssize_t nob = 1, ncb = 1, cpb = 1
-    cdef floating acc
     if gb is not None and gb.shape[0] != g.C_out:
         raise ValueError(f"gb must have {g.C_out} elements, got {gb.shape[0]}")
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
@@ -1681,6 +1726,7 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
     cdef floating* wp = &gw[0, 0, 0, 0]
     cdef floating* sp = NULL
     cdef floating* pp = NULL
+    cdef floating* row
     cdef bint plane = not use_gemm and _plane_path(&g, True)
     cdef bint tr = _grad_weight_transposed(&g)
     cdef floating* bp = &gb[0] if plane and gb is not None else NULL
@@ -1688,9 +1734,12 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
     if use_gemm or plane:
         sp = &scratch[0, 0]
     if use_gemm:
+        g = _grad_weight_geom(g)
         pp = &partials[0, 0, 0]
         nch = partials.shape[0]
         U = g.NU
+        cpb = _grad_weight_channels(&g, nch)
+        ncb = (g.Cg + cpb - 1) // cpb
     if plane:
         off = tap_offsets(&g, OFF_PLANE_FORWARD)
         # enough (output tile, channel block) jobs to share out, a constant number of them
@@ -1701,25 +1750,31 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
     try:
         with nogil:
             if use_gemm:
-                for job in prange(g.groups * nch, schedule='dynamic', num_threads=num_threads):
-                    gr = job // nch
-                    ch = job % nch
+                # one job per (group, chunk, block of cpb input channels)
+                for job in prange(g.groups * nch * ncb, schedule='dynamic',
+                                  num_threads=num_threads):
+                    gr = job // (nch * ncb)
+                    ch = (job // ncb) % nch
+                    c = (job % ncb) * cpb
                     _gemm_grad_weight_job(gp, xp, pp + (ch * g.C_out + gr * g.Og) * g.KK,
                                           sp + threadid() * scratch.shape[1], &g, gr,
-                                          ch * U // nch, (ch + 1) * U // nch)
-                # sum the chunks in chunk order, one row of the parts per job, read as it
-                # lies: a part is Og x KK, or if transposed KK x Og per group, whose row r is
-                # tap r % KK of the group's outputs
+                                          ch * U // nch, (ch + 1) * U // nch, c,
+                                          min(cpb, g.Cg - c))
+                # sum the chunks in chunk order, 0 + part 0 + part 1 + ..., one row of the
+                # parts per job, read as it lies: a part is Og x KK, or if transposed KK x Og
+                # per group, whose row r is tap r % KK of the group's outputs (summed in part
+                # 0's row, then written to its column of gw)
                 nrow = g.groups * g.KK if tr else g.C_out
                 ncol = g.Og if tr else g.KK
                 for r in prange(nrow, schedule='static', num_threads=num_threads):
-                    for k in range(ncol):
-                        i = r * ncol + k
-                        e = ((r // g.KK) * g.Og + k) * g.KK + r % g.KK if tr else i
-                        acc = 0
-                        for ch in range(nch):
-                            acc = acc + pp[ch * g.C_out * g.KK + i]
-                        wp[e] = acc
+                    row = pp + r * ncol if tr else wp + r * ncol
+                    shift_copy(ncol, 0, pp + r * ncol, row)
+                    for ch in range(1, nch):
+                        add_sy(ncol, pp + ch * g.C_out * g.KK + r * ncol, row, 1)
+                    if tr:
+                        e = (r // g.KK) * g.Og * g.KK + r % g.KK
+                        for k in range(ncol):
+                            wp[e + k * g.KK] = row[k]
             elif plane:
                 # one job per (group, tile of TILE outputs, block of cpb input channels):
                 # a tile's grad_output planes are padded once per sample for the whole block

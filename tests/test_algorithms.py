@@ -132,6 +132,31 @@ def test_gemm_weight_gradient_sums_blocks_in_both_layouts(dtype, length, c_out):
     _assert_direct_equals_gemm(1, x, w, (None, 1, 0, 1, 1), rng, 2)
 
 
+@pytest.mark.parametrize("dtype,n,c_in,c_out,length,k,stride,groups,jobs", [
+    (np.float32, 8, 128, 128, 2000, 3, 1, 1, (8, 64)),     # parts computed transposed
+    (np.float64, 4, 64, 256, 2700, 3, 1, 1, (4, 16)),      # parts as (outputs x taps)
+    (np.float32, 3, 100, 128, 2000, 3, 1, 1, (3, 17)),     # 100 channels as 5 x 17 and 15
+    (np.float32, 8, 128, 128, 4000, 4, 2, 1, (8, 64)),     # a column stride: phases
+    (np.float32, 4, 128, 512, 2700, 3, 1, 2, (4, 32)),     # two groups
+    (np.float32, 96, 128, 128, 130, 3, 1, 1, (16, 128)),   # blocks of 6 samples, not 12
+])
+def test_gemm_weight_gradient_split_for_16_jobs_agrees_bitwise_with_direct(
+        dtype, n, c_in, c_out, length, k, stride, groups, jobs):
+    """Shapes whose gemm blocks make fewer than 16 weight-gradient jobs of at least 2**27
+    flops each (here 3-8 blocks of 0.13-0.27 GFLOP): the weight gradient splits each block
+    by input channels (each job unrolls only its channels and computes only their taps), or
+    takes blocks of fewer samples, so that 16 threads have work; ``jobs`` is (reduction
+    chunks, input channels per job). Integer data make every sum exact, so gemm must give
+    direct's bits, on any thread count."""
+    rng = np.random.default_rng(c_in + length)
+    x = rng.integers(-3, 4, (n, c_in, length)).astype(dtype)
+    w = rng.integers(-3, 4, (c_out, c_in // groups, k)).astype(dtype)
+    y_shape = (n, c_out, 1, (length - k) // stride + 1)
+    assert _conv.grad_weight_jobs(x.shape[:2] + (1, length), w.shape[:2] + (1, k), y_shape,
+                                  (1, stride, 0, 0, 1, 1, groups), x.itemsize) == jobs
+    _assert_direct_equals_gemm(1, x, w, (None, stride, 0, 1, groups), rng, 3)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("stride", [1, 3])
 def test_gemm_planes_of_several_blocks_agree_bitwise_with_direct(dtype, stride):
