@@ -138,6 +138,7 @@ def test_gemm_weight_gradient_sums_blocks_in_both_layouts(dtype, length, c_out):
     (np.float32, 3, 100, 128, 2000, 3, 1, 1, (3, 17)),     # 100 channels as 5 x 17 and 15
     (np.float32, 8, 128, 128, 4000, 4, 2, 1, (8, 64)),     # a column stride: phases
     (np.float32, 4, 128, 512, 2700, 3, 1, 2, (4, 32)),     # two groups
+    (np.float32, 4, 256, 256, 2700, 3, 1, 2, (4, 64)),     # two groups, transposed
     (np.float32, 96, 128, 128, 130, 3, 1, 1, (16, 128)),   # blocks of 6 samples, not 12
 ])
 def test_gemm_weight_gradient_split_for_16_jobs_agrees_bitwise_with_direct(
