@@ -1763,7 +1763,8 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                 # sum the chunks in chunk order, 0 + part 0 + part 1 + ..., one row of the
                 # parts per job, read as it lies: a part is Og x KK, or if transposed KK x Og
                 # per group, whose row r is tap r % KK of the group's outputs (summed in part
-                # 0's row, then written to its column of gw)
+                # 0's row, then written to its column of gw); the vector adds may keep another
+                # NaN's payload than a scalar loop would, nothing else
                 nrow = g.groups * g.KK if tr else g.C_out
                 ncol = g.Og if tr else g.KK
                 for r in prange(nrow, schedule='static', num_threads=num_threads):

@@ -144,7 +144,7 @@ def test_gemm_weight_gradient_sums_blocks_in_both_layouts(dtype, length, c_out):
 def test_gemm_weight_gradient_split_for_16_jobs_agrees_bitwise_with_direct(
         dtype, n, c_in, c_out, length, k, stride, groups, jobs):
     """Shapes whose gemm blocks make fewer than 16 weight-gradient jobs of at least 2**27
-    flops each (here 3-8 blocks of 0.13-0.27 GFLOP): the weight gradient splits each block
+    flops each (here 3-8 blocks of 0.15-0.27 GFLOP): the weight gradient splits each block
     by input channels (each job unrolls only its channels and computes only their taps), or
     takes blocks of fewer samples, so that 16 threads have work; ``jobs`` is (reduction
     chunks, input channels per job). Integer data make every sum exact, so gemm must give
