@@ -32,11 +32,12 @@ be switched back to Kim's setting:
 - tokens seen once in training count as ``<unk>``, so that ``<unk>`` is trained (``--min-count
   1``); MR is lower-cased, TREC keeps its case (as Kim).
 
-Splits: a stratified 80/10/10 train/dev/test split drawn from ``--split-seed`` (fixed across
-``--seed`` values, so that several seeds measure the model's variance on one held-out test set),
-or ``--cv K``: K stratified folds, each one the test set once, with a dev split carved from the
-other folds, or ``--test-data`` (TREC's ``TREC_10.label``). The test split is evaluated once,
-after training.
+Every sentence is kept once (a repeat, same tokens, is dropped before splitting, so that no
+test sentence is also a training sentence). Splits: a stratified 80/10/10 train/dev/test split
+drawn from ``--split-seed`` (fixed across ``--seed`` values, so that several seeds measure the
+model's variance on one held-out test set), or ``--cv K``: K stratified folds, each one the
+test set once, with a dev split carved from the other folds, or ``--test-data`` (TREC's
+``TREC_10.label``). The test split is evaluated once, after training.
 
 Writes into ``--out``: ``metrics.json``, ``curve.png`` (loss and accuracy per epoch),
 ``model.npz`` (the state dict, ``np.savez``), ``vocab.json`` and ``config.json``;
@@ -389,10 +390,33 @@ def run_split(texts_tok, labels, n_classes, train_idx, dev_idx, test_idx, glove,
                 test_accuracy=test_acc, best_epoch=best["epoch"], seconds=seconds, **timing)
 
 
+def first_occurrences(texts_tok):
+    """Indices of the first occurrence of each distinct token sequence, in order: a sentence
+    that occurs twice must not land in training and test at once (TREC's training file holds
+    73 repeats of its questions, MR 2 of its snippets, counted after tokenizing)."""
+    seen = set()
+    keep = []
+    for i, t in enumerate(texts_tok):
+        key = tuple(t)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return np.array(keep, dtype=np.intp)
+
+
 def prepare(args):
     data = load_dataset(args.dataset, args.data)
     lower = args.lower if args.lower is not None else args.dataset == "mr"
     texts_tok = [tokenize(t, lower=lower) for t in data.texts]
+    keep = first_occurrences(texts_tok)
+    if len(keep) < len(texts_tok):
+        dropped = len(texts_tok) - len(keep)
+        clash = len({tuple(t) for t, y in zip(texts_tok, data.labels)}) != \
+            len({(tuple(t), int(y)) for t, y in zip(texts_tok, data.labels)})
+        print(f"{args.dataset}: {dropped} repeated sentences dropped (each kept once"
+              f"{', with its first label: copies disagree' if clash else ''})")
+        texts_tok = [texts_tok[i] for i in keep]
+        data = data._replace(texts=[data.texts[i] for i in keep], labels=data.labels[keep])
     glove = None
     if args.variant != "rand":
         words, vectors = load_vectors(args.glove)
@@ -601,9 +625,11 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error("--threads must be >= 1")
-    for name in ("epochs", "batch_size", "emb_dim", "glove_vocab", "maps", "min_count"):
+    for name in ("epochs", "batch_size", "emb_dim", "maps", "min_count"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.glove_vocab < 0:
+        p.error(f"--glove-vocab must be >= 0, got {args.glove_vocab}")
     if args.patience < 0:
         p.error(f"--patience must be >= 0, got {args.patience}")
     if min(args.widths) < 1:

@@ -141,6 +141,33 @@ def test_mr_rand_trains_saves_and_predicts(sc, mr_dir, tmp_path, capsys):
     assert sc.predict(out, ["a film"])
 
 
+def test_repeated_sentences_are_kept_once(sc, mr_dir, tmp_path, capsys):
+    """A sentence that occurs twice (the same tokens: MR is lower-cased) is dropped before the
+    split, so that no test sentence is also in training."""
+    texts = [["a", "b"], ["c"], ["a", "b"], ["a"], ["c"], ["b", "a"], ["a"]]
+    expected = [i for i, t in enumerate(texts) if t not in texts[:i]]      # brute force
+    assert sc.first_occurrences(texts).tolist() == expected == [0, 1, 3, 5]
+    assert sc.first_occurrences([]).tolist() == []
+    d = tmp_path / "rt-polaritydata"
+    d.mkdir()
+    for name in ("rt-polarity.pos", "rt-polarity.neg"):
+        lines = (mr_dir / name).read_bytes().decode("latin-1").splitlines()
+        # ten repeats, five of them upper-cased (the same tokens once lower-cased)
+        lines += lines[:5] + [x.upper() for x in lines[5:10]]
+        (d / name).write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    capsys.readouterr()
+    metrics = run(sc, ["--dataset", "mr", "--data", d, "--epochs", 1, "--patience", 0,
+                       "--maps", 4, "--emb-dim", 8, "--out", tmp_path / "out"])
+    assert "20 repeated sentences dropped" in capsys.readouterr().out
+    assert (metrics["train_size"], metrics["dev_size"], metrics["test_size"]) == (240, 30, 30)
+
+
+def test_glove_vocab_zero_is_kims_setup(sc):
+    assert sc.parse_args(["--glove-vocab", "0"]).glove_vocab == 0
+    with pytest.raises(SystemExit):
+        sc.parse_args(["--glove-vocab", "-1"])
+
+
 def test_same_seed_same_run(sc, mr_dir, tmp_path):
     argv = ["--data", mr_dir, "--epochs", 2, "--patience", 0, "--seed", 5, "--maps", 8,
             "--emb-dim", 16]
