@@ -2,8 +2,8 @@
 
 The same table as ``bench_conv1d.py`` (see ``_common.py`` for the method): median milliseconds of
 each peer from interleaved repeats, pyconv1d's GFLOP/s and fraction of numpy's GEMM GFLOP/s, the
-ratios torch/pyconv1d and im2col/pyconv1d (> 1: pyconv1d is faster) and a check column. While the
-library has no ``conv2d`` yet, the pyconv1d column stays empty and the check column says so.
+ratios torch/pyconv1d and im2col/pyconv1d (> 1: pyconv1d is faster) and a check column (each
+peer's result against a float64 im2col reference).
 
 Run from the repository root::
 

@@ -59,9 +59,20 @@ def _matches(row, prefixes, dtype, mode, threads):
             and row["threads"] == threads)
 
 
+def _flagged(rows, lead):
+    """Markdown lines naming the rows whose result check failed (a peer raised, or its result
+    did not match the float64 reference), or none."""
+    bad = [r for r in rows if r.get("problems")]
+    return [f"- {lead}: {r['case']} {r['dtype']} {r['mode']} "
+            f"{r['threads']} thread(s): {'; '.join(r['problems'])}" for r in bad]
+
+
 def summarize(rows):
     """Markdown lines: each target's median (and worst) over its rows, per thread count; a
-    target met by the median, or for "every shape" by the worst row."""
+    target met by the median, or for "every shape" by the worst row. Rows whose check failed
+    count in no target (they are listed below the table)."""
+    flagged = _flagged(rows, "left out of the targets, its check failed")
+    rows = [r for r in rows if not r.get("problems")]
     threads = sorted({r["threads"] for r in rows})
     lines = ["| target | threads | median | worst | rows | goal | met |",
              "|---|---:|---:|---:|---:|---:|---|"]
@@ -94,13 +105,13 @@ def summarize(rows):
             lines.append(f"| 1 -> {t} threads speed-up, shapes >= 0.2 GFLOP | {t} | "
                          f"{med:.2f} | {min(speedups):.2f} | {len(speedups)} | {goal} | "
                          f"{met} |")
-    return lines
+    return lines + ([""] + flagged if flagged else [])
 
 
 def compact(rows):
     """Markdown lines: one row per case, dtype and thread count, with pyconv1d's and torch's
     median times and their ratio, forward and forward+backward side by side (the README's
-    table)."""
+    table). Rows whose check failed are listed below it."""
     cells = {}
     for r in rows:
         t_pc = r["peers"].get("pyconv1d", {}).get("median_s")
@@ -119,7 +130,8 @@ def compact(rows):
             torch_ms = f" ({t_torch * 1e3:.3g})" if t_torch else ""
             out += [f"{t_pc * 1e3:.3g}{torch_ms}", f"{t_torch / t_pc:.2f}" if t_torch else "-"]
         lines.append("| " + " | ".join(out) + " |")
-    return lines
+    flagged = _flagged(rows, "check failed")
+    return lines + ([""] + flagged if flagged else [])
 
 
 def main(argv=None):
