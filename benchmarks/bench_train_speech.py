@@ -124,7 +124,7 @@ def pyconv1d_epoch(model, batches):
         for x, lengths, y in batches if subset is None else batches[:subset]:
             loss_fn(model(x, lengths), y)
             opt.zero_grad()
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), input_grad=False)    # as torch: x needs none
             optim.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
     return epoch

@@ -139,12 +139,15 @@ class KimCNN(nn.Module):
     def backward(self, grad_logits):
         g = self.dropout.backward(self.fc.backward(grad_logits))
         grad_h = None
+        # frozen embeddings (static) need no gradient of the convolutions' input
+        tune = any(t.weight.requires_grad for t in self.tables)
         for i, k in enumerate(self.widths):
             gk = np.ascontiguousarray(g[:, i * self.maps:(i + 1) * self.maps, None])
             gk = getattr(self, f"relu{k}").backward(getattr(self, f"pool{k}").backward(gk))
-            gk = getattr(self, f"conv{k}").backward(gk)
-            grad_h = gk if grad_h is None else grad_h + gk
-        if any(t.weight.requires_grad for t in self.tables):
+            gk = getattr(self, f"conv{k}").backward(gk, input_grad=tune)
+            if tune:
+                grad_h = gk if grad_h is None else grad_h + gk
+        if tune:
             self.embedding.backward(self.permute.backward(grad_h))
         return None
 

@@ -520,9 +520,11 @@ class DigitNet(nn.Module):
         frames = np.minimum(-(-np.asarray(lengths) // self.time_stride), t)
         return self.fc(self.drop(self.pool(h, frames)))
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
         g = self.body.backward(self.pool.backward(self.drop.backward(
-            self.fc.backward(grad_output))))
+            self.fc.backward(grad_output))), input_grad=input_grad)
+        if g is None:
+            return None
         return g[:, 0] if self.kind == "conv2d" else g
 
 
@@ -571,7 +573,7 @@ def train(model, sets, args, rng, aug):
             x, lengths = train_set.batch(idx, rng, aug)
             loss = loss_fn(model(x, lengths), train_set.labels[idx])
             opt.zero_grad()
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), input_grad=False)   # features need none
             optim.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             total += loss * len(idx)

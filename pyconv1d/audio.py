@@ -1023,12 +1023,14 @@ class MelSpectrogram(Module):
     def _threads(self):
         return get_num_threads() if self.num_threads is None else self.num_threads
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
         """Gradient of the loss with respect to the waveform given to the last :meth:`forward`.
 
         Chains the log (``g / mel`` where ``mel > floor``, 0 where the floor clipped), the
         filterbank (``fb.T @ g``), the power (``2 re g``, ``2 im g``) and the convolution
-        (:func:`pyconv1d.conv1d_backward`), then folds the reflect padding back.
+        (:func:`pyconv1d.conv1d_backward`), then folds the reflect padding back. The layer has
+        no parameters: with ``input_grad=False`` (the first layer of a model) there is nothing
+        to compute.
         """
         x2, padding, spec, mel, length, unbatched, dtype = self._saved("_cache")
         g = _checks.as_float_array(grad_output, "grad_output")
@@ -1036,6 +1038,8 @@ class MelSpectrogram(Module):
         if g.shape != expected:
             raise ValueError(f"grad_output must have the output's shape {expected}, got shape "
                              f"{g.shape}")
+        if not input_grad:
+            return None
         if spec is None:                # no frames: nothing flows back
             gx = np.zeros((mel.shape[0], length), dtype)
             return gx[0] if unbatched else gx

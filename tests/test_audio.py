@@ -518,6 +518,13 @@ def test_conv_mel_spectrogram_backward_before_forward():
     layer.backward(np.ones_like(y))
     with pytest.raises(RuntimeError, match="each forward allows one backward"):
         layer.backward(np.ones_like(y))
+    # the first layer of a model: no parameters, so no work (the shape is still checked)
+    y = layer(np.zeros(64, dtype=np.float32))
+    with pytest.raises(ValueError, match="grad_output must have the output's shape"):
+        layer.backward(np.zeros((8, 3), dtype=np.float32), input_grad=False)
+    assert layer.backward(np.ones_like(y), input_grad=False) is None
+    with pytest.raises(RuntimeError, match="each forward allows one backward"):
+        layer.backward(np.ones_like(y), input_grad=False)
 
 
 # --------------------------------------------------------------------------- errors

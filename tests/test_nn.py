@@ -522,6 +522,75 @@ def test_backward_release_with_subclasses_mixins_and_containers():
     assert cat.backward(np.ones((4, 4))).shape == x.shape
 
 
+def test_backward_without_the_input_gradient(monkeypatch):
+    """backward(g, input_grad=False) gives the parameters the gradients of backward(g), bit for
+    bit, and returns None; convolutions and Linear skip the input gradient's product, a
+    Sequential tells its first module only, Concat every branch, and a module whose backward
+    does not declare the keyword computes as before."""
+    rng = np.random.default_rng(0)
+    masks = []
+    real = F.conv1d_backward
+
+    def spy(*args, **kw):
+        masks.append(tuple(kw["output_mask"]))
+        return real(*args, **kw)
+    monkeypatch.setattr(nn.Conv1d, "_conv_backward", staticmethod(spy))
+    cases = [
+        (lambda: nn.Conv1d(3, 4, 3, padding=1, rng=0, **F64), (2, 3, 9)),
+        (lambda: nn.Conv1d(3, 4, 3, padding=1, padding_mode="reflect", rng=0, **F64),
+         (2, 3, 9)),
+        (lambda: nn.Conv2d(2, 3, 3, rng=0, **F64), (2, 2, 5, 6)),
+        (lambda: nn.ConvTranspose1d(3, 2, 4, stride=2, rng=0, **F64), (2, 3, 7)),
+        (lambda: nn.Linear(5, 3, rng=0, **F64), (4, 5)),
+        (lambda: nn.Sequential(nn.Conv1d(3, 4, 3, rng=0, **F64), nn.ReLU(),
+                               nn.Conv1d(4, 2, 1, rng=1, **F64)), (2, 3, 8)),
+        (lambda: nn.Concat(nn.Linear(5, 2, rng=0, **F64), nn.Linear(5, 3, rng=1, **F64),
+                           dim=-1), (4, 5)),
+        (lambda: nn.BatchNorm1d(3, **F64), (4, 3, 5)),     # declares nothing: computes it
+    ]
+    for make, shape in cases:
+        x = rng.standard_normal(shape)
+        ref, lean = make(), make()
+        y = ref(x)
+        g = rng.standard_normal(y.shape)
+        assert ref.backward(g).shape == x.shape
+        np.testing.assert_array_equal(lean(x), y)
+        del masks[:]
+        assert lean.backward(g, input_grad=False) is None
+        for (name, p), q in zip(ref.named_parameters(), lean.parameters()):
+            np.testing.assert_array_equal(q.grad, p.grad, err_msg=name)
+        if isinstance(lean, nn.Sequential):
+            assert masks == [(True, True, True), (False, True, True)]   # the first one last
+        elif isinstance(lean, nn.Conv1d):
+            assert masks == [(False, True, True)]
+        with pytest.raises(RuntimeError, match="each forward allows one backward"):
+            lean.backward(g, input_grad=False)
+
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, v):
+            return v
+
+        def backward(self, g, input_grad=True):
+            seen.append(input_grad)
+            return g if input_grad else None
+    seq = nn.Sequential(Probe(), Probe(), Probe())
+    seq(np.ones(3))
+    assert seq.backward(np.ones(3), input_grad=False) is None
+    assert seen == [True, True, False]
+    seq(np.ones(3))
+    np.testing.assert_array_equal(seq.backward(np.ones(3)), np.ones(3))
+    assert seen[3:] == [True, True, True]
+    assert nn.Sequential()(np.ones(2)) is not None
+    lin = nn.Linear(2, 2, rng=0)
+    lin(np.ones((1, 2), np.float32))
+    for bad in (1, "no", None):
+        with pytest.raises(TypeError, match="input_grad must be a bool"):
+            lin.backward(np.ones((1, 2), np.float32), input_grad=bad)
+    assert lin.backward(np.ones((1, 2), np.float32), input_grad=np.False_) is None
+
+
 def test_called_once_is_checked_again_at_forward():
     """A duplicate made inside a nested container after the outer one was built (checked
     then only against the inner one) is refused when the outer one runs."""

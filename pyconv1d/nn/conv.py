@@ -166,7 +166,7 @@ class _ConvNd(Module):
         self._cache = (xin, pad, pairs, unbatched, y.shape)
         return y[0] if unbatched else y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
         xin, pad, pairs, unbatched, out_shape = self._saved("_cache")
         g = _validate.grad_output(self, grad_output, out_shape[1:] if unbatched else out_shape,
                                   self.weight.dtype)
@@ -174,11 +174,13 @@ class _ConvNd(Module):
         want_b = self.bias is not None and self.bias.requires_grad
         gi, gw, gb = type(self)._conv_backward(
             g, xin, self.weight.data, self.stride, pad, self.dilation, self.groups,
-            output_mask=(True, self.weight.requires_grad, want_b),
+            output_mask=(input_grad, self.weight.requires_grad, want_b),
             num_threads=get_num_threads())
         self.weight.accumulate_grad(gw)
         if want_b:
             self.bias.accumulate_grad(gb)
+        if not input_grad:
+            return None
         if pairs is not None:
             gi = fold_padding(gi, pairs, _NP_MODES[self.padding_mode])
         return gi[0] if unbatched else gi
@@ -360,7 +362,7 @@ class ConvTranspose1d(_ConvNd):
         self._cache = (xb, unbatched, y.shape, pads, covered)
         return y[0] if unbatched else y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
         xb, unbatched, out_shape, pads, covered = self._saved("_cache")
         g = _validate.grad_output(self, grad_output, out_shape[1:] if unbatched else out_shape,
                                   self.weight.dtype)
@@ -368,7 +370,7 @@ class ConvTranspose1d(_ConvNd):
         gc = np.ascontiguousarray(g[:, :, :covered])
         nt = get_num_threads()
         gi = F.conv1d(gc, self.weight.data, None, self.stride, pads, self.dilation,
-                      self.groups, num_threads=nt)
+                      self.groups, num_threads=nt) if input_grad else None
         if self.weight.requires_grad:
             gw = F.conv1d_backward(xb, gc, self.weight.data, self.stride, pads, self.dilation,
                                    self.groups, output_mask=(False, True, False),
@@ -376,4 +378,6 @@ class ConvTranspose1d(_ConvNd):
             self.weight.accumulate_grad(gw)
         if self.bias is not None and self.bias.requires_grad:
             self.bias.accumulate_grad(g.sum(axis=(0, 2)))
+        if gi is None:
+            return None
         return gi[0] if unbatched else gi

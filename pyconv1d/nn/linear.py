@@ -91,7 +91,7 @@ class Linear(Module):
         self._x = x
         return y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
         x = self._saved("_x")
         g = _validate.grad_output(self, grad_output, x.shape[:-1] + (self.out_features,),
                                   self.weight.dtype)
@@ -99,7 +99,7 @@ class Linear(Module):
         with _blas.single_threaded():
             if self.weight.requires_grad:
                 self.weight.accumulate_grad(g2.T @ x.reshape(-1, self.in_features))
-            gx = g @ self.weight.data
+            gx = g @ self.weight.data if input_grad else None
         if self.bias is not None:
             self.bias.accumulate_grad(g2.sum(axis=0))
         return gx

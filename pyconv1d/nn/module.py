@@ -6,6 +6,7 @@ each of its :class:`Parameter`\\ s. Containers chain these calls.
 """
 import collections.abc
 import functools
+import inspect
 import numbers
 from typing import NamedTuple
 
@@ -485,7 +486,13 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def backward(self, grad_output):
-        """Return the gradient of the input and add into every parameter's ``.grad``."""
+        """Return the gradient of the input and add into every parameter's ``.grad``.
+
+        Every module's backward also takes ``input_grad=False`` (a keyword): the parameters'
+        gradients only, and None returned. Convolutions and ``Linear`` then skip the input
+        gradient's product, and a ``Sequential`` passes it to its first module, as torch does
+        for an input that does not require grad (the first layer of a network: in a conv1d
+        front end over raw audio its input gradient costs as much as its forward)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def _saved(self, *names):
@@ -506,25 +513,39 @@ class Module:
         into ``.grad`` again) and a trained model does not keep its last activations (copies
         and pickles of it stay small). A backward that raises releases nothing: one that
         raises before adding into ``.grad`` (a ``grad_output`` of the wrong shape) can be
-        called again."""
+        called again.
+
+        It also gives every backward the keyword ``input_grad`` (default True): a backward
+        that declares it is told, one that does not computes the input gradient as before;
+        with False the result is None either way."""
         super().__init_subclass__(**kwargs)
         inner = getattr(cls, "backward", None)        # also one inherited from a mixin
         if inner is None or getattr(inner, "_releases", False):
             return
+        try:
+            takes = "input_grad" in inspect.signature(inner).parameters
+        except (TypeError, ValueError):               # a callable without a signature
+            takes = False
 
         @functools.wraps(inner)
-        def backward(self, *args, **kw):
+        def backward(self, *args, input_grad=True, **kw):
+            if not isinstance(input_grad, (bool, np.bool_)):
+                raise TypeError(f"{self._label()}: input_grad must be a bool, got "
+                                f"{input_grad!r}")
             d = self.__dict__
             depth = d.get("_backward_depth", 0)
             d["_backward_depth"] = depth + 1
             try:
-                out = inner(self, *args, **kw)
+                if takes:
+                    out = inner(self, *args, input_grad=bool(input_grad), **kw)
+                else:
+                    out = inner(self, *args, **kw)
             finally:
                 d["_backward_depth"] = depth
             if depth == 0:
                 for name in d.pop("_taken", ()):
                     d.pop(name, None)
-            return out
+            return out if input_grad else None
 
         backward._releases = True
         cls.backward = backward
@@ -828,9 +849,12 @@ class Sequential(_ModuleSequence):
             x = m(x)
         return x
 
-    def backward(self, grad_output):
-        for m in reversed(list(self._modules.values())):
-            grad_output = m.backward(grad_output)
+    def backward(self, grad_output, input_grad=True):
+        """The modules' backward in reverse order; with ``input_grad=False`` the first module
+        is told that its input gradient is not wanted."""
+        modules = list(self._modules.values())
+        for i in range(len(modules) - 1, -1, -1):
+            grad_output = modules[i].backward(grad_output, input_grad=input_grad or i > 0)
         return grad_output
 
 
@@ -986,14 +1010,14 @@ class Concat(Module):
         self._shape = y.shape
         return y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
         sizes, shape = self._saved("_sizes", "_shape")
         # checked before any branch adds into .grad
         grad_output = _validate.grad_output(self, grad_output, shape)
         pieces = np.split(grad_output, np.cumsum(sizes)[:-1], axis=self._axis)
         total = None
         for b, g in zip(self._modules.values(), pieces):
-            gi = b.backward(g)
+            gi = b.backward(g, input_grad=input_grad)
             if gi is not None:
                 total = gi if total is None else total + gi
         return total
