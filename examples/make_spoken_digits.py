@@ -29,9 +29,12 @@ Split (by voice: no test or dev voice occurs in training)
 ---------------------------------------------------------
 A voice (column ``voice``) is an espeak-ng accent+variant or a flite voice; the split is drawn
 by *speaker* (column ``speaker``: the espeak-ng variant, whatever the accent, or the flite
-speaker, kal and kal16 being one), so even the timbre of a test voice is never heard in training.
-espeak-ng variants go 70/15/15 to train/dev/test at random (seeded); flite's awb, kal and kal16
-are train, rms dev and slt test. For a train-on-espeak, test-on-flite experiment, select on the
+speaker, kal and kal16 being one), and numbered espeak-ng variants go with the variant they are
+made from (``iven2``, ``iven3`` with ``iven``; ``steph2``, ``robosoft5``, ``Gene2``,
+``RicishayMax3``...: the same pitch and formants, or nearly, with other voicing or consonant
+settings), so even the timbre of a test voice is never heard in training. These families go
+to test and dev at random (seeded), each split taking up to 15 % of the variants and no family
+of more than a fifth of that (``robosoft``'s eight stay in training), the rest to train; flite's awb, kal and kal16 are train, rms dev and slt test. For a train-on-espeak, test-on-flite experiment, select on the
 ``synthesizer`` column instead (all flite clips are then the test set).
 
 Output
@@ -115,6 +118,13 @@ def espeak_variants(tmp):
     return kept
 
 
+def variant_family(name):
+    """The variant a numbered espeak-ng variant is made from (``iven3`` -> ``iven``); names of
+    one or two letters (``m3``, ``f2``: voices of their own) are families of their own."""
+    base = re.sub(r"\d+$", "", name)
+    return base if len(base) >= 3 else name
+
+
 def safe(name):
     return re.sub(r"[^A-Za-z0-9+.-]", "-", name)
 
@@ -125,12 +135,19 @@ def plan(args, tmp):
     jobs = []
     variants = espeak_variants(tmp)
     order = rng.permutation(len(variants))
-    n_dev = round(SPLIT_FRACTIONS["dev"] * len(variants))
-    n_test = round(SPLIT_FRACTIONS["test"] * len(variants))
-    split_of = {}
-    for rank, i in enumerate(order):
-        split_of[variants[i]] = "test" if rank < n_test else "dev" if rank < n_test + n_dev \
-            else "train"
+    room = {"test": round(SPLIT_FRACTIONS["test"] * len(variants)),
+            "dev": round(SPLIT_FRACTIONS["dev"] * len(variants))}
+    cap = max(1, room["test"] // 5)       # no family is more than a fifth of a held-out split
+    family_split = {}
+    for i in order:
+        # a family, when its first member comes up, goes whole to test, else dev, if it fits
+        family = variant_family(variants[i])
+        if family not in family_split:
+            members = sum(variant_family(v) == family for v in variants)
+            family_split[family] = next((k for k in ("test", "dev")
+                                         if members <= min(room[k], cap)), "train")
+            room[family_split[family]] = room.get(family_split[family], 0) - members
+    split_of = {v: family_split[variant_family(v)] for v in variants}
     for variant in variants:
         vname = variant or "default"
         accents = rng.choice(ESPEAK_ACCENTS, size=args.espeak_takes, replace=False)
