@@ -30,6 +30,7 @@ dilated-d2          8      256   256    1000   3      dilation 2
 wav-k400-s160       8      1     64     16000  400    1 s of 16 kHz audio, 25 ms / 10 ms frames
 wav-k80-s4          8      1     64     16000  80     SincNet/wav2letter-style front-end, stride 4
 depthwise-k31       8      256   256    1000   31     groups 256, padding 15 (Conformer conv)
+grouped-g32         8      256   256    1000   5      groups 32 (8 channels each), padding 2
 tcn-d8              16     128   128    2000   3      dilation 8, padding 16 = (K-1)*dilation: the
                                                       causal-equivalent symmetric padding (a causal
                                                       TCN drops the last 16 outputs afterwards)
@@ -54,6 +55,8 @@ CASES = (
         Case("wav-k80-s4", 8, 1, 64, (16000,), (80,), stride=4),
         Case("depthwise-k31", 8, 256, 256, (1000,), (31,), padding=15, groups=256,
              note="Conformer depthwise conv, 'same' padding"),
+        Case("grouped-g32", 8, 256, 256, (1000,), (5,), padding=2, groups=32,
+             note="grouped conv, 8 channels per group, 'same' padding"),
         Case("tcn-d8", 16, 128, 128, (2000,), (3,), dilation=8, padding=16,
              note="TCN block conv, causal-equivalent padding (K-1)*dilation"),
     ]

@@ -19,6 +19,7 @@ Cases: 3x3 kernels, stride 1, padding 1 ('same', as keyword-spotting CNNs use th
 name               N   C_in  C_out  HxW     notes
 =================  ==  ====  =====  ======  ====================================================
 img64-c1           32  1     32     64x64   first layer over a single-channel image
+img64-c3           32  3     32     64x64   first layer over an RGB image
 kws-c1             32  1     32     40x101  first layer over 40 log-mel bands x 101 frames
 img32-c32          32  32    64     32x32   a hidden layer
 kws-depthwise-c16  16  16    16     40x101  depthwise, groups 16
@@ -34,6 +35,7 @@ except ImportError:  # run as a script: benchmarks/ is sys.path[0]
 
 CASES = [
     Case("img64-c1", 32, 1, 32, (64, 64), (3, 3), padding=1),
+    Case("img64-c3", 32, 3, 32, (64, 64), (3, 3), padding=1),
     Case("kws-c1", 32, 1, 32, (40, 101), (3, 3), padding=1),
     Case("img32-c32", 32, 32, 64, (32, 32), (3, 3), padding=1),
     Case("kws-depthwise-c16", 16, 16, 16, (40, 101), (3, 3), padding=1, groups=16),

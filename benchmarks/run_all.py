@@ -30,9 +30,9 @@ except ImportError:  # run as a script: benchmarks/ is sys.path[0]
 CASES = list(bench_conv1d.CASES) + list(bench_conv2d.CASES)
 
 DENSE = ("textcnn-", "kim-", "mid-128", "mel80-", "dilated-", "tcn-", "img32-c32")
-DEPTHWISE = ("depthwise-", "kws-depthwise-")
+DEPTHWISE = ("depthwise-", "kws-depthwise-", "grouped-")
 WAVEFORM = ("wav-",)
-FEW_CHANNEL_2D = ("img64-c1", "kws-c1")
+FEW_CHANNEL_2D = ("img64-c1", "kws-c1", "img64-c3")
 
 #: (label, case prefixes, dtype, mode, statistic, target)
 TARGETS = [
@@ -42,8 +42,8 @@ TARGETS = [
     ("dense float32 forward, fraction of sgemm", DENSE, "float32", "fwd", "frac_gemm", 0.7),
     ("dense float32 fwd+bwd, fraction of sgemm", DENSE, "float32", "fwd+bwd",
      "frac_gemm", 0.7),
-    ("depthwise fwd+bwd, torch/pyconv1d", DEPTHWISE, None, "fwd+bwd", "ratio_torch",
-     10.0),
+    ("depthwise and grouped fwd+bwd, torch/pyconv1d", DEPTHWISE, None, "fwd+bwd",
+     "ratio_torch", 10.0),
     ("raw-waveform fwd+bwd, torch/pyconv1d", WAVEFORM, None, "fwd+bwd", "ratio_torch",
      5.0),
     ("conv2d 1-4 input channels fwd+bwd, torch/pyconv1d", FEW_CHANNEL_2D, None,
