@@ -25,24 +25,29 @@ What it makes
   FLAC: about 2.6 kB a clip, so the default 2,580 clips stay under 8 MB.
 * All randomness comes from ``--seed``: the same espeak-ng/flite versions give the same corpus.
 
-Split (by voice: no test or dev voice occurs in training)
----------------------------------------------------------
+Split (by voice family: no test or dev voice occurs in training)
+----------------------------------------------------------------
 A voice (column ``voice``) is an espeak-ng accent+variant or a flite voice; the split is drawn
 by *speaker* (column ``speaker``: the espeak-ng variant, whatever the accent, or the flite
-speaker, kal and kal16 being one), and numbered espeak-ng variants go with the variant they are
-made from (``iven2``, ``iven3`` with ``iven``; ``steph2``, ``robosoft5``, ``Gene2``,
-``RicishayMax3``...: the same pitch and formants, or nearly, with other voicing or consonant
-settings), so even the timbre of a test voice is never heard in training. These families go
-to test and dev at random (seeded), each split taking up to 15 % of the variants and no family
-of more than a fifth of that (``robosoft``'s eight stay in training), the rest to train; flite's awb, kal and kal16 are train, rms dev and slt test. For a train-on-espeak, test-on-flite experiment, select on the
-``synthesizer`` column instead (all flite clips are then the test set).
+speaker, kal and kal16 being one), and by *family* (column ``family``): numbered espeak-ng
+variants go with the variant they are made from (``iven2``, ``iven3`` with ``iven``;
+``steph2``, ``Gene2``...: the same pitch and formants, or nearly, with other voicing or
+consonant settings), and variants with the same formant settings in espeak-ng's voice files
+are one family whatever their names (``max`` with ``robosoft7``, ``RicishayMax`` and the
+other robosofts; ``Hugo`` with ``Diogo``, ``michel``...), so no test voice's timbre is heard
+in training. (``Mr serious`` differs from the plain voice only in its third formant, 87 %, and
+a tone setting, and stays a voice of its own.) These families go to test and dev at random
+(seeded), each split taking up to 15 % of the variants and no family of more than a fifth of
+that (the 13 robosoft-like voices stay in training), the rest to train; flite's awb, kal and
+kal16 are train, rms dev and slt test. For a train-on-espeak, test-on-flite experiment, select
+on the ``synthesizer`` column instead (all flite clips are then the test set).
 
 Output
 ------
 ``OUT/espeak-ng/*.flac``, ``OUT/flite/*.flac`` named ``{digit}_{voice}_{take}.flac`` (the Free
 Spoken Digit Dataset's pattern), and ``OUT/manifest.csv`` with columns file, digit, word,
-synthesizer, voice, speaker, split, accent, variant, pitch, rate, speed, gain_db, noise, snr_db,
-seconds. Read it with ``pyconv1d.audio.load_spoken_digits(OUT)``.
+synthesizer, voice, speaker, family, split, accent, variant, pitch, rate, speed, gain_db, noise,
+snr_db, seconds. Read it with ``pyconv1d.audio.load_spoken_digits(OUT)``.
 """
 import argparse
 import csv
@@ -125,6 +130,47 @@ def variant_family(name):
     return base if len(base) >= 3 else name
 
 
+def formant_settings(name):
+    """The ``formant`` lines of an espeak-ng variant's file (sorted, spaces normalised): the
+    timbre a variant gives; () for the plain voice, a variant without them, or no file."""
+    if not name:
+        return ()
+    out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"Data at:\s*(.+?)\s*$", out, re.M)
+    path = Path(m.group(1)) / "voices" / "!v" / name if m else None
+    if path is None or not path.is_file():
+        return ()
+    lines = (re.sub(r"\s+", " ", line.split("//")[0]).strip()
+             for line in path.read_text(errors="replace").splitlines())
+    return tuple(sorted(line for line in lines if line.startswith("formant ")))
+
+
+def variant_families(variants):
+    """variant -> family (the alphabetically first member's name, "default" for the plain
+    voice): numbered variants join their base (variant_family), and variants with the same
+    formant settings are one family, whatever their names (max, robosoft7 and RicishayMax
+    share theirs; Hugo, Diogo and michel theirs)."""
+    parent = {v: v for v in variants}
+
+    def find(v):
+        while parent[v] != v:
+            v = parent[v]
+        return v
+    for key in (variant_family, formant_settings):
+        groups = {}
+        for v in variants:
+            k = key(v)
+            if k != ():
+                groups.setdefault(k, []).append(v)
+        for members in groups.values():
+            for v in members[1:]:
+                parent[find(v)] = find(members[0])
+    comps = {}
+    for v in variants:
+        comps.setdefault(find(v), []).append(v or "default")
+    return {v: min(comps[find(v)]) for v in variants}
+
+
 def safe(name):
     return re.sub(r"[^A-Za-z0-9+.-]", "-", name)
 
@@ -138,16 +184,17 @@ def plan(args, tmp):
     room = {"test": round(SPLIT_FRACTIONS["test"] * len(variants)),
             "dev": round(SPLIT_FRACTIONS["dev"] * len(variants))}
     cap = max(1, room["test"] // 5)       # no family is more than a fifth of a held-out split
+    family_of = variant_families(variants)
     family_split = {}
     for i in order:
         # a family, when its first member comes up, goes whole to test, else dev, if it fits
-        family = variant_family(variants[i])
+        family = family_of[variants[i]]
         if family not in family_split:
-            members = sum(variant_family(v) == family for v in variants)
+            members = sum(f == family for f in family_of.values())
             family_split[family] = next((k for k in ("test", "dev")
                                          if members <= min(room[k], cap)), "train")
             room[family_split[family]] = room.get(family_split[family], 0) - members
-    split_of = {v: family_split[variant_family(v)] for v in variants}
+    split_of = {v: family_split[family_of[v]] for v in variants}
     for variant in variants:
         vname = variant or "default"
         accents = rng.choice(ESPEAK_ACCENTS, size=args.espeak_takes, replace=False)
@@ -155,7 +202,8 @@ def plan(args, tmp):
             for digit, word in enumerate(WORDS):
                 jobs.append(dict(
                     synthesizer="espeak-ng", voice=f"espeak-ng:{accent}+{vname}",
-                    speaker=f"espeak-ng:{vname}", split=split_of[variant], accent=str(accent),
+                    speaker=f"espeak-ng:{vname}", family=f"espeak-ng:{family_of[variant]}",
+                    split=split_of[variant], accent=str(accent),
                     variant=vname, digit=digit, word=word, take=take,
                     pitch=int(rng.integers(20, 81)), rate=int(rng.integers(130, 231)),
                     cmd_voice=str(accent) + (f"+{variant}" if variant else "")))
@@ -164,7 +212,8 @@ def plan(args, tmp):
             for digit, word in enumerate(WORDS):
                 jobs.append(dict(
                     synthesizer="flite", voice=f"flite:{voice}", speaker=f"flite:{speaker}",
-                    split=split, accent="", variant=voice, digit=digit, word=word, take=take,
+                    family=f"flite:{speaker}", split=split, accent="", variant=voice,
+                    digit=digit, word=word, take=take,
                     pitch=int(round(f0 * rng.uniform(0.8, 1.3))),
                     rate=round(float(rng.uniform(0.8, 1.3)), 3), cmd_voice=voice))
     return jobs
@@ -230,8 +279,8 @@ def make_clip(job, args, tmp, index):
     folder = Path(args.out) / job["synthesizer"]
     name = f"{job['digit']}_{safe(job['voice'].split(':', 1)[1])}_{job['take']}.flac"
     audio.save(folder / name, x, SR, subtype="PCM_16", compression_level=1.0)
-    row = {k: job[k] for k in ("digit", "word", "synthesizer", "voice", "speaker", "split",
-                               "accent", "variant", "pitch", "rate")}
+    row = {k: job[k] for k in ("digit", "word", "synthesizer", "voice", "speaker", "family",
+                               "split", "accent", "variant", "pitch", "rate")}
     row.update(file=f"{job['synthesizer']}/{name}", speed=f"{speed:.3f}",
                gain_db=f"{gain_db:.1f}", noise=noise, snr_db=snr_db,
                seconds=f"{len(x) / SR:.3f}")
@@ -262,8 +311,9 @@ def write_readme(out, args, argv, n_clips, table):
         + "\n".join(table) + "\n")
 
 
-COLUMNS = ["file", "digit", "word", "synthesizer", "voice", "speaker", "split", "accent",
-           "variant", "pitch", "rate", "speed", "gain_db", "noise", "snr_db", "seconds"]
+COLUMNS = ["file", "digit", "word", "synthesizer", "voice", "speaker", "family", "split",
+           "accent", "variant", "pitch", "rate", "speed", "gain_db", "noise", "snr_db",
+           "seconds"]
 
 
 def main(argv=None):

@@ -665,14 +665,29 @@ def test_committed_spoken_digit_corpus_splits_by_voice_family():
     with open(root / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["digit"] for r in rows} == {str(d) for d in range(10)}
-    # numbered espeak-ng variants (iven2: iven's pitch and formants) share their base's
-    # split: the family is the name without its trailing digits, one- or two-letter names
-    # (m3, f2: voices of their own) aside
-    for r in rows:
+    # a voice family stays in one split: the manifest's families, numbered espeak-ng variants
+    # with their base (iven2 has iven's pitch and formants; the name without its trailing
+    # digits, one- or two-letter names such as m3 aside), and where espeak-ng's voice files
+    # are here, variants with the same formant settings (max's are robosoft7's)
+    espeak = [r for r in rows if r["synthesizer"] == "espeak-ng"]
+    for r in espeak:
         base = re.sub(r"\d+$", "", r["variant"])
-        r["family"] = base if r["synthesizer"] == "espeak-ng" and len(base) >= 3 else \
-            r["speaker"]
-    for key in ("voice", "speaker", "family"):
+        r["name_family"] = base if len(base) >= 3 else r["variant"]
+    keys = ["voice", "speaker", "family"]
+    folder = Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data/voices/!v")
+    if folder.is_dir():
+        for r in espeak:
+            path = folder / r["variant"]
+            lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+            r["formants"] = repr(sorted(" ".join(x.split("//")[0].split()) for x in lines
+                                        if x.startswith("formant"))) + \
+                ("" if any(x.startswith("formant") for x in lines) else r["variant"])
+        keys.append("formants")
+    for key in ("name_family",) + tuple(keys[3:]):
+        sets = {s: {r[key] for r in espeak if r["split"] == s} for s in ("train", "dev", "test")}
+        assert not sets["train"] & sets["test"] and not sets["train"] & sets["dev"] \
+            and not sets["dev"] & sets["test"], (key, sets["test"] & sets["train"])
+    for key in keys[:3]:
         sets = {s: {r[key] for r in rows if r["split"] == s} for s in ("train", "dev", "test")}
         assert all(sets.values())
         assert not sets["train"] & sets["test"], key
