@@ -5,6 +5,7 @@ convolution.
 """
 import collections
 import doctest
+import functools
 import importlib
 import importlib.util
 import math
@@ -589,6 +590,36 @@ def test_backward_without_the_input_gradient(monkeypatch):
         with pytest.raises(TypeError, match="input_grad must be a bool"):
             lin.backward(np.ones((1, 2), np.float32), input_grad=bad)
     assert lin.backward(np.ones((1, 2), np.float32), input_grad=np.False_) is None
+
+    # a decorated backward is judged by the decorator's own signature (functools.wraps points
+    # to one that declares input_grad); a backward assigned after the class statement is not
+    # wrapped, and a Sequential calls it without the keyword unless it says False
+    def logged(f):
+        @functools.wraps(f)
+        def w(self, g):
+            return f(self, g)
+        return w
+
+    class Scale(nn.Module):
+        def forward(self, v):
+            return 2 * v
+
+        @logged
+        def backward(self, g, input_grad=True):
+            return 2 * g
+    sc = Scale()
+    sc(np.ones(2))
+    np.testing.assert_array_equal(sc.backward(np.ones(2)), [2, 2])
+    sc(np.ones(2))
+    assert sc.backward(np.ones(2), input_grad=False) is None
+
+    class Late(nn.Module):
+        def forward(self, v):
+            return v
+    Late.backward = lambda self, g: g
+    seq = nn.Sequential(Late(), Scale(), Late())
+    seq(np.ones(2))
+    np.testing.assert_array_equal(seq.backward(np.ones(2)), [2, 2])
 
 
 def test_called_once_is_checked_again_at_forward():

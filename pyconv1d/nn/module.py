@@ -523,7 +523,8 @@ class Module:
         if inner is None or getattr(inner, "_releases", False):
             return
         try:
-            takes = "input_grad" in inspect.signature(inner).parameters
+            # the function itself, not what a decorator's functools.wraps points to
+            takes = "input_grad" in inspect.signature(inner, follow_wrapped=False).parameters
         except (TypeError, ValueError):               # a callable without a signature
             takes = False
 
@@ -854,7 +855,10 @@ class Sequential(_ModuleSequence):
         is told that its input gradient is not wanted."""
         modules = list(self._modules.values())
         for i in range(len(modules) - 1, -1, -1):
-            grad_output = modules[i].backward(grad_output, input_grad=input_grad or i > 0)
+            if i or input_grad:
+                grad_output = modules[i].backward(grad_output)
+            else:       # the keyword only when it says something
+                grad_output = modules[i].backward(grad_output, input_grad=False)
         return grad_output
 
 
@@ -1017,7 +1021,7 @@ class Concat(Module):
         pieces = np.split(grad_output, np.cumsum(sizes)[:-1], axis=self._axis)
         total = None
         for b, g in zip(self._modules.values(), pieces):
-            gi = b.backward(g, input_grad=input_grad)
+            gi = b.backward(g) if input_grad else b.backward(g, input_grad=False)
             if gi is not None:
                 total = gi if total is None else total + gi
         return total
