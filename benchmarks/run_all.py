@@ -70,23 +70,33 @@ def _flagged(rows, lead):
 def summarize(rows):
     """Markdown lines: each target's median (and worst) over its rows, per thread count; a
     target met by the median, or for "every shape" by the worst row. Rows whose check failed
-    count in no target (they are listed below the table)."""
+    count in no median (they are listed below the table), and a target that would have
+    counted one is not judged: a wrong answer must not look like a fast one."""
     flagged = _flagged(rows, "left out of the targets, its check failed")
+    failed = [r for r in rows if r.get("problems")]
     rows = [r for r in rows if not r.get("problems")]
     threads = sorted({r["threads"] for r in rows})
+
+    def verdict(ok, n_failed):
+        return f"not judged ({n_failed} row(s) failed their check)" if n_failed else \
+            ("yes" if ok else "no")
     lines = ["| target | threads | median | worst | rows | goal | met |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for label, prefixes, dtype, mode, stat, goal in TARGETS:
         for t in threads:
             vals = [r[stat] for r in rows
                     if _matches(r, prefixes, dtype, mode, t) and r.get(stat) is not None]
+            bad = sum(_matches(r, prefixes, dtype, mode, t) for r in failed)
             if not vals:
+                if bad:
+                    lines.append(f"| {label} | {t} | - | - | 0 | >= {goal} | "
+                                 f"{verdict(False, bad)} |")
                 continue
             med = statistics.median(vals)
             # "every shape" targets hold only when the worst row meets them
             judged = min(vals) if "every" in label else med
             lines.append(f"| {label} | {t} | {med:.2f} | {min(vals):.2f} | {len(vals)} | "
-                         f">= {goal} | {'yes' if judged >= goal else 'no'} |")
+                         f">= {goal} | {verdict(judged >= goal, bad)} |")
     # scaling: pyconv1d's time at 1 thread over t threads, on rows above 0.2 GFLOP; the
     # target is the 2-thread one; larger counts (a machine with more cores) are reported
     if 1 in threads:
@@ -100,8 +110,8 @@ def summarize(rows):
             if not speedups:
                 continue
             med = statistics.median(speedups)
-            goal, met = ((">= 1.8", "yes" if med >= 1.8 else "no") if t == 2
-                         else ("-", "-"))
+            bad = sum(r["flops"] >= 2e8 and r["threads"] in (1, t) for r in failed)
+            goal, met = ((">= 1.8", verdict(med >= 1.8, bad)) if t == 2 else ("-", "-"))
             lines.append(f"| 1 -> {t} threads speed-up, shapes >= 0.2 GFLOP | {t} | "
                          f"{med:.2f} | {min(speedups):.2f} | {len(speedups)} | {goal} | "
                          f"{met} |")
