@@ -33,11 +33,12 @@ be switched back to Kim's setting:
   1``); MR is lower-cased, TREC keeps its case (as Kim).
 
 Every sentence is kept once (a repeat, same tokens, is dropped before splitting, so that no
-test sentence is also a training sentence; a ``--test-data`` file is taken as it is). Splits: a stratified 80/10/10 train/dev/test split
-drawn from ``--split-seed`` (fixed across ``--seed`` values, so that several seeds measure the
-model's variance on one held-out test set), or ``--cv K``: K stratified folds, each one the
-test set once, with a dev split carved from the other folds, or ``--test-data`` (TREC's
-``TREC_10.label``). The test split is evaluated once, after training.
+test sentence is also a training sentence; a ``--test-data`` file is taken as it is). Splits:
+a stratified 80/10/10 train/dev/test split drawn from ``--split-seed`` (fixed across ``--seed``
+values, so that several seeds measure the model's variance on one held-out test set), or
+``--cv K``: K stratified folds, each one the test set once, with a dev split carved from the
+other folds, or ``--test-data`` (TREC's ``TREC_10.label``). The test split is evaluated once,
+after training.
 
 Writes into ``--out``: ``metrics.json``, ``curve.png`` (loss and accuracy per epoch),
 ``model.npz`` (the state dict, ``np.savez``), ``vocab.json`` and ``config.json``;
