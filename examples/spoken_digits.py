@@ -11,13 +11,15 @@
 Data (``--data``)
 -----------------
 * ``synth`` (default): the committed corpus ``examples/data/spoken_digits`` (espeak-ng and flite
-  voices at 8 kHz, split by voice: no dev or test voice is heard in training). With
+  voices at 8 kHz, split by voice family: no dev or test voice, nor a variant made from one or
+  with its formants, is heard in training). With
   ``--train-synth`` / ``--test-synth`` the synthesizers are chosen: train and dev take the
   train and dev voices of ``--train-synth``; the test set is the test voices of ``--test-synth``
   plus every voice of a synthesizer not trained on (``--train-synth espeak-ng --test-synth
   flite`` tests on all 600 flite clips).
 * ``fsdd``: the Free Spoken Digit Dataset as 13 MFCCs per frame (``pyconv1d.datasets.
-  load_fsdd_mfcc``), seeded stratified 80/20 train/test split, 10 % of train held out as dev.
+  load_fsdd_mfcc``), seeded stratified 80/20 train/test split by clip (the features carry no
+  speaker labels, so test speakers are heard in training), 10 % of train held out as dev.
   The features come precomputed, so each coefficient is standardised with the training set's
   mean and standard deviation (no waveform augmentation is possible).
 * a folder: FSDD file names (``{digit}_{speaker}_{n}.wav``) or Speech Commands word folders

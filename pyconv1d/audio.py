@@ -1119,8 +1119,9 @@ def load_spoken_digits(root=None, split=None, synthesizer=None, sr=None):
     """Read the synthesized spoken-digit corpus: its ``manifest.csv`` and FLAC clips.
 
     The corpus (``examples/make_spoken_digits.py``) says "zero" to "nine" in espeak-ng and
-    flite voices at 8 kHz; ``split`` is by voice, so test and dev voices never occur in
-    training.
+    flite voices at 8 kHz; ``split`` is by voice family, so test and dev voices never occur in
+    training, nor espeak-ng variants made from them or with their formants (the manifest's
+    ``family`` column).
 
     Parameters
     ----------
