@@ -306,7 +306,8 @@ def write_readme(out, args, argv, n_clips, table):
         "See that script's docstring for the "
         "voices, the augmentation and the columns of `manifest.csv`; read the corpus with "
         "`pyconv1d.audio.load_spoken_digits()`.\n\n"
-        "The split is by speaker: no dev or test voice occurs in training.\n\n"
+        "The split is by voice family (column `family`): no dev or test voice, nor an "
+        "espeak-ng variant made from one or with its formant settings, occurs in training.\n\n"
         "| split | synthesizer | clips | voices | speakers |\n|---|---|---|---|---|\n"
         + "\n".join(table) + "\n")
 
