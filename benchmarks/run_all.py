@@ -72,8 +72,8 @@ def summarize(rows):
     target met by the median, or for "every shape" by the worst row. Rows whose check failed
     count in no median (they are listed below the table), and a target that would have
     counted one is not judged: a wrong answer must not look like a fast one."""
-    flagged = _flagged(rows, "left out of the targets, its check failed")
     failed = [r for r in rows if r.get("problems")]
+    flagged = _flagged(failed, "left out of the targets, its check failed")
     rows = [r for r in rows if not r.get("problems")]
     threads = sorted({r["threads"] for r in rows})
 

@@ -50,7 +50,9 @@ synthesizer, voice, speaker, family, split, accent, variant, pitch, rate, speed,
 snr_db, seconds. Read it with ``pyconv1d.audio.load_spoken_digits(OUT)``.
 """
 import argparse
+import collections
 import csv
+import functools
 import hashlib
 import os
 import re
@@ -130,14 +132,20 @@ def variant_family(name):
     return base if len(base) >= 3 else name
 
 
+@functools.lru_cache(maxsize=None)
+def espeak_variant_folder():
+    """The folder of espeak-ng's voice variant files (``espeak-ng --version`` names its data),
+    or None."""
+    out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"Data at:\s*(.+?)\s*$", out, re.M)
+    return Path(m.group(1)) / "voices" / "!v" if m else None
+
+
 def formant_settings(name):
     """The ``formant`` lines of an espeak-ng variant's file (sorted, spaces normalised): the
     timbre a variant gives; () for the plain voice, a variant without them, or no file."""
-    if not name:
-        return ()
-    out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
-    m = re.search(r"Data at:\s*(.+?)\s*$", out, re.M)
-    path = Path(m.group(1)) / "voices" / "!v" / name if m else None
+    folder = espeak_variant_folder()
+    path = folder / name if name and folder is not None else None
     if path is None or not path.is_file():
         return ()
     lines = (re.sub(r"\s+", " ", line.split("//")[0]).strip()
@@ -185,15 +193,17 @@ def plan(args, tmp):
             "dev": round(SPLIT_FRACTIONS["dev"] * len(variants))}
     cap = max(1, room["test"] // 5)       # no family is more than a fifth of a held-out split
     family_of = variant_families(variants)
+    size = collections.Counter(family_of.values())
     family_split = {}
     for i in order:
         # a family, when its first member comes up, goes whole to test, else dev, if it fits
         family = family_of[variants[i]]
         if family not in family_split:
-            members = sum(f == family for f in family_of.values())
-            family_split[family] = next((k for k in ("test", "dev")
-                                         if members <= min(room[k], cap)), "train")
-            room[family_split[family]] = room.get(family_split[family], 0) - members
+            split = next((k for k in ("test", "dev") if size[family] <= min(room[k], cap)),
+                         "train")
+            family_split[family] = split
+            if split != "train":
+                room[split] -= size[family]
     split_of = {v: family_split[family_of[v]] for v in variants}
     for variant in variants:
         vname = variant or "default"

@@ -1337,6 +1337,11 @@ cdef void _gemm_grad_weight_job(const floating* g_all, const floating* x_all,
         beta = 1
 
 
+cdef inline Py_ssize_t _reduce_chunks(Geom* g) noexcept nogil:
+    """The chunks the gemm weight gradient cuts its sum over blocks into (its partials)."""
+    return max(1, min(REDUCE_CHUNKS, g.NU))
+
+
 cdef inline Py_ssize_t _grad_weight_channels(Geom* g, Py_ssize_t nch) noexcept nogil:
     """Input channels per job of the gemm weight gradient: all of a group's, unless its
     groups x reduction chunks (_grad_weight_geom) are fewer than REDUCE_CHUNKS jobs of at
@@ -1689,7 +1694,7 @@ def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry
     if not use_gemm:
         return (plane_scratch(&g, 2) if _plane_path(&g, True) else 0), 0
     g = _grad_weight_geom(g)
-    return _unroll_scratch(&g), max(1, min(REDUCE_CHUNKS, g.NU))
+    return _unroll_scratch(&g), _reduce_chunks(&g)
 
 
 def grad_weight_jobs(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
@@ -1697,8 +1702,7 @@ def grad_weight_jobs(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
     """(reduction chunks, input channels per job) of the gemm weight gradient; its jobs are
     groups x chunks x ceil(C_in/groups / channels per job)."""
     cdef Geom g = _grad_weight_geom(shape_geom(xshape, wshape, yshape, geometry, itemsize))
-    cdef Py_ssize_t nch = max(1, min(REDUCE_CHUNKS, g.NU))
-    return nch, _grad_weight_channels(&g, nch)
+    return _reduce_chunks(&g), _grad_weight_channels(&g, _reduce_chunks(&g))
 
 
 def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)

@@ -530,15 +530,13 @@ class Module:
 
         @functools.wraps(inner)
         def backward(self, *args, input_grad=True, **kw):
-            if not isinstance(input_grad, (bool, np.bool_)):
-                raise TypeError(f"{self._label()}: input_grad must be a bool, got "
-                                f"{input_grad!r}")
+            input_grad = _checks.check_bool(input_grad, f"{self._label()}: input_grad")
             d = self.__dict__
             depth = d.get("_backward_depth", 0)
             d["_backward_depth"] = depth + 1
             try:
                 if takes:
-                    out = inner(self, *args, input_grad=bool(input_grad), **kw)
+                    out = inner(self, *args, input_grad=input_grad, **kw)
                 else:
                     out = inner(self, *args, **kw)
             finally:

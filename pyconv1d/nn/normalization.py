@@ -68,8 +68,8 @@ class _BatchNorm(Module):
         x3 = np.ascontiguousarray(x).reshape(x.shape[0], c, math.prod(x.shape[2:]))
         threads = get_num_threads()
         use_batch = self.training or not self.track_running_stats
-        count = x.size // c
         if use_batch:
+            count = x.size // c
             # batch statistics of one value are no statistics (torch checks this too when
             # it uses batch statistics in eval mode, without running statistics)
             if count == 1:
