@@ -6,6 +6,7 @@ import scipy
 
 import pyconv1d
 from pyconv1d import _blas as blas_control
+from pyconv1d import functional
 
 
 def _blas():
@@ -21,6 +22,9 @@ def main():
     print(f"pyconv1d {pyconv1d.__version__}")
     print(f"OpenMP: {'enabled' if pyconv1d.openmp_enabled() else 'disabled (serial build)'}")
     print(f"default threads: {pyconv1d.default_num_threads()}")
+    print("direct-path vectors: " + ("64-byte (AVX-512)" if functional.WIDE_VECTORS else
+                                     "narrower than 64 bytes ('auto' unrolls from fewer "
+                                     "outputs per group)"))
     n_libs = len(blas_control._CONTROLS)
     print(f"BLAS: {_blas()}; held to one thread inside the kernels and layers: "
           + (f"yes ({n_libs} OpenBLAS {'library' if n_libs == 1 else 'libraries'})"

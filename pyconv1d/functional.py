@@ -35,12 +35,21 @@ def _as_2d(a, nd):
 FFT_MIN_TAPS = 64
 #: ... and with at least this many when each output sees few channels (depthwise).
 FFT_MIN_TAPS_FEW_CHANNELS = 256
+#: Whether the direct path's loops run on 64-byte vectors (AVX-512) on this CPU. The two
+#: limits below were calibrated on such a CPU; with narrower vectors (AVX2, SSE2, arm64) the
+#: direct loops hold fewer outputs in registers and the unroll wins from fewer outputs per
+#: group, so the NARROW_ limits apply there.
+WIDE_VECTORS = _conv.wide_vectors()
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
 PLANE_DIRECT_MAX_OG = 128
 #: conv1d with unit stride, 2+ taps and a reduction of 16+ runs direct (over padded rows,
 #: eight outputs per load) up to this many outputs per group ...
 ROW_DIRECT_MAX_OG = 512
+#: ... and on narrower vectors, by dtype (measured with AVX2 on an AMD EPYC (Zen 3) core; see
+#: choose_algorithm)
+NARROW_PLANE_DIRECT_MAX_OG = {"float32": 64, "float64": 32}
+NARROW_ROW_DIRECT_MAX_OG = {"float32": 32, "float64": 24}
 #: ... on rows of up to this many outputs
 ROW_DIRECT_MAX_LENGTH = _conv.ROW_PLANE_MAX_OUTPUTS
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
@@ -53,7 +62,7 @@ DIRECT_WEIGHT_MIN_PIXELS = 512
 
 
 def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
-                     length=None):
+                     length=None, dtype=np.float32):
     """The algorithm ``algorithm='auto'`` picks: ``'gemm'``, ``'direct'`` or ``'fft'``.
 
     The cost model, calibrated by timing the three paths on an AMD EPYC core (2 cores, AVX-512):
@@ -77,6 +86,18 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       input and 8-512 output channels, 3-5 taps, lengths 60 to 2,000: float32 forward
       0.95-1.3x and input gradient 0.9-1.25x the unroll's speed, float64 1.15-1.45x; even at
       16,000, 1.8-2.5x slower from 32,000, where eight output rows no longer stay in cache).
+      These two limits, 128 and 512, hold where the direct loops run on 64-byte vectors
+      (AVX-512: ``WIDE_VECTORS``). With narrower ones they hold 8 (float32) or 4 (float64)
+      outputs per vector in half as many registers, and the unroll wins from fewer outputs:
+      measured with AVX2 on an AMD EPYC (Zen 3) core (1 thread, 16 samples; 3x3 kernels over
+      8-64 input channels and 20x52 or 32x32 planes; conv1d over 8-128 input channels, 3 or 5
+      taps, 500 steps), conv2d runs direct up to 64 outputs per group in float32 and 32 in
+      float64, conv1d up to 32 and 24 (``NARROW_PLANE_DIRECT_MAX_OG``,
+      ``NARROW_ROW_DIRECT_MAX_OG``). There the unroll's forward took 0.75-0.94x the direct
+      pass's time on conv2d with 128 outputs and 0.74-0.93x on conv1d with 64 in float32,
+      0.68-0.87x on conv2d from 64 outputs and 0.69-0.95x on conv1d from 48 in float64; with
+      up to 32 outputs (conv2d) or 24 (conv1d) in float32 the direct forward took 0.5-1.0x the
+      unroll's time, and near the limits the two are about even.
       With ``'auto'``, the backward pass of such a conv2d still unrolls where that is
       faster, and so does the weight gradient of such a conv1d with 8+ outputs per group
       (its direct pass runs row by row, 2.3-24x slower there): see ``_backward_algorithms``.
@@ -95,6 +116,8 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     length : int, optional
         A conv1d's output length (rows longer than ``ROW_DIRECT_MAX_LENGTH`` keep the
         unroll); ``'auto'`` passes it. Not given: a short row.
+    dtype : {numpy.float32, numpy.float64}, optional
+        The data's type, which moves the limits on CPUs without AVX-512; ``'auto'`` passes it.
 
     Returns
     -------
@@ -103,7 +126,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     Examples
     --------
     >>> from pyconv1d.functional import choose_algorithm
-    >>> choose_algorithm(256, 256, 3), choose_algorithm(256, 256, 1)
+    >>> choose_algorithm(32, 32, 3), choose_algorithm(256, 256, 1)
     ('direct', 'gemm')
     >>> choose_algorithm(64, 64, 127), choose_algorithm(64, 64, 127, stride=2)
     ('fft', 'gemm')
@@ -120,6 +143,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
         raise ValueError(f"kernel_size must be an int or 1-2 ints, got {kernel_size!r}")
     kernel_size = _checks.int_tuple(kernel_size, "kernel_size", nd, 1)
     stride = _checks.int_tuple(stride, "stride", nd, 1)
+    dtype = _checks.float_dtype(dtype, "dtype")
     taps = math.prod(kernel_size)
     og = out_channels // groups
     cg = in_channels // groups
@@ -130,10 +154,12 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     # the direct 2-D path runs whole kernels over padded planes, which holds out longer
     two_d = nd == 2
     if two_d and unit and kernel_size[0] > 1:
-        min_og = PLANE_DIRECT_MAX_OG + 1
+        min_og = (PLANE_DIRECT_MAX_OG if WIDE_VECTORS
+                  else NARROW_PLANE_DIRECT_MAX_OG[dtype.name]) + 1
     elif not two_d and unit and taps >= 2 and (length is None
                                                 or length <= ROW_DIRECT_MAX_LENGTH):
-        min_og = ROW_DIRECT_MAX_OG + 1
+        min_og = (ROW_DIRECT_MAX_OG if WIDE_VECTORS
+                  else NARROW_ROW_DIRECT_MAX_OG[dtype.name]) + 1
     else:
         min_og = 16 if two_d else 8
     return "gemm" if og >= min_og and cg * taps >= 16 else "direct"
@@ -145,7 +171,8 @@ def _resolve(args, algorithm):
     if algorithm == "auto":
         algorithm = choose_algorithm(args.x.shape[1], args.w.shape[0], args.w.shape[2:],
                                      args.groups, args.stride,
-                                     args.out_shape[-1] if len(args.stride) == 1 else None)
+                                     args.out_shape[-1] if len(args.stride) == 1 else None,
+                                     args.x.dtype)
     return algorithm
 
 

@@ -151,6 +151,12 @@ def openmp_enabled():
     return bool(PYCONV1D_HAVE_OPENMP)
 
 
+def wide_vectors():
+    """True when the direct path's loops run on 64-byte (AVX-512) vectors on this CPU: the
+    module was compiled for AVX-512, or its AVX-512 clone is the one the loader picked."""
+    return bool(WIDE)
+
+
 def max_threads():
     """OpenMP's default team size (honours OMP_NUM_THREADS); 1 without OpenMP."""
     return omp_get_max_threads()

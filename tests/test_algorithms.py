@@ -7,10 +7,17 @@ import numpy as np
 import pytest
 
 from _reference import assert_close, conv_backward, conv_forward
-from pyconv1d import _conv, conv1d, conv1d_backward, conv2d, conv2d_backward
+from pyconv1d import _conv, conv1d, conv1d_backward, conv2d, conv2d_backward, functional
 from pyconv1d.functional import choose_algorithm
 
 FUNCS = {1: (conv1d, conv1d_backward), 2: (conv2d, conv2d_backward)}
+
+
+@pytest.fixture
+def wide_rules(monkeypatch):
+    """'auto' as on a CPU with AVX-512, where the direct path's limits were calibrated (the
+    tests that name the path each shape takes there run on any CPU)."""
+    monkeypatch.setattr(functional, "WIDE_VECTORS", True)
 
 
 def _case(rng, nd, n, c, o, groups, k, length, dtype):
@@ -299,8 +306,8 @@ def test_direct_long_rows_match_reference(dtype, k, groups, padding, dilation):
     (64, 24, 3, 700, (2, 5), 2, 2),     # float64: chunks of 23 rows, each reading into the
                                         # next
 ])
-def test_direct_conv1d_rows_of_mixing_channels(dtype, c_in, c_out, k, length, padding,
-                                               dilation, groups):
+def test_direct_conv1d_rows_of_mixing_channels(wide_rules, dtype, c_in, c_out, k, length,
+                                               padding, dilation, groups):
     """conv1d with unit stride whose channels mix (2+ taps, a reduction of 16+) runs its
     forward and input gradient over zero-padded rows, eight outputs per load, as conv2d does
     over planes: the references, bits independent of the threads and of the batch, and
@@ -360,7 +367,7 @@ def test_direct_conv1d_padded_rows_routing(c_in, k, length, rows):
             ("direct" if rows else "gemm")
 
 
-def test_choose_algorithm_rules():
+def test_choose_algorithm_rules(wide_rules):
     assert choose_algorithm(300, 100, 3) == "direct"                   # conv1d: up to 512
     assert choose_algorithm(64, 512, 3) == "direct"
     assert choose_algorithm(64, 513, 3) == "gemm"
@@ -389,6 +396,45 @@ def test_choose_algorithm_rules():
     assert choose_algorithm(8, 8, (3, 3), stride=(2, 1)) == "direct"
     assert choose_algorithm(64, 64, (1, 3)) == "gemm"                  # one kernel row
     assert choose_algorithm(16, 16, (3, 3), groups=16) == "direct"
+    # the data type moves the limits only where the vectors are narrower
+    assert choose_algorithm(300, 100, 3, dtype=np.float64) == "direct"
+    assert choose_algorithm(64, 128, (3, 3), dtype="float64") == "direct"
+
+
+def test_choose_algorithm_rules_on_narrower_vectors(monkeypatch):
+    """Without AVX-512 the unroll takes over from fewer outputs per group: conv1d from 33
+    (float32) or 25 (float64), conv2d over planes from 65 or 33; the other rules stay."""
+    monkeypatch.setattr(functional, "WIDE_VECTORS", False)
+    for dtype, row, plane in ((np.float32, 32, 64), (np.float64, 24, 32)):
+        assert choose_algorithm(300, row, 3, dtype=dtype) == "direct"
+        assert choose_algorithm(300, row + 1, 3, dtype=dtype) == "gemm"
+        assert choose_algorithm(64, plane, (3, 3), dtype=dtype) == "direct"
+        assert choose_algorithm(64, plane + 1, (3, 3), dtype=dtype) == "gemm"
+        assert choose_algorithm(8, 64, (3, 3), groups=2, dtype=dtype) == "direct"
+        assert choose_algorithm(256, 256, 31, groups=256, dtype=dtype) == "direct"
+        assert choose_algorithm(1, 128, (3, 3), dtype=dtype) == "direct"   # short reduction
+        assert choose_algorithm(300, 7, 3, stride=2, dtype=dtype) == "direct"   # strided: 8
+        assert choose_algorithm(64, 64, 127, dtype=dtype) == "fft"
+    assert choose_algorithm(300, 33, 3) == "gemm"                       # float32 by default
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 64, 200))
+    w = rng.standard_normal((32, 64, 5))           # 32 outputs: the unroll in float64 only
+    for dtype, want in ((np.float64, "gemm"), (np.float32, "direct")):
+        xd, wd = x.astype(dtype), w.astype(dtype)
+        by = {a: conv1d(xd, wd, algorithm=a) for a in ("direct", "gemm")}
+        assert not np.array_equal(by["direct"], by["gemm"])     # the bits show which ran
+        assert np.array_equal(conv1d(xd, wd), by[want])
+
+
+def test_wide_vectors_is_the_kernels_answer():
+    assert functional.WIDE_VECTORS is _conv.wide_vectors()
+    assert isinstance(functional.WIDE_VECTORS, bool)
+
+
+@pytest.mark.parametrize("bad", [np.int32, "float16", complex])
+def test_choose_algorithm_rejects_other_dtypes(bad):
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        choose_algorithm(8, 8, 3, dtype=bad)
 
 
 @pytest.mark.parametrize("dtype,c_in,c_out,hw,input_alg,weight_alg", [
@@ -420,7 +466,8 @@ def test_choose_algorithm_rules():
     (np.float64, 2, 32, (32, 40), "gemm", "direct"),
     (np.float64, 1, 64, (32, 40), "direct", "direct"),
     (np.float32, 3, 32, (13, 17), "gemm", "gemm")])
-def test_auto_backward_of_few_channel_conv2d(dtype, c_in, c_out, hw, input_alg, weight_alg):
+def test_auto_backward_of_few_channel_conv2d(wide_rules, dtype, c_in, c_out, hw, input_alg,
+                                             weight_alg):
     """'auto' runs these conv2d directly, except the passes where the unroll is faster: the
     input gradient over 1-7 input channels of planes below 512 pixels from 16 outputs (1-2
     channels) or 32 (3-7), and on larger planes from 64 outputs over 3-7 channels in float32
@@ -466,7 +513,6 @@ def test_outputs_and_scratch_come_uninitialised(monkeypatch, algorithm, nd, stri
     """The kernels write every element of their outputs (the input gradient is allocated
     empty; its jobs zero what they add into) and read no scratch they have not written: with
     every new buffer filled with NaN, the results are bitwise those of a clean run."""
-    import pyconv1d.functional as functional
     fwd, bwd = FUNCS[nd]
     rng = np.random.default_rng([nd, c_in, groups])
     x, w = _case(rng, nd, 5, c_in, 6 * groups, groups, 3, 11, np.float64)

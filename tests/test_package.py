@@ -27,13 +27,14 @@ def test_openmp_flag_matches_the_requested_build():
         assert pyconv1d.default_num_threads() == 1
 
 
-def test_python_m_reports_version_openmp_threads_and_blas(tmp_path):
+def test_python_m_reports_version_openmp_threads_vectors_and_blas(tmp_path):
     # run outside the checkout, so that the installed package is the one imported
     out = subprocess.run([sys.executable, "-m", "pyconv1d"], capture_output=True, text=True,
                          env=_env(), cwd=tmp_path, check=True).stdout
     assert f"pyconv1d {pyconv1d.__version__}" in out
     assert ("enabled" if pyconv1d.openmp_enabled() else "disabled") in out
     assert f"default threads: {pyconv1d.default_num_threads()}" in out
+    assert ("direct-path vectors: 64-byte" in out) == pyconv1d.functional.WIDE_VECTORS
     assert "BLAS:" in out
 
 
