@@ -39,12 +39,16 @@ def check_fits(nbytes, what, detail=""):
 
 
 def float_dtype(dtype, name="dtype"):
-    """``dtype`` as a numpy dtype, float32 or float64 only (anything else a TypeError)."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in _FLOAT_DTYPES:
+    """``dtype`` as a numpy dtype, float32 or float64 only (anything else a TypeError; None
+    too, which numpy would read as float64)."""
+    dt = None
+    if dtype is not None:
+        try:
+            dt = np.dtype(dtype)
+        except (TypeError, ValueError):
+            pass
+    # (a dtype equals None when it is float64: test for None first)
+    if dt is None or dt not in _FLOAT_DTYPES:
         shown = repr(dtype) if dt is None or isinstance(dtype, str) else dt
         raise TypeError(f"{name} must be float32 or float64, got {shown}")
     return dt

@@ -90,14 +90,17 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       (AVX-512: ``WIDE_VECTORS``). With narrower ones they hold 8 (float32) or 4 (float64)
       outputs per vector in half as many registers, and the unroll wins from fewer outputs:
       measured with AVX2 on an AMD EPYC (Zen 3) core (1 thread, 16 samples; 3x3 kernels over
-      8-64 input channels and 20x52 or 32x32 planes; conv1d over 8-128 input channels, 3 or 5
+      4-64 input channels and 20x52 or 32x32 planes; conv1d over 8-128 input channels, 3 or 5
       taps, 500 steps), conv2d runs direct up to 64 outputs per group in float32 and 32 in
       float64, conv1d up to 32 and 24 (``NARROW_PLANE_DIRECT_MAX_OG``,
-      ``NARROW_ROW_DIRECT_MAX_OG``). There the unroll's forward took 0.75-0.94x the direct
-      pass's time on conv2d with 128 outputs and 0.74-0.93x on conv1d with 64 in float32,
-      0.68-0.87x on conv2d from 64 outputs and 0.69-0.95x on conv1d from 48 in float64; with
-      up to 32 outputs (conv2d) or 24 (conv1d) in float32 the direct forward took 0.5-1.0x the
-      unroll's time, and near the limits the two are about even.
+      ``NARROW_ROW_DIRECT_MAX_OG``). There, in float32, the unroll's forward took 0.75-0.94x
+      the direct pass's time on conv2d with 128 outputs and 0.74-0.93x on conv1d with 64; in
+      float64 0.68-0.87x on conv2d from 64 outputs and 0.69-0.95x on conv1d from 48. In
+      float32 the direct forward took 0.5-1.0x the unroll's time with up to 32 outputs
+      (conv2d) or 24 (conv1d). At the limits themselves the two passes (forward and input
+      gradient) ran within 0.73-1.3x of each other, neither ahead across the shapes (conv2d
+      with 64 outputs: the unroll ahead over 16 and 64 input channels, the direct pass over
+      32 with 32 samples, even on 2 threads).
       With ``'auto'``, the backward pass of such a conv2d still unrolls where that is
       faster, and so does the weight gradient of such a conv1d with 8+ outputs per group
       (its direct pass runs row by row, 2.3-24x slower there): see ``_backward_algorithms``.
@@ -116,7 +119,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     length : int, optional
         A conv1d's output length (rows longer than ``ROW_DIRECT_MAX_LENGTH`` keep the
         unroll); ``'auto'`` passes it. Not given: a short row.
-    dtype : {numpy.float32, numpy.float64}, optional
+    dtype : {numpy.float32, numpy.float64} or their names, default numpy.float32
         The data's type, which moves the limits on CPUs without AVX-512; ``'auto'`` passes it.
 
     Returns
@@ -144,6 +147,8 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     kernel_size = _checks.int_tuple(kernel_size, "kernel_size", nd, 1)
     stride = _checks.int_tuple(stride, "stride", nd, 1)
     dtype = _checks.float_dtype(dtype, "dtype")
+    if length is not None:
+        length = _checks.check_int(length, "length", 0)
     taps = math.prod(kernel_size)
     og = out_channels // groups
     cg = in_channels // groups

@@ -410,7 +410,7 @@ def test_choose_algorithm_rules_on_narrower_vectors(monkeypatch):
         assert choose_algorithm(300, row + 1, 3, dtype=dtype) == "gemm"
         assert choose_algorithm(64, plane, (3, 3), dtype=dtype) == "direct"
         assert choose_algorithm(64, plane + 1, (3, 3), dtype=dtype) == "gemm"
-        assert choose_algorithm(8, 64, (3, 3), groups=2, dtype=dtype) == "direct"
+        assert choose_algorithm(8, 64, (3, 3), groups=2, dtype=dtype) == "direct"   # 32 each
         assert choose_algorithm(256, 256, 31, groups=256, dtype=dtype) == "direct"
         assert choose_algorithm(1, 128, (3, 3), dtype=dtype) == "direct"   # short reduction
         assert choose_algorithm(300, 7, 3, stride=2, dtype=dtype) == "direct"   # strided: 8
@@ -427,13 +427,27 @@ def test_choose_algorithm_rules_on_narrower_vectors(monkeypatch):
 
 
 def test_wide_vectors_is_the_kernels_answer():
+    """The kernels' answer, and False on a CPU without AVX-512 F, BW, CD, DQ and VL (where it
+    is True depends on the build: an AVX-512 clone or target, not .ci/run's AVX2-only one)."""
     assert functional.WIDE_VECTORS is _conv.wide_vectors()
-    assert isinstance(functional.WIDE_VECTORS, bool)
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        pytest.skip("no /proc/cpuinfo flags here")
+    if not {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"} <= set(flags):
+        assert functional.WIDE_VECTORS is False
 
 
-@pytest.mark.parametrize("bad", [np.int32, "float16", complex])
+@pytest.mark.parametrize("length,error", [(-5, ValueError), ("x", TypeError), (2.5, TypeError)])
+def test_choose_algorithm_checks_length(length, error):
+    with pytest.raises(error, match=f"length must be .*, got {length!r}"):
+        choose_algorithm(8, 8, 3, length=length)
+
+
+@pytest.mark.parametrize("bad", [np.int32, "float16", complex, None, "f4x"])
 def test_choose_algorithm_rejects_other_dtypes(bad):
-    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got "):
         choose_algorithm(8, 8, 3, dtype=bad)
 
 

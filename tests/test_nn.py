@@ -405,6 +405,9 @@ def test_to_converts_a_model_as_one_built_with_that_dtype():
         model(x)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         model.to(np.int32)
+    for bad in (None, "f4x"):        # numpy reads None as float64; 'f4x' is no dtype at all
+        with pytest.raises(TypeError, match=f"dtype must be float32 or float64, got {bad!r}"):
+            nn.Conv1d(2, 2, 3, dtype=bad)
 
 
 def test_softmax_of_an_empty_axis_and_cross_entropy_ignored_rows():

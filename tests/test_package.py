@@ -34,6 +34,7 @@ def test_python_m_reports_version_openmp_threads_vectors_and_blas(tmp_path):
     assert f"pyconv1d {pyconv1d.__version__}" in out
     assert ("enabled" if pyconv1d.openmp_enabled() else "disabled") in out
     assert f"default threads: {pyconv1d.default_num_threads()}" in out
+    assert "direct-path vectors: " in out
     assert ("direct-path vectors: 64-byte" in out) == pyconv1d.functional.WIDE_VECTORS
     assert "BLAS:" in out
 
