@@ -149,22 +149,28 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     dtype = _checks.float_dtype(dtype, "dtype")
     if length is not None:
         length = _checks.check_int(length, "length", 0)
+    return _choose(in_channels // groups, out_channels // groups, kernel_size, stride, length,
+                   dtype)
+
+
+def _choose(cg, og, kernel_size, stride, length, dtype):
+    """choose_algorithm's rule on checked arguments: input and output channels per group,
+    kernel_size and stride as tuples of 1 or 2 ints, length an int or None, dtype a numpy
+    dtype. 'auto' calls it for every convolution, whose arguments are checked already."""
     taps = math.prod(kernel_size)
-    og = out_channels // groups
-    cg = in_channels // groups
     unit = all(s == 1 for s in stride)
     if unit:
         if taps >= FFT_MIN_TAPS_FEW_CHANNELS or (taps >= FFT_MIN_TAPS and og * cg >= 16):
             return "fft"
     # the direct 2-D path runs whole kernels over padded planes, which holds out longer
-    two_d = nd == 2
+    two_d = len(kernel_size) == 2
     if two_d and unit and kernel_size[0] > 1:
-        min_og = (PLANE_DIRECT_MAX_OG if WIDE_VECTORS
-                  else NARROW_PLANE_DIRECT_MAX_OG[dtype.name]) + 1
+        min_og = 1 + (PLANE_DIRECT_MAX_OG if WIDE_VECTORS
+                      else NARROW_PLANE_DIRECT_MAX_OG[dtype.name])
     elif not two_d and unit and taps >= 2 and (length is None
                                                 or length <= ROW_DIRECT_MAX_LENGTH):
-        min_og = (ROW_DIRECT_MAX_OG if WIDE_VECTORS
-                  else NARROW_ROW_DIRECT_MAX_OG[dtype.name]) + 1
+        min_og = 1 + (ROW_DIRECT_MAX_OG if WIDE_VECTORS
+                      else NARROW_ROW_DIRECT_MAX_OG[dtype.name])
     else:
         min_og = 16 if two_d else 8
     return "gemm" if og >= min_og and cg * taps >= 16 else "direct"
@@ -174,10 +180,10 @@ def _resolve(args, algorithm):
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if algorithm == "auto":
-        algorithm = choose_algorithm(args.x.shape[1], args.w.shape[0], args.w.shape[2:],
-                                     args.groups, args.stride,
-                                     args.out_shape[-1] if len(args.stride) == 1 else None,
-                                     args.x.dtype)
+        algorithm = _choose(args.x.shape[1] // args.groups, args.w.shape[0] // args.groups,
+                            args.w.shape[2:], args.stride,
+                            args.out_shape[-1] if len(args.stride) == 1 else None,
+                            args.x.dtype)
     return algorithm
 
 

@@ -1708,7 +1708,8 @@ def grad_weight_jobs(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
     """(reduction chunks, input channels per job) of the gemm weight gradient; its jobs are
     groups x chunks x ceil(C_in/groups / channels per job)."""
     cdef Geom g = _grad_weight_geom(shape_geom(xshape, wshape, yshape, geometry, itemsize))
-    return _reduce_chunks(&g), _grad_weight_channels(&g, _reduce_chunks(&g))
+    cdef Py_ssize_t nch = _reduce_chunks(&g)
+    return nch, _grad_weight_channels(&g, nch)
 
 
 def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
