@@ -63,6 +63,9 @@ __all__ = [
 _PAD_MODES = ("constant", "reflect")
 #: The most masks of each kind spec_augment draws per utterance (each is a Python loop step).
 MAX_MASKS = 10_000
+#: The largest term of resample's ratio in lowest terms (its filter has 20 times as many taps:
+#: 44.1 to 48 kHz is 160/147; 2.6 million taps take seconds to design, whatever the input).
+MAX_RESAMPLE_FACTOR = 1 << 17
 
 
 # --------------------------------------------------------------------------- validation
@@ -105,13 +108,25 @@ def _real(value, name, lo=None, hi=None, lo_open=False, hi_open=False):
 
 
 def _sample_rate(sr, name="sr"):
-    if isinstance(sr, (bool, np.bool_)) or not isinstance(sr, numbers.Integral):
+    if isinstance(sr, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a positive int (samples per second), got {sr!r}")
+    if not isinstance(sr, numbers.Integral):
         if isinstance(sr, numbers.Real) and float(sr).is_integer() and sr > 0:
             return int(sr)
         raise TypeError(f"{name} must be a positive int (samples per second), got {sr!r}")
     if sr <= 0:
         raise ValueError(f"{name} must be a positive int (samples per second), got {sr!r}")
     return int(sr)
+
+
+def _log_floor(floor, dtype):
+    """``floor`` in ``dtype``: a ValueError when it rounds below the dtype's smallest normal
+    number (1e-50 is 0 in float32, and silence would give ``-inf``)."""
+    value = dtype.type(floor)
+    if value < np.finfo(dtype).tiny:
+        raise ValueError(f"floor must be at least {np.finfo(dtype).tiny} for {dtype} data, "
+                         f"got {floor!r}")
+    return value
 
 
 def _stft_lengths(n_fft, hop_length, win_length):
@@ -166,7 +181,10 @@ def info(path):
     >>> i.samplerate, i.channels, i.frames, i.format
     (8000, 1, 800, 'FLAC')
     """
-    return _soundfile().info(os.fspath(path))
+    path = os.fspath(path)
+    if not os.path.isfile(path):          # libsndfile would say only "System error"
+        raise FileNotFoundError(f"no audio file {path!r}")
+    return _soundfile().info(path)
 
 
 def load(path, sr=None, mono=True, dtype=np.float32):
@@ -206,6 +224,7 @@ def load(path, sr=None, mono=True, dtype=np.float32):
     dtype = _checks.float_dtype(dtype)
     if sr is not None:
         sr = _sample_rate(sr)
+    mono = _checks.check_bool(mono, "mono")
     path = os.fspath(path)
     if not os.path.isfile(path):          # libsndfile would say only "System error"
         raise FileNotFoundError(f"no audio file {path!r}")
@@ -254,13 +273,22 @@ def save(path, audio, sr, subtype=None, format=None, compression_level=None):
     x = _as_audio(audio, "audio")
     if x.ndim > 2:
         raise ValueError(f"audio must have shape (L,) or (C, L), got shape {x.shape}")
+    if x.ndim == 2 and 0 < x.shape[1] < x.shape[0]:
+        raise ValueError(f"audio must have shape (C, L), channels first, got shape {x.shape} "
+                         f"(more channels than samples: for soundfile's (L, C) pass audio.T)")
     if not np.all(np.isfinite(x)):
         raise ValueError("audio must be finite, got NaN or inf samples")
     sr = _sample_rate(sr)
     path = os.fspath(path)
+    for value, name in ((subtype, "subtype"), (format, "format")):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str or None, got {value!r}")
+    if format is None:
+        ext = os.path.splitext(path)[1].lstrip(".").upper()
+        # libsndfile's own names for two extensions soundfile does not map
+        format = {"OGA": "OGG", "AIF": "AIFF"}.get(ext)
+    fmt = (format or os.path.splitext(path)[1].lstrip(".")).upper()
     if subtype is None:
-        fmt = format or os.path.splitext(path)[1].lstrip(".").upper()
-        fmt = {"OGA": "OGG", "AIF": "AIFF"}.get(fmt, fmt)
         try:
             subtype = sf.default_subtype(fmt)
         except (ValueError, TypeError):
@@ -270,6 +298,9 @@ def save(path, audio, sr, subtype=None, format=None, compression_level=None):
     kwargs = {}
     if compression_level is not None:
         kwargs["compression_level"] = _real(compression_level, "compression_level", 0.0, 1.0)
+        if fmt not in ("FLAC", "OGG"):
+            raise ValueError(f"compression_level applies to FLAC and OGG files only, got "
+                             f"format {fmt!r} (path {path!r})")
     sf.write(path, x.T, sr, subtype=subtype, format=format, **kwargs)
 
 
@@ -277,7 +308,8 @@ def resample(x, orig_sr, target_sr, axis=-1):
     """Change the sample rate with a polyphase filter (``scipy.signal.resample_poly``).
 
     The ratio ``target_sr / orig_sr`` is reduced by their greatest common divisor, so 44100 to
-    16000 upsamples by 160 and downsamples by 441. The anti-aliasing filter is scipy's default
+    16000 upsamples by 160 and downsamples by 441 (neither term may exceed
+    ``MAX_RESAMPLE_FACTOR``, 131,072). The anti-aliasing filter is scipy's default
     Kaiser window (beta 5).
 
     Parameters
@@ -311,7 +343,15 @@ def resample(x, orig_sr, target_sr, axis=-1):
         return x.copy()
     g = math.gcd(orig_sr, target_sr)
     axis = _checks.check_axis(axis, "axis", x.ndim)
-    y = scipy.signal.resample_poly(x, target_sr // g, orig_sr // g, axis=axis)
+    up, down = target_sr // g, orig_sr // g
+    # resample_poly designs a filter of 20 * max(up, down) + 1 taps whatever the input's length
+    if max(up, down) > MAX_RESAMPLE_FACTOR:
+        raise ValueError(f"resampling from orig_sr={orig_sr} to target_sr={target_sr} is by "
+                         f"{up}/{down} in lowest terms, more than {MAX_RESAMPLE_FACTOR} (its "
+                         f"filter would have {20 * max(up, down) + 1} taps); resample in two "
+                         f"steps through a rate closer to both")
+    _fits(-(-x.size * up // down), f"resampling to target_sr={target_sr}")
+    y = scipy.signal.resample_poly(x, up, down, axis=axis)
     return np.ascontiguousarray(y, dtype=x.dtype)
 
 
@@ -590,6 +630,7 @@ def mel_frequencies(n_mels, fmin=0.0, fmax=11025.0, htk=False):
     n_mels = _positive_int(n_mels, "n_mels")
     fmin = _real(fmin, "fmin", 0.0)
     fmax = _real(fmax, "fmax", fmin, lo_open=True)
+    _fits(n_mels, f"n_mels={n_mels} frequencies")
     m = np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels)
     return mel_to_hz(m, htk)
 
@@ -653,6 +694,9 @@ def mel_filterbank(sr, n_fft, n_mels=40, fmin=0.0, fmax=None, htk=False, norm="s
     fft_freqs = np.arange(n_fft // 2 + 1) * (sr / n_fft)
     edges = mel_frequencies(n_mels + 2, fmin, fmax, htk)
     widths = np.diff(edges)
+    if not np.all(widths > 0):      # the triangles would divide by zero
+        raise ValueError(f"fmin={fmin!r} and fmax={fmax!r} are too close for n_mels={n_mels} "
+                         f"distinct band edges")
     ramps = edges[:, None] - fft_freqs[None, :]
     rising = -ramps[:-2] / widths[:-1, None]
     falling = ramps[2:] / widths[1:, None]
@@ -706,7 +750,8 @@ def log_mel(x, sr, n_fft=512, hop_length=None, win_length=None, window="hann", c
         As for :func:`mel_spectrogram` (power 2).
     floor : float
         Positive; energies below it are raised to it, so silence gives ``log(floor)``
-        rather than ``-inf``. For float32, keep it above ~1e-30.
+        rather than ``-inf``. At least the data type's smallest normal number (about 1.2e-38
+        for float32).
 
     Returns
     -------
@@ -724,7 +769,7 @@ def log_mel(x, sr, n_fft=512, hop_length=None, win_length=None, window="hann", c
     floor = _real(floor, "floor", 0.0, lo_open=True)
     M = mel_spectrogram(x, sr, n_fft, hop_length, win_length, window, center, pad_mode,
                         n_mels, fmin, fmax, htk, norm, 2.0)
-    return np.log(np.maximum(M, M.dtype.type(floor)))
+    return np.log(np.maximum(M, _log_floor(floor, M.dtype)))
 
 
 def mfcc(x=None, sr=None, n_mfcc=13, *, S=None, lifter=0, **kwargs):
@@ -812,7 +857,8 @@ def cmvn(features, axis=-1, variance=True, eps=1e-8):
            [ 0.    ,  0.    ,  0.    ]])
     """
     f = _as_audio(features, "features")
-    eps = _real(eps, "eps", 0.0)
+    eps = _real(eps, "eps", 0.0, lo_open=True)
+    variance = _checks.check_bool(variance, "variance")
     axis = _checks.check_axis(axis, "axis", f.ndim)
     out = f - f.mean(axis=axis, keepdims=True)
     if variance:
@@ -1016,7 +1062,7 @@ class MelSpectrogram(Module):
         power = re * re + im * im
         with _blas.single_threaded():      # see _blas.single_threaded: idle BLAS threads spin
             mel = np.matmul(fb, power)
-        out = np.log(np.maximum(mel, dtype.type(self.floor))) if self.log else mel
+        out = np.log(np.maximum(mel, _log_floor(self.floor, dtype))) if self.log else mel
         self._cache = (x2, padding, spec, mel, length, unbatched, dtype)
         return out[0] if unbatched else out
 
@@ -1147,6 +1193,8 @@ def load_spoken_digits(root=None, split=None, synthesizer=None, sr=None):
     (8000, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     """
     root = _default_digits_root() if root is None else Path(root)
+    if sr is not None:
+        sr = _sample_rate(sr)
     manifest = root / "manifest.csv"
     if not manifest.is_file():
         raise FileNotFoundError(f"no manifest.csv in {str(root)!r}: pass root= the folder "
@@ -1164,7 +1212,7 @@ def load_spoken_digits(root=None, split=None, synthesizer=None, sr=None):
     synths = _wanted(synthesizer, "synthesizer", ("espeak-ng", "flite"))
     with open(manifest, newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
-    missing = {"file", "digit", "split", "synthesizer"} - set(rows[0] if rows else ())
+    missing = {"file", "digit", "split", "synthesizer", "voice"} - set(rows[0] if rows else ())
     if rows and missing:
         raise ValueError(f"{str(manifest)!r} lacks the column(s) {sorted(missing)}")
     for r in rows:

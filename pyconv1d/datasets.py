@@ -650,8 +650,15 @@ def _glove_lines(path, max_words):
         for lineno, line in enumerate(fh, start=1):
             if max_words is not None and len(words) >= max_words:
                 break
+            text = line.rstrip("\r\n").rstrip(" ")
+            if not text:                          # a blank line (say, the last one)
+                continue
             # Split on the last `dim` spaces: a few GloVe "words" (840B) contain spaces.
-            parts = line.rstrip("\r\n").rstrip(" ").split(" ")
+            parts = text.split(" ")
+            if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts) \
+                    and int(parts[1]) > 0:
+                dim = int(parts[1])               # word2vec's and fastText's "count dim"
+                continue
             if dim is None:
                 if len(parts) < 2:
                     raise DatasetError(f"{path} line 1: expected a word and numbers, got "
@@ -667,6 +674,9 @@ def _glove_lines(path, max_words):
 
 def read_glove_txt(path, *, max_words=None, dtype=np.float32):
     """Read a GloVe text file (``glove.6B.50d.txt``: a word and its vector on each line).
+
+    The text format of word2vec and fastText (``.vec``), the same lines after a first line
+    ``count dim``, reads too: that line is skipped. Blank lines are skipped.
 
     Parameters
     ----------
@@ -855,8 +865,10 @@ _DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 
 def _audio_files(folder, recursive):
     pattern = "**/*" if recursive else "*"
+    # hidden files are skipped: macOS's "._name.wav" beside each file holds no audio
     return sorted(p for p in folder.glob(pattern)
-                  if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+                  if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                  and not p.name.startswith("."))
 
 
 def _check_dir(value, name):
@@ -915,7 +927,8 @@ def _read_list(path):
     if not path.is_file():
         return set()
     text = _decode_text(path.read_bytes())
-    return {ln.strip().replace("\\", "/") for ln in text.splitlines() if ln.strip()}
+    lines = (ln.strip().replace("\\", "/") for ln in text.splitlines())
+    return {ln[2:] if ln.startswith("./") else ln for ln in lines if ln}
 
 
 def list_speech_commands(directory, *, words=None):
@@ -1301,6 +1314,10 @@ def _read_column_chunk(buf, cmeta, optional, source):
     while len(values) < num_values:
         header, pos = _thrift_value(buf, pos, 12)
         ptype, usize, csize = header[1], header[2], header[3]
+        if not isinstance(csize, int) or csize < 0 or pos + csize > len(buf):
+            # a damaged header: a negative size would send the loop back to it forever
+            raise DatasetError(f"{source}: a page of {csize!r} bytes at offset {pos} does not "
+                               f"fit the file ({len(buf)} bytes)")
         body = buf[pos:pos + csize]
         pos += csize
         if ptype == 2:  # DICTIONARY_PAGE

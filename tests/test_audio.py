@@ -189,6 +189,19 @@ def test_save_load_stereo_mixdown_and_clipping(tmp_path):
     np.testing.assert_allclose(audio.load(flt, dtype=np.float64)[0], [2.0, -3.0, 0.25])
 
 
+def test_save_takes_the_format_of_oga_and_aif_extensions(tmp_path):
+    x = 0.25 * np.sin(np.arange(800) / 3.0)
+    for name, fmt in (("a.aif", "AIFF"), ("b.oga", "OGG")):
+        if fmt == "OGG" and "VORBIS" not in sf.available_subtypes("OGG"):
+            continue
+        audio.save(tmp_path / name, x, 8000)
+        assert audio.info(tmp_path / name).format == fmt
+        y, sr = audio.load(tmp_path / name, dtype=np.float64)
+        assert sr == 8000 and y.shape == x.shape
+        if fmt == "AIFF":                       # PCM_16: exact to its step
+            np.testing.assert_allclose(y, x, atol=2 ** -15)
+
+
 def test_ogg_vorbis_reads_back(tmp_path):
     if "VORBIS" not in sf.available_subtypes("OGG"):
         pytest.skip("this libsndfile has no Vorbis")
@@ -611,6 +624,34 @@ def test_conv_mel_spectrogram_backward_before_forward():
     (lambda: audio.save("x.wav", np.array([np.nan]), 8000), ValueError, r"audio must be finite"),
     (lambda: audio.save("x.wav", np.zeros(3), -8000),
      ValueError, r"sr must be a positive int .*got -8000"),
+    (lambda: audio.save("x.wav", np.zeros((100, 2)), 8000),
+     ValueError, r"shape \(C, L\), channels first, got shape \(100, 2\).*audio\.T"),
+    (lambda: audio.save("x.wav", np.zeros(8), 8000, subtype=16),
+     TypeError, r"subtype must be a str or None, got 16"),
+    (lambda: audio.save("x.wav", np.zeros(8), 8000, compression_level=0.5),
+     ValueError, r"compression_level applies to FLAC and OGG files only, got format 'WAV'"),
+    (lambda: audio.mel_filterbank(True, 64), TypeError,
+     r"sr must be a positive int .*got True"),
+    (lambda: audio.resample(np.zeros(8), 16000, np.True_), TypeError,
+     r"target_sr must be a positive int .*got (np\.)?True"),
+    (lambda: audio.resample(np.zeros(1000), 1000003, 999983), ValueError,
+     r"from orig_sr=1000003 to target_sr=999983 is by 999983/1000003 in lowest terms, more "
+     r"than 131072"),
+    (lambda: audio.info("/nonexistent/clip.wav"), FileNotFoundError,
+     "no audio file '/nonexistent/clip.wav'"),
+    (lambda: audio.load("x.wav", mono=None), TypeError, "mono must be a bool, got None"),
+    (lambda: audio.cmvn(np.ones((2, 5)), variance="no"), TypeError,
+     "variance must be a bool, got 'no'"),
+    (lambda: audio.cmvn(np.ones((2, 5)), eps=0), ValueError,
+     r"eps must be a finite number in \(0.0, inf\), got 0"),
+    (lambda: audio.mel_frequencies(2 ** 62), ValueError,
+     r"n_mels=4611686018427387904 frequencies would need .* GiB"),
+    (lambda: audio.mel_filterbank(8000, 512, 10, 1000.0, np.nextafter(1000.0, 2000.0)),
+     ValueError, r"fmin=1000.0 and fmax=1000.0000000000001 are too close for n_mels=10"),
+    (lambda: audio.log_mel(np.zeros(400, np.float32), 8000, 64, n_mels=8, floor=1e-50),
+     ValueError, r"floor must be at least 1.17\d*e-38 for float32 data, got 1e-50"),
+    (lambda: audio.MelSpectrogram(8000, 64, n_mels=8, floor=1e-50)(np.zeros(400, np.float32)),
+     ValueError, r"floor must be at least 1.17\d*e-38 for float32 data, got 1e-50"),
 ])
 def test_errors_name_the_argument_and_value(call, exc, match):
     with pytest.raises(exc, match=match):
@@ -657,6 +698,12 @@ def test_load_spoken_digits_on_a_tiny_fixture(tmp_path):
     manifest.write_text(text.replace("split", "part"))
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['split'\]"):
         audio.load_spoken_digits(tmp_path)
+    manifest.write_text(text.replace("voice", "speaker"))
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['voice'\]"):
+        audio.load_spoken_digits(tmp_path)
+    manifest.write_text(text.splitlines()[0] + "\n")        # no clips: sr is still checked
+    with pytest.raises(ValueError, match="sr must be a positive int .*got -5"):
+        audio.load_spoken_digits(tmp_path, sr=-5)
 
 
 def test_committed_spoken_digit_corpus_splits_by_voice_family():

@@ -471,6 +471,11 @@ def test_read_glove_txt(tmp_path):
     bad.write_text("a 1 x\n")
     with pytest.raises(ds.DatasetError, match="not a number"):
         ds.read_glove_txt(bad)
+    header = tmp_path / "vectors.vec"       # word2vec's and fastText's text: "count dim" first
+    header.write_text("2 3\nthe 0.1 0.2 0.3 \nfilm 1 2 3\n\n")
+    words, vectors = ds.read_glove_txt(header)
+    assert words == ["the", "film"] and vectors.shape == (2, 3)
+    assert vectors.tolist() == [[np.float32(0.1), np.float32(0.2), np.float32(0.3)], [1, 2, 3]]
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     with pytest.raises(ds.DatasetError, match="holds no vectors"):
@@ -577,6 +582,17 @@ def test_parquet_errors(tmp_path):
         ds.read_parquet_column(_write(tmp_path, "a.parquet", PARQUET_SNAPPY_DICT), 0)
 
 
+@pytest.mark.parametrize("size", [-3, -1000, 10 ** 6])
+def test_parquet_page_of_a_damaged_size(monkeypatch, size):
+    """A page header whose size points back at itself (negative) looped forever; one past the
+    end of the file read a short page."""
+    monkeypatch.setattr(ds, "_thrift_value", lambda buf, pos, depth: ({1: 7, 2: 0, 3: size},
+                                                                       pos + 3))
+    with pytest.raises(ds.DatasetError, match=f"a page of {size} bytes at offset 7 does not "
+                                              f"fit the file \\(64 bytes\\)"):
+        ds._read_column_chunk(bytes(64), {4: 0, 5: 1, 9: 4}, False, "t.parquet")
+
+
 @pytest.mark.parametrize("stream, expected", [
     (b"\x05\x10hello", b"hello"),                                    # literal
     (b"\x0c\x04ab\x19\x02", b"ab" * 6),                              # overlapping 1-byte copy
@@ -675,6 +691,12 @@ def test_list_speech_commands(tmp_path):
     assert files.label_names == ("yes", "no")
     assert files.labels.tolist() == [0, 0, 0, 1, 1]
     assert files.splits.tolist() == ["train", "train", "validation", "train", "test"]
+    # macOS's "._" files hold no audio; list lines may start with "./"
+    _touch(tmp_path, "yes/._b5cf6ea8_nohash_0.wav")
+    (tmp_path / "testing_list.txt").write_text("./no/c1d39ce8_nohash_3.wav\n")
+    again = ds.list_speech_commands(tmp_path, words=["yes", "no"])
+    assert [p.name for p in again.paths] == [p.name for p in files.paths]
+    assert again.splits.tolist() == files.splits.tolist()
     with pytest.raises(FileNotFoundError, match="words: no folder 'maybe'"):
         ds.list_speech_commands(tmp_path, words=["maybe"])
     with pytest.raises(ValueError, match="words must not repeat a word"):
