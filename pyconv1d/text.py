@@ -26,6 +26,7 @@ import os
 import re
 import unicodedata
 from collections import Counter, namedtuple
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -48,12 +49,18 @@ UNK = "<unk>"
 PAD_INDEX = 0
 UNK_INDEX = 1
 
+def _word_char(c):
+    """A letter, a digit or a combining mark (which belongs to the letter before it)."""
+    return c.isalnum() or unicodedata.category(c)[0] == "M"
+
+
 # Anything other than a letter, a digit or ( ) , ! ? ' ` becomes a space (\w minus "_").
 _NOT_KEPT = re.compile(r"[^\w(),!?'`]|_")
 # Paired quote marks: `` '' and a lone ` (they are quotes, not apostrophes).
 _QUOTES = re.compile(r"``|''|`")
 # Contractions split off the word before them: it's -> it 's, isn't -> is n't, ...
 _CONTRACTION = re.compile(r"(?<=\w)('s|'ve|'re|'d|'ll|'m)\b|(?<=\w)(n't)\b", re.IGNORECASE)
+_CONTRACTION_ANY = re.compile(r"(?:'s|'ve|'re|'d|'ll|'m|n't)\b", re.IGNORECASE)
 # An apostrophe that opens a word (but not a contraction such as 's) or closes one: a quote.
 _OPEN_QUOTE = re.compile(r"(?<!\w)'(?!(?:s|ve|re|d|ll|m|t)\b)", re.IGNORECASE)
 _CLOSE_QUOTE = re.compile(r"(?<=\w)'(?!\w)")
@@ -68,8 +75,17 @@ def _keep_word_chars(s):
     if s.isascii():
         return _NOT_KEPT.sub(" ", s)
     # Combining marks (Devanagari vowel signs, accents NFC cannot compose) belong to their word.
-    return "".join(c if (c.isalnum() or c in "(),!?'`" or unicodedata.category(c)[0] == "M")
-                   else " " for c in s)
+    return "".join(c if _word_char(c) or c in "(),!?'`" else " " for c in s)
+
+
+def _split_contractions(s):
+    """Step 2 of :func:`clean_str`: a space before each contraction that follows a word."""
+    if s.isascii():
+        return _CONTRACTION.sub(lambda m: " " + (m.group(1) or m.group(2)), s)
+    # \w does not match combining marks: a word may end in one (Devanagari vowel signs)
+    return _CONTRACTION_ANY.sub(
+        lambda m: " " + m.group(0) if m.start() and _word_char(s[m.start() - 1])
+        else m.group(0), s)
 
 
 def clean_str(text, *, lower=True):
@@ -115,7 +131,7 @@ def clean_str(text, *, lower=True):
     s = unicodedata.normalize("NFC", s)  # é as one letter, not e + a combining accent
     s = _keep_word_chars(s)
     s = _QUOTES.sub(" ", s)
-    s = _CONTRACTION.sub(lambda m: " " + (m.group(1) or m.group(2)), s)
+    s = _split_contractions(s)
     s = _OPEN_QUOTE.sub(" ", s)
     s = _CLOSE_QUOTE.sub(" ", s)
     s = _PUNCT.sub(r" \1 ", s)
@@ -238,7 +254,7 @@ class Vocab:
         min_count = _check_int(min_count, "min_count", 1)
         if max_size is not None:
             max_size = _check_int(max_size, "max_size", 2)
-        if isinstance(sentences, str):
+        if isinstance(sentences, str) or not isinstance(sentences, Iterable):
             raise TypeError(f"sentences must be an iterable of token lists, got {sentences!r}")
         counter = Counter()
         for i, sentence in enumerate(sentences):
@@ -291,7 +307,7 @@ class Vocab:
         >>> [a.tolist() for a in Vocab(["a"]).encode_many([["a"], ["a", "b"]])]
         [[2], [2, 1]]
         """
-        if isinstance(sentences, str):
+        if isinstance(sentences, str) or not isinstance(sentences, Iterable):
             raise TypeError(f"sentences must be a list of token lists, got {sentences!r}")
         return [self.encode(s) for s in sentences]
 
@@ -332,7 +348,13 @@ class Vocab:
         if itos[:2] != [PAD, UNK]:
             raise ValueError(f"d['itos'] must start with {[PAD, UNK]}, got {itos[:2]}")
         vocab = cls(itos[2:])
-        vocab.counts = dict(d.get("counts", {}))
+        counts = d.get("counts", {})
+        if not isinstance(counts, dict) or not all(
+                isinstance(k, str) and isinstance(v, numbers.Integral)
+                and not isinstance(v, (bool, np.bool_)) for k, v in counts.items()):
+            raise TypeError(f"d['counts'] must be a dict of token counts (str: int), got "
+                            f"{counts!r:.80}")
+        vocab.counts = dict(counts)
         return vocab
 
     def save(self, path):
@@ -464,6 +486,8 @@ def length_mask(lengths, width=None):
     lengths = np.asarray(lengths)
     if lengths.ndim != 1 or (lengths.size and not np.issubdtype(lengths.dtype, np.integer)):
         raise TypeError(f"lengths must be a 1-D integer array, got {lengths!r}")
+    if lengths.size and lengths.min() < 0:
+        raise ValueError(f"lengths must be >= 0, got {lengths!r}")
     if width is None:
         width = int(lengths.max()) if lengths.size else 0
     width = _check_int(width, "width", 0)
@@ -535,6 +559,7 @@ def iterate_batches(sequences, labels=None, *, batch_size=50, shuffle=False, see
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     if not isinstance(drop_last, (bool, np.bool_)):
         raise TypeError(f"drop_last must be True or False, got {drop_last!r}")
+    _checks.check_seed(seed, "seed")      # even when unused, as with shuffle
     # Check the padding arguments now rather than at the first batch.
     pad_batch([np.zeros(0, dtype=np.int64)], min_length=min_length, max_length=max_length,
               pad_index=pad_index)

@@ -33,6 +33,9 @@ from pyconv1d.text import (Batch, Vocab, clean_str, iterate_batches, kfold_indic
     ("What 's the shape of a camel 's spine ?", "what 's the shape of a camel 's spine ?"),
     ("", ""),
     ("...", ""),
+    # a word may end in a combining mark (after NFC): its contraction splits off all the same
+    ("\u0939\u0948's", "\u0939\u0948 's"),
+    ("q\u0303's good, isn't it", "q\u0303 's good , is n't it"),
 ])
 def test_clean_str(text, expected):
     assert clean_str(text) == expected
@@ -132,6 +135,16 @@ def test_vocab_errors():
         Vocab.build([["a", 3]])
     with pytest.raises(TypeError, match="tokens must be a sequence of str tokens, not a str"):
         Vocab(["a"]).encode("a")
+    for bad in (None, 5):
+        with pytest.raises(TypeError, match=f"sentences must be an iterable of token lists, "
+                                            f"got {bad}"):
+            Vocab.build(bad)
+        with pytest.raises(TypeError, match=f"sentences must be a list of token lists, "
+                                            f"got {bad}"):
+            Vocab(["a"]).encode_many(bad)
+    for counts in (None, ["a"], {"a": "2"}, {"a": True}):
+        with pytest.raises(TypeError, match=r"d\['counts'\] must be a dict of token counts"):
+            Vocab.from_dict({"itos": ["<pad>", "<unk>", "a"], "counts": counts})
 
 
 # ------------------------------------------------------------------------------------------
@@ -176,6 +189,8 @@ def test_length_mask():
     assert length_mask(np.array([1, 2])).shape == (2, 2)
     with pytest.raises(TypeError, match="lengths must be a 1-D integer array"):
         length_mask([0.5])
+    with pytest.raises(ValueError, match=r"lengths must be >= 0, got array\(\[ 1, -1\]\)"):
+        length_mask([1, -1], 2)
 
 
 SEQS = [np.arange(2, 2 + n) for n in [3, 1, 5, 2, 4, 1, 6]]
@@ -230,6 +245,9 @@ def test_iterate_batches_errors():
     with pytest.raises(ValueError, match="seed must be an int >= 0 or a numpy.random.Generator, "
                                          "got -1"):
         iterate_batches(SEQS, shuffle=True, seed=-1)
+    for bad in ("a", 1.5):      # checked without shuffle too
+        with pytest.raises(TypeError, match="seed must be an int >= 0 or a numpy.random"):
+            iterate_batches(SEQS, seed=bad)
     with pytest.raises(ValueError, match="min_length must be an int >= 1, got 0"):
         iterate_batches(SEQS, min_length=0)  # checked at the call, not at the first batch
     with pytest.raises(ValueError, match="pad_index must be an int >= 0, got -2"):
