@@ -42,7 +42,9 @@ after training.
 
 Writes into ``--out``: ``metrics.json``, ``curve.png`` (loss and accuracy per epoch),
 ``model.npz`` (the state dict, ``np.savez``), ``vocab.json`` and ``config.json``;
-``--predict "sentence"`` loads them and prints the class probabilities.
+``--predict "sentence"`` loads them and prints the class probabilities. ``--cv`` trains K
+models and keeps none: it writes the metrics and curves only (and removes a model an earlier
+run left in ``--out``, which its metrics would no longer describe).
 """
 import argparse
 import json
@@ -437,13 +439,23 @@ def prepare(args):
 
 def main_train(args):
     nn.set_num_threads(args.threads)
-    data, texts_tok, glove, lower, test = prepare(args)
+    if args.test_data is not None and args.cv:
+        raise SystemExit("--cv and --test-data exclude each other")
+    try:
+        data, texts_tok, glove, lower, test = prepare(args)
+    except (OSError, datasets.DatasetError) as exc:
+        raise SystemExit(f"--dataset {args.dataset}: the data could not be read ({exc})") \
+            from None
     labels, names = data.labels, data.label_names
     n = len(labels)
-    if test is not None and args.cv:
-        raise SystemExit("--cv and --test-data exclude each other")
+    if args.cv > n:
+        raise SystemExit(f"--cv {args.cv} needs at least as many sentences, got {n}")
     out = Path(args.out or f"runs/{args.dataset}_{args.variant}_s{args.seed}")
     out.mkdir(parents=True, exist_ok=True)
+    if args.cv:
+        for name in ("model.npz", "vocab.json", "config.json"):
+            (out / name).unlink(missing_ok=True)      # an earlier run's, not these folds'
+    rand = args.variant == "rand"
     print(f"{args.dataset}: {n} sentences, {len(names)} classes; variant {args.variant}; "
           f"seed {args.seed}; threads {args.threads}; writing to {out}")
 
@@ -451,9 +463,10 @@ def main_train(args):
                   split_seed=args.split_seed, threads=args.threads, optimizer=args.optimizer,
                   lr=effective_lr(args), batch_size=args.batch_size, dropout=args.dropout,
                   max_norm=args.max_norm, weight_decay=args.weight_decay, lower=lower,
-                  min_count=args.min_count, glove_scale=args.glove_scale,
+                  min_count=args.min_count, glove_scale=None if rand else args.glove_scale,
                   emb_lr_scale=args.emb_lr_scale, padding=args.padding,
-                  glove_vocab=args.glove_vocab,
+                  glove_vocab=None if rand else args.glove_vocab,
+                  holdout=None if args.cv else args.holdout,
                   patience=args.patience, max_epochs=args.epochs,
                   emb_dim=args.emb_dim if glove is None else int(glove[1].shape[1]),
                   data=None if args.data is None else str(args.data),
@@ -467,6 +480,9 @@ def main_train(args):
             tr, dv, _ = train_dev_test_split(len(rest), (0.9, 0.1, 0.0),
                                              seed=args.split_seed + 1 + f,
                                              stratify=labels[rest])
+            if not (len(tr) and len(dv) and len(test_idx)):
+                raise SystemExit(f"{n} sentences are too few for {args.cv} folds with a "
+                                 f"stratified dev split: fold {f + 1} has an empty split")
             r = run_split(texts_tok, labels, len(names), rest[tr], rest[dv], test_idx, glove,
                           args, args.seed * 1000 + f, quiet=True)
             print(f"fold {f + 1}/{args.cv}: test acc {r['test_accuracy']:.4f}  dev acc "
@@ -498,6 +514,9 @@ def main_train(args):
             texts_tok = texts_tok + test[0]
             labels = np.concatenate([labels, test[1]])
         print(f"split: {len(train_idx)} train / {len(dev_idx)} dev / {len(test_idx)} test")
+        if not (len(train_idx) and len(dev_idx) and len(test_idx)):
+            raise SystemExit(f"{n} sentences are too few for a stratified split with "
+                             f"--holdout {args.holdout}: a split is empty")
         r = run_split(texts_tok, labels, len(names), train_idx, dev_idx, test_idx, glove, args,
                       args.seed)
         histories = [r["history"]]
@@ -586,7 +605,9 @@ def parse_args(argv=None):
                    help="stop after this many epochs without a better dev accuracy (0: never)")
     p.add_argument("--seed", type=int, default=0, help="initial weights, batch order, dropout")
     p.add_argument("--split-seed", type=int, default=0, help="the train/dev/test split")
-    p.add_argument("--holdout", type=float, default=0.1, help="dev and test fraction each")
+    p.add_argument("--holdout", type=float, default=None,
+                   help="dev and test fraction each (default 0.1; --cv takes a tenth of the "
+                        "training folds as dev)")
     p.add_argument("--cv", type=int, default=0, metavar="K",
                    help="K-fold cross-validation instead of one split")
     p.add_argument("--data", type=Path, default=None, metavar="PATH",
@@ -606,7 +627,8 @@ def parse_args(argv=None):
     g.add_argument("--lr", type=float, default=None, help="default: 5e-4 Adam, 1.0 Adadelta")
     g.add_argument("--batch-size", type=int, default=50)
     g.add_argument("--dropout", type=float, default=0.5)
-    g.add_argument("--max-norm", type=float, default=3.0, help="on the final layer's rows")
+    g.add_argument("--max-norm", type=float, default=3.0,
+                   help="on the final layer's rows (0: none)")
     g.add_argument("--weight-decay", type=float, default=0.0)
     g.add_argument("--emb-dim", type=int, default=128, help="rand only (GloVe is 50-d)")
     g.add_argument("--glove-scale", type=float, default=0.25,
@@ -640,14 +662,29 @@ def parse_args(argv=None):
         p.error(f"--widths must all be >= 1, got {args.widths}")
     if args.cv == 1 or args.cv < 0:
         p.error("--cv must be >= 2 (or 0: one split)")
+    if args.cv and args.holdout is not None:
+        p.error("--holdout and --cv exclude each other (--cv's dev is a tenth of the training "
+                "folds)")
+    if args.holdout is None:
+        args.holdout = 0.1
     if not 0 < args.holdout < 0.5:
-        p.error("--holdout must lie in (0, 0.5)")
+        p.error(f"--holdout must lie in (0, 0.5), got {args.holdout}")
+    for name in ("seed", "split_seed", "weight_decay", "emb_lr_scale", "max_norm"):
+        if getattr(args, name) < 0:
+            p.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.lr is not None and not args.lr > 0:
+        p.error(f"--lr must be > 0, got {args.lr}")
+    if not 0 <= args.dropout < 1:
+        p.error(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out must be a folder, got the file {args.out}")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.predict:
+        nn.set_num_threads(args.threads)
         folder = args.out or f"runs/{args.dataset}_{args.variant}_s{args.seed}"
         for sentence, toks, probs in predict(folder, args.predict):
             best = max(probs, key=probs.get)

@@ -597,7 +597,7 @@ def train(model, sets, args, rng, aug):
         _log(f"epoch {epoch:3d}  train loss {total / seen:.4f}  dev loss {dev_loss:.4f}  "
              f"dev acc {dev_acc:.4f}  lr {opt.param_groups[0]['lr']:.2g}  {seconds:.1f}s"
              + ("  *" if improved else ""))
-        if waited >= args.patience:
+        if args.patience and waited >= args.patience:
             _log(f"early stop: no better dev score for {args.patience} epochs")
             break
     model.load_state_dict(best_state)
@@ -648,7 +648,10 @@ def predict_file(path, model_path):
         raise SystemExit(f"{model_path} was trained on precomputed FSDD MFCCs, whose extraction "
                          f"settings are not known; --predict needs a model trained on audio "
                          f"(--data synth or a folder)")
-    wave, _ = audio.load(path, sr=cfg["frontend"]["sr"])
+    try:
+        wave, _ = audio.load(path, sr=cfg["frontend"]["sr"])
+    except (OSError, RuntimeError) as exc:      # soundfile's LibsndfileError is a RuntimeError
+        raise SystemExit(f"--predict: cannot read {path} as audio ({exc})") from None
     if wave.size == 0:
         raise SystemExit(f"--predict: {path} holds no samples")
     x, lengths = audio_features(cfg, [wave])
@@ -750,7 +753,7 @@ def parse_args(argv=None):
     p.add_argument("--model", choices=("conv2d", "conv1d"), default="conv2d")
     p.add_argument("--epochs", type=int, default=40, help="at most this many (early stopping)")
     p.add_argument("--patience", type=int, default=8,
-                   help="stop after this many epochs without a better dev score")
+                   help="stop after this many epochs without a better dev score (0: never)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None,
                    help="OpenMP threads for the kernels (default: OpenMP's)")
@@ -776,8 +779,14 @@ def parse_args(argv=None):
     for name in ("epochs", "batch_size", "width", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.patience < 0:
-        p.error(f"--patience must be >= 0, got {args.patience}")
+    for name in ("patience", "seed"):
+        if getattr(args, name) < 0:
+            p.error(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if not args.lr > 0:
+        p.error(f"--lr must be > 0, got {args.lr}")
+    for name in ("dropout", "label_smoothing"):
+        if not 0 <= getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(args, name)}")
     if args.predict is not None and not args.predict.strip():
         p.error("--predict needs a file name, got an empty one")
     if not args.data.strip():
@@ -791,20 +800,25 @@ def parse_args(argv=None):
         if args.data == "synth" and (args.train_synth, args.test_synth) != ("all", "all"):
             name += f"-{args.train_synth}-to-{args.test_synth}"
         args.out = str(Path("runs") / "spoken_digits" / f"{name}-{args.model}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out must be a folder, got the file {args.out}")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
+    nn.set_num_threads(args.threads)
     if args.predict is not None:
         return predict_file(args.predict, out / "model.npz")
-    nn.set_num_threads(args.threads)
     nn.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
     t0 = time.perf_counter()
-    sets, cfg = build_sets(args)
+    try:
+        sets, cfg = build_sets(args)
+    except (OSError, datasets.DatasetError) as exc:
+        raise SystemExit(f"--data {args.data}: {exc}") from None
     empty = [k for k, v in sets.items() if len(v) == 0]
     if empty:
         raise SystemExit(f"--data {args.data}: no clips for the {' and '.join(empty)} "

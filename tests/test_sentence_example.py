@@ -6,6 +6,7 @@ The fixtures are written by the tests in the original formats the example reads 
 from a small vocabulary in which a few cue words carry the label.
 """
 import json
+import re
 
 import numpy as np
 import pytest
@@ -201,11 +202,19 @@ def test_trec_with_glove_file_and_test_file(sc, trec_files, glove_txt, tmp_path,
 
 
 def test_cross_validation(sc, mr_dir, tmp_path):
+    for name in ("model.npz", "vocab.json", "config.json"):    # an earlier run's model
+        (tmp_path / name).write_text("stale")
     metrics = run(sc, ["--data", mr_dir, "--cv", 3, "--epochs", 2, "--patience", 0,
                        "--maps", 8, "--emb-dim", 16, "--out", tmp_path])
     assert metrics["cv"] == 3 and len(metrics["fold_test_accuracy"]) == 3
     assert metrics["test_accuracy"] == pytest.approx(np.mean(metrics["fold_test_accuracy"]))
-    assert json.loads((tmp_path / "metrics.json").read_text())["cv"] == 3
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["cv"] == 3 and saved["holdout"] is None and saved["glove_vocab"] is None
+    # the folds keep no model, and the stale one, which the metrics no longer describe, is gone
+    assert not any((tmp_path / name).exists() for name in ("model.npz", "vocab.json",
+                                                           "config.json"))
+    with pytest.raises(SystemExit, match="not found"):
+        sc.predict(tmp_path, ["a film"])
 
 
 def test_model_masks_padding(sc):
@@ -246,6 +255,40 @@ def test_model_gradient_matches_finite_differences(sc):
             flat[i] = old
             assert p.grad.reshape(-1)[i] == pytest.approx((up - down) / 2e-6, rel=1e-4,
                                                           abs=1e-7), (name, i)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--cv", "3", "--holdout", "0.2"], "--holdout and --cv exclude each other"),
+    (["--holdout", "0.5"], r"--holdout must lie in \(0, 0.5\), got 0.5"),
+    (["--lr", "-1"], "--lr must be > 0, got -1.0"),
+    (["--dropout", "1.5"], r"--dropout must be in \[0, 1\), got 1.5"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["--split-seed", "-2"], "--split-seed must be >= 0, got -2"),
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0, got -1.0"),
+    (["--emb-lr-scale", "-1"], "--emb-lr-scale must be >= 0, got -1.0"),
+    (["--max-norm", "-1"], "--max-norm must be >= 0, got -1.0"),
+])
+def test_bad_numbers_are_argparse_errors(sc, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        sc.parse_args(argv)
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_bad_data_and_out_are_clear_errors(sc, mr_dir, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(SystemExit):
+        sc.parse_args(["--out", str(afile)])
+    assert "--out must be a folder, got the file" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="the data could not be read"):
+        sc.main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match="--cv 20000 needs at least as many sentences"):
+        run(sc, ["--data", mr_dir, "--cv", 20000, "--out", tmp_path / "o"])
+    small = tmp_path / "small.label"      # 4 questions a class: no tenth for dev or test
+    small.write_text("".join(f"{c}:other What is {c.lower()} {i} ?\n" for c in ("NUM", "LOC")
+                             for i in range(4)))
+    with pytest.raises(SystemExit, match="8 sentences are too few for a stratified split"):
+        run(sc, ["--dataset", "trec", "--data", small, "--epochs", 1, "--out", tmp_path / "o"])
 
 
 def test_bad_arguments(sc):

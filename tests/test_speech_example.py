@@ -188,3 +188,44 @@ def test_main_writes_results_and_predict_reads_them(sd, fsdd_dir, tmp_path, caps
     (damaged / "model.npz").unlink()
     with pytest.raises(SystemExit, match="model.npz not found: train first"):
         sd.main(["--predict", str(wav), "--out", str(damaged)])
+    # a missing or unreadable file to classify is named, not a traceback
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all")
+    for path in (junk, tmp_path / "missing.wav"):
+        with pytest.raises(SystemExit, match=f"--predict: cannot read {re.escape(str(path))} "
+                                             f"as audio"):
+            sd.main(["--predict", str(path), "--out", str(out)])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "0"], "--lr must be > 0, got 0.0"),
+    (["--dropout", "1"], r"--dropout must be in \[0, 1\), got 1.0"),
+    (["--label-smoothing", "-0.1"], r"--label-smoothing must be in \[0, 1\), got -0.1"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["--patience", "-1"], "--patience must be >= 0, got -1"),
+])
+def test_bad_numbers_are_argparse_errors(sd, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        sd.parse_args(argv)
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_bad_data_and_out_are_clear_errors(sd, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(SystemExit):
+        sd.parse_args(["--out", str(afile)])
+    assert "--out must be a folder, got the file" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folder, message in ((tmp_path / "missing", "does not exist"),
+                            (empty, "no recordings named")):
+        with pytest.raises(SystemExit, match=f"--data {re.escape(str(folder))}: .*{message}"):
+            sd.main(["--data", str(folder), "--out", str(tmp_path / "o")])
+
+
+def test_patience_zero_never_stops_early(sd, fsdd_dir, tmp_path):
+    metrics = sd.main(["--data", str(fsdd_dir), "--model", "conv1d", "--width", "4",
+                       "--epochs", "3", "--patience", "0", "--threads", "1",
+                       "--out", str(tmp_path / "run")])
+    assert metrics["epochs"] == 3
