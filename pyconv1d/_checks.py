@@ -148,6 +148,8 @@ def padding_pairs(padding, nd, sizes, extents, strides):
         allowed = "'valid', 'same', 'causal'" if nd == 1 else "'valid', 'same'"
         raise ValueError(f"padding must be an int, a tuple or one of {allowed}, "
                          f"got {padding!r}")
+    if isinstance(padding, np.ndarray):     # as stride and dilation take them
+        padding = padding.item() if padding.ndim == 0 else padding.tolist()
     if isinstance(padding, (tuple, list)):
         items = list(padding)
         nested = [isinstance(p, (tuple, list)) for p in items]
@@ -219,6 +221,10 @@ def conv_args(input, weight, bias, stride, padding, dilation, groups, num_thread
         raise ValueError(f"{fn}: kernel size must be positive, got weight shape {w.shape}")
     stride = int_tuple(stride, "stride", nd, 1)
     dilation = int_tuple(dilation, "dilation", nd, 1)
+    if max(dilation) > MAX_EXTENT:
+        raise ValueError(f"{fn}: dilation must be at most {MAX_EXTENT}, got {dilation}")
+    # a single tap is not dilated: its dilation is 1 (a huge one would only reach the kernels)
+    dilation = tuple(d if k > 1 else 1 for d, k in zip(dilation, w.shape[2:]))
     sizes = x.shape[2:]
     extents = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
     if max(extents) > MAX_EXTENT:

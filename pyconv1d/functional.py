@@ -54,6 +54,15 @@ NARROW_ROW_DIRECT_MAX_OG = {"float32": 32, "float64": 24}
 ROW_DIRECT_MAX_LENGTH = _conv.ROW_PLANE_MAX_OUTPUTS
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
+#: bytes of padded planes the direct 2-D path filters in one pass (the kernels' CHUNK_BYTES)
+PLANE_CHUNK_BYTES = 1 << 17
+#: 'auto' takes another path where this one's scratch per thread would exceed both
+#: SCRATCH_SLACK_BYTES and SCRATCH_SLACK_FACTOR times one sample's input of a group (see
+#: _affordable): a padding, dilation or stride far beyond the input
+SCRATCH_SLACK_BYTES = 1 << 26
+SCRATCH_SLACK_FACTOR = 64
+#: scratch buffers of more than this are made for their call and not kept for the next
+SCRATCH_KEEP_BYTES = 1 << 28
 #: output pixels per plane from which the direct 2-D weight gradient of 8+ outputs per group
 #: pays (the rule, by dtype, outputs and whether it runs in one pass with the input gradient,
 #: is in _backward_algorithms); below it the input gradient of few channels unrolls from fewer
@@ -141,6 +150,11 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     in_channels = _checks.check_int(in_channels, "in_channels", 1)
     out_channels = _checks.check_int(out_channels, "out_channels", 1)
     groups = _checks.check_int(groups, "groups", 1)
+    for value, name in ((in_channels, "in_channels"), (out_channels, "out_channels")):
+        if value % groups:
+            raise ValueError(f"groups={groups} must divide {name}, got {value}")
+    if isinstance(kernel_size, np.ndarray):
+        kernel_size = kernel_size.item() if kernel_size.ndim == 0 else kernel_size.tolist()
     nd = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 1
     if nd not in (1, 2):
         raise ValueError(f"kernel_size must be an int or 1-2 ints, got {kernel_size!r}")
@@ -188,10 +202,13 @@ def _resolve(args, algorithm):
 
 
 def _scratch_bytes(args, algorithm):
-    """Bytes of the largest buffer ``algorithm`` allocates besides the result: the gemm
+    """Bytes of the largest buffers ``algorithm`` allocates besides the result: the gemm
     path's phases of a strided input row (per thread: about the stride over the row's
     length times the group's input, when the stride is longer than the row), the fft
-    path's padded input and its stride-1 output. Python ints: exact however large."""
+    path's padded input, its stride-1 output and the weight's spectra (three arrays of them
+    at the peak: the spectra, their conjugate or swapped copy and the product's), the direct
+    path's padded planes (per thread: a plane padded by the padding and the kernel's extent,
+    a chunk of them and a block of eight outputs). Python ints: exact however large."""
     itemsize = args.x.dtype.itemsize
     if algorithm == "gemm":
         sw = args.stride[-1]
@@ -201,19 +218,36 @@ def _scratch_bytes(args, algorithm):
         width = args.x.shape[-1]
         phases = args.x.shape[1] // args.groups * rows * sw * -(-width // sw)
         return phases * args.num_threads * itemsize
+    padded = [n + lo + hi for n, (lo, hi) in zip(args.x.shape[2:], args.pads)]
     if algorithm == "fft":   # in float64 whatever the dtype, 16 bytes with the spectra
-        padded = [n + lo + hi for n, (lo, hi) in zip(args.x.shape[2:], args.pads)]
         full = [p - d * (k - 1) for p, d, k in zip(padded, args.dilation, args.w.shape[2:])]
+        bins = math.prod(padded[:-1]) * (padded[-1] // 2 + 1)
+        spectra = 3 * args.w.shape[0] * args.w.shape[1] * bins
         return (args.x.shape[0] * (args.x.shape[1] * math.prod(padded)
-                                   + args.w.shape[0] * math.prod(full)) * 16)
+                                   + args.w.shape[0] * math.prod(full)) + spectra) * 16
+    if all(s == 1 for s in args.stride):     # the padded-plane path (unit strides only)
+        extents = [d * (k - 1) for d, k in zip(args.dilation, args.w.shape[2:])]
+        plane = math.prod(p + e for p, e in zip(padded, extents))
+        planes = max(1, min(args.x.shape[1] // args.groups,
+                            PLANE_CHUNK_BYTES // (plane * itemsize)))
+        return (planes + PLANE_BLOCK) * plane * args.num_threads * itemsize
     return 0
 
 
 def _affordable(args, requested, algorithm):
-    """``algorithm``, or 'direct' where it was picked by 'auto' and its scratch would not
-    fit this machine's memory (a stride or padding far beyond the input); asked for by
-    name, such a call is a ValueError."""
+    """``algorithm``, or another where it was picked by 'auto' and its scratch would be far
+    larger than the data (a stride, padding or dilation far beyond the input: the gemm
+    path's phases of a stride longer than the row, the direct path's padded planes) or not
+    fit this machine's memory at all: 'direct' instead of 'gemm' or 'fft', 'gemm' instead
+    of 'direct'. Asked for by name, a call whose scratch would not fit memory is a
+    ValueError."""
     need = _scratch_bytes(args, algorithm)
+    if requested == "auto" and algorithm != "fft":
+        # each thread's scratch against what it reads: one sample's input of a group
+        group_input = math.prod(args.x.shape[1:]) // args.groups * args.x.dtype.itemsize
+        per_thread = need // args.num_threads
+        if per_thread > max(SCRATCH_SLACK_BYTES, SCRATCH_SLACK_FACTOR * group_input):
+            return "gemm" if algorithm == "direct" else "direct"
     if need <= _checks.memory_limit():
         return algorithm
     if requested == "auto":
@@ -221,6 +255,16 @@ def _affordable(args, requested, algorithm):
     _checks.check_fits(need, f"algorithm={algorithm!r}",
                        f" (scratch for input shape {args.x.shape}, stride {args.stride} and "
                        f"padding {args.pads}); use algorithm='direct'")
+
+
+def _finite_fallback(requested, algorithm, w):
+    """``algorithm``, or 'gemm' where 'auto' chose 'direct' and the weight holds a NaN or an
+    infinity: the direct path multiplies it by the zeros of its padded planes too (a NaN
+    where no output or input meets that tap), the gemm path only by the unrolled window (as
+    torch does). Asked for by name, 'direct' keeps its own rule."""
+    if requested == "auto" and algorithm == "direct" and not np.isfinite(w).all():
+        return "gemm"
+    return algorithm
 
 
 def _fft_fallback(args, requested, algorithm, *arrays):
@@ -304,8 +348,11 @@ _scratch_cache = threading.local()
 
 
 def _scratch(dtype, key, shape):
-    """A reusable buffer of ``shape`` (grown on demand, one per thread, dtype and key)."""
+    """A reusable buffer of ``shape`` (grown on demand, one per thread, dtype and key); one
+    of more than SCRATCH_KEEP_BYTES is made for the call and not kept."""
     size = math.prod(shape)
+    if size * np.dtype(dtype).itemsize > SCRATCH_KEEP_BYTES:
+        return np.empty(shape, dtype=dtype)
     name = (np.dtype(dtype).char, key)
     store = getattr(_scratch_cache, "buffers", None)
     if store is None:
@@ -352,6 +399,7 @@ def _forward(args, algorithm):
     requested = algorithm
     algorithm = _affordable(args, requested, _resolve(args, requested))
     algorithm = _fft_fallback(args, requested, algorithm, args.x, args.w)
+    algorithm = _finite_fallback(requested, algorithm, args.w)
     if algorithm == "fft":
         y = _fft.forward(args)
         return y[0] if args.unbatched else y
@@ -378,6 +426,7 @@ def _backward(grad_output, args, mask, algorithm):
     algorithm = _fft_fallback(args, requested, algorithm, g, args.x, args.w)
     gi_algorithm, gw_algorithm = (_affordable(args, requested, a)
                                   for a in _backward_algorithms(args, requested, algorithm))
+    gi_algorithm = _finite_fallback(requested, gi_algorithm, args.w)
     nd = len(args.stride)
     x, w, y_shape = _shapes(args)
     g2 = g.reshape(y_shape)

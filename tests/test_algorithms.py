@@ -797,3 +797,111 @@ def test_zero_dimensional_arrays_as_ints():
     assert np.array_equal(conv1d(x, w, stride=np.array(2)), conv1d(x, w, stride=2))
     with pytest.raises(TypeError, match="stride must be an int >= 1, got 2.0"):
         conv1d(x, w, stride=np.array(2.0))
+
+
+def test_dilation_is_bounded_and_ignored_on_single_taps():
+    """A kernel of one tap is not dilated (a dilation of 2**61 reached the 1-D direct weight
+    gradient and crashed it); dilations beyond MAX_EXTENT are a ValueError naming them."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 9))
+    w = rng.standard_normal((4, 3, 1))
+    g = rng.standard_normal((2, 4, 9))
+    for algorithm in ("direct", "gemm"):
+        ref = conv1d_backward(g, x, w, algorithm=algorithm)
+        got = conv1d_backward(g, x, w, dilation=2 ** 40, algorithm=algorithm)
+        for a, b in zip(got, ref):
+            assert np.array_equal(a, b)
+    for k, dilation in ((1, 2 ** 61), (3, 2 ** 41), (1, 2 ** 63)):
+        with pytest.raises(ValueError, match=r"conv1d: dilation must be at most 1099511627776, "
+                                             rf"got \({dilation},\)"):
+            conv1d(x, rng.standard_normal((4, 3, k)), dilation=dilation)
+
+
+def test_auto_avoids_scratch_far_larger_than_the_data():
+    """A dilation or padding far beyond the input made the direct path pad planes of
+    gigabytes (a 4x4 image, 3x3 kernel dilated 10,000 times, 'same'), and a stride far
+    beyond the row made the unroll's phases as long as the stride: 'auto' takes the other
+    path, with the same result; asked for by name, scratch that would not fit memory is a
+    ValueError."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 1, 4, 4))
+    w = rng.standard_normal((1, 1, 3, 3))
+    kw = dict(dilation=10 ** 4, padding="same")
+    y = conv2d(x, w, **kw)
+    assert np.array_equal(y, conv2d(x, w, algorithm="gemm", **kw))
+    # every tap but the centre falls in the padding: the output is the centre tap's product
+    assert np.allclose(y, x * w[0, 0, 1, 1])
+    g = rng.standard_normal(y.shape)
+    for a, b in zip(conv2d_backward(g, x, w, **kw), conv2d_backward(g, x, w, algorithm="gemm",
+                                                                   **kw)):
+        assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match=r"algorithm='direct' would need .* GiB"):
+        conv2d(x, w, dilation=10 ** 6, padding="same", algorithm="direct")
+    x1 = rng.standard_normal((1, 32, 100))
+    w1 = rng.standard_normal((32, 32, 3))
+    kw = dict(stride=10 ** 7, padding=(0, 10 ** 7))
+    args = functional._checks.conv_args(x1, w1, None, kw["stride"], kw["padding"], 1, 1, 1, 1)
+    assert functional._affordable(args, "auto", "gemm") == "direct"
+    assert functional._affordable(args, "gemm", "gemm") == "gemm"
+    y1 = conv1d(x1, w1, **kw)
+    assert y1.shape == (1, 32, 2) and np.array_equal(y1, conv1d(x1, w1, algorithm="gemm", **kw))
+
+
+def test_fft_scratch_counts_the_weight_spectra():
+    """The FFT's estimate counts the weight's spectra (three arrays of them at the peak):
+    a 128 -> 128 channel, 64-tap layer over 8,000 samples of one sample allocated about
+    3 GiB against an estimate of 31 MiB."""
+    x = np.zeros((1, 128, 8000), np.float32)
+    w = np.zeros((128, 128, 64), np.float32)
+    args = functional._checks.conv_args(x, w, None, 1, 0, 1, 1, 1, 1)
+    spectra = 128 * 128 * (8000 // 2 + 1) * 16
+    assert 3 * spectra < functional._scratch_bytes(args, "fft") < 4 * spectra
+
+
+def test_auto_keeps_non_finite_weights_to_their_windows():
+    """A NaN or an infinity in the weight: the direct path also multiplies it by the zeros
+    of its padded planes (a NaN over the whole input gradient), so 'auto' takes the unroll,
+    which agrees with torch: the input gradient is NaN only where grad_output meets the
+    tap, and a forward's padded output is 0 * inf = NaN."""
+    x = np.ones((1, 1, 6, 6))
+    w = np.ones((1, 1, 3, 3))
+    w[0, 0, 0, 0] = np.nan
+    gx = conv2d_backward(np.ones((1, 1, 4, 4)), x, w).grad_input
+    assert np.array_equal(gx, conv2d_backward(np.ones((1, 1, 4, 4)), x, w,
+                                              algorithm="gemm").grad_input, equal_nan=True)
+    assert np.isnan(gx).sum() == 16 and np.isnan(gx[0, 0, :4, :4]).all()
+    w1 = np.ones((4, 8, 3))
+    w1[0, 0, 0] = np.nan
+    gx1 = conv1d_backward(np.ones((1, 4, 10)), np.ones((1, 8, 12)), w1).grad_input
+    assert np.isnan(gx1).sum() == 10 and np.isnan(gx1[0, 0, :10]).all()
+    y = conv1d(np.ones((1, 1, 4)), np.array([[[np.inf, 1.0, 1.0]]]), padding=1)
+    assert np.isnan(y[0, 0, 0]) and np.isinf(y[0, 0, 1:]).all()
+
+
+def test_large_scratch_is_not_kept(monkeypatch):
+    """A scratch buffer over SCRATCH_KEEP_BYTES is made for its call only: a call with a
+    huge plane left its gigabytes in the thread's cache for good."""
+    monkeypatch.setattr(functional, "SCRATCH_KEEP_BYTES", 1 << 12)
+    small = functional._scratch(np.float32, "test-keep", (4, 8))
+    assert functional._scratch(np.float32, "test-keep", (4, 8)).base is small.base
+    big = functional._scratch(np.float32, "test-keep", (1, 4096))
+    assert big.shape == (1, 4096)
+    again = functional._scratch(np.float32, "test-keep", (4, 8))
+    assert again.base is small.base and again.base.size < 4096
+
+
+def test_choose_algorithm_checks_groups_and_array_kernels():
+    for groups, name in ((4, "out_channels, got 6"), (8, "in_channels, got 4")):
+        with pytest.raises(ValueError, match=f"groups={groups} must divide {name}"):
+            choose_algorithm(4, 6 if groups == 4 else 8, 3, groups=groups)
+    assert choose_algorithm(4, 8, np.array([3, 3])) == choose_algorithm(4, 8, (3, 3))
+    assert choose_algorithm(4, 8, np.array(3)) == choose_algorithm(4, 8, 3)
+
+
+def test_padding_takes_numpy_arrays_as_stride_does():
+    x = np.ones((1, 2, 10))
+    w = np.ones((2, 2, 3))
+    assert np.array_equal(conv1d(x, w, padding=np.array([1, 2])), conv1d(x, w, padding=(1, 2)))
+    assert np.array_equal(conv1d(x, w, padding=np.array(1)), conv1d(x, w, padding=1))
+    with pytest.raises(TypeError, match="padding must be an int >= 0, got 1.5"):
+        conv1d(x, w, padding=np.array(1.5))
