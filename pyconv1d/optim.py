@@ -290,7 +290,7 @@ class SGD(Optimizer):
         momentum = group["momentum"]
         if momentum and _one_pass(p.data, grad, state):
             # the same bits as the array code below, in one pass over memory (_optim.sgd)
-            first = "momentum_buffer" not in state
+            first = state.get("momentum_buffer") is None     # torch's state dicts hold None
             if first:
                 state["momentum_buffer"] = np.empty_like(p.data)
             _optim.sgd(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
@@ -462,7 +462,14 @@ class Adadelta(Optimizer):
 def _params(parameters):
     if isinstance(parameters, Parameter):
         return [parameters]
-    return [p for p in parameters]
+    try:
+        params = list(parameters)
+    except TypeError:
+        params = None
+    if params is None or not all(isinstance(p, Parameter) for p in params):
+        raise TypeError(f"parameters must be a Parameter or an iterable of Parameters (such "
+                        f"as model.parameters()), got {parameters!r:.80}")
+    return params
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):

@@ -1296,6 +1296,17 @@ def test_sequential_indexing():
 # Bad input
 # --------------------------------------------------------------------------------------------
 
+def _forwarded(loss, x, target):
+    """A loss after its forward pass, for backward's argument checks."""
+    loss(x, target)
+    return loss
+
+
+def _read_only(a):
+    a.flags.writeable = False
+    return a
+
+
 @pytest.mark.parametrize("call,exc,match", [
     (lambda: nn.Conv1d(4, 8, 3)(np.zeros((2, 3, 10), np.float32)), ValueError,
      r"Conv1d\(4, 8, .*expected input of shape \(N, 4, L\) or \(4, L\) with 4 channels, got "
@@ -1354,6 +1365,27 @@ def test_sequential_indexing():
     (lambda: nn.MSELoss()(np.zeros(3), np.array(["a", "b", "c"])), TypeError, "real-valued"),
     (lambda: nn.MSELoss(reduction="avg"), ValueError, "reduction must be one of"),
     (lambda: nn.Linear(3, 2).backward(np.ones(2)), RuntimeError, "without a forward before it"),
+    (lambda: nn.Conv1d(3, 4, 3, padding=10 ** 12, padding_mode="replicate")(
+        np.zeros((1, 3, 5), np.float32)), ValueError,
+     r"Conv1d\(3, 4.*the input padded to shape \(1, 3, 2000000000005\) would need .* GiB.*"
+     r"padding_mode='replicate'"),
+    (lambda: nn.ConvTranspose1d(3, 4, 3, stride=10 ** 12)(np.zeros((1, 3, 5), np.float32)),
+     ValueError, r"ConvTranspose1d\(3, 4.*the output of shape \(1, 4, 4000000000003\) would "
+                 r"need .* GiB"),
+    (lambda: nn.Parameter(np.ones(2), requires_grad="no"), TypeError,
+     "requires_grad must be a bool, got 'no'"),
+    (lambda: nn.Embedding.from_pretrained(np.ones((3, 2)), freeze="no"), TypeError,
+     "freeze must be a bool, got 'no'"),
+    (lambda: _forwarded(nn.BCEWithLogitsLoss(), np.zeros(3), np.zeros(3)).backward("a"),
+     TypeError, r"BCEWithLogitsLoss.*grad_output must be a float array, got dtype <U1"),
+    (lambda: _forwarded(nn.MSELoss(reduction="none"), np.zeros(2), np.zeros(2)).backward(
+        np.array([1 + 5j, 1j])), TypeError, r"grad_output must be a float array, got dtype "
+                                            r"complex128"),
+    (lambda: _forwarded(nn.MSELoss(), np.zeros(2), np.zeros(2)).backward(np.ones(2)),
+     ValueError, r"grad_output must have the shape of the last forward's output \(\), got "
+                 r"shape \(2,\)"),
+    (lambda: nn.Dropout(0.5, inplace=True)(_read_only(np.ones(4))), ValueError,
+     r"Dropout.*inplace=True needs a writeable input, got a read-only array of shape \(4,\)"),
 ])
 def test_bad_input_raises_naming_the_layer(call, exc, match):
     with pytest.raises(exc, match=match):
@@ -1611,3 +1643,23 @@ def test_load_state_dict_refuses_values_the_dtype_cannot_hold():
 def test_padding_modes_need_something_to_pad_from(mode):
     with pytest.raises(ValueError, match=f"padding_mode='{mode}' has nothing to pad from"):
         nn.Conv1d(1, 1, 3, padding=1, padding_mode=mode)(np.zeros((1, 1, 0), np.float32))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.LayerNorm(6, elementwise_affine=False, dtype=np.float64),
+    lambda: nn.Softmax(dim=1),
+    lambda: nn.LogSoftmax(dim=1),
+])
+def test_output_changed_in_place_leaves_the_gradient_alone(make):
+    """LayerNorm without affine returned the array its backward keeps, and Softmax and
+    LogSoftmax kept their output: a Dropout(inplace=True) after them changed the input
+    gradient (by up to 2.4)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 6))
+    go = rng.standard_normal((4, 6))
+    grads = []
+    for inplace in (False, True):
+        seq = nn.Sequential(make(), nn.Dropout(0.5, inplace=inplace, rng=1))
+        seq(x)
+        grads.append(seq.backward(go))
+    assert np.array_equal(grads[0], grads[1])

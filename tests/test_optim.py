@@ -851,3 +851,28 @@ def test_optimiser_structure_errors():
         opt.load_state_dict({"state": {5: {}}, "param_groups": groups})
     with pytest.raises(TypeError, match="params must be an iterable"):
         optim.SGD(None, lr=0.1)
+
+
+def test_sgd_steps_from_a_state_with_no_momentum_buffer():
+    """torch's SGD state dicts hold 'momentum_buffer': None before a step; loading one and
+    stepping raised AttributeError. The first step then starts the buffer, as torch does."""
+    p = nn.Parameter(np.zeros(3))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    state = opt.state_dict()
+    state["state"] = {0: {"momentum_buffer": None}}
+    opt.load_state_dict(state)
+    p.grad = np.ones(3)
+    opt.step()
+    np.testing.assert_array_equal(p.data, np.full(3, -0.1))
+    p.grad = np.ones(3)
+    opt.step()
+    np.testing.assert_allclose(p.data, np.full(3, -0.1 - 0.1 * 1.9))
+
+
+@pytest.mark.parametrize("clip", [lambda ps: optim.clip_grad_norm_(ps, 1.0),
+                                  lambda ps: optim.clip_grad_value_(ps, 1.0)])
+def test_clipping_names_what_is_not_a_parameter(clip):
+    for bad in ([np.ones(3)], 3):
+        with pytest.raises(TypeError, match="parameters must be a Parameter or an iterable of "
+                                            "Parameters"):
+            clip(bad)

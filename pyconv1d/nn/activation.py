@@ -161,7 +161,8 @@ class _SoftmaxBase(Module):
         x = _validate.float_input(self, x)
         axis = self._axis(x)
         y = self._f(x if x.ndim else x.reshape(1), axis).reshape(x.shape) if x.size else x.copy()
-        self._out = (y, axis)
+        # a copy for the backward pass: the caller may change y in place (Dropout(inplace))
+        self._out = (y.copy(), axis)
         return y
 
 
@@ -251,6 +252,9 @@ class Dropout(Module):
             keep = resolve_rng(self.rng).random(x.shape) >= self.p
             self._mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
         if self.inplace:
+            if not x.flags.writeable:
+                raise ValueError(f"{self._label()}: inplace=True needs a writeable input, got "
+                                 f"a read-only array of shape {x.shape}")
             x *= self._mask
             return x
         return x * self._mask

@@ -48,16 +48,12 @@ class _Loss(Module):
     def _upstream(self, grad_output, shape, dtype):
         """d(loss)/d(per-element loss) times grad_output, before any mean scaling."""
         if self.reduction == "none":
-            g = np.ones(shape) if grad_output is None else np.asarray(grad_output)
-            if g.shape != shape:
-                raise ValueError(f"{self._label()}: grad_output must have the loss's shape "
-                                 f"{shape}, got {g.shape}")
-            return g.astype(dtype, copy=False)
-        g = 1.0 if grad_output is None else np.asarray(grad_output)
-        if np.ndim(g) != 0:
-            raise ValueError(f"{self._label()}: grad_output of a reduced loss must be a scalar, "
-                             f"got shape {np.shape(g)}")
-        return float(g)
+            if grad_output is None:
+                return np.ones(shape, dtype)
+            return _validate.grad_output(self, grad_output, shape, dtype)
+        if grad_output is None:
+            return 1.0
+        return float(_validate.grad_output(self, grad_output, (), None))
 
 
 class CrossEntropyLoss(_Loss):

@@ -147,7 +147,7 @@ class Parameter:
             raise TypeError(f"Parameter data must be float32 or float64, got dtype {arr.dtype}")
         self.data = np.array(arr, copy=True, order="C")
         self.grad = None
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = _checks.check_bool(requires_grad, "requires_grad")
 
     shape = property(lambda self: self.data.shape, doc="Shape of ``data``.")
     dtype = property(lambda self: self.data.dtype, doc="dtype of ``data``.")

@@ -227,6 +227,8 @@ class LayerNorm(Module):
             y = y * self.weight.data
         if self.bias is not None:
             y = y + self.bias.data
+        if y is xhat:         # the caller may change its output in place (Dropout(inplace))
+            y = xhat.copy()
         self._cache = (xhat, invstd, axes)
         return y
 
