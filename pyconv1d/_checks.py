@@ -223,8 +223,6 @@ def conv_args(input, weight, bias, stride, padding, dilation, groups, num_thread
     dilation = int_tuple(dilation, "dilation", nd, 1)
     if max(dilation) > MAX_EXTENT:
         raise ValueError(f"{fn}: dilation must be at most {MAX_EXTENT}, got {dilation}")
-    # a single tap is not dilated: its dilation is 1 (a huge one would only reach the kernels)
-    dilation = tuple(d if k > 1 else 1 for d, k in zip(dilation, w.shape[2:]))
     sizes = x.shape[2:]
     extents = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
     if max(extents) > MAX_EXTENT:
@@ -260,6 +258,8 @@ def conv_args(input, weight, bias, stride, padding, dilation, groups, num_thread
             raise TypeError(f"{fn}: bias dtype {b.dtype} does not match {input_name} dtype "
                             f"{x.dtype}")
         b = np.ascontiguousarray(b)
+    # a single tap is not dilated: its dilation is 1 (a huge one would only reach the kernels)
+    dilation = tuple(d if k > 1 else 1 for d, k in zip(dilation, kernel))
     return ConvArgs(np.ascontiguousarray(x), np.ascontiguousarray(w), b, stride, dilation,
                     pads, groups, out_shape, unbatched, resolve_num_threads(num_threads))
 

@@ -59,6 +59,16 @@ def _mix(a, b, groups, conj_b):
     return out.transpose(2, 1, 3, 0).reshape((n, groups * cb) + fshape)
 
 
+def blocked(n_out, extent):
+    """Whether a 1-D forward of ``n_out`` stride-1 outputs runs in overlap-save blocks."""
+    return n_out > 8 * extent
+
+
+def block_length(extent):
+    """The transform length of the overlap-save blocks for a kernel of ``extent`` samples."""
+    return scipy.fft.next_fast_len(4 * extent, real=True)
+
+
 def _pad(x, pads):
     return np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
 
@@ -76,7 +86,7 @@ def forward(args):
     wd = _dilate(_f64(args.w), args.dilation)
     ext = wd.shape[-nd:]
     full_out = tuple(p - e + 1 for p, e in zip(xp.shape[-nd:], ext))   # stride-1 output
-    if nd == 1 and full_out[0] > 8 * ext[0]:
+    if nd == 1 and blocked(full_out[0], ext[0]):
         y = _forward_blocks(xp, wd, args.groups, full_out[0], workers)
     else:
         nfft = tuple(scipy.fft.next_fast_len(p, real=True) for p in xp.shape[-nd:])
@@ -95,7 +105,7 @@ def forward(args):
 def _forward_blocks(xp, wd, groups, n_out, workers):
     """1-D overlap-save: output blocks of B samples from input windows of B + extent - 1."""
     ext = wd.shape[-1]
-    nfft = scipy.fft.next_fast_len(4 * ext, real=True)
+    nfft = block_length(ext)
     block = nfft - ext + 1
     n_blocks = -(-n_out // block)
     need = n_blocks * block + ext - 1

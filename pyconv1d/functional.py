@@ -54,8 +54,6 @@ NARROW_ROW_DIRECT_MAX_OG = {"float32": 32, "float64": 24}
 ROW_DIRECT_MAX_LENGTH = _conv.ROW_PLANE_MAX_OUTPUTS
 #: planes the direct path filters together (the kernels' PLANE_BLOCK)
 PLANE_BLOCK = _conv.PLANE_BLOCK_SIZE
-#: bytes of padded planes the direct 2-D path filters in one pass (the kernels' CHUNK_BYTES)
-PLANE_CHUNK_BYTES = 1 << 17
 #: 'auto' takes another path where this one's scratch per thread would exceed both
 #: SCRATCH_SLACK_BYTES and SCRATCH_SLACK_FACTOR times one sample's input of a group (see
 #: _affordable): a padding, dilation or stride far beyond the input
@@ -201,14 +199,15 @@ def _resolve(args, algorithm):
     return algorithm
 
 
-def _scratch_bytes(args, algorithm):
-    """Bytes of the largest buffers ``algorithm`` allocates besides the result: the gemm
-    path's phases of a strided input row (per thread: about the stride over the row's
-    length times the group's input, when the stride is longer than the row), the fft
-    path's padded input, its stride-1 output and the weight's spectra (three arrays of them
-    at the peak: the spectra, their conjugate or swapped copy and the product's), the direct
-    path's padded planes (per thread: a plane padded by the padding and the kernel's extent,
-    a chunk of them and a block of eight outputs). Python ints: exact however large."""
+def _scratch_bytes(args, algorithm, backward=False):
+    """Bytes of the largest buffers ``algorithm`` allocates besides the result, in the
+    forward pass or (``backward``) the backward: the gemm path's phases of a strided input
+    row (per thread: about the stride over the row's length times the group's input, when
+    the stride is longer than the row); the fft path's padded input, its stride-1 output and
+    the weight's spectra (three arrays of them at the peak: the spectra, their conjugate or
+    swapped copy and the product's; at the overlap-save blocks' length for a long 1-D
+    forward); the direct path's padded planes, as the kernels size them per thread. Python
+    ints: exact however large."""
     itemsize = args.x.dtype.itemsize
     if algorithm == "gemm":
         sw = args.stride[-1]
@@ -219,42 +218,58 @@ def _scratch_bytes(args, algorithm):
         phases = args.x.shape[1] // args.groups * rows * sw * -(-width // sw)
         return phases * args.num_threads * itemsize
     padded = [n + lo + hi for n, (lo, hi) in zip(args.x.shape[2:], args.pads)]
+    spans = [d * (k - 1) for d, k in zip(args.dilation, args.w.shape[2:])]
     if algorithm == "fft":   # in float64 whatever the dtype, 16 bytes with the spectra
-        full = [p - d * (k - 1) for p, d, k in zip(padded, args.dilation, args.w.shape[2:])]
-        bins = math.prod(padded[:-1]) * (padded[-1] // 2 + 1)
+        full = [p - e for p, e in zip(padded, spans)]
+        if not backward and len(padded) == 1 and _fft.blocked(full[0], spans[0] + 1):
+            bins = _fft.block_length(spans[0] + 1) // 2 + 1
+        else:
+            bins = math.prod(padded[:-1]) * (padded[-1] // 2 + 1)
         spectra = 3 * args.w.shape[0] * args.w.shape[1] * bins
         return (args.x.shape[0] * (args.x.shape[1] * math.prod(padded)
                                    + args.w.shape[0] * math.prod(full)) + spectra) * 16
-    if all(s == 1 for s in args.stride):     # the padded-plane path (unit strides only)
-        extents = [d * (k - 1) for d, k in zip(args.dilation, args.w.shape[2:])]
-        plane = math.prod(p + e for p, e in zip(padded, extents))
-        planes = max(1, min(args.x.shape[1] // args.groups,
-                            PLANE_CHUNK_BYTES // (plane * itemsize)))
-        return (planes + PLANE_BLOCK) * plane * args.num_threads * itemsize
+    if algorithm == "direct":
+        # an upper bound of the kernels' figure, exact in Python ints: beyond 2**60 bytes their
+        # 64-bit sizes could wrap, and such a call cannot run anyway
+        bound = (math.prod(p + e for p, e in zip(padded, spans))
+                 * (args.x.shape[1] // args.groups + PLANE_BLOCK + 1) * itemsize)
+        if bound > 2 ** 60:
+            return bound * args.num_threads
+        x, w, y_shape = _shapes(args)
+        geometry = (x.shape, w.shape, y_shape, _geometry(args)[:-1], itemsize)
+        if backward:
+            per_thread = max(_conv.grad_input_scratch(*geometry, False)[0],
+                             _conv.grad_weight_scratch(*geometry, False)[0],
+                             _conv.grad_input_weight_scratch(*geometry)[0])
+        else:
+            per_thread = _conv.forward_scratch(*geometry, False)
+        return per_thread * args.num_threads * itemsize
     return 0
 
 
-def _affordable(args, requested, algorithm):
+def _affordable(args, requested, algorithm, backward=False):
     """``algorithm``, or another where it was picked by 'auto' and its scratch would be far
     larger than the data (a stride, padding or dilation far beyond the input: the gemm
     path's phases of a stride longer than the row, the direct path's padded planes) or not
     fit this machine's memory at all: 'direct' instead of 'gemm' or 'fft', 'gemm' instead
     of 'direct'. Asked for by name, a call whose scratch would not fit memory is a
     ValueError."""
-    need = _scratch_bytes(args, algorithm)
+    need = _scratch_bytes(args, algorithm, backward)
+    other = "gemm" if algorithm == "direct" else "direct"
     if requested == "auto" and algorithm != "fft":
         # each thread's scratch against what it reads: one sample's input of a group
         group_input = math.prod(args.x.shape[1:]) // args.groups * args.x.dtype.itemsize
         per_thread = need // args.num_threads
         if per_thread > max(SCRATCH_SLACK_BYTES, SCRATCH_SLACK_FACTOR * group_input):
-            return "gemm" if algorithm == "direct" else "direct"
+            return other
     if need <= _checks.memory_limit():
         return algorithm
     if requested == "auto":
-        return "direct"
+        return other
     _checks.check_fits(need, f"algorithm={algorithm!r}",
                        f" (scratch for input shape {args.x.shape}, stride {args.stride} and "
-                       f"padding {args.pads}); use algorithm='direct'")
+                       f"padding {args.pads}); use algorithm='{other}'"
+                       + (" or fewer threads" if algorithm != "fft" else ""))
 
 
 def _finite_fallback(requested, algorithm, w):
@@ -422,9 +437,9 @@ def _backward(grad_output, args, mask, algorithm):
     want_input, want_weight, want_bias = _checks.output_mask(mask)
     args = _work_threads(args)
     requested, algorithm = algorithm, _resolve(args, algorithm)
-    algorithm = _affordable(args, requested, algorithm)
+    algorithm = _affordable(args, requested, algorithm, True)
     algorithm = _fft_fallback(args, requested, algorithm, g, args.x, args.w)
-    gi_algorithm, gw_algorithm = (_affordable(args, requested, a)
+    gi_algorithm, gw_algorithm = (_affordable(args, requested, a, True)
                                   for a in _backward_algorithms(args, requested, algorithm))
     gi_algorithm = _finite_fallback(requested, gi_algorithm, args.w)
     nd = len(args.stride)

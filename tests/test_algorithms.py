@@ -815,6 +815,9 @@ def test_dilation_is_bounded_and_ignored_on_single_taps():
         with pytest.raises(ValueError, match=r"conv1d: dilation must be at most 1099511627776, "
                                              rf"got \({dilation},\)"):
             conv1d(x, rng.standard_normal((4, 3, k)), dilation=dilation)
+    # messages show the dilation asked for, not the one-tap axis's 1
+    with pytest.raises(ValueError, match=r"extent 11 \(kernel \(1, 3\), dilation \(4, 5\)"):
+        conv2d(np.ones((1, 2, 9, 9)), np.ones((3, 2, 1, 3)), dilation=(4, 5))
 
 
 def test_auto_avoids_scratch_far_larger_than_the_data():
@@ -848,14 +851,45 @@ def test_auto_avoids_scratch_far_larger_than_the_data():
 
 
 def test_fft_scratch_counts_the_weight_spectra():
-    """The FFT's estimate counts the weight's spectra (three arrays of them at the peak):
-    a 128 -> 128 channel, 64-tap layer over 8,000 samples of one sample allocated about
-    3 GiB against an estimate of 31 MiB."""
+    """The FFT's estimate counts the weight's spectra (three arrays of them at the peak), at
+    the full length for the backward (a 128 -> 128 channel, 64-tap layer over 8,000 samples
+    of one sample allocated about 3 GiB against an estimate of 31 MiB) and at the
+    overlap-save blocks' length for a long 1-D forward (which stays well under 1 GiB: a
+    full-length estimate refused a 512 -> 256 channel, 65-tap layer over a second of 16 kHz
+    audio that runs in 0.84 GiB)."""
     x = np.zeros((1, 128, 8000), np.float32)
     w = np.zeros((128, 128, 64), np.float32)
     args = functional._checks.conv_args(x, w, None, 1, 0, 1, 1, 1, 1)
     spectra = 128 * 128 * (8000 // 2 + 1) * 16
-    assert 3 * spectra < functional._scratch_bytes(args, "fft") < 4 * spectra
+    assert 3 * spectra < functional._scratch_bytes(args, "fft", backward=True) < 4 * spectra
+    assert functional._scratch_bytes(args, "fft") < 2 ** 28
+    x = np.zeros((1, 512, 16000), np.float32)
+    w = np.zeros((256, 512, 65), np.float32)
+    args = functional._checks.conv_args(x, w, None, 1, "same", 1, 1, 1, 1)
+    assert functional._scratch_bytes(args, "fft") < 2 ** 30
+    assert functional._affordable(args, "auto", "fft") == "fft"
+
+
+def test_direct_scratch_is_the_kernels_own(monkeypatch):
+    """The direct path's estimate is what the kernels allocate per thread: nothing for a
+    conv1d row of one channel (an estimate of padded planes refused a 48-million-sample row
+    on 16 threads), the padded planes of a dilated 2-D kernel. Where it would not fit,
+    'auto' takes the unroll and a named 'direct' says to."""
+    x = np.zeros((1, 1, 10 ** 6), np.float32)
+    w = np.ones((1, 1, 3), np.float32)
+    args = functional._checks.conv_args(x, w, None, 1, 1, 1, 1, 16, 1)
+    assert functional._scratch_bytes(args, "direct") == 0
+    x = np.zeros((2, 1, 40, 50), np.float32)
+    w = np.ones((8, 1, 3, 3), np.float32)
+    args = functional._checks.conv_args(x, w, None, 1, 1, 1, 1, 2, 2)
+    per_thread = _conv.forward_scratch(x.shape, w.shape, (2, 8, 40, 50), (1, 1, 1, 1, 1, 1, 1),
+                                       4, False)
+    assert per_thread > 0 and functional._scratch_bytes(args, "direct") == 2 * 4 * per_thread
+    monkeypatch.setattr(functional._checks, "memory_limit", lambda: 1000)
+    assert functional._affordable(args, "auto", "direct") == "gemm"
+    with pytest.raises(ValueError, match="algorithm='direct' would need .* use "
+                                         "algorithm='gemm' or fewer threads"):
+        functional._affordable(args, "direct", "direct")
 
 
 def test_auto_keeps_non_finite_weights_to_their_windows():
