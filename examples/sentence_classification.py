@@ -410,8 +410,17 @@ def first_occurrences(texts_tok):
     return np.array(keep, dtype=np.intp)
 
 
+def _read(flag, value, load, *load_args):
+    """``load(*load_args)``, or SystemExit naming the option whose file could not be read."""
+    try:
+        return load(*load_args)
+    except (OSError, datasets.DatasetError) as exc:
+        where = f"{flag} {value}" if value is not None else f"{flag} (the cached copy)"
+        raise SystemExit(f"{where}: could not be read ({exc})") from None
+
+
 def prepare(args):
-    data = load_dataset(args.dataset, args.data)
+    data = _read("--data", args.data, load_dataset, args.dataset, args.data)
     lower = args.lower if args.lower is not None else args.dataset == "mr"
     texts_tok = [tokenize(t, lower=lower) for t in data.texts]
     keep = first_occurrences(texts_tok)
@@ -425,11 +434,11 @@ def prepare(args):
         data = data._replace(texts=[data.texts[i] for i in keep], labels=data.labels[keep])
     glove = None
     if args.variant != "rand":
-        words, vectors = load_vectors(args.glove)
+        words, vectors = _read("--glove", args.glove, load_vectors, args.glove)
         glove = (words, vectors * np.float32(args.glove_scale))
     test = None
     if args.test_data is not None:
-        t = load_dataset(args.dataset, args.test_data)
+        t = _read("--test-data", args.test_data, load_dataset, args.dataset, args.test_data)
         if tuple(t.label_names) != tuple(data.label_names):
             raise SystemExit(f"--test-data has classes {t.label_names}, the training data "
                              f"{data.label_names}")
@@ -441,11 +450,7 @@ def main_train(args):
     nn.set_num_threads(args.threads)
     if args.test_data is not None and args.cv:
         raise SystemExit("--cv and --test-data exclude each other")
-    try:
-        data, texts_tok, glove, lower, test = prepare(args)
-    except (OSError, datasets.DatasetError) as exc:
-        raise SystemExit(f"--dataset {args.dataset}: the data could not be read ({exc})") \
-            from None
+    data, texts_tok, glove, lower, test = prepare(args)
     labels, names = data.labels, data.label_names
     n = len(labels)
     if args.cv > n:

@@ -63,6 +63,9 @@ __all__ = [
 _PAD_MODES = ("constant", "reflect")
 #: The most masks of each kind spec_augment draws per utterance (each is a Python loop step).
 MAX_MASKS = 10_000
+#: save() takes an array of more channels than samples for soundfile's (L, C) layout when it
+#: has more than this many (a short clip of up to this many channels is written as it is).
+MAX_SAVE_CHANNELS = 64
 #: The largest term of resample's ratio in lowest terms (its filter has 20 times as many taps:
 #: 44.1 to 48 kHz is 160/147; 2.6 million taps take seconds to design, whatever the input).
 MAX_RESAMPLE_FACTOR = 1 << 17
@@ -246,7 +249,9 @@ def save(path, audio, sr, subtype=None, format=None, compression_level=None):
     path : str or path-like
         ``.wav``, ``.flac``, ``.ogg`` (Vorbis), ... as libsndfile knows them.
     audio : array_like, shape (L,) or (C, L)
-        Floats in [-1, 1]: values outside are clipped when the subtype stores integers.
+        Floats in [-1, 1]: values outside are clipped when the subtype stores integers. An
+        array of more than ``MAX_SAVE_CHANNELS`` (64) rows and fewer columns is refused: it is
+        soundfile's ``(L, C)`` layout, to be transposed.
     sr : int
         Sample rate.
     subtype : str, optional
@@ -255,7 +260,8 @@ def save(path, audio, sr, subtype=None, format=None, compression_level=None):
     format : str, optional
         Overrides the extension, e.g. ``'FLAC'``.
     compression_level : float in [0, 1], optional
-        For FLAC (and Vorbis): 1 is the smallest file; None keeps libsndfile's default.
+        For FLAC, OGG (Vorbis) and MP3: 1 is the smallest file; None keeps libsndfile's
+        default.
 
     Examples
     --------
@@ -273,9 +279,10 @@ def save(path, audio, sr, subtype=None, format=None, compression_level=None):
     x = _as_audio(audio, "audio")
     if x.ndim > 2:
         raise ValueError(f"audio must have shape (L,) or (C, L), got shape {x.shape}")
-    if x.ndim == 2 and 0 < x.shape[1] < x.shape[0]:
+    if x.ndim == 2 and x.shape[0] > MAX_SAVE_CHANNELS and x.shape[0] > x.shape[1]:
         raise ValueError(f"audio must have shape (C, L), channels first, got shape {x.shape} "
-                         f"(more channels than samples: for soundfile's (L, C) pass audio.T)")
+                         f"(more than {MAX_SAVE_CHANNELS} channels and more channels than "
+                         f"samples: for soundfile's (L, C) pass audio.T)")
     if not np.all(np.isfinite(x)):
         raise ValueError("audio must be finite, got NaN or inf samples")
     sr = _sample_rate(sr)
@@ -298,8 +305,8 @@ def save(path, audio, sr, subtype=None, format=None, compression_level=None):
     kwargs = {}
     if compression_level is not None:
         kwargs["compression_level"] = _real(compression_level, "compression_level", 0.0, 1.0)
-        if fmt not in ("FLAC", "OGG"):
-            raise ValueError(f"compression_level applies to FLAC and OGG files only, got "
+        if fmt not in ("FLAC", "OGG", "MP3"):
+            raise ValueError(f"compression_level applies to FLAC, OGG and MP3 files only, got "
                              f"format {fmt!r} (path {path!r})")
     sf.write(path, x.T, sr, subtype=subtype, format=format, **kwargs)
 

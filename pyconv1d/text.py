@@ -26,7 +26,6 @@ import os
 import re
 import unicodedata
 from collections import Counter, namedtuple
-from collections.abc import Iterable
 
 import numpy as np
 
@@ -48,6 +47,15 @@ PAD = "<pad>"
 UNK = "<unk>"
 PAD_INDEX = 0
 UNK_INDEX = 1
+
+def _iterable(value):
+    """Whether iter() takes ``value`` (the sequence protocol too: a class with __getitem__)."""
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
 
 def _word_char(c):
     """A letter, a digit or a combining mark (which belongs to the letter before it)."""
@@ -254,7 +262,7 @@ class Vocab:
         min_count = _check_int(min_count, "min_count", 1)
         if max_size is not None:
             max_size = _check_int(max_size, "max_size", 2)
-        if isinstance(sentences, str) or not isinstance(sentences, Iterable):
+        if isinstance(sentences, str) or not _iterable(sentences):
             raise TypeError(f"sentences must be an iterable of token lists, got {sentences!r}")
         counter = Counter()
         for i, sentence in enumerate(sentences):
@@ -307,7 +315,7 @@ class Vocab:
         >>> [a.tolist() for a in Vocab(["a"]).encode_many([["a"], ["a", "b"]])]
         [[2], [2, 1]]
         """
-        if isinstance(sentences, str) or not isinstance(sentences, Iterable):
+        if isinstance(sentences, str) or not _iterable(sentences):
             raise TypeError(f"sentences must be a list of token lists, got {sentences!r}")
         return [self.encode(s) for s in sentences]
 

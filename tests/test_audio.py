@@ -189,6 +189,14 @@ def test_save_load_stereo_mixdown_and_clipping(tmp_path):
     np.testing.assert_allclose(audio.load(flt, dtype=np.float64)[0], [2.0, -3.0, 0.25])
 
 
+def test_save_writes_short_clips_of_many_channels(tmp_path):
+    """(C, L) with more channels than samples is written as it is up to 64 channels."""
+    x = np.linspace(-0.5, 0.5, 160).reshape(16, 10)
+    audio.save(tmp_path / "c16.wav", x, 8000, subtype="FLOAT")
+    y, _ = audio.load(tmp_path / "c16.wav", mono=False, dtype=np.float64)
+    np.testing.assert_allclose(y, x, atol=1e-7)
+
+
 def test_save_takes_the_format_of_oga_and_aif_extensions(tmp_path):
     x = 0.25 * np.sin(np.arange(800) / 3.0)
     for name, fmt in (("a.aif", "AIFF"), ("b.oga", "OGG")):
@@ -625,11 +633,13 @@ def test_conv_mel_spectrogram_backward_before_forward():
     (lambda: audio.save("x.wav", np.zeros(3), -8000),
      ValueError, r"sr must be a positive int .*got -8000"),
     (lambda: audio.save("x.wav", np.zeros((100, 2)), 8000),
-     ValueError, r"shape \(C, L\), channels first, got shape \(100, 2\).*audio\.T"),
+     ValueError, r"shape \(C, L\), channels first, got shape \(100, 2\) \(more than 64 "
+                 r"channels.*audio\.T"),
     (lambda: audio.save("x.wav", np.zeros(8), 8000, subtype=16),
      TypeError, r"subtype must be a str or None, got 16"),
     (lambda: audio.save("x.wav", np.zeros(8), 8000, compression_level=0.5),
-     ValueError, r"compression_level applies to FLAC and OGG files only, got format 'WAV'"),
+     ValueError, r"compression_level applies to FLAC, OGG and MP3 files only, got format "
+                 r"'WAV'"),
     (lambda: audio.mel_filterbank(True, 64), TypeError,
      r"sr must be a positive int .*got True"),
     (lambda: audio.resample(np.zeros(8), 16000, np.True_), TypeError,

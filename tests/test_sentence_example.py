@@ -280,8 +280,14 @@ def test_bad_data_and_out_are_clear_errors(sc, mr_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         sc.parse_args(["--out", str(afile)])
     assert "--out must be a folder, got the file" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="the data could not be read"):
-        sc.main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    missing = tmp_path / "missing"
+    with pytest.raises(SystemExit, match=f"--data {missing}: could not be read"):
+        sc.main(["--data", str(missing), "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match=f"--glove {missing}: could not be read"):
+        run(sc, ["--data", mr_dir, "--variant", "static", "--glove", missing,
+                 "--out", tmp_path / "o"])
+    with pytest.raises(SystemExit, match=f"--test-data {missing}: could not be read"):
+        run(sc, ["--data", mr_dir, "--test-data", missing, "--out", tmp_path / "o"])
     with pytest.raises(SystemExit, match="--cv 20000 needs at least as many sentences"):
         run(sc, ["--data", mr_dir, "--cv", 20000, "--out", tmp_path / "o"])
     small = tmp_path / "small.label"      # 4 questions a class: no tenth for dev or test

@@ -142,6 +142,15 @@ def test_vocab_errors():
         with pytest.raises(TypeError, match=f"sentences must be a list of token lists, "
                                             f"got {bad}"):
             Vocab(["a"]).encode_many(bad)
+    class Sentences:             # the sequence protocol only, as a torch-style Dataset
+        def __getitem__(self, i):
+            return [["a", "b"], ["b", "c"]][i]
+
+        def __len__(self):
+            return 2
+
+    assert Vocab.build(Sentences()).itos[2:] == ["b", "a", "c"]
+    assert [s.tolist() for s in Vocab(["a"]).encode_many(Sentences())] == [[2, 1], [1, 1]]
     for counts in (None, ["a"], {"a": "2"}, {"a": True}):
         with pytest.raises(TypeError, match=r"d\['counts'\] must be a dict of token counts"):
             Vocab.from_dict({"itos": ["<pad>", "<unk>", "a"], "counts": counts})
