@@ -104,6 +104,10 @@ def _extensions():
         "initializedcheck": debug,
         "cdivision": True,
     }
+    missing = [n for n in KERNELS if not os.path.exists(os.path.join("src", f"{n}.pyx"))]
+    if missing:       # an incomplete sdist would otherwise install a package without kernels
+        raise SystemExit(f"pyconv1d: the kernel sources src/{{{','.join(missing)}}}.pyx are "
+                         f"missing; build from a source checkout or a complete sdist")
     exts = [
         Extension(
             f"pyconv1d.{name}",
@@ -116,7 +120,6 @@ def _extensions():
             extra_link_args=list(link_args),
         )
         for name in KERNELS
-        if os.path.exists(os.path.join("src", f"{name}.pyx"))
     ]
     return cythonize(exts, compiler_directives=directives, include_path=["src"])
 
