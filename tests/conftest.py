@@ -1,5 +1,6 @@
 """Test-wide settings: hypothesis runs derandomized and without deadlines (shared, noisy CI);
-``load_example`` imports a script of ``examples/`` as a module."""
+``load_example`` imports a script of ``examples/`` as a module; ``argparse_error`` gives what
+an example's parse_args printed when it refused its arguments."""
 import importlib.util
 from pathlib import Path
 
@@ -23,3 +24,14 @@ def load_example():
         spec.loader.exec_module(module)
         return module
     return load
+
+
+@pytest.fixture
+def argparse_error(capsys):
+    """``argparse_error(parse_args, argv)``: the error parse_args printed for argv, which it
+    must refuse (argparse exits)."""
+    def refuse(parse_args, argv):
+        with pytest.raises(SystemExit):
+            parse_args(argv)
+        return capsys.readouterr().err
+    return refuse

@@ -268,18 +268,15 @@ def test_model_gradient_matches_finite_differences(sc):
     (["--emb-lr-scale", "-1"], "--emb-lr-scale must be >= 0, got -1.0"),
     (["--max-norm", "-1"], "--max-norm must be >= 0, got -1.0"),
 ])
-def test_bad_numbers_are_argparse_errors(sc, capsys, argv, message):
-    with pytest.raises(SystemExit):
-        sc.parse_args(argv)
-    assert re.search(message, capsys.readouterr().err)
+def test_bad_numbers_are_argparse_errors(sc, argparse_error, argv, message):
+    assert re.search(message, argparse_error(sc.parse_args, argv))
 
 
-def test_bad_data_and_out_are_clear_errors(sc, mr_dir, tmp_path, capsys):
+def test_bad_data_and_out_are_clear_errors(sc, mr_dir, tmp_path, argparse_error):
     afile = tmp_path / "afile"
     afile.write_text("")
-    with pytest.raises(SystemExit):
-        sc.parse_args(["--out", str(afile)])
-    assert "--out must be a folder, got the file" in capsys.readouterr().err
+    assert "--out must be a folder, got the file" in argparse_error(sc.parse_args,
+                                                                    ["--out", str(afile)])
     missing = tmp_path / "missing"
     with pytest.raises(SystemExit, match=f"--data {missing}: could not be read"):
         sc.main(["--data", str(missing), "--out", str(tmp_path / "o")])

@@ -204,18 +204,15 @@ def test_main_writes_results_and_predict_reads_them(sd, fsdd_dir, tmp_path, caps
     (["--seed", "-1"], "--seed must be >= 0, got -1"),
     (["--patience", "-1"], "--patience must be >= 0, got -1"),
 ])
-def test_bad_numbers_are_argparse_errors(sd, capsys, argv, message):
-    with pytest.raises(SystemExit):
-        sd.parse_args(argv)
-    assert re.search(message, capsys.readouterr().err)
+def test_bad_numbers_are_argparse_errors(sd, argparse_error, argv, message):
+    assert re.search(message, argparse_error(sd.parse_args, argv))
 
 
-def test_bad_data_and_out_are_clear_errors(sd, tmp_path, capsys):
+def test_bad_data_and_out_are_clear_errors(sd, tmp_path, argparse_error):
     afile = tmp_path / "afile"
     afile.write_text("")
-    with pytest.raises(SystemExit):
-        sd.parse_args(["--out", str(afile)])
-    assert "--out must be a folder, got the file" in capsys.readouterr().err
+    assert "--out must be a folder, got the file" in argparse_error(sd.parse_args,
+                                                                    ["--out", str(afile)])
     empty = tmp_path / "empty"
     empty.mkdir()
     for folder, message in ((tmp_path / "missing", "does not exist"),
