@@ -61,6 +61,10 @@ SCRATCH_SLACK_BYTES = 1 << 26
 SCRATCH_SLACK_FACTOR = 64
 #: scratch buffers of more than this are made for their call and not kept for the next
 SCRATCH_KEEP_BYTES = 1 << 28
+#: on CPUs without AVX-512, the input gradient of a conv2d whose forward runs direct unrolls
+#: on planes of DIRECT_WEIGHT_MIN_PIXELS or more only from this many input channels (and 64
+#: outputs) per group (see _backward_algorithms)
+NARROW_UNROLL_INPUT_MIN_CG = 4
 #: output pixels per plane from which the direct 2-D weight gradient of 8+ outputs per group
 #: pays (the rule, by dtype, outputs and whether it runs in one pass with the input gradient,
 #: is in _backward_algorithms); below it the input gradient of few channels unrolls from fewer
@@ -307,7 +311,14 @@ def _backward_algorithms(args, requested, resolved):
       pass runs four rows at a time on 3x3 kernels, not eight planes) on planes below
       DIRECT_WEIGHT_MIN_PIXELS from 16 outputs per group over 1-2 input channels or from 32
       over 3-7 (1.1-2x faster there), and on larger planes from 64 outputs over 3-7 input
-      channels in float32 or from 32 over 2-7 in float64 (1.0-1.45x);
+      channels in float32 or from 32 over 2-7 in float64 (1.0-1.45x); on CPUs without
+      AVX-512 (where the direct forward of such layers runs up to 64 outputs in float32 and
+      32 in float64) only from 64 outputs over 4-7 channels: measured with AVX2 (AMD EPYC Zen
+      3, 32 samples, planes of 32x40, 64x64 and 40x101, 1 and 2 threads), the direct
+      one-pass backward ran 0.99-1.27x as fast as the unrolled one over 3 channels and 64
+      outputs in float32, and 1.04-1.5x as fast as the unrolled input gradient beside the
+      direct weight gradient over 2-4 channels and 32 outputs in float64, while over 4
+      channels and 64 outputs in float32 the unroll took 0.79-1.04x the direct pass's time;
     * the weight gradient with 8 or more outputs per group, unless its direct pass is
       faster. Where the input gradient runs direct and the kernels' one pass applies (fewer
       than PLANE_BLOCK input channels and 16+ samples times groups), that pass computes both
@@ -342,6 +353,8 @@ def _backward_algorithms(args, requested, resolved):
         unroll_input = False
     elif pixels < DIRECT_WEIGHT_MIN_PIXELS:
         unroll_input = og >= (16 if cg <= 2 else 32)
+    elif not WIDE_VECTORS:
+        unroll_input = cg >= NARROW_UNROLL_INPUT_MIN_CG and og >= 64
     else:
         unroll_input = (cg >= 2 and og >= 32) if f64 else (cg >= 3 and og >= 64)
     if one_pass and not unroll_input:              # with the input gradient
