@@ -233,32 +233,38 @@ def _scratch_bytes(args, algorithm, backward=False):
         return (args.x.shape[0] * (args.x.shape[1] * math.prod(padded)
                                    + args.w.shape[0] * math.prod(full)) + spectra) * 16
     if algorithm == "direct":
-        # an upper bound of the kernels' figure, exact in Python ints: beyond 2**60 bytes their
-        # 64-bit sizes could wrap, and such a call cannot run anyway
-        bound = (math.prod(p + e for p, e in zip(padded, spans))
-                 * (args.x.shape[1] // args.groups + PLANE_BLOCK + 1) * itemsize)
+        # Python ints bound what the kernels' size queries multiply (a padded plane times the
+        # planes a thread holds: a group's inputs or outputs, a block of eight, a tile of
+        # four and the rest, each rounded up): beyond 2**60 bytes their 64-bit sizes could
+        # wrap, and such a call could not run anyway
+        planes = max(args.x.shape[1], args.w.shape[0]) // args.groups + PLANE_BLOCK + 6
+        bound = (math.prod(p + e for p, e in zip(padded, spans)) + 64) * planes * itemsize
         if bound > 2 ** 60:
             return bound * args.num_threads
         x, w, y_shape = _shapes(args)
         geometry = (x.shape, w.shape, y_shape, _geometry(args)[:-1], itemsize)
-        if backward:
-            per_thread = max(_conv.grad_input_scratch(*geometry, False)[0],
-                             _conv.grad_weight_scratch(*geometry, False)[0],
-                             _conv.grad_input_weight_scratch(*geometry)[0])
-        else:
-            per_thread = _conv.forward_scratch(*geometry, False)
-        return per_thread * args.num_threads * itemsize
+        if not backward:
+            return _conv.forward_scratch(*geometry, False) * args.num_threads * itemsize
+        one_pass, partials = _conv.grad_input_weight_scratch(*geometry)
+        per_thread = max(_conv.grad_input_scratch(*geometry, False)[0],
+                         _conv.grad_weight_scratch(*geometry, False)[0], one_pass)
+        return (per_thread * args.num_threads + partials) * itemsize
     return 0
 
 
-def _affordable(args, requested, algorithm, backward=False):
+def _affordable(args, requested, algorithm, backward=False, estimates=None):
     """``algorithm``, or another where it was picked by 'auto' and its scratch would be far
     larger than the data (a stride, padding or dilation far beyond the input: the gemm
     path's phases of a stride longer than the row, the direct path's padded planes) or not
     fit this machine's memory at all: 'direct' instead of 'gemm' or 'fft', 'gemm' instead
-    of 'direct'. Asked for by name, a call whose scratch would not fit memory is a
-    ValueError."""
-    need = _scratch_bytes(args, algorithm, backward)
+    of 'direct' (itself checked when it replaces 'fft'). Asked for by name, a call whose
+    scratch would not fit memory is a ValueError. ``estimates``: a dict that keeps each
+    algorithm's figure for the other passes of one call."""
+    if estimates is None:
+        estimates = {}
+    if algorithm not in estimates:
+        estimates[algorithm] = _scratch_bytes(args, algorithm, backward)
+    need = estimates[algorithm]
     other = "gemm" if algorithm == "direct" else "direct"
     if requested == "auto" and algorithm != "fft":
         # each thread's scratch against what it reads: one sample's input of a group
@@ -269,7 +275,8 @@ def _affordable(args, requested, algorithm, backward=False):
     if need <= _checks.memory_limit():
         return algorithm
     if requested == "auto":
-        return other
+        return other if algorithm != "fft" else _affordable(args, requested, other, backward,
+                                                             estimates)
     _checks.check_fits(need, f"algorithm={algorithm!r}",
                        f" (scratch for input shape {args.x.shape}, stride {args.stride} and "
                        f"padding {args.pads}); use algorithm='{other}'"
@@ -450,9 +457,10 @@ def _backward(grad_output, args, mask, algorithm):
     want_input, want_weight, want_bias = _checks.output_mask(mask)
     args = _work_threads(args)
     requested, algorithm = algorithm, _resolve(args, algorithm)
-    algorithm = _affordable(args, requested, algorithm, True)
+    estimates = {}
+    algorithm = _affordable(args, requested, algorithm, True, estimates)
     algorithm = _fft_fallback(args, requested, algorithm, g, args.x, args.w)
-    gi_algorithm, gw_algorithm = (_affordable(args, requested, a, True)
+    gi_algorithm, gw_algorithm = (_affordable(args, requested, a, True, estimates)
                                   for a in _backward_algorithms(args, requested, algorithm))
     gi_algorithm = _finite_fallback(requested, gi_algorithm, args.w)
     nd = len(args.stride)

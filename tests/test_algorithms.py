@@ -965,3 +965,24 @@ def test_padding_takes_numpy_arrays_as_stride_does():
     assert np.array_equal(conv1d(x, w, padding=np.array(1)), conv1d(x, w, padding=1))
     with pytest.raises(TypeError, match="padding must be an int >= 0, got 1.5"):
         conv1d(x, w, padding=np.array(1.5))
+
+
+def test_auto_leaving_the_fft_checks_the_direct_path(monkeypatch):
+    """Where the FFT's scratch would not fit, 'auto' tries 'direct', and where that would not
+    fit either, the unroll (the forward took 'direct' unchecked); the one-pass backward's
+    partial sums count in its figure."""
+    x = np.zeros((1, 1, 64, 64), np.float32)
+    w = np.zeros((1, 1, 16, 16), np.float32)
+    args = functional._checks.conv_args(x, w, None, 1, 0, 1, 1, 1, 2)
+    assert functional._resolve(args, "auto") == "fft"
+    direct = functional._scratch_bytes(args, "direct")
+    assert direct > 0
+    monkeypatch.setattr(functional._checks, "memory_limit", lambda: direct - 1)
+    assert functional._affordable(args, "auto", "fft") == "gemm"
+    x = np.zeros((64, 1, 7, 7), np.float32)
+    w = np.zeros((7, 1, 7, 7), np.float32)
+    args = functional._checks.conv_args(x, w, None, 1, 3, 1, 1, 1, 2)
+    geometry = ((64, 1, 7, 7), (7, 1, 7, 7), (64, 7, 7, 7), (1, 1, 3, 3, 1, 1, 1), 4)
+    one_pass, partials = _conv.grad_input_weight_scratch(*geometry)
+    assert partials == 64 * 7 * (49 + 1)
+    assert functional._scratch_bytes(args, "direct", backward=True) >= 4 * (one_pass + partials)
