@@ -21,8 +21,9 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)
 def memory_limit():
-    """This machine's physical memory in bytes: no buffer may be larger."""
+    """This machine's physical memory in bytes: no buffer may be larger (asked once)."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX
@@ -182,6 +183,9 @@ class ConvArgs(NamedTuple):
     out_shape: Tuple[int, ...]   # (N, C_out, *out_spatial)
     unbatched: bool
     num_threads: int
+    # elements of a plane padded and then spanned by the kernel, its last axis 16 longer:
+    # what the direct path's scratch is bounded by (pyconv1d.functional._direct_bound)
+    spanned_plane: int
 
 
 def conv_args(input, weight, bias, stride, padding, dilation, groups, num_threads, nd,
@@ -230,8 +234,10 @@ def conv_args(input, weight, bias, stride, padding, dilation, groups, num_thread
                          f"{MAX_EXTENT} samples")
     pads = padding_pairs(padding, nd, sizes, extents, stride)
     out_spatial = []
+    spanned = 1
     for axis, (n, e, s, (lo, hi)) in enumerate(zip(sizes, extents, stride, pads)):
         padded = n + lo + hi
+        spanned *= padded + e - 1 + (16 if axis == nd - 1 else 0)
         if padded > MAX_EXTENT:
             raise ValueError(f"{fn}: padding {padding!r} makes a padded length of {padded}, "
                              f"more than {MAX_EXTENT}")
@@ -258,10 +264,11 @@ def conv_args(input, weight, bias, stride, padding, dilation, groups, num_thread
             raise TypeError(f"{fn}: bias dtype {b.dtype} does not match {input_name} dtype "
                             f"{x.dtype}")
         b = np.ascontiguousarray(b)
-    # a single tap is not dilated: its dilation is 1 (a huge one would only reach the kernels)
-    dilation = tuple(d if k > 1 else 1 for d, k in zip(dilation, kernel))
+    if 1 in kernel:     # a single tap is not dilated (a huge dilation would reach the kernels)
+        dilation = tuple(d if k > 1 else 1 for d, k in zip(dilation, kernel))
     return ConvArgs(np.ascontiguousarray(x), np.ascontiguousarray(w), b, stride, dilation,
-                    pads, groups, out_shape, unbatched, resolve_num_threads(num_threads))
+                    pads, groups, out_shape, unbatched, resolve_num_threads(num_threads),
+                    spanned)
 
 
 def grad_output_array(grad_output, args):

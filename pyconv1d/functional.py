@@ -233,12 +233,9 @@ def _scratch_bytes(args, algorithm, backward=False):
         return (args.x.shape[0] * (args.x.shape[1] * math.prod(padded)
                                    + args.w.shape[0] * math.prod(full)) + spectra) * 16
     if algorithm == "direct":
-        # Python ints bound what the kernels' size queries multiply (a padded plane times the
-        # planes a thread holds: a group's inputs or outputs, a block of eight, a tile of
-        # four and the rest, each rounded up): beyond 2**60 bytes their 64-bit sizes could
-        # wrap, and such a call could not run anyway
-        planes = max(args.x.shape[1], args.w.shape[0]) // args.groups + PLANE_BLOCK + 6
-        bound = (math.prod(p + e for p, e in zip(padded, spans)) + 64) * planes * itemsize
+        # beyond 2**60 bytes the kernels' 64-bit sizes could wrap, and such a call could not
+        # run anyway
+        bound = _direct_bound(args)
         if bound > 2 ** 60:
             return bound * args.num_threads
         x, w, y_shape = _shapes(args)
@@ -252,19 +249,44 @@ def _scratch_bytes(args, algorithm, backward=False):
     return 0
 
 
-def _affordable(args, requested, algorithm, backward=False, estimates=None):
+def _direct_bound(args):
+    """An upper bound, in Python ints, of the bytes a thread of the direct path pads and
+    filters into: a padded plane (each axis padded and spanned by the kernel, the last also
+    rounded up to whole vectors, plus SLACK and roundings) times the planes a thread holds (a
+    group's inputs or outputs, whichever is more, a block of PLANE_BLOCK, a tile of four and
+    the rest). The kernels' own figure (_scratch_bytes) needs size queries; most calls are
+    far below the limits with this bound alone."""
+    planes = max(args.x.shape[1], args.w.shape[0]) // args.groups + PLANE_BLOCK + 6
+    return (args.spanned_plane + 64) * planes * args.x.dtype.itemsize
+
+
+def _affordable(args, requested, algorithm, backward=False, decided=None):
     """``algorithm``, or another where it was picked by 'auto' and its scratch would be far
     larger than the data (a stride, padding or dilation far beyond the input: the gemm
     path's phases of a stride longer than the row, the direct path's padded planes) or not
     fit this machine's memory at all: 'direct' instead of 'gemm' or 'fft', 'gemm' instead
     of 'direct' (itself checked when it replaces 'fft'). Asked for by name, a call whose
-    scratch would not fit memory is a ValueError. ``estimates``: a dict that keeps each
-    algorithm's figure for the other passes of one call."""
-    if estimates is None:
-        estimates = {}
-    if algorithm not in estimates:
-        estimates[algorithm] = _scratch_bytes(args, algorithm, backward)
-    need = estimates[algorithm]
+    scratch would not fit memory is a ValueError. ``decided``: a dict that keeps the answer
+    for each algorithm, for the other passes of one call."""
+    if decided is None:
+        decided = {}
+    if algorithm not in decided:
+        decided[algorithm] = _decide(args, requested, algorithm, backward, decided)
+    return decided[algorithm]
+
+
+def _decide(args, requested, algorithm, backward, decided):
+    """_affordable's answer for one algorithm."""
+    if algorithm == "direct":
+        # without size queries where even the bound (and the one-pass backward's partial
+        # sums) is far below every limit: most calls
+        bound = _direct_bound(args)
+        partials = args.x.shape[0] * (args.w.size + args.w.shape[0]) if backward else 0
+        if bound <= SCRATCH_SLACK_BYTES and \
+                (bound * args.num_threads + partials * args.x.dtype.itemsize
+                 <= _checks.memory_limit()):
+            return algorithm
+    need = _scratch_bytes(args, algorithm, backward)
     other = "gemm" if algorithm == "direct" else "direct"
     if requested == "auto" and algorithm != "fft":
         # each thread's scratch against what it reads: one sample's input of a group
@@ -276,21 +298,11 @@ def _affordable(args, requested, algorithm, backward=False, estimates=None):
         return algorithm
     if requested == "auto":
         return other if algorithm != "fft" else _affordable(args, requested, other, backward,
-                                                             estimates)
+                                                             decided)
     _checks.check_fits(need, f"algorithm={algorithm!r}",
                        f" (scratch for input shape {args.x.shape}, stride {args.stride} and "
                        f"padding {args.pads}); use algorithm='{other}'"
                        + (" or fewer threads" if algorithm != "fft" else ""))
-
-
-def _finite_fallback(requested, algorithm, w):
-    """``algorithm``, or 'gemm' where 'auto' chose 'direct' and the weight holds a NaN or an
-    infinity: the direct path multiplies it by the zeros of its padded planes too (a NaN
-    where no output or input meets that tap), the gemm path only by the unrolled window (as
-    torch does). Asked for by name, 'direct' keeps its own rule."""
-    if requested == "auto" and algorithm == "direct" and not np.isfinite(w).all():
-        return "gemm"
-    return algorithm
 
 
 def _fft_fallback(args, requested, algorithm, *arrays):
@@ -386,7 +398,7 @@ def _scratch(dtype, key, shape):
     """A reusable buffer of ``shape`` (grown on demand, one per thread, dtype and key); one
     of more than SCRATCH_KEEP_BYTES is made for the call and not kept."""
     size = math.prod(shape)
-    if size * np.dtype(dtype).itemsize > SCRATCH_KEEP_BYTES:
+    if size > SCRATCH_KEEP_BYTES // 8 and size * np.dtype(dtype).itemsize > SCRATCH_KEEP_BYTES:
         return np.empty(shape, dtype=dtype)
     name = (np.dtype(dtype).char, key)
     store = getattr(_scratch_cache, "buffers", None)
@@ -434,7 +446,6 @@ def _forward(args, algorithm):
     requested = algorithm
     algorithm = _affordable(args, requested, _resolve(args, requested))
     algorithm = _fft_fallback(args, requested, algorithm, args.x, args.w)
-    algorithm = _finite_fallback(requested, algorithm, args.w)
     if algorithm == "fft":
         y = _fft.forward(args)
         return y[0] if args.unbatched else y
@@ -457,12 +468,11 @@ def _backward(grad_output, args, mask, algorithm):
     want_input, want_weight, want_bias = _checks.output_mask(mask)
     args = _work_threads(args)
     requested, algorithm = algorithm, _resolve(args, algorithm)
-    estimates = {}
-    algorithm = _affordable(args, requested, algorithm, True, estimates)
+    decided = {}
+    algorithm = _affordable(args, requested, algorithm, True, decided)
     algorithm = _fft_fallback(args, requested, algorithm, g, args.x, args.w)
-    gi_algorithm, gw_algorithm = (_affordable(args, requested, a, True, estimates)
+    gi_algorithm, gw_algorithm = (_affordable(args, requested, a, True, decided)
                                   for a in _backward_algorithms(args, requested, algorithm))
-    gi_algorithm = _finite_fallback(requested, gi_algorithm, args.w)
     nd = len(args.stride)
     x, w, y_shape = _shapes(args)
     g2 = g.reshape(y_shape)
