@@ -21,9 +21,8 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @functools.lru_cache(maxsize=None)
-@functools.lru_cache(maxsize=None)
 def memory_limit():
-    """This machine's physical memory in bytes: no buffer may be larger (asked once)."""
+    """This machine's physical memory in bytes: no buffer may be larger."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX
@@ -106,6 +105,14 @@ def check_seed(value, name, *, generator=True, none=False):
     return int(value)
 
 
+def from_array(value):
+    """A numpy array as the Python int(s) it holds (np.array(2) is 2, np.array([1, 2]) is
+    [1, 2]); anything else as it is. For arguments that take ints or sequences of them."""
+    if isinstance(value, np.ndarray):
+        return value.item() if value.ndim == 0 else value.tolist()
+    return value
+
+
 def int_tuple(value, name, nd, minimum):
     """An int, or a sequence of ``nd`` ints, each >= minimum, as a tuple of ``nd`` ints."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -149,8 +156,7 @@ def padding_pairs(padding, nd, sizes, extents, strides):
         allowed = "'valid', 'same', 'causal'" if nd == 1 else "'valid', 'same'"
         raise ValueError(f"padding must be an int, a tuple or one of {allowed}, "
                          f"got {padding!r}")
-    if isinstance(padding, np.ndarray):     # as stride and dilation take them
-        padding = padding.item() if padding.ndim == 0 else padding.tolist()
+    padding = from_array(padding)            # as stride and dilation take them
     if isinstance(padding, (tuple, list)):
         items = list(padding)
         nested = [isinstance(p, (tuple, list)) for p in items]

@@ -290,11 +290,10 @@ def save(path, audio, sr, subtype=None, format=None, compression_level=None):
     for value, name in ((subtype, "subtype"), (format, "format")):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{name} must be a str or None, got {value!r}")
-    if format is None:
-        ext = os.path.splitext(path)[1].lstrip(".").upper()
-        # libsndfile's own names for two extensions soundfile does not map
+    ext = os.path.splitext(path)[1].lstrip(".").upper()
+    if format is None:      # libsndfile's own names for two extensions soundfile does not map
         format = {"OGA": "OGG", "AIF": "AIFF"}.get(ext)
-    fmt = (format or os.path.splitext(path)[1].lstrip(".")).upper()
+    fmt = (format or ext).upper()
     if subtype is None:
         try:
             subtype = sf.default_subtype(fmt)

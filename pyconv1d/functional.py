@@ -155,8 +155,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     for value, name in ((in_channels, "in_channels"), (out_channels, "out_channels")):
         if value % groups:
             raise ValueError(f"groups={groups} must divide {name}, got {value}")
-    if isinstance(kernel_size, np.ndarray):
-        kernel_size = kernel_size.item() if kernel_size.ndim == 0 else kernel_size.tolist()
+    kernel_size = _checks.from_array(kernel_size)
     nd = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 1
     if nd not in (1, 2):
         raise ValueError(f"kernel_size must be an int or 1-2 ints, got {kernel_size!r}")
@@ -221,9 +220,9 @@ def _scratch_bytes(args, algorithm, backward=False):
         width = args.x.shape[-1]
         phases = args.x.shape[1] // args.groups * rows * sw * -(-width // sw)
         return phases * args.num_threads * itemsize
-    padded = [n + lo + hi for n, (lo, hi) in zip(args.x.shape[2:], args.pads)]
-    spans = [d * (k - 1) for d, k in zip(args.dilation, args.w.shape[2:])]
     if algorithm == "fft":   # in float64 whatever the dtype, 16 bytes with the spectra
+        padded = [n + lo + hi for n, (lo, hi) in zip(args.x.shape[2:], args.pads)]
+        spans = [d * (k - 1) for d, k in zip(args.dilation, args.w.shape[2:])]
         full = [p - e for p, e in zip(padded, spans)]
         if not backward and len(padded) == 1 and _fft.blocked(full[0], spans[0] + 1):
             bins = _fft.block_length(spans[0] + 1) // 2 + 1

@@ -48,6 +48,7 @@ UNK = "<unk>"
 PAD_INDEX = 0
 UNK_INDEX = 1
 
+
 def _iterable(value):
     """Whether iter() takes ``value`` (the sequence protocol too: a class with __getitem__)."""
     try:
@@ -66,9 +67,9 @@ def _word_char(c):
 _NOT_KEPT = re.compile(r"[^\w(),!?'`]|_")
 # Paired quote marks: `` '' and a lone ` (they are quotes, not apostrophes).
 _QUOTES = re.compile(r"``|''|`")
-# Contractions split off the word before them: it's -> it 's, isn't -> is n't, ...
-_CONTRACTION = re.compile(r"(?<=\w)('s|'ve|'re|'d|'ll|'m)\b|(?<=\w)(n't)\b", re.IGNORECASE)
-_CONTRACTION_ANY = re.compile(r"(?:'s|'ve|'re|'d|'ll|'m|n't)\b", re.IGNORECASE)
+# Contractions split off the word before them: it's -> it 's, isn't -> is n't, ... (the
+# word's last character is checked in _split_contractions: \w misses combining marks)
+_CONTRACTION = re.compile(r"(?:'s|'ve|'re|'d|'ll|'m|n't)\b", re.IGNORECASE)
 # An apostrophe that opens a word (but not a contraction such as 's) or closes one: a quote.
 _OPEN_QUOTE = re.compile(r"(?<!\w)'(?!(?:s|ve|re|d|ll|m|t)\b)", re.IGNORECASE)
 _CLOSE_QUOTE = re.compile(r"(?<=\w)'(?!\w)")
@@ -87,11 +88,9 @@ def _keep_word_chars(s):
 
 
 def _split_contractions(s):
-    """Step 2 of :func:`clean_str`: a space before each contraction that follows a word."""
-    if s.isascii():
-        return _CONTRACTION.sub(lambda m: " " + (m.group(1) or m.group(2)), s)
-    # \w does not match combining marks: a word may end in one (Devanagari vowel signs)
-    return _CONTRACTION_ANY.sub(
+    """Step 2 of :func:`clean_str`: a space before each contraction that follows a word (whose
+    last character may be a combining mark, as Devanagari vowel signs are)."""
+    return _CONTRACTION.sub(
         lambda m: " " + m.group(0) if m.start() and _word_char(s[m.start() - 1])
         else m.group(0), s)
 

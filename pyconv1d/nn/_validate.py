@@ -33,12 +33,17 @@ def bool_arg(value, name, owner):
     return _checks.check_bool(value, f"{owner}: {name}")
 
 
+def array_fits(shape, dtype, what, detail=""):
+    """``shape`` as a tuple when an array of it fits this machine's memory; else a ValueError
+    "{what} would need N GiB ...{detail}"."""
+    _checks.check_fits(math.prod(shape) * np.dtype(dtype).itemsize, what, detail)
+    return tuple(shape)
+
+
 def weight_shape(shape, dtype, owner):
     """``shape`` when an array of it fits this machine's memory; else a ValueError naming
     the layer."""
-    _checks.check_fits(math.prod(shape) * np.dtype(dtype).itemsize,
-                       f"{owner}: a weight of shape {tuple(shape)}")
-    return tuple(shape)
+    return array_fits(shape, dtype, f"{owner}: a weight of shape {tuple(shape)}")
 
 
 def weights_arg(value, name, owner):

@@ -1,6 +1,5 @@
 """Convolution layers: Conv1d, Conv2d and ConvTranspose1d (PyTorch's arguments and shapes)."""
 import itertools
-import math
 
 import numpy as np
 
@@ -152,9 +151,9 @@ class _ConvNd(Module):
                                  f"{self.padding_mode!r} must be {rule} the input size, got "
                                  f"input of shape {xb.shape}")
         padded = xb.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(xb.shape[2:], pairs))
-        _checks.check_fits(math.prod(padded) * xb.dtype.itemsize,
-                           f"{self._label()}: the input padded to shape {padded}",
-                           f" (padding={self._fpad!r}, padding_mode={self.padding_mode!r})")
+        _validate.array_fits(padded, xb.dtype, f"{self._label()}: the input padded to shape "
+                                               f"{padded}",
+                             f" (padding={self._fpad!r}, padding_mode={self.padding_mode!r})")
         xin = np.pad(xb, ((0, 0), (0, 0)) + tuple(pairs), mode=_NP_MODES[self.padding_mode])
         return xin, pairs
 
@@ -353,9 +352,8 @@ class ConvTranspose1d(_ConvNd):
             raise ValueError(f"{self._label()}: input of shape {x.shape} gives an output "
                              f"length {length} < 1")
         shape = (N, self.out_channels, length)
-        _checks.check_fits(math.prod(shape) * x.dtype.itemsize,
-                           f"{self._label()}: the output of shape {shape}",
-                           f" (stride={self.stride[0]}, dilation={self.dilation[0]})")
+        _validate.array_fits(shape, x.dtype, f"{self._label()}: the output of shape {shape}",
+                             f" (stride={self.stride[0]}, dilation={self.dilation[0]})")
         # output_padding uncrops up to `op` of the right padding; past that, only the bias
         pads = (left, max(right - op, 0))
         covered = (L - 1) * self.stride[0] - pads[0] - pads[1] + extent

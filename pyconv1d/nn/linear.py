@@ -1,7 +1,7 @@
 """Linear and Embedding layers."""
 import numpy as np
 
-from .. import _blas, _checks
+from .. import _blas
 from .. import functional as F
 from . import _validate
 from .init import normal_, reset_weight_and_bias
@@ -182,7 +182,8 @@ class Embedding(Module):
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D "
                              f"(num_embeddings, embedding_dim), got shape {arr.shape}")
         emb = cls(arr.shape[0], arr.shape[1], padding_idx, arr.dtype, _weight=arr)
-        emb.weight.requires_grad = not _checks.check_bool(freeze, "freeze")
+        emb.weight.requires_grad = not _validate.bool_arg(freeze, "freeze",
+                                                          "Embedding.from_pretrained")
         return emb
 
     def extra_repr(self):
