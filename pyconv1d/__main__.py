@@ -25,6 +25,9 @@ def main():
     print("direct-path vectors: " + ("64-byte (AVX-512)" if functional.WIDE_VECTORS else
                                      "narrower than 64 bytes ('auto' unrolls from fewer "
                                      "outputs per group)"))
+    print("gemm path with unit strides: " + (
+        "packed tiles, no unroll (AVX2+FMA)" if functional.PACKED_GEMM else
+        "unroll + BLAS"))
     n_libs = len(blas_control._CONTROLS)
     print(f"BLAS: {_blas()}; held to one thread inside the kernels and layers: "
           + (f"yes ({n_libs} OpenBLAS {'library' if n_libs == 1 else 'libraries'})"

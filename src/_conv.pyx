@@ -38,7 +38,10 @@ third, the FFT, lives in pyconv1d/_fft.py):
   then one BLAS gemm per block computes y[block, group] = w[group] @ cols. The input gradient
   is w[group]^T @ g followed by the reverse unroll (col2im); the weight gradient is
   g @ cols^T summed over blocks. With a column stride, the input is first split into its
-  stride phases so that every unrolled row is a contiguous copy.
+  stride phases so that every unrolled row is a contiguous copy. With unit strides the caller
+  may run the forward (and, as the convolution of g with the flipped kernel, the input
+  gradient) by forward_packed instead: GEMM tiles that read the unrolled operand in place
+  from zero-padded strips of the input (see "packed algorithm" below).
 
 Determinism: every output element is produced by exactly one job, jobs are defined by the shape
 alone (block sizes and reduction chunks never depend on the thread count), each job runs
@@ -102,6 +105,19 @@ cdef extern from "_simd.h" nogil:
                           Py_ssize_t os, int wide)
     void pyc_gather_f(Py_ssize_t n, const float* src, Py_ssize_t s, float* dst)
     void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
+    void pyc_pgemm1_f(Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK, const Py_ssize_t* off,
+                      const float* x, const float* w, const float* b, float* out,
+                      Py_ssize_t ldo)
+    void pyc_pgemm2_f(Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK, const Py_ssize_t* off,
+                      const float* x, const float* w, const float* b, float* out,
+                      Py_ssize_t ldo)
+    void pyc_pgemm1_d(Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK, const Py_ssize_t* off,
+                      const double* x, const double* w, const double* b, double* out,
+                      Py_ssize_t ldo)
+    void pyc_pgemm2_d(Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK, const Py_ssize_t* off,
+                      const double* x, const double* w, const double* b, double* out,
+                      Py_ssize_t ldo)
+    int pyc_fma_vectors()
 
 cdef enum:
     # bytes of the unrolled block each thread works on. Wider blocks mean fewer gemm calls,
@@ -149,6 +165,12 @@ ROW_PLANE_MAX_OUTPUTS = ROW_PLANE_MAX_OUT
 def openmp_enabled():
     """True when this module was compiled with OpenMP."""
     return bool(PYCONV1D_HAVE_OPENMP)
+
+
+def fma_vectors():
+    """True when this CPU runs the kernels' AVX2+FMA code (x86-64-v3, or AVX-512, which has
+    it too): where the packed path's tiles (forward_packed) fit the vector registers."""
+    return bool(pyc_fma_vectors())
 
 
 def wide_vectors():
@@ -1371,6 +1393,218 @@ cdef Py_ssize_t _unroll_scratch(Geom* g) noexcept nogil:
     if g.sw > 1:
         return (g.KK + g.Og) * g.TC + decimate_scratch(g)
     return (g.KK + (g.Og if g.S > 1 else 0)) * g.TC
+
+
+# ----------------------------------------------------------------------------------------------
+# packed algorithm: the gemm path's forward with unit strides, without an unrolled copy
+#
+# A GEMM whose unrolled operand is read in place: the tiles of pyc_pgemm* (src/_simd.h) take 6
+# filters x 2 vectors of output positions and sum w[o, c, i, j] * x[c, p + i*dh, q + j*dw]
+# over (c, i, j), the input straight from zero-padded rows, the weights packed 6 filters at a
+# time. Jobs are strips of an output plane (RH rows x CW columns) of one sample and group; a
+# job pads the input its strip reads into its thread's scratch, then runs, for each tile of
+# positions, chunks of CB input channels over all its tiles of filters, so that the chunk's
+# inputs stay in the L1 cache while every filter passes over them. Outputs of a tile that
+# stops short of 6 filters or of its positions are summed in the job's own tail buffer and
+# copied out. Each output takes its terms in (c, i, j) order whatever the strips, chunks or
+# threads: the bits depend on the shape alone.
+
+cdef enum:
+    PG_ROWS = 6                 # filters per tile
+    PG_STRIP = 256              # output columns per strip at most, in float64 (float32: twice)
+    PG_STRIP_PIXELS = 2048      # output pixels per strip of several rows, about
+    PG_PANEL_BYTES = 1 << 14    # padded inputs one tile reads per chunk of channels, at most
+    PG_WEIGHT_BYTES = 3 << 16   # packed weights of all filters per chunk of channels, at most
+
+
+cdef struct Packed:
+    Py_ssize_t TW               # positions per tile: two 32-byte vectors
+    Py_ssize_t CW, RH           # output columns and rows per strip
+    Py_ssize_t NCS, NRS         # strips across and down a plane
+    Py_ssize_t Wl, Hl, plane    # a strip's padded input: row pitch, rows, elements per plane
+    Py_ssize_t OB               # tiles of PG_ROWS filters per group
+    Py_ssize_t CB               # input channels per chunk
+
+
+cdef Packed packed_geom(Geom* g) noexcept nogil:
+    cdef Packed k
+    cdef Py_ssize_t line
+    k.TW = 64 // g.itemsize
+    k.CW = max(1, min(g.W_out, PG_STRIP * 8 // g.itemsize))
+    k.RH = max(1, min(g.H_out, PG_STRIP_PIXELS // k.CW))
+    k.NCS = (g.W_out + k.CW - 1) // k.CW
+    k.NRS = (g.H_out + k.RH - 1) // k.RH
+    k.Wl = k.CW + (g.KW - 1) * g.dw
+    k.Hl = k.RH + (g.KH - 1) * g.dh
+    # planes a whole odd number of 64-byte lines apart, so that the rows a tile reads from
+    # successive channels fall into different sets of the L1 cache (about 4 KiB apart, they
+    # would evict each other)
+    line = 64 // g.itemsize
+    k.plane = (k.Hl * k.Wl + line - 1) // line
+    k.plane = (k.plane + 1 - k.plane % 2) * line
+    k.OB = (g.Og + PG_ROWS - 1) // PG_ROWS
+    k.CB = max(1, min(g.Cg, PG_PANEL_BYTES
+                      // (g.itemsize * g.KH * (k.TW + (g.KW - 1) * g.dw + 16)),
+                      PG_WEIGHT_BYTES // (g.itemsize * g.KH * g.KW * k.OB * PG_ROWS)))
+    return k
+
+
+cdef inline Py_ssize_t _packed_scratch(Geom* g) noexcept nogil:
+    """Elements per thread: a strip's padded input planes, the slack its last tiles read past
+    them, the tail tiles of every filter and a 64-byte line to align them."""
+    cdef Packed k = packed_geom(g)
+    return g.Cg * k.plane + k.TW + k.OB * PG_ROWS * k.TW + 64 // g.itemsize
+
+
+cdef void _pad_strip(const floating* x, Geom* g, Packed* k, Py_ssize_t top, Py_ssize_t left,
+                     floating* dst) noexcept nogil:
+    """dst (Hl x Wl) = the input plane x from row top and column left, zeros outside it."""
+    cdef Py_ssize_t r, h, a = max(0, -left), b = max(a, min(k.Wl, g.W - left))
+    cdef floating* row
+    for r in range(k.Hl):
+        h = top + r
+        row = dst + r * k.Wl
+        if h < 0 or h >= g.H or b == a:
+            memset(row, 0, k.Wl * sizeof(floating))
+            continue
+        if a > 0:
+            memset(row, 0, a * sizeof(floating))
+        memcpy(row + a, x + h * g.W + left + a, (b - a) * sizeof(floating))
+        if b < k.Wl:
+            memset(row + b, 0, (k.Wl - b) * sizeof(floating))
+
+
+cdef inline void _pgemm(bint two, Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KHW,
+                        const Py_ssize_t* off, const floating* x, const floating* w,
+                        const floating* b, floating* out, Py_ssize_t ldo) noexcept nogil:
+    if floating is float:
+        if two:
+            pyc_pgemm2_f(C, plane, KHW, off, x, w, b, out, ldo)
+        else:
+            pyc_pgemm1_f(C, plane, KHW, off, x, w, b, out, ldo)
+    else:
+        if two:
+            pyc_pgemm2_d(C, plane, KHW, off, x, w, b, out, ldo)
+        else:
+            pyc_pgemm1_d(C, plane, KHW, off, x, w, b, out, ldo)
+
+
+cdef void _packed_job(const floating* x, const floating* wk, const floating* bk, floating* y,
+                      floating* buf, const Py_ssize_t* off, Geom* g, Packed* k,
+                      Py_ssize_t h0, Py_ssize_t w0) noexcept nogil:
+    """The strip of outputs from row h0 and column w0 of one sample and group: x its input
+    planes, y its output planes, wk and bk the group's packed weights and biases."""
+    cdef Py_ssize_t KHW = g.KH * g.KW, half = k.TW // 2
+    cdef Py_ssize_t rh = min(k.RH, g.H_out - h0), cw = min(k.CW, g.W_out - w0)
+    cdef Py_ssize_t c, r, j, jt, n, c0, ct, cn, ob, rows, i, ldo
+    cdef bint two, whole
+    cdef floating* tails
+    cdef floating* out
+    cdef floating* dst
+    buf = buf + (-(<size_t>buf) % 64) // sizeof(floating)    # planes on 64-byte lines
+    tails = buf + g.Cg * k.plane + k.TW
+    for c in range(g.Cg):
+        _pad_strip(x + c * g.H * g.W, g, k, h0 - g.pt, w0 - g.pl, buf + c * k.plane)
+        # the lanes of a tile past its outputs read on into the gap between the planes:
+        # zeros, never stale values (a denormal there would slow the whole vector down)
+        memset(buf + c * k.plane + k.Hl * k.Wl, 0, (k.plane - k.Hl * k.Wl) * sizeof(floating))
+    memset(buf + g.Cg * k.plane, 0, k.TW * sizeof(floating))
+    for r in range(rh):
+        for jt in range((cw + k.TW - 1) // k.TW):
+            j = jt * k.TW
+            n = min(k.TW, cw - j)
+            two = n > half
+            dst = y + (h0 + r) * g.W_out + w0 + j
+            for ct in range((g.Cg + k.CB - 1) // k.CB):
+                c0 = ct * k.CB
+                cn = min(k.CB, g.Cg - c0)
+                for ob in range(k.OB):
+                    whole = g.Og - ob * PG_ROWS >= PG_ROWS and n == (k.TW if two else half)
+                    out = dst + ob * PG_ROWS * g.P if whole else tails + ob * PG_ROWS * k.TW
+                    ldo = g.P if whole else k.TW
+                    _pgemm(two, cn, k.plane, KHW, off, buf + c0 * k.plane + r * k.Wl + j,
+                           wk + (ob * g.KK + c0 * KHW) * PG_ROWS,
+                           bk + ob * PG_ROWS if c0 == 0 else NULL, out, ldo)
+            for ob in range(k.OB):
+                rows = min(PG_ROWS, g.Og - ob * PG_ROWS)
+                if rows == PG_ROWS and n == (k.TW if two else half):
+                    continue
+                for i in range(rows):
+                    memcpy(dst + (ob * PG_ROWS + i) * g.P, tails + (ob * PG_ROWS + i) * k.TW,
+                           n * sizeof(floating))
+
+
+def packed_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
+                   Py_ssize_t itemsize):
+    """Scratch elements one thread needs for forward_packed()."""
+    cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
+    return _packed_scratch(&g)
+
+
+def forward_packed(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
+                   const floating[:, :, :, ::1] w,      # IN  (C_out, Cg, KH, KW)
+                   const floating[::1] bias,            # IN  (C_out,): zeros for none
+                   floating[:, :, :, ::1] y,            # OUT (N, C_out, H_out, W_out)
+                   Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw,
+                   Py_ssize_t groups, int num_threads,
+                   floating[:, ::1] scratch):           # (num_threads, packed_scratch)
+    """forward() with unit strides by the packed algorithm (above)."""
+    cdef Geom g = make_geom(x.shape, w.shape, y.shape, 1, 1, pt, pl, dh, dw, groups,
+                            sizeof(floating))
+    cdef Packed k = packed_geom(&g)
+    cdef Py_ssize_t job, n, gr, rs, cs, ob, i, r, o, t, KHW = g.KH * g.KW
+    cdef Py_ssize_t strips = k.NRS * k.NCS
+    if bias.shape[0] != g.C_out:
+        raise ValueError(f"bias must have {g.C_out} elements, got {bias.shape[0]}")
+    if g.N == 0 or g.P == 0 or g.C_out == 0:
+        return
+    if scratch.shape[0] < max(num_threads, 1) or scratch.shape[1] < _packed_scratch(&g):
+        raise ValueError(f"scratch must be at least ({num_threads}, {_packed_scratch(&g)}), "
+                         f"got ({scratch.shape[0]}, {scratch.shape[1]})")
+    cdef Py_ssize_t packed = g.groups * k.OB * PG_ROWS
+    cdef floating* wk = <floating*>malloc(max(packed * g.KK, 1) * sizeof(floating))
+    cdef floating* bk = <floating*>malloc(max(packed, 1) * sizeof(floating))
+    cdef Py_ssize_t* off = <Py_ssize_t*>malloc(KHW * sizeof(Py_ssize_t))
+    if wk == NULL or bk == NULL or off == NULL:
+        free(wk)
+        free(bk)
+        free(off)
+        raise MemoryError()
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* wp = &w[0, 0, 0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef floating* sp = &scratch[0, 0]
+    try:
+        with nogil:
+            # wk[gr, ob, r, i] = w[gr*Og + ob*6 + i, r] over the reduction r = (c, i, j); the
+            # filters past Og are zeros
+            for gr in range(g.groups):
+                for ob in range(k.OB):
+                    for i in range(PG_ROWS):
+                        o = ob * PG_ROWS + i
+                        t = (gr * k.OB + ob) * PG_ROWS
+                        bk[t + i] = bias[gr * g.Og + o] if o < g.Og else 0
+                        for r in range(g.KK):
+                            wk[(t * g.KK) + r * PG_ROWS + i] = \
+                                wp[(gr * g.Og + o) * g.KK + r] if o < g.Og else 0
+            for i in range(g.KH):
+                for r in range(g.KW):
+                    off[i * g.KW + r] = i * g.dh * k.Wl + r * g.dw
+            for job in prange(g.N * g.groups * strips, schedule='dynamic',
+                              num_threads=num_threads):
+                n = job // (g.groups * strips)
+                gr = (job // strips) % g.groups
+                rs = (job % strips) // k.NCS
+                cs = job % k.NCS
+                _packed_job(xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
+                            wk + gr * k.OB * PG_ROWS * g.KK, bk + gr * k.OB * PG_ROWS,
+                            yp + (n * g.C_out + gr * g.Og) * g.P,
+                            sp + threadid() * scratch.shape[1], off, &g, &k,
+                            rs * k.RH, cs * k.CW)
+    finally:
+        free(wk)
+        free(bk)
+        free(off)
 
 
 def forward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,

@@ -647,4 +647,70 @@ PYC_CLONES static void pyc_fir3x3_rows_##SUF(ptrdiff_t n, ptrdiff_t rows, ptrdif
 PYC_FIR3X3(float, f)
 PYC_FIR3X3(double, d)
 
+/* Tiles of a stride-1 convolution computed as a GEMM whose unrolled operand is never built
+ * (the packed path): out[i*ldo + t] = b[i] + sum_{c<C, k<KK} w[(c*KK + k)*6 + i] *
+ * x[c*plane + off[k] + t], for the six filters i < 6 and the positions t < NV vectors of 32
+ * bytes, the input read straight from padded rows (off[k]: tap k's offset in a plane). The
+ * weights are packed six filters at a time, so that one step of the sum broadcasts six
+ * consecutive weights against NV vectors of inputs: 6*NV multiply-adds held in 6*NV
+ * registers (12 of AVX2's 16 with NV = 2). b NULL: continue the sums already in out. Every
+ * output takes its terms in (c, k) order however the caller splits C or the positions, so
+ * the bits depend on neither the blocking nor the threads. */
+#define PYC_PG_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#define PYC_PG_BIAS1(i) vec a##i = b[i] - (vec){};
+#define PYC_PG_BIAS2(i) vec a##i = b[i] - (vec){}, c##i = a##i;
+#define PYC_PG_LOAD1(i) vec a##i = *(vec *)(out + (i) * ldo);
+#define PYC_PG_LOAD2(i) vec a##i = *(vec *)(out + (i) * ldo), c##i = *(vec *)(out + (i) * ldo + V);
+#define PYC_PG_STEP1(i) { vec t_ = w[i] - (vec){}; a##i += t_ * xa; }
+#define PYC_PG_STEP2(i) { vec t_ = w[i] - (vec){}; a##i += t_ * xa; c##i += t_ * xc; }
+#define PYC_PG_STORE1(i) *(vec *)(out + (i) * ldo) = a##i;
+#define PYC_PG_STORE2(i) *(vec *)(out + (i) * ldo) = a##i; *(vec *)(out + (i) * ldo + V) = c##i;
+#define PYC_PG_LOOP(NV)                                                                       \
+    for (ptrdiff_t c = 0; c < C; c++, x += plane)                                             \
+        for (ptrdiff_t k = 0; k < KK; k++, w += 6) {                                          \
+            __typeof__(x) p_ = x + off[k];                                                    \
+            vec xa = *(const vec *)p_;                                                        \
+            PYC_PG_LOOP_##NV                                                                  \
+        }
+#define PYC_PG_LOOP_1 PYC_PG_ROWS(PYC_PG_STEP1)
+#define PYC_PG_LOOP_2 vec xc = *(const vec *)(p_ + V); PYC_PG_ROWS(PYC_PG_STEP2)
+#define PYC_PGEMM(T, SUF, NV)                                                                 \
+PYC_CLONES static void pyc_pgemm##NV##_##SUF(ptrdiff_t C, ptrdiff_t plane, ptrdiff_t KK,      \
+                                             const ptrdiff_t *restrict off,                   \
+                                             const T *restrict x, const T *restrict w,        \
+                                             const T *restrict b, T *restrict out,            \
+                                             ptrdiff_t ldo)                                   \
+{                                                                                             \
+    enum { V = 32 / sizeof(T) };                                                              \
+    typedef T vec __attribute__((vector_size(32), aligned(sizeof(T))));                       \
+    if (b) {                                                                                  \
+        PYC_PG_ROWS(PYC_PG_BIAS##NV)                                                          \
+        PYC_PG_LOOP(NV)                                                                       \
+        PYC_PG_ROWS(PYC_PG_STORE##NV)                                                         \
+    } else {                                                                                  \
+        PYC_PG_ROWS(PYC_PG_LOAD##NV)                                                          \
+        PYC_PG_LOOP(NV)                                                                       \
+        PYC_PG_ROWS(PYC_PG_STORE##NV)                                                         \
+    }                                                                                         \
+}
+
+PYC_PGEMM(float, f, 1)
+PYC_PGEMM(float, f, 2)
+PYC_PGEMM(double, d, 1)
+PYC_PGEMM(double, d, 2)
+
+/* 1 when the CPU runs the AVX2+FMA (x86-64-v3) code of the clones or the build: where the
+ * packed path's tiles fit the 16 vector registers; else 0. */
+static int pyc_fma_vectors(void)
+{
+#if defined(__AVX2__) && defined(__FMA__)
+    return 1;
+#elif defined(PYC_HAVE_CLONES)
+    __builtin_cpu_init();
+    return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
 #endif

@@ -36,6 +36,7 @@ def test_python_m_reports_version_openmp_threads_vectors_and_blas(tmp_path):
     assert f"default threads: {pyconv1d.default_num_threads()}" in out
     assert "direct-path vectors: " in out
     assert ("direct-path vectors: 64-byte" in out) == pyconv1d.functional.WIDE_VECTORS
+    assert ("gemm path with unit strides: packed" in out) == pyconv1d.functional.PACKED_GEMM
     assert "BLAS:" in out
 
 
