@@ -46,10 +46,13 @@ WIDE_VECTORS = _conv.wide_vectors()
 #: 2 vectors fill 12 of the 16 vector registers (measured there; with AVX-512 the unroll and
 #: OpenBLAS's kernels stay)
 PACKED_GEMM = _conv.fma_vectors() and not WIDE_VECTORS
-#: ... while one thread's scratch (a strip's padded input) stays within this many bytes,
-#: and in float64 on rows of kernels with one row (conv1d) of up to this many outputs (where
+#: ... while one thread's scratch (a strip's padded input) stays within this many bytes and
+#: this many times what the tiles read of it (a dilation far beyond the outputs pads rows the
+#: tiles mostly skip: 25x slower than the unroll with 1 M samples dilated by 500,000), and in
+#: float64 on rows of kernels with one row (conv1d) of up to PACKED_F64_MAX_ROW outputs (where
 #: rows are longer, OpenBLAS's dgemm on the unrolled block ran 1.05-1.1x as fast)
 PACKED_MAX_SCRATCH_BYTES = 1 << 24
+PACKED_MAX_PADDED_FACTOR = 4
 PACKED_F64_MAX_ROW = 512
 #: Where the packed path applies, 'auto' takes it from this many outputs per group for conv1d
 #: and conv2d with unit strides (instead of the NARROW_ limits of the direct path)
@@ -227,11 +230,29 @@ def _resolve(args, algorithm, packed=True):
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if algorithm == "auto":
-        algorithm = _choose(args.x.shape[1] // args.groups, args.w.shape[0] // args.groups,
-                            args.w.shape[2:], args.stride,
-                            args.out_shape[-1] if len(args.stride) == 1 else None,
-                            args.x.dtype, packed)
+        rule = (args.x.shape[1] // args.groups, args.w.shape[0] // args.groups,
+                args.w.shape[2:], args.stride,
+                args.out_shape[-1] if len(args.stride) == 1 else None, args.x.dtype)
+        algorithm = _choose(*rule, packed)
+        if algorithm == "gemm" and packed and PACKED_GEMM and not _packs(args):
+            algorithm = _choose(*rule, False)      # the unroll runs: its own limits
     return algorithm
+
+
+def _packs(args, grad_input=False):
+    """Whether the packed path runs the gemm forward (or input gradient) of ``args``."""
+    if any(s != 1 for s in args.stride):
+        return False
+    one_row = len(args.stride) == 1
+    row = (1,) if one_row else ()
+    dilation = row + args.dilation
+    w_shape = args.w.shape[:2] + row + args.w.shape[2:]
+    if grad_input:
+        x_shape = args.x.shape[:2] + row + args.x.shape[2:]
+        w_shape = (w_shape[1] * args.groups, w_shape[0] // args.groups) + w_shape[2:]
+        return _packed_need(w_shape, x_shape, dilation, args.groups, args.x.dtype) is not None
+    y_shape = args.out_shape[:2] + row + args.out_shape[2:]
+    return _packed_need(w_shape, y_shape, dilation, args.groups, args.x.dtype) is not None
 
 
 def _scratch_bytes(args, algorithm, backward=False):
@@ -393,10 +414,8 @@ def _backward_algorithms(args, requested, resolved):
     # channels per group (the tiles' filters) from the direct path: measured with AVX2 (1
     # thread, 16 samples, 16-64 outputs; conv1d rows of 500, 3x3 kernels over 32x40 planes)
     # 1.15-1.7x as fast, against 1.0-1.13x over 8 channels
-    kh = args.w.shape[2] if len(args.stride) == 2 else 1
-    packed_input = (PACKED_GEMM and all(s == 1 for s in args.stride)
-                    and cg >= PACKED_MIN_OG and og * math.prod(args.w.shape[2:]) >= 16
-                    and not (kh == 1 and _long_f64_row(args.x.dtype, args.x.shape[-1])))
+    packed_input = (PACKED_GEMM and cg >= PACKED_MIN_OG
+                    and og * math.prod(args.w.shape[2:]) >= 16 and _packs(args, True))
     if len(args.stride) == 1:
         # a conv1d with 8+ outputs and a reduction of 16+ is direct only for its padded rows
         # (choose_algorithm); its weight gradient unrolls
@@ -506,16 +525,38 @@ def _forward(args, algorithm):
     return y[0] if args.unbatched else y
 
 
+def _packed_need(w_shape, y_shape, dilation, groups, dtype):
+    """The elements of scratch one thread of the packed kernels takes for the 4-D weight and
+    output shapes given (the kernels' own figure, _conv.packed_scratch, in Python ints: exact
+    however large), or None where the packed path does not apply: float64 rows of more than
+    PACKED_F64_MAX_ROW outputs with a one-row kernel, scratch over PACKED_MAX_SCRATCH_BYTES
+    or over PACKED_MAX_PADDED_FACTOR times the inputs the tiles read of it."""
+    c_out, cg, kh, kw = w_shape
+    h_out, w_out = y_shape[2:]
+    if kh == 1 and _long_f64_row(dtype, w_out):
+        return None
+    itemsize = dtype.itemsize
+    tile = line = 64 // itemsize
+    cols = max(1, min(w_out, _conv.PACKED_STRIP * 8 // itemsize))
+    rows = max(1, min(h_out, _conv.PACKED_STRIP_PIXELS // cols))
+    padded = (rows + (kh - 1) * dilation[0]) * (cols + (kw - 1) * dilation[1])
+    if padded > PACKED_MAX_PADDED_FACTOR * kh * kw * rows * (cols + tile):
+        return None
+    plane = -(-padded // line)
+    plane = (plane + 1 - plane % 2) * line
+    tiles = -(-(c_out // groups) // _conv.PACKED_TILE_ROWS) * _conv.PACKED_TILE_ROWS
+    need = cg * plane + tile + tiles * tile + line
+    return need if need * itemsize <= PACKED_MAX_SCRATCH_BYTES else None
+
+
 def _packed(x, w, bias, y, geometry):
     """Runs the gemm path's convolution of the 4-D arrays x and w into y by the packed
-    algorithm, if it applies (PACKED_GEMM, unit strides, scratch within
-    PACKED_MAX_SCRATCH_BYTES per thread): True when it ran."""
-    if not PACKED_GEMM or geometry[0] != 1 or geometry[1] != 1 or \
-            (w.shape[2] == 1 and _long_f64_row(x.dtype, y.shape[-1])):
+    algorithm, if it applies (PACKED_GEMM, unit strides and _packed_need): True when it
+    ran."""
+    if not PACKED_GEMM or geometry[0] != 1 or geometry[1] != 1:
         return False
-    per_thread = _conv.packed_scratch(x.shape, w.shape, y.shape, geometry[:-1],
-                                      x.dtype.itemsize)
-    if per_thread * x.dtype.itemsize > PACKED_MAX_SCRATCH_BYTES:
+    per_thread = _packed_need(w.shape, y.shape, geometry[4:6], geometry[6], x.dtype)
+    if per_thread is None:
         return False
     scratch = _scratch(x.dtype, "cols", (geometry[-1], per_thread))
     _conv.forward_packed(x, w, bias, y, *geometry[2:], scratch)

@@ -160,6 +160,10 @@ cdef int WIDE = pyc_wide_vectors()
 #: PLANE_BLOCK and ROW_PLANE_MAX_OUT, for pyconv1d.functional's cost model
 PLANE_BLOCK_SIZE = PLANE_BLOCK
 ROW_PLANE_MAX_OUTPUTS = ROW_PLANE_MAX_OUT
+#: the packed path's blocking (packed_geom), for pyconv1d.functional's exact scratch figure
+PACKED_TILE_ROWS = 6
+PACKED_STRIP = 256
+PACKED_STRIP_PIXELS = 2048
 
 
 def openmp_enabled():
@@ -1410,7 +1414,7 @@ cdef Py_ssize_t _unroll_scratch(Geom* g) noexcept nogil:
 # threads: the bits depend on the shape alone.
 
 cdef enum:
-    PG_ROWS = 6                 # filters per tile
+    PG_ROWS = 6                 # filters per tile (PACKED_TILE_ROWS)
     PG_STRIP = 256              # output columns per strip at most, in float64 (float32: twice)
     PG_STRIP_PIXELS = 2048      # output pixels per strip of several rows, about
     PG_PANEL_BYTES = 1 << 14    # padded inputs one tile reads per chunk of channels, at most
@@ -1451,8 +1455,13 @@ cdef Packed packed_geom(Geom* g) noexcept nogil:
 
 cdef inline Py_ssize_t _packed_scratch(Geom* g) noexcept nogil:
     """Elements per thread: a strip's padded input planes, the slack its last tiles read past
-    them, the tail tiles of every filter and a 64-byte line to align them."""
+    them, the tail tiles of every filter and a 64-byte line to align them; -1 past 2**60
+    bytes (where the 64-bit products could wrap: the caller never runs such a call)."""
     cdef Packed k = packed_geom(g)
+    cdef double rows = <double>max(g.H_out, 1) + <double>(g.KH - 1) * g.dh
+    cdef double cols = <double>max(g.W_out, 1) + <double>(g.KW - 1) * g.dw
+    if (<double>g.Cg * rows * cols + <double>g.C_out * 64) * g.itemsize > <double>(1 << 60):
+        return -1
     return g.Cg * k.plane + k.TW + k.OB * PG_ROWS * k.TW + 64 // g.itemsize
 
 
@@ -1558,6 +1567,8 @@ def forward_packed(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
         raise ValueError(f"bias must have {g.C_out} elements, got {bias.shape[0]}")
     if g.N == 0 or g.P == 0 or g.C_out == 0:
         return
+    if _packed_scratch(&g) < 0:
+        raise ValueError("the packed path's scratch would pass 2**60 bytes")
     if scratch.shape[0] < max(num_threads, 1) or scratch.shape[1] < _packed_scratch(&g):
         raise ValueError(f"scratch must be at least ({num_threads}, {_packed_scratch(&g)}), "
                          f"got ({scratch.shape[0]}, {scratch.shape[1]})")

@@ -700,14 +700,20 @@ PYC_PGEMM(double, d, 1)
 PYC_PGEMM(double, d, 2)
 
 /* 1 when the CPU runs the AVX2+FMA (x86-64-v3) code of the clones or the build: where the
- * packed path's tiles fit the 16 vector registers; else 0. */
+ * packed path's tiles fit the 16 vector registers; else 0. With clones, the test the loader
+ * makes for the x86-64-v3 clone (GCC 12+; before, its main features). */
 static int pyc_fma_vectors(void)
 {
 #if defined(__AVX2__) && defined(__FMA__)
     return 1;
 #elif defined(PYC_HAVE_CLONES)
     __builtin_cpu_init();
-    return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+#if __GNUC__ >= 12
+    return __builtin_cpu_supports("x86-64-v3") ? 1 : 0;
+#else
+    return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+            && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2")) ? 1 : 0;
+#endif
 #else
     return 0;
 #endif

@@ -1171,3 +1171,53 @@ def test_auto_backward_with_the_packed_path(monkeypatch, packed_rules, nd, c_in,
     assert_close(auto.grad_input, ref[0], dtype, c_out * 3 ** nd, "grad_input")
     assert np.array_equal(auto.grad_weight, bwd(g, x, w, 1, 1, algorithm="auto",
                                                 output_mask=(False, True, False)).grad_weight)
+
+
+def test_packed_scratch_figure_is_the_kernels(packed_rules):
+    """functional._packed_need computes the kernels' own scratch figure (in Python ints);
+    past 2**60 bytes the kernels answer -1 instead of a wrapped product, and a call whose
+    products would wrap runs the other paths (it crashed: a padding of 2**29 with dilation
+    2**30 made the scratch figure negative)."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        groups = int(rng.integers(1, 4))
+        cg, og = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        dh, dw = int(rng.integers(1, 4)), int(rng.integers(1, 40))
+        h_out, w_out = int(rng.integers(1, 90)), int(rng.integers(1, 3000))
+        dtype = np.dtype(rng.choice(["float32", "float64"]))
+        w_shape = (og * groups, cg, kh, kw)
+        y_shape = (2, og * groups, h_out, w_out)
+        x_shape = (2, cg * groups, h_out + (kh - 1) * dh, w_out + (kw - 1) * dw)
+        need = functional._packed_need(w_shape, y_shape, (dh, dw), groups, dtype)
+        kernels = _conv.packed_scratch(x_shape, w_shape, y_shape,
+                                       (1, 1, 0, 0, dh, dw, groups), dtype.itemsize)
+        assert need is None or need == kernels
+    geometry = ((1, 8, 1, 1), (16, 8, 2, 2), (1, 16, 1, 1), (1, 1, 2**29, 2**29, 2**30, 2**30, 1))
+    assert _conv.packed_scratch(*geometry, 4) == -1
+    x = np.ones((1, 8, 1, 1), np.float32)
+    w = np.ones((16, 8, 2, 2), np.float32)
+    for algorithm in ("auto", "gemm"):
+        y = conv2d(x, w, padding=2**29, dilation=2**30, algorithm=algorithm)
+        assert y.shape == (1, 16, 1, 1) and not y.any()
+        g = conv2d_backward(np.ones_like(y), x, w, padding=2**29, dilation=2**30,
+                            algorithm=algorithm)
+        assert not g.grad_input.any() and g.grad_bias.tolist() == [1.0] * 16
+
+
+def test_packed_path_skips_strips_it_would_mostly_not_read(monkeypatch, packed_rules):
+    """A dilation far beyond the outputs pads rows the tiles mostly skip (25x slower than the
+    unroll): the packed path declines where its strip would be more than
+    PACKED_MAX_PADDED_FACTOR times what the tiles read, and 'auto' then takes the rule of the
+    path that runs (here the direct one, up to 32 float32 outputs)."""
+    calls = _spy(monkeypatch)
+    x = np.ones((1, 16, 3000), np.float32)
+    w = np.ones((16, 16, 2), np.float32)
+    args = functional._checks.conv_args(x, w, None, 1, 0, 2900, 1, 1, 1)
+    assert functional._resolve(args, "auto") == "direct"
+    y = conv1d(x, w, dilation=2900, algorithm="gemm")
+    assert len(calls) == 0 and np.array_equal(y, np.full((1, 16, 100), 32, np.float32))
+    args = functional._checks.conv_args(x, w, None, 1, 0, 29, 1, 1, 1)
+    assert functional._resolve(args, "auto") == "gemm"
+    conv1d(x, w, dilation=29, algorithm="gemm")
+    assert len(calls) == 1
