@@ -40,11 +40,11 @@ FFT_MIN_TAPS_FEW_CHANNELS = 256
 #: direct loops hold fewer outputs in registers and the unroll wins from fewer outputs per
 #: group, so the NARROW_ limits apply there.
 WIDE_VECTORS = _conv.wide_vectors()
-#: Whether the gemm path's forward with unit strides runs packed tiles read straight from
-#: padded input rows (no unrolled copy, no BLAS: _conv.forward_packed) instead of the unroll
-#: and a BLAS gemm: on CPUs with AVX2+FMA and without AVX-512, where its tiles of 6 filters x
-#: 2 vectors fill 12 of the 16 vector registers (measured there; with AVX-512 the unroll and
-#: OpenBLAS's kernels stay)
+#: Whether the gemm path's forward and input gradient with unit strides run packed tiles
+#: read straight from padded input rows (no unrolled copy, no BLAS: _conv.forward_packed)
+#: instead of the unroll and a BLAS gemm: on CPUs that run the kernels' AVX2+FMA clone and
+#: have no AVX-512, where the tiles of 6 filters x 2 vectors fill 12 of the 16 vector
+#: registers (measured there; with AVX-512 the unroll and OpenBLAS's kernels stay)
 PACKED_GEMM = _conv.fma_vectors() and not WIDE_VECTORS
 #: ... while one thread's scratch (a strip's padded input) stays within this many bytes and
 #: this many times what the tiles read of it (a dilation far beyond the outputs pads rows the
