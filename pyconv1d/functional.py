@@ -4,6 +4,7 @@ Semantics are PyTorch's (cross-correlation, no kernel flip; channels first). Eve
 validates its arguments once, through :mod:`pyconv1d._checks`, then hands contiguous arrays to
 the Cython kernels, which release the GIL and run in parallel with OpenMP.
 """
+import functools
 import math
 import threading
 from typing import NamedTuple, Optional
@@ -243,16 +244,15 @@ def _packs(args, grad_input=False):
     """Whether the packed path runs the gemm forward (or input gradient) of ``args``."""
     if any(s != 1 for s in args.stride):
         return False
-    one_row = len(args.stride) == 1
-    row = (1,) if one_row else ()
-    dilation = row + args.dilation
+    row = (1,) if len(args.stride) == 1 else ()      # a conv1d as a conv2d of one row
     w_shape = args.w.shape[:2] + row + args.w.shape[2:]
     if grad_input:
-        x_shape = args.x.shape[:2] + row + args.x.shape[2:]
-        w_shape = (w_shape[1] * args.groups, w_shape[0] // args.groups) + w_shape[2:]
-        return _packed_need(w_shape, x_shape, dilation, args.groups, args.x.dtype) is not None
-    y_shape = args.out_shape[:2] + row + args.out_shape[2:]
-    return _packed_need(w_shape, y_shape, dilation, args.groups, args.x.dtype) is not None
+        w_shape = _swapped(w_shape, args.groups)
+        y_shape = args.x.shape[:2] + row + args.x.shape[2:]
+    else:
+        y_shape = args.out_shape[:2] + row + args.out_shape[2:]
+    return _packed_need(w_shape, y_shape, row + args.dilation, args.groups,
+                        args.x.dtype) is not None
 
 
 def _scratch_bytes(args, algorithm, backward=False):
@@ -525,28 +525,44 @@ def _forward(args, algorithm):
     return y[0] if args.unbatched else y
 
 
-def _packed_need(w_shape, y_shape, dilation, groups, dtype):
-    """The elements of scratch one thread of the packed kernels takes for the 4-D weight and
-    output shapes given (the kernels' own figure, _conv.packed_scratch, in Python ints: exact
-    however large), or None where the packed path does not apply: float64 rows of more than
-    PACKED_F64_MAX_ROW outputs with a one-row kernel, scratch over PACKED_MAX_SCRATCH_BYTES
-    or over PACKED_MAX_PADDED_FACTOR times the inputs the tiles read of it."""
+def _swapped(w_shape, groups):
+    """The shape of a 4-D weight with its channels swapped in each group: the input
+    gradient's weight."""
+    c_out, cg = w_shape[:2]
+    return (groups * cg, c_out // groups) + tuple(w_shape[2:])
+
+
+@functools.lru_cache(maxsize=1024)
+def _packed_layout(w_shape, y_shape, dilation, groups, itemsize):
+    """(scratch elements per thread, elements of a strip's padded plane, elements of it its
+    tiles read at most) of the packed kernels for the 4-D weight and output shapes given:
+    the kernels' blocking (_conv.packed_geom and packed_scratch) in Python ints, exact
+    however large. Kept per shape: 'auto' asks it again for the pass that runs."""
     c_out, cg, kh, kw = w_shape
     h_out, w_out = y_shape[2:]
-    if kh == 1 and _long_f64_row(dtype, w_out):
-        return None
-    itemsize = dtype.itemsize
     tile = line = 64 // itemsize
     cols = max(1, min(w_out, _conv.PACKED_STRIP * 8 // itemsize))
     rows = max(1, min(h_out, _conv.PACKED_STRIP_PIXELS // cols))
     padded = (rows + (kh - 1) * dilation[0]) * (cols + (kw - 1) * dilation[1])
-    if padded > PACKED_MAX_PADDED_FACTOR * kh * kw * rows * (cols + tile):
-        return None
     plane = -(-padded // line)
     plane = (plane + 1 - plane % 2) * line
     tiles = -(-(c_out // groups) // _conv.PACKED_TILE_ROWS) * _conv.PACKED_TILE_ROWS
-    need = cg * plane + tile + tiles * tile + line
-    return need if need * itemsize <= PACKED_MAX_SCRATCH_BYTES else None
+    return cg * plane + tile + tiles * tile + line, padded, kh * kw * rows * (cols + tile)
+
+
+def _packed_need(w_shape, y_shape, dilation, groups, dtype):
+    """The elements of scratch one thread of the packed kernels takes (_packed_layout), or
+    None where the packed path does not apply: float64 rows of more than PACKED_F64_MAX_ROW
+    outputs with a one-row kernel, scratch over PACKED_MAX_SCRATCH_BYTES or a padded strip
+    over PACKED_MAX_PADDED_FACTOR times the inputs its tiles read."""
+    if w_shape[2] == 1 and _long_f64_row(dtype, y_shape[3]):
+        return None
+    need, padded, read = _packed_layout(tuple(w_shape), tuple(y_shape), tuple(dilation),
+                                        groups, dtype.itemsize)
+    if padded > PACKED_MAX_PADDED_FACTOR * read or \
+            need * dtype.itemsize > PACKED_MAX_SCRATCH_BYTES:
+        return None
+    return need
 
 
 def _packed(x, w, bias, y, geometry):
@@ -568,13 +584,14 @@ def _packed_grad_input(g, w, grad_input, geometry):
     with unit strides it is the convolution of grad_output, padded by the kernel's span less
     the forward's padding, with the kernel flipped and its channels swapped in each group."""
     sh, sw, pt, pl, dh, dw, groups, num_threads = geometry
-    if not PACKED_GEMM or sh != 1 or sw != 1:
-        return False
+    swapped = _swapped(w.shape, groups)
+    if not PACKED_GEMM or sh != 1 or sw != 1 or \
+            _packed_need(swapped, grad_input.shape, (dh, dw), groups, g.dtype) is None:
+        return False          # (before the weight is flipped for nothing)
     c_out, cg, kh, kw = w.shape
     flipped = w.reshape(groups, c_out // groups, cg, kh, kw)[..., ::-1, ::-1]
-    flipped = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3, 4)).reshape(
-        groups * cg, c_out // groups, kh, kw)
-    return _packed(g, flipped, np.zeros(groups * cg, g.dtype), grad_input,
+    flipped = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3, 4)).reshape(swapped)
+    return _packed(g, flipped, np.zeros(swapped[0], g.dtype), grad_input,
                    (1, 1, (kh - 1) * dh - pt, (kw - 1) * dw - pl, dh, dw, groups, num_threads))
 
 

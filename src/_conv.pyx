@@ -105,18 +105,12 @@ cdef extern from "_simd.h" nogil:
                           Py_ssize_t os, int wide)
     void pyc_gather_f(Py_ssize_t n, const float* src, Py_ssize_t s, float* dst)
     void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
-    void pyc_pgemm1_f(Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK, const Py_ssize_t* off,
-                      const float* x, const float* w, const float* b, float* out,
-                      Py_ssize_t ldo)
-    void pyc_pgemm2_f(Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK, const Py_ssize_t* off,
-                      const float* x, const float* w, const float* b, float* out,
-                      Py_ssize_t ldo)
-    void pyc_pgemm1_d(Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK, const Py_ssize_t* off,
-                      const double* x, const double* w, const double* b, double* out,
-                      Py_ssize_t ldo)
-    void pyc_pgemm2_d(Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK, const Py_ssize_t* off,
-                      const double* x, const double* w, const double* b, double* out,
-                      Py_ssize_t ldo)
+    void pyc_pgemm_f(int nv, Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK,
+                     const Py_ssize_t* off, const float* x, const float* w, const float* b,
+                     float* out, Py_ssize_t ldo)
+    void pyc_pgemm_d(int nv, Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK,
+                     const Py_ssize_t* off, const double* x, const double* w, const double* b,
+                     double* out, Py_ssize_t ldo)
     int pyc_fma_vectors()
 
 cdef enum:
@@ -160,10 +154,6 @@ cdef int WIDE = pyc_wide_vectors()
 #: PLANE_BLOCK and ROW_PLANE_MAX_OUT, for pyconv1d.functional's cost model
 PLANE_BLOCK_SIZE = PLANE_BLOCK
 ROW_PLANE_MAX_OUTPUTS = ROW_PLANE_MAX_OUT
-#: the packed path's blocking (packed_geom), for pyconv1d.functional's exact scratch figure
-PACKED_TILE_ROWS = 6
-PACKED_STRIP = 256
-PACKED_STRIP_PIXELS = 2048
 
 
 def openmp_enabled():
@@ -1414,11 +1404,16 @@ cdef Py_ssize_t _unroll_scratch(Geom* g) noexcept nogil:
 # threads: the bits depend on the shape alone.
 
 cdef enum:
-    PG_ROWS = 6                 # filters per tile (PACKED_TILE_ROWS)
+    PG_ROWS = 6                 # filters per tile
     PG_STRIP = 256              # output columns per strip at most, in float64 (float32: twice)
     PG_STRIP_PIXELS = 2048      # output pixels per strip of several rows, about
     PG_PANEL_BYTES = 1 << 14    # padded inputs one tile reads per chunk of channels, at most
     PG_WEIGHT_BYTES = 3 << 16   # packed weights of all filters per chunk of channels, at most
+
+#: the packed path's blocking (packed_geom), for pyconv1d.functional's exact scratch figure
+PACKED_TILE_ROWS = PG_ROWS
+PACKED_STRIP = PG_STRIP
+PACKED_STRIP_PIXELS = PG_STRIP_PIXELS
 
 
 cdef struct Packed:
@@ -1465,37 +1460,13 @@ cdef inline Py_ssize_t _packed_scratch(Geom* g) noexcept nogil:
     return g.Cg * k.plane + k.TW + k.OB * PG_ROWS * k.TW + 64 // g.itemsize
 
 
-cdef void _pad_strip(const floating* x, Geom* g, Packed* k, Py_ssize_t top, Py_ssize_t left,
-                     floating* dst) noexcept nogil:
-    """dst (Hl x Wl) = the input plane x from row top and column left, zeros outside it."""
-    cdef Py_ssize_t r, h, a = max(0, -left), b = max(a, min(k.Wl, g.W - left))
-    cdef floating* row
-    for r in range(k.Hl):
-        h = top + r
-        row = dst + r * k.Wl
-        if h < 0 or h >= g.H or b == a:
-            memset(row, 0, k.Wl * sizeof(floating))
-            continue
-        if a > 0:
-            memset(row, 0, a * sizeof(floating))
-        memcpy(row + a, x + h * g.W + left + a, (b - a) * sizeof(floating))
-        if b < k.Wl:
-            memset(row + b, 0, (k.Wl - b) * sizeof(floating))
-
-
-cdef inline void _pgemm(bint two, Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KHW,
+cdef inline void _pgemm(int nv, Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KHW,
                         const Py_ssize_t* off, const floating* x, const floating* w,
                         const floating* b, floating* out, Py_ssize_t ldo) noexcept nogil:
     if floating is float:
-        if two:
-            pyc_pgemm2_f(C, plane, KHW, off, x, w, b, out, ldo)
-        else:
-            pyc_pgemm1_f(C, plane, KHW, off, x, w, b, out, ldo)
+        pyc_pgemm_f(nv, C, plane, KHW, off, x, w, b, out, ldo)
     else:
-        if two:
-            pyc_pgemm2_d(C, plane, KHW, off, x, w, b, out, ldo)
-        else:
-            pyc_pgemm1_d(C, plane, KHW, off, x, w, b, out, ldo)
+        pyc_pgemm_d(nv, C, plane, KHW, off, x, w, b, out, ldo)
 
 
 cdef void _packed_job(const floating* x, const floating* wk, const floating* bk, floating* y,
@@ -1506,14 +1477,16 @@ cdef void _packed_job(const floating* x, const floating* wk, const floating* bk,
     cdef Py_ssize_t KHW = g.KH * g.KW, half = k.TW // 2
     cdef Py_ssize_t rh = min(k.RH, g.H_out - h0), cw = min(k.CW, g.W_out - w0)
     cdef Py_ssize_t c, r, j, jt, n, c0, ct, cn, ob, rows, i, ldo
-    cdef bint two, whole
+    cdef int nv
+    cdef bint full, whole
     cdef floating* tails
     cdef floating* out
     cdef floating* dst
     buf = buf + (-(<size_t>buf) % 64) // sizeof(floating)    # planes on 64-byte lines
     tails = buf + g.Cg * k.plane + k.TW
     for c in range(g.Cg):
-        _pad_strip(x + c * g.H * g.W, g, k, h0 - g.pt, w0 - g.pl, buf + c * k.plane)
+        _pad_plane(x + c * g.H * g.W, g.H, g.W, buf + c * k.plane, k.Hl, k.Wl, g.pt - h0,
+                   g.pl - w0)
         # the lanes of a tile past its outputs read on into the gap between the planes:
         # zeros, never stale values (a denormal there would slow the whole vector down)
         memset(buf + c * k.plane + k.Hl * k.Wl, 0, (k.plane - k.Hl * k.Wl) * sizeof(floating))
@@ -1522,21 +1495,22 @@ cdef void _packed_job(const floating* x, const floating* wk, const floating* bk,
         for jt in range((cw + k.TW - 1) // k.TW):
             j = jt * k.TW
             n = min(k.TW, cw - j)
-            two = n > half
+            nv = 2 if n > half else 1            # vectors of positions in the tile
+            full = n == nv * half                # ... all of them outputs
             dst = y + (h0 + r) * g.W_out + w0 + j
             for ct in range((g.Cg + k.CB - 1) // k.CB):
                 c0 = ct * k.CB
                 cn = min(k.CB, g.Cg - c0)
                 for ob in range(k.OB):
-                    whole = g.Og - ob * PG_ROWS >= PG_ROWS and n == (k.TW if two else half)
+                    whole = full and g.Og - ob * PG_ROWS >= PG_ROWS
                     out = dst + ob * PG_ROWS * g.P if whole else tails + ob * PG_ROWS * k.TW
                     ldo = g.P if whole else k.TW
-                    _pgemm(two, cn, k.plane, KHW, off, buf + c0 * k.plane + r * k.Wl + j,
+                    _pgemm(nv, cn, k.plane, KHW, off, buf + c0 * k.plane + r * k.Wl + j,
                            wk + (ob * g.KK + c0 * KHW) * PG_ROWS,
                            bk + ob * PG_ROWS if c0 == 0 else NULL, out, ldo)
             for ob in range(k.OB):
                 rows = min(PG_ROWS, g.Og - ob * PG_ROWS)
-                if rows == PG_ROWS and n == (k.TW if two else half):
+                if full and rows == PG_ROWS:
                     continue
                 for i in range(rows):
                     memcpy(dst + (ob * PG_ROWS + i) * g.P, tails + (ob * PG_ROWS + i) * k.TW,
@@ -1567,10 +1541,11 @@ def forward_packed(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
         raise ValueError(f"bias must have {g.C_out} elements, got {bias.shape[0]}")
     if g.N == 0 or g.P == 0 or g.C_out == 0:
         return
-    if _packed_scratch(&g) < 0:
+    cdef Py_ssize_t need = _packed_scratch(&g)
+    if need < 0:
         raise ValueError("the packed path's scratch would pass 2**60 bytes")
-    if scratch.shape[0] < max(num_threads, 1) or scratch.shape[1] < _packed_scratch(&g):
-        raise ValueError(f"scratch must be at least ({num_threads}, {_packed_scratch(&g)}), "
+    if scratch.shape[0] < max(num_threads, 1) or scratch.shape[1] < need:
+        raise ValueError(f"scratch must be at least ({num_threads}, {need}), "
                          f"got ({scratch.shape[0]}, {scratch.shape[1]})")
     cdef Py_ssize_t packed = g.groups * k.OB * PG_ROWS
     cdef floating* wk = <floating*>malloc(max(packed * g.KK, 1) * sizeof(floating))

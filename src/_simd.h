@@ -699,6 +699,18 @@ PYC_PGEMM(float, f, 2)
 PYC_PGEMM(double, d, 1)
 PYC_PGEMM(double, d, 2)
 
+/* The tile of nv (1 or 2) vectors of positions. */
+#define PYC_PGEMM_NV(T, SUF)                                                                  \
+static inline void pyc_pgemm_##SUF(int nv, ptrdiff_t C, ptrdiff_t plane, ptrdiff_t KK,        \
+                                   const ptrdiff_t *off, const T *x, const T *w, const T *b,  \
+                                   T *out, ptrdiff_t ldo)                                     \
+{                                                                                             \
+    if (nv == 2) pyc_pgemm2_##SUF(C, plane, KK, off, x, w, b, out, ldo);                      \
+    else pyc_pgemm1_##SUF(C, plane, KK, off, x, w, b, out, ldo);                              \
+}
+PYC_PGEMM_NV(float, f)
+PYC_PGEMM_NV(double, d)
+
 /* 1 when the CPU runs the AVX2+FMA (x86-64-v3) code of the clones or the build: where the
  * packed path's tiles fit the 16 vector registers; else 0. With clones, the test the loader
  * makes for the x86-64-v3 clone (GCC 12+; before, its main features). */
