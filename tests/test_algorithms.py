@@ -741,10 +741,10 @@ def test_direct_conv1d_rows_filter_the_input_in_place(dtype, length, k, dilation
 @pytest.mark.parametrize("mult,k,padding", [(9, 9, 4), (17, 31, 15), (10, 8, "same"),
                                             (9, 31, (0, 40))])
 def test_direct_conv1d_blocks_of_one_input_channel(threads, mult, k, padding):
-    """float32 rows of one input channel per group, blocks of eight outputs: the blocks of 2+
-    outputs filter the row in place and a last block of one filters the padded plane, which
-    it must then pad itself (a first version reused the plane the block before had not
-    written: wrong outputs for every ninth channel). And the input gradient of one
+    """float32 rows of one input channel per group, blocks of eight outputs: every block, a
+    last block of one too, filters the row in place (a last block of one once filtered the
+    padded plane, which it must then pad itself; a first version reused the plane the block
+    before had not written: wrong outputs for every ninth channel). And the input gradient of one
     grad_output plane per group over blocks of several input channels. Integer-valued data,
     exact."""
     rng = np.random.default_rng([mult, k])
