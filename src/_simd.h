@@ -77,6 +77,41 @@
         }                                                                                     \
     }
 
+/* The loops of pyc_fir8_taps with 32-byte vectors (AVX2, SSE2, NEON), whose 16 registers
+ * (AVX2) cannot hold two vectors of eight outputs (16 accumulators, the inputs and a weight):
+ * GCC kept some accumulators on the stack, each of their multiply-adds waiting on a store and
+ * a load. Four outputs at a time instead (outputs I0..I3), three vectors of each at once: 12
+ * accumulators, 3 input vectors and a weight; then one vector at a time. Advances t. */
+#define PYC_LD3(i) vec a##i = *(vec *)(y##i + t), b##i = *(vec *)(y##i + t + V),              \
+                       c##i = *(vec *)(y##i + t + 2 * V);
+#define PYC_ST3(i) *(vec *)(y##i + t) = a##i; *(vec *)(y##i + t + V) = b##i;                  \
+                   *(vec *)(y##i + t + 2 * V) = c##i;
+#define PYC_LD1(i) vec a##i = *(vec *)(y##i + t);
+#define PYC_ST1(i) *(vec *)(y##i + t) = a##i;
+#define PYC_FIR4_BODY(T, I0, I1, I2, I3)                                                      \
+    {                                                                                         \
+        enum { V = 32 / sizeof(T) };                                                          \
+        typedef T vec __attribute__((vector_size(32), aligned(sizeof(T))));                   \
+        for (; t + 3 * V <= n; t += 3 * V) {                                                  \
+            PYC_LD3(I0) PYC_LD3(I1) PYC_LD3(I2) PYC_LD3(I3)                                   \
+            for (ptrdiff_t k = 0; k < K; k++) {                                               \
+                const T *xk = x + t + off[k];                                                 \
+                vec xa = *(const vec *)(xk), xb = *(const vec *)(xk + V);                     \
+                vec xc = *(const vec *)(xk + 2 * V);                                          \
+                PYC_TAP3(I0) PYC_TAP3(I1) PYC_TAP3(I2) PYC_TAP3(I3)                           \
+            }                                                                                 \
+            PYC_ST3(I0) PYC_ST3(I1) PYC_ST3(I2) PYC_ST3(I3)                                   \
+        }                                                                                     \
+        for (; t + V <= n; t += V) {                                                          \
+            PYC_LD1(I0) PYC_LD1(I1) PYC_LD1(I2) PYC_LD1(I3)                                   \
+            for (ptrdiff_t k = 0; k < K; k++) {                                               \
+                vec xa = *(const vec *)(x + t + off[k]);                                      \
+                PYC_TAP1(I0) PYC_TAP1(I1) PYC_TAP1(I2) PYC_TAP1(I3)                           \
+            }                                                                                 \
+            PYC_ST1(I0) PYC_ST1(I1) PYC_ST1(I2) PYC_ST1(I3)                                   \
+        }                                                                                     \
+    }
+
 /* Three VB-byte vectors of outputs at once for pyc_fir8_taps (advances t): 24 accumulators,
  * so each weight, broadcast once, serves three products and each tap loads 11 values for 24
  * multiply-adds. Only for AVX-512, whose 32 registers hold them all. */
@@ -421,9 +456,10 @@ PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *res
  * multiply-adds rather than on loads. With nb < 8, outputs nb..7 repeat output nb - 1 (the   \
  * same sums, stored to the same place): the cost of eight outputs, but eight chains of       \
  * multiply-adds in flight, where pyc_fir_taps on a row shorter than its eight vectors runs   \
- * one. VB-byte vectors: 64 with AVX-512 (eight accumulators, one register each), 32          \
- * elsewhere (two registers each with SSE2). Each y[m*ys + t] sums its taps in k order, as    \
- * the vector loops of pyc_fir_taps do, so the two give the same bits. */                     \
+ * one. With AVX-512, 64-byte vectors of the eight outputs at once; elsewhere 32-byte        \
+ * vectors of four outputs at a time (PYC_FIR4_BODY: outputs 4..7 only where nb > 4). Each    \
+ * y[m*ys + t] sums its taps in k order, as the vector loops of pyc_fir_taps do, so the two   \
+ * give the same bits. */                                                                     \
 PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,    \
                                            ptrdiff_t ws, const ptrdiff_t *restrict off,       \
                                            const T *restrict x, T *restrict y, ptrdiff_t ys,  \
@@ -442,7 +478,12 @@ PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *re
         PYC_FIR8_BODY3(T, 64)                                                                 \
         PYC_FIR8_BODY(T, 64)                                                                  \
     } else {                                                                                  \
-        PYC_FIR8_BODY(T, 32)                                                                  \
+        ptrdiff_t t0 = t;                                                                     \
+        PYC_FIR4_BODY(T, 0, 1, 2, 3)                                                          \
+        if (nb > 4) {     /* else outputs 4..7 repeat output nb - 1, done */                  \
+            t = t0;                                                                           \
+            PYC_FIR4_BODY(T, 4, 5, 6, 7)                                                      \
+        }                                                                                     \
     }                                                                                         \
 }                                                                                             \
 /* One tap of a max pool over `rows` runs of n outputs: output q of run r takes v = x[r*xr +  \
