@@ -551,32 +551,33 @@ PYC_CLONES static ptrdiff_t pyc_argmax_##SUF(ptrdiff_t n, const T *restrict x)  
 PYC_ARGMAX(float, f, 8)
 PYC_ARGMAX(double, d, 4)
 
-/* The vector loop of a correlation tile with VB-byte vectors (advances t; adds the lanes of
- * each accumulator, in lane order, into s). */
-#define PYC_XCORR_TILE_BODY(T, VB, NI, NJ)                                                    \
+/* The vector loop of a correlation tile with VB-byte vectors over outputs I0 <= i < I0 + NP
+ * (advances t; adds the lanes of each accumulator, in lane order, into s). */
+#define PYC_XCORR_TILE_BODY(T, VB, I0, NP, NJ)                                                \
     {                                                                                         \
         enum { V = VB / sizeof(T) };                                                          \
         typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
-        vec a[NI][NJ];                                                                        \
-        for (int i = 0; i < NI; i++)                                                          \
+        vec a[NP][NJ];                                                                        \
+        for (int i = 0; i < NP; i++)                                                          \
             for (int j = 0; j < NJ; j++) a[i][j] = (vec){0};                                  \
         for (; t + V <= n; t += V) {                                                          \
             vec xv[NJ], gv;                                                                   \
             for (int j = 0; j < NJ; j++) xv[j] = *(const vec *)(x + t + off[j]);              \
-            for (int i = 0; i < NI; i++) {                                                    \
-                gv = *(const vec *)(g + i * gs + t);                                          \
+            for (int i = 0; i < NP; i++) {                                                    \
+                gv = *(const vec *)(g + (I0 + i) * gs + t);                                   \
                 for (int j = 0; j < NJ; j++) a[i][j] += gv * xv[j];                           \
             }                                                                                 \
         }                                                                                     \
-        for (int i = 0; i < NI; i++)                                                          \
+        for (int i = 0; i < NP; i++)                                                          \
             for (int j = 0; j < NJ; j++)                                                      \
-                for (int l = 0; l < V; l++) s[i][j] += a[i][j][l];                            \
+                for (int l = 0; l < V; l++) s[I0 + i][j] += a[i][j][l];                       \
     }
 
 /* A tile of the direct weight gradient: out[i*os + j] += sum_{t<n} g[i*gs + t] * x[t + off[j]]
  * for i < NI outputs and j < NJ taps. NI loads of g and NJ of x serve NI*NJ products, in
- * NI*NJ vector accumulators; each sum takes its terms in a fixed order (vector lanes, then
- * the scalar tail). */
+ * NI*NJ vector accumulators (with 32-byte vectors, a 4x4 tile as two of 2x4, which AVX2's
+ * 16 registers hold); each sum takes its terms in a fixed order (vector lanes, then the
+ * scalar tail). */
 #define PYC_XCORR_TILE(T, SUF, NI, NJ)                                                        \
 PYC_CLONES static void pyc_xcorr_##NI##x##NJ##_##SUF(                                         \
     ptrdiff_t n, const T *restrict g, ptrdiff_t gs, const T *restrict x,                      \
@@ -589,9 +590,16 @@ PYC_CLONES static void pyc_xcorr_##NI##x##NJ##_##SUF(                           
     if (wide && NI == 1 && NJ == 8 && PYC_XCORR8_RUN_OK(off)) {                               \
         t = PYC_XCORR8_RUN_CALL(SUF, n, g, x + off[0], s[0]);                                 \
     } else if (wide) {                                                                        \
-        PYC_XCORR_TILE_BODY(T, 64, NI, NJ)                                                    \
+        PYC_XCORR_TILE_BODY(T, 64, 0, NI, NJ)                                                 \
+    } else if (NI * NJ > 8) {                                                                 \
+        /* two outputs at a time: 4x4 accumulators, the inputs and g exceed AVX2's 16 */      \
+        ptrdiff_t t0 = t;                                                                     \
+        for (int h = 0; h < NI; h += 2) {                                                     \
+            t = t0;                                                                           \
+            PYC_XCORR_TILE_BODY(T, 32, h, 2, NJ)                                              \
+        }                                                                                     \
     } else {                                                                                  \
-        PYC_XCORR_TILE_BODY(T, 32, NI, NJ)                                                    \
+        PYC_XCORR_TILE_BODY(T, 32, 0, NI, NJ)                                                 \
     }                                                                                         \
     for (; t < n; t++)                                                                        \
         for (int i = 0; i < NI; i++)                                                          \
