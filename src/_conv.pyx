@@ -25,14 +25,15 @@ Indices outside the input read as zero; the padding is never materialised.
 Two algorithms here, chosen by the caller (pyconv1d.functional documents the cost model; the
 third, the FFT, lives in pyconv1d/_fft.py):
 
-* direct: FIR-style loops over the taps with vectorised row updates (src/_simd.h); 2-D kernels
-  with unit strides, and the forward and input gradient of conv1d rows whose channels mix,
-  run over zero-padded copies of the planes (rows), the taps of a chunk of input channels in
-  one pass, eight outputs per load (a conv1d row of one input channel, or of one grad_output
-  plane, reads its inside stretch in place); a single filter with AVX-512 loads each run of a
-  kernel row's inputs once and shifts it in registers; the 2-D weight gradient correlates
-  tiles of 4 grad_output planes with 4 taps. Work is split over (sample, channel) planes; best for
-  depthwise, grouped, few-channel and (unit strides) mid-channel shapes.
+* direct: FIR-style loops over the taps with vectorised row updates (src/_simd.h); 2-D
+  kernels with unit strides, and the forward and input gradient of conv1d rows whose
+  channels mix, run over zero-padded copies of the planes (rows), the taps of a chunk of
+  input channels in one pass, eight outputs per load (four with AVX2) (a conv1d row of one
+  input channel, or of one grad_output plane, reads its inside stretch in place); a single
+  filter with AVX-512 loads each run of a kernel row's inputs once and shifts it in
+  registers; the 2-D weight gradient correlates tiles of 4 grad_output planes with 4 taps.
+  Work is split over (sample, channel) planes; best for depthwise, grouped, few-channel and
+  (unit strides) mid-channel shapes.
 * gemm: "unroll + matmul". A block of output pixels (or of several whole samples, when planes
   are small) is unrolled into a (Cg*KH*KW, T) matrix in a per-thread scratch buffer (im2col),
   then one BLAS gemm per block computes y[block, group] = w[group] @ cols. The input gradient
