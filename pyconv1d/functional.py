@@ -378,8 +378,10 @@ def _fft_fallback(args, requested, algorithm, *arrays):
 
 def _backward_algorithms(args, requested, resolved):
     """The algorithms of the input and the weight gradient: ``resolved`` (the call's), except
-    'gemm' where ``algorithm='auto'`` picked the direct path for a layer whose channels mix
-    and the unrolled pass is measured faster: the weight gradient of a conv1d with 8+
+    'direct' for the input gradient where 'auto' resolved 'gemm' and the packed tiles would
+    run a third or more of their rows empty (see the code), and 'gemm' where
+    ``algorithm='auto'`` picked the direct path for a layer whose channels mix and the
+    unrolled pass is measured faster: the weight gradient of a conv1d with 8+
     outputs per group and a reduction of 16+ (its direct pass runs row by row), the input
     gradient over 16+ input channels per group with unit strides where the packed tiles run
     (``PACKED_GEMM``), and for conv2d (here, on 3x3 kernels, 1 thread, against OpenBLAS's own
@@ -411,10 +413,21 @@ def _backward_algorithms(args, requested, resolved):
       the median; with 32 outputs 0.86x, with 64 0.73x in the median), and in float64 from
       DIRECT_WEIGHT_MIN_PIXELS with up to 32 outputs (0.85-2.1x, median 1.22x) or from half
       of it with up to 16 (0.7-2x, median 1.15x; with 64 outputs even, 1.0x)."""
-    if requested != "auto" or resolved != "direct":
+    if requested != "auto":
         return resolved, resolved
     cg = args.x.shape[1] // args.groups
     og = args.w.shape[0] // args.groups
+    if resolved != "direct":
+        # the tiles' filters in the input gradient are the input channels, 6 to a tile:
+        # where a third of their rows or more would be empty (1-4, 7 or 8 channels per
+        # group), the direct input gradient runs instead (measured with AVX2, the whole
+        # backward by 'auto', 1 and 2 threads: 1.08-1.35x as fast over 3 and 8 channels with
+        # 64-128 outputs, conv1d and 3x3 conv2d; over 6 and 12, which fill their tiles,
+        # 0.75-1.13x, and even over 10)
+        tiles = -(-cg // _conv.PACKED_TILE_ROWS) * _conv.PACKED_TILE_ROWS
+        empty = (resolved == "gemm" and PACKED_GEMM and 2 * tiles >= 3 * cg
+                 and _packs(args, True))
+        return ("direct" if empty else resolved), resolved
     # where the packed tiles run (PACKED_GEMM), they take the input gradient over 16+ input
     # channels per group (the tiles' filters) from the direct path: measured with AVX2 (1
     # thread, 16 samples, 16-64 outputs; conv1d rows of 500, 3x3 kernels over 32x40 planes)

@@ -1180,6 +1180,45 @@ def test_auto_backward_with_the_packed_path(monkeypatch, packed_rules, nd, c_in,
                                                 output_mask=(False, True, False)).grad_weight)
 
 
+@pytest.mark.parametrize("nd,c_in,c_out,groups,direct", [
+    (1, 8, 64, 1, True),        # 8 channels fill 8 of two tiles' 12 rows
+    (1, 7, 64, 1, True),
+    (2, 8, 128, 1, True),
+    (2, 16, 256, 2, True),      # 8 per group
+    (1, 12, 64, 1, False),      # two full tiles
+    (1, 6, 128, 1, False),
+    (2, 10, 128, 1, False),     # 10 of 12 rows
+    (1, 16, 64, 1, False),
+])
+def test_auto_backward_leaves_partly_empty_input_tiles(monkeypatch, packed_rules, nd, c_in,
+                                                        c_out, groups, direct):
+    """Where the rules without the tiles pick 'gemm' for the backward, 'auto' runs the input
+    gradient direct when a third or more of the tiles' rows (6 input channels per tile)
+    would be empty; the weight gradient stays the unroll's. Bitwise what the direct input
+    gradient gives, and no packed call then."""
+    calls = _spy(monkeypatch)
+    fwd, bwd = FUNCS[nd]
+    rng = np.random.default_rng([nd, c_in, c_out])
+    size = 40 if nd == 1 else 12
+    x = rng.standard_normal((2, c_in) + (size,) * nd).astype(np.float32)
+    w = rng.standard_normal((c_out, c_in // groups) + (3,) * nd).astype(np.float32)
+    monkeypatch.setattr(functional, "PACKED_GEMM", False)
+    assert choose_algorithm(c_in, c_out, (3,) * nd, groups=groups, length=size) == "gemm"
+    monkeypatch.setattr(functional, "PACKED_GEMM", True)
+    g = rng.standard_normal(fwd(x, w, padding=1, groups=groups).shape).astype(np.float32)
+    del calls[:]
+    gi = bwd(g, x, w, 1, 1, 1, groups, output_mask=(True, False, False)).grad_input
+    assert len(calls) == (0 if direct else 1)
+    ref = bwd(g, x, w, 1, 1, 1, groups, algorithm="direct", output_mask=(True, False, False))
+    if direct:
+        assert np.array_equal(gi, ref.grad_input)
+    else:
+        assert_close(gi, ref.grad_input, np.float32, c_out // groups * 3 ** nd, "grad_input")
+    gw = bwd(g, x, w, 1, 1, 1, groups, output_mask=(False, True, False)).grad_weight
+    assert np.array_equal(gw, bwd(g, x, w, 1, 1, 1, groups, algorithm="gemm",
+                                  output_mask=(False, True, False)).grad_weight)
+
+
 def test_packed_scratch_figure_is_the_kernels(packed_rules):
     """functional._packed_need computes the kernels' own scratch figure (in Python ints);
     past 2**60 bytes the kernels answer -1 instead of a wrapped product, and a call whose
