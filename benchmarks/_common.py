@@ -826,15 +826,19 @@ def parse_args(argv, description: str, cases: Sequence[Case]):
     return args
 
 
+def select_cases(cases: Sequence[Case], substr: Optional[str]) -> List[Case]:
+    """The cases whose name or shape contains ``substr`` (case-insensitive); all without."""
+    f = (substr or "").lower()
+    return [c for c in cases if f in c.name.lower() or f in c.describe().lower()]
+
+
 def run_benchmark(title: str, cases: Sequence[Case], argv=None) -> Optional[List[dict]]:
     """Parse the command line, run every selected row, print and save the table.
 
     Returns the rows; ``None`` after ``--list``; ``[]`` when ``--filter`` matched no case.
     """
     args = parse_args(argv, title, cases)
-    if args.filter:
-        f = args.filter.lower()
-        cases = [c for c in cases if f in c.name.lower() or f in c.describe().lower()]
+    cases = select_cases(cases, args.filter)
     if args.list:
         for c in cases:
             print(f"{c.name:<22} {c.describe()}  {c.note}")

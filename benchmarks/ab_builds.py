@@ -16,21 +16,19 @@ cancels drift slower than a round), and whether the two builds' results are bitw
 """
 import argparse
 import importlib
-import math
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 try:
     from . import run_all
-    from ._common import make_inputs, pyconv1d_functions
+    from ._common import interleaved_timing, make_inputs, pyconv1d_functions, select_cases
 except ImportError:  # run as a script: benchmarks/ is sys.path[0]
     import run_all
-    from _common import make_inputs, pyconv1d_functions
+    from _common import interleaved_timing, make_inputs, pyconv1d_functions, select_cases
 
 OLD_NAME = "pyconv1d_old"
 
@@ -69,19 +67,10 @@ def same_bits(a, b):
 
 
 def alternate(old, new, rounds, min_sample):
-    """(old times, new times) per round, each a sample of enough calls to last min_sample."""
-    start = time.perf_counter()
-    old()
-    number = max(1, math.ceil(min_sample / max(time.perf_counter() - start, 1e-9)))
-    new()
-    times = ([], [])
-    for _ in range(rounds):
-        for fn, out in ((old, times[0]), (new, times[1])):
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            out.append((time.perf_counter() - start) / number)
-    return np.array(times[0]), np.array(times[1])
+    """(old times, new times) per round: interleaved_timing's samples, with no pause between
+    the builds (both are ours: the same OpenMP runtime, no idle team of another to wait out)."""
+    times = interleaved_timing({"old": old, "new": new}, rounds, min_sample, settle=0)
+    return (np.array(times["old"]["samples_s"]), np.array(times["new"]["samples_s"]))
 
 
 def main(argv=None):
@@ -105,8 +94,7 @@ def main(argv=None):
         parser.error(f"--threads must be positive, got {args.threads}")
     if not args.min_sample >= 0:
         parser.error(f"--min-sample must be >= 0, got {args.min_sample}")
-    cases = [c for c in run_all.CASES
-             if args.filter.lower() in (c.name + " " + c.describe()).lower()]
+    cases = select_cases(run_all.CASES, args.filter)
     if not cases:
         raise SystemExit(f"no benchmark case matches --filter {args.filter!r}")
     with tempfile.TemporaryDirectory() as where:

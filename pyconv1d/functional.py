@@ -424,8 +424,7 @@ def _backward_algorithms(args, requested, resolved):
         # backward by 'auto', 1 and 2 threads: 1.08-1.35x as fast over 3 and 8 channels with
         # 64-128 outputs, conv1d and 3x3 conv2d; over 6 and 12, which fill their tiles,
         # 0.75-1.13x, and even over 10)
-        tiles = -(-cg // _conv.PACKED_TILE_ROWS) * _conv.PACKED_TILE_ROWS
-        empty = (resolved == "gemm" and PACKED_GEMM and 2 * tiles >= 3 * cg
+        empty = (resolved == "gemm" and PACKED_GEMM and 2 * _tile_rows(cg) >= 3 * cg
                  and _packs(args, True))
         return ("direct" if empty else resolved), resolved
     # where the packed tiles run (PACKED_GEMM), they take the input gradient over 16+ input
@@ -550,6 +549,11 @@ def _swapped(w_shape, groups):
     return (groups * cg, c_out // groups) + tuple(w_shape[2:])
 
 
+def _tile_rows(n):
+    """The rows of the packed tiles that n filters fill, whole tiles of PACKED_TILE_ROWS."""
+    return -(-n // _conv.PACKED_TILE_ROWS) * _conv.PACKED_TILE_ROWS
+
+
 @functools.lru_cache(maxsize=1024)
 def _packed_layout(w_shape, y_shape, dilation, groups, itemsize):
     """(scratch elements per thread, elements of a strip's padded plane, elements of it its
@@ -564,8 +568,8 @@ def _packed_layout(w_shape, y_shape, dilation, groups, itemsize):
     padded = (rows + (kh - 1) * dilation[0]) * (cols + (kw - 1) * dilation[1])
     plane = -(-padded // line)
     plane = (plane + 1 - plane % 2) * line
-    tiles = -(-(c_out // groups) // _conv.PACKED_TILE_ROWS) * _conv.PACKED_TILE_ROWS
-    return cg * plane + tile + tiles * tile + line, padded, kh * kw * rows * (cols + tile)
+    need = cg * plane + tile + _tile_rows(c_out // groups) * tile + line
+    return need, padded, kh * kw * rows * (cols + tile)
 
 
 def _packed_need(w_shape, y_shape, dilation, groups, dtype):

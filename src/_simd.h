@@ -30,110 +30,54 @@
 #define PYC_CLONES
 #endif
 
-/* Eight accumulators a0..a7, loaded from (stored to) the eight outputs y0..y7 at t + O. */
-#define PYC_LOAD8(a, O)                                                                       \
-    vec a##0 = *(vec *)(y0 + t + (O)), a##1 = *(vec *)(y1 + t + (O));                         \
-    vec a##2 = *(vec *)(y2 + t + (O)), a##3 = *(vec *)(y3 + t + (O));                         \
-    vec a##4 = *(vec *)(y4 + t + (O)), a##5 = *(vec *)(y5 + t + (O));                         \
-    vec a##6 = *(vec *)(y6 + t + (O)), a##7 = *(vec *)(y7 + t + (O));
-#define PYC_STORE8(a, O)                                                                      \
-    *(vec *)(y0 + t + (O)) = a##0; *(vec *)(y1 + t + (O)) = a##1;                             \
-    *(vec *)(y2 + t + (O)) = a##2; *(vec *)(y3 + t + (O)) = a##3;                             \
-    *(vec *)(y4 + t + (O)) = a##4; *(vec *)(y5 + t + (O)) = a##5;                             \
-    *(vec *)(y6 + t + (O)) = a##6; *(vec *)(y7 + t + (O)) = a##7;
+/* Output i's accumulators over one, two or three vectors at t (a<i>, b<i>, c<i>), loaded from
+ * and stored to y<i>; and the outputs they run over: one, two, four or all eight of y0..y7,
+ * or the last four. */
+#define PYC_LD1(i) vec a##i = *(vec *)(y##i + t);
+#define PYC_LD2(i) PYC_LD1(i) vec b##i = *(vec *)(y##i + t + V);
+#define PYC_LD3(i) PYC_LD2(i) vec c##i = *(vec *)(y##i + t + 2 * V);
+#define PYC_ST1(i) *(vec *)(y##i + t) = a##i;
+#define PYC_ST2(i) PYC_ST1(i) *(vec *)(y##i + t + V) = b##i;
+#define PYC_ST3(i) PYC_ST2(i) *(vec *)(y##i + t + 2 * V) = c##i;
+#define PYC_EACH1(M) M(0)
+#define PYC_EACH2(M) M(0) M(1)
+#define PYC_EACH4(M) M(0) M(1) M(2) M(3)
+#define PYC_EACH4_HI(M) M(4) M(5) M(6) M(7)
+#define PYC_EACH8(M) PYC_EACH4(M) PYC_EACH4_HI(M)
 
 /* Tap k of output i (weight w<i>) into one, two or three vectors of outputs (accumulators
- * a<i>, b<i>, c<i>; inputs xa, xb, xc), the weight broadcast once; and the eight outputs'. */
+ * a<i>, b<i>, c<i>; inputs xa, xb, xc), the weight broadcast once. */
 #define PYC_TAP1(i) a##i += w##i[k] * xa;
 #define PYC_TAP2(i) { vec c_ = w##i[k] - (vec){}; a##i += c_ * xa; b##i += c_ * xb; }
 #define PYC_TAP3(i)                                                                           \
     { __typeof__(*w##i) v_ = w##i[k]; a##i += v_ * xa; b##i += v_ * xb; c##i += v_ * xc; }
-#define PYC_EACH8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
 
-/* The vector loop of pyc_fir8_taps with VB-byte vectors (advances t). */
-#define PYC_FIR8_BODY(T, VB)                                                                  \
+/* The loops of pyc_fir8_taps over the outputs EACH (PYC_EACH8, PYC_EACH4 or PYC_EACH4_HI) with
+ * VB-byte vectors, NV (1, 2 or 3) vectors of each output at once, while they fit before n
+ * (advances t). Each weight, broadcast once, serves NV products; with eight outputs and three
+ * vectors, 24 accumulators and 11 loads per tap for 24 multiply-adds, which only AVX-512's 32
+ * registers hold. With 32-byte vectors, as on AVX2, two vectors of eight outputs (16
+ * accumulators, the inputs and a weight) already passed AVX2's 16 registers: GCC kept some
+ * accumulators on the stack, each of their multiply-adds waiting on a store and a load, so
+ * there the outputs run four at a time, three vectors each (12 accumulators). */
+#define PYC_FIR_NV(T, VB, NV, EACH)                                                           \
     {                                                                                         \
         enum { V = VB / sizeof(T) };                                                          \
         typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
-        /* two vectors of outputs at once: each weight, broadcast once, serves two products */ \
-        for (; t + 2 * V <= n; t += 2 * V) {                                                  \
-            PYC_LOAD8(a, 0)                                                                   \
-            PYC_LOAD8(b, V)                                                                   \
-            for (ptrdiff_t k = 0; k < K; k++) {                                               \
-                vec xa = *(const vec *)(x + t + off[k]);                                      \
-                vec xb = *(const vec *)(x + t + V + off[k]);                                  \
-                PYC_EACH8(PYC_TAP2)                                                           \
-            }                                                                                 \
-            PYC_STORE8(a, 0)                                                                  \
-            PYC_STORE8(b, V)                                                                  \
-        }                                                                                     \
-        for (; t + V <= n; t += V) {                                                          \
-            PYC_LOAD8(a, 0)                                                                   \
-            for (ptrdiff_t k = 0; k < K; k++) {                                               \
-                vec xa = *(const vec *)(x + t + off[k]);                                      \
-                PYC_EACH8(PYC_TAP1)                                                           \
-            }                                                                                 \
-            PYC_STORE8(a, 0)                                                                  \
-        }                                                                                     \
-    }
-
-/* The loops of pyc_fir8_taps with 32-byte vectors (AVX2, SSE2, NEON), whose 16 registers
- * (AVX2) cannot hold two vectors of eight outputs (16 accumulators, the inputs and a weight):
- * GCC kept some accumulators on the stack, each of their multiply-adds waiting on a store and
- * a load. Four outputs at a time instead (outputs I0..I3), three vectors of each at once: 12
- * accumulators, 3 input vectors and a weight; then one vector at a time. Advances t. */
-#define PYC_LD3(i) vec a##i = *(vec *)(y##i + t), b##i = *(vec *)(y##i + t + V),              \
-                       c##i = *(vec *)(y##i + t + 2 * V);
-#define PYC_ST3(i) *(vec *)(y##i + t) = a##i; *(vec *)(y##i + t + V) = b##i;                  \
-                   *(vec *)(y##i + t + 2 * V) = c##i;
-#define PYC_LD1(i) vec a##i = *(vec *)(y##i + t);
-#define PYC_ST1(i) *(vec *)(y##i + t) = a##i;
-#define PYC_FIR4_BODY(T, I0, I1, I2, I3)                                                      \
-    {                                                                                         \
-        enum { V = 32 / sizeof(T) };                                                          \
-        typedef T vec __attribute__((vector_size(32), aligned(sizeof(T))));                   \
-        for (; t + 3 * V <= n; t += 3 * V) {                                                  \
-            PYC_LD3(I0) PYC_LD3(I1) PYC_LD3(I2) PYC_LD3(I3)                                   \
+        for (; t + NV * V <= n; t += NV * V) {                                                \
+            EACH(PYC_LD##NV)                                                                  \
             for (ptrdiff_t k = 0; k < K; k++) {                                               \
                 const T *xk = x + t + off[k];                                                 \
-                vec xa = *(const vec *)(xk), xb = *(const vec *)(xk + V);                     \
-                vec xc = *(const vec *)(xk + 2 * V);                                          \
-                PYC_TAP3(I0) PYC_TAP3(I1) PYC_TAP3(I2) PYC_TAP3(I3)                           \
+                vec xa = *(const vec *)(xk);                                                  \
+                PYC_FIR_X##NV                                                                 \
+                EACH(PYC_TAP##NV)                                                             \
             }                                                                                 \
-            PYC_ST3(I0) PYC_ST3(I1) PYC_ST3(I2) PYC_ST3(I3)                                   \
-        }                                                                                     \
-        for (; t + V <= n; t += V) {                                                          \
-            PYC_LD1(I0) PYC_LD1(I1) PYC_LD1(I2) PYC_LD1(I3)                                   \
-            for (ptrdiff_t k = 0; k < K; k++) {                                               \
-                vec xa = *(const vec *)(x + t + off[k]);                                      \
-                PYC_TAP1(I0) PYC_TAP1(I1) PYC_TAP1(I2) PYC_TAP1(I3)                           \
-            }                                                                                 \
-            PYC_ST1(I0) PYC_ST1(I1) PYC_ST1(I2) PYC_ST1(I3)                                   \
+            EACH(PYC_ST##NV)                                                                  \
         }                                                                                     \
     }
-
-/* Three VB-byte vectors of outputs at once for pyc_fir8_taps (advances t): 24 accumulators,
- * so each weight, broadcast once, serves three products and each tap loads 11 values for 24
- * multiply-adds. Only for AVX-512, whose 32 registers hold them all. */
-#define PYC_FIR8_BODY3(T, VB)                                                                 \
-    {                                                                                         \
-        enum { V = VB / sizeof(T) };                                                          \
-        typedef T vec __attribute__((vector_size(VB), aligned(sizeof(T))));                   \
-        for (; t + 3 * V <= n; t += 3 * V) {                                                  \
-            PYC_LOAD8(a, 0)                                                                   \
-            PYC_LOAD8(b, V)                                                                   \
-            PYC_LOAD8(c, 2 * V)                                                               \
-            for (ptrdiff_t k = 0; k < K; k++) {                                               \
-                const T *xk = x + t + off[k];                                                 \
-                vec xa = *(const vec *)(xk), xb = *(const vec *)(xk + V);                     \
-                vec xc = *(const vec *)(xk + 2 * V);                                          \
-                PYC_EACH8(PYC_TAP3)                                                           \
-            }                                                                                 \
-            PYC_STORE8(a, 0)                                                                  \
-            PYC_STORE8(b, V)                                                                  \
-            PYC_STORE8(c, 2 * V)                                                              \
-        }                                                                                     \
-    }
+#define PYC_FIR_X1
+#define PYC_FIR_X2 vec xb = *(const vec *)(xk + V);
+#define PYC_FIR_X3 PYC_FIR_X2 vec xc = *(const vec *)(xk + 2 * V);
 
 /* The vector loops of pyc_fir_taps with VB-byte vectors (advance t): blocks of eight vectors
  * of outputs, then one block of four and one of two, then one vector. Each vector's sum is a
@@ -143,20 +87,16 @@
 #define PYC_FIR_ACC(j) vec a##j = *(vec *)(yt + (j) * V);
 #define PYC_FIR_MAC(j) a##j += wk * *(const vec *)(xs + (j) * V);
 #define PYC_FIR_OUT(j) *(vec *)(yt + (j) * V) = a##j;
-#define PYC_FIR_EACH1(M) M(0)
-#define PYC_FIR_EACH2(M) M(0) M(1)
-#define PYC_FIR_EACH4(M) M(0) M(1) M(2) M(3)
-#define PYC_FIR_EACH8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
 #define PYC_FIR_BLOCK(T, NB)                                                                  \
             {                                                                                 \
                 T *yt = y + t;                                                                \
-                PYC_FIR_EACH##NB(PYC_FIR_ACC)                                                 \
+                PYC_EACH##NB(PYC_FIR_ACC)                                                     \
                 for (ptrdiff_t k = 0; k < K; k++) {                                           \
                     const T *xs = x + t + off[k];                                             \
                     T wk = w[k];                                                              \
-                    PYC_FIR_EACH##NB(PYC_FIR_MAC)                                             \
+                    PYC_EACH##NB(PYC_FIR_MAC)                                                 \
                 }                                                                             \
-                PYC_FIR_EACH##NB(PYC_FIR_OUT)                                                 \
+                PYC_EACH##NB(PYC_FIR_OUT)                                                     \
             }
 #define PYC_FIR_BODY(T, VB)                                                                   \
     {                                                                                         \
@@ -457,7 +397,7 @@ PYC_CLONES static void pyc_fir_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *res
  * same sums, stored to the same place): the cost of eight outputs, but eight chains of       \
  * multiply-adds in flight, where pyc_fir_taps on a row shorter than its eight vectors runs   \
  * one. With AVX-512, 64-byte vectors of the eight outputs at once; elsewhere 32-byte        \
- * vectors of four outputs at a time (PYC_FIR4_BODY: outputs 4..7 only where nb > 4). Each    \
+ * vectors of four outputs at a time (PYC_FIR_NV: outputs 4..7 only where nb > 4). Each       \
  * y[m*ys + t] sums its taps in k order, as the vector loops of pyc_fir_taps do, so the two   \
  * give the same bits. */                                                                     \
 PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *restrict w,    \
@@ -475,14 +415,17 @@ PYC_CLONES static void pyc_fir8_taps_##SUF(ptrdiff_t n, ptrdiff_t K, const T *re
     const T *w0 = w, *w1 = w + m1 * ws, *w2 = w + m2 * ws, *w3 = w + m3 * ws;                 \
     const T *w4 = w + m4 * ws, *w5 = w + m5 * ws, *w6 = w + m6 * ws, *w7 = w + m7 * ws;       \
     if (wide) {                                                                               \
-        PYC_FIR8_BODY3(T, 64)                                                                 \
-        PYC_FIR8_BODY(T, 64)                                                                  \
+        PYC_FIR_NV(T, 64, 3, PYC_EACH8)                                                       \
+        PYC_FIR_NV(T, 64, 2, PYC_EACH8)                                                       \
+        PYC_FIR_NV(T, 64, 1, PYC_EACH8)                                                       \
     } else {                                                                                  \
         ptrdiff_t t0 = t;                                                                     \
-        PYC_FIR4_BODY(T, 0, 1, 2, 3)                                                          \
+        PYC_FIR_NV(T, 32, 3, PYC_EACH4)                                                       \
+        PYC_FIR_NV(T, 32, 1, PYC_EACH4)                                                       \
         if (nb > 4) {     /* else outputs 4..7 repeat output nb - 1, done */                  \
             t = t0;                                                                           \
-            PYC_FIR4_BODY(T, 4, 5, 6, 7)                                                      \
+            PYC_FIR_NV(T, 32, 3, PYC_EACH4_HI)                                                \
+            PYC_FIR_NV(T, 32, 1, PYC_EACH4_HI)                                                \
         }                                                                                     \
     }                                                                                         \
 }                                                                                             \
