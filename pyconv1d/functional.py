@@ -41,7 +41,7 @@ FFT_MIN_TAPS_FEW_CHANNELS = 256
 #: direct loops hold fewer outputs in registers and the unroll wins from fewer outputs per
 #: group, so the NARROW_ limits apply there.
 WIDE_VECTORS = _conv.wide_vectors()
-#: Whether the gemm path's forward and input gradient with unit strides run packed tiles
+#: Whether the gemm path's forward (and its input gradient with unit strides) run packed tiles
 #: read straight from padded input rows (no unrolled copy, no BLAS: _conv.forward_packed)
 #: instead of the unroll and a BLAS gemm: on CPUs that run the kernels' AVX2+FMA clone and
 #: have no AVX-512, where the tiles of 6 filters x 2 vectors fill 12 of the 16 vector
@@ -55,9 +55,18 @@ PACKED_GEMM = _conv.fma_vectors() and not WIDE_VECTORS
 PACKED_MAX_SCRATCH_BYTES = 1 << 24
 PACKED_MAX_PADDED_FACTOR = 4
 PACKED_F64_MAX_ROW = 512
+#: ... and with strides, over a reduction C_in/groups * taps of up to this many and on
+#: kernels of 2+ columns (measured with AVX2, 1 thread, 8 samples: from 768 the unroll ran
+#: 1.0-1.3x as fast, and it is a mere gather for one-column kernels: 1.05-1.2x)
+PACKED_STRIDED_MAX_REDUCTION = 576
 #: Where the packed path applies, 'auto' takes it from this many outputs per group for conv1d
 #: and conv2d with unit strides (instead of the NARROW_ limits of the direct path)
 PACKED_MIN_OG = 16
+#: On CPUs without AVX-512, strided convolutions take 'gemm' from this many outputs per group
+#: over any reduction: the direct path runs them tap by tap (measured with AVX2, 8-512
+#: outputs, 1-64 input channels, 3-10 taps, conv1d and 3x3 conv2d: the unroll 1.1-3.5x, the
+#: packed tiles 1.4-10x as fast forward; the unrolled input and weight gradients 1.1-7x)
+NARROW_STRIDED_MIN_OG = 8
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
 PLANE_DIRECT_MAX_OG = 128
@@ -106,7 +115,10 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       when the reduction ``C_in/groups * prod(kernel_size)`` is shorter than 16 (few-channel
       layers) or each group has few output channels (depthwise and small groups, where the
       matrix product degenerates into vector updates): fewer than 8 for conv1d, 16 for
-      strided conv2d; for conv2d with unit strides and kernels of 2 or more rows, up to 128
+      strided conv2d (on CPUs without AVX-512, strided layers take 'gemm' from 8 outputs
+      over any reduction, ``NARROW_STRIDED_MIN_OG``: there the direct path's tap-by-tap
+      strided loops ran 1.1-10x slower than the unroll or the packed tiles, forward and
+      backward); for conv2d with unit strides and kernels of 2 or more rows, up to 128
       (measured on 3x3 kernels, 8 to 128 input channels, planes of 5x13 to 40x104, 32 to
       128 outputs: forward 0.9-2.1x and input gradient 0.9-1.8x the unroll's speed, 1.2x and
       1.3x in the median; at 256 outputs about even, 0.8-1.15x); and for conv1d with unit
@@ -131,8 +143,9 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       with 64 outputs: the unroll ahead over 16 and 64 input channels, the direct pass over
       32 with 32 samples, even on 2 threads).
       On CPUs with AVX2+FMA and without AVX-512 (``PACKED_GEMM``), the gemm path's forward
-      with unit strides runs packed tiles that read the input in place (no unroll, no
-      BLAS), faster than the direct forward from 16 outputs per group (1.1-1.8x, measured
+      runs packed tiles that read the input in place (no unroll, no BLAS; with strides over
+      a reduction of up to ``PACKED_STRIDED_MAX_REDUCTION`` and kernels of 2+ columns, where
+      they ran 1.0-2.3x as fast as the unroll in float32), faster than the direct forward from 16 outputs per group (1.1-1.8x, measured
       there on 16-256 input channels: conv1d rows of 500, 3x3 kernels over 32x40 and 64x64
       planes; 0.83-1.2x at 8), so there conv1d and conv2d with unit strides take 'gemm'
       from 16 outputs (``PACKED_MIN_OG``), but for float64 rows longer than
@@ -222,6 +235,8 @@ def _choose(cg, og, kernel_size, stride, length, dtype, packed=True):
         else:
             min_og = 1 + (ROW_DIRECT_MAX_OG if WIDE_VECTORS
                           else NARROW_ROW_DIRECT_MAX_OG[dtype.name])
+    elif not unit and not WIDE_VECTORS:
+        min_og, deep = NARROW_STRIDED_MIN_OG, True
     else:
         min_og = 16 if two_d else 8
     return "gemm" if og >= min_og and deep else "direct"
@@ -246,8 +261,9 @@ def _resolve(args, algorithm, packed=True):
 
 
 def _packs(args, grad_input=False):
-    """Whether the packed path runs the gemm forward (or input gradient) of ``args``."""
-    if any(s != 1 for s in args.stride):
+    """Whether the packed path runs the gemm forward (or input gradient: unit strides only)
+    of ``args``."""
+    if grad_input and any(s != 1 for s in args.stride):
         return False
     row = (1,) if len(args.stride) == 1 else ()      # a conv1d as a conv2d of one row
     w_shape = args.w.shape[:2] + row + args.w.shape[2:]
@@ -256,7 +272,8 @@ def _packs(args, grad_input=False):
         y_shape = args.x.shape[:2] + row + args.x.shape[2:]
     else:
         y_shape = args.out_shape[:2] + row + args.out_shape[2:]
-    return _packed_need(w_shape, y_shape, row + args.dilation, args.groups,
+    stride = (1, 1) if grad_input else row + args.stride
+    return _packed_need(w_shape, y_shape, stride, row + args.dilation, args.groups,
                         args.x.dtype) is not None
 
 
@@ -555,7 +572,7 @@ def _tile_rows(n):
 
 
 @functools.lru_cache(maxsize=1024)
-def _packed_layout(w_shape, y_shape, dilation, groups, itemsize):
+def _packed_layout(w_shape, y_shape, stride, dilation, groups, itemsize):
     """(scratch elements per thread, elements of a strip's padded plane, elements of it its
     tiles read at most) of the packed kernels for the 4-D weight and output shapes given:
     the kernels' blocking (_conv.packed_geom and packed_scratch) in Python ints, exact
@@ -565,22 +582,30 @@ def _packed_layout(w_shape, y_shape, dilation, groups, itemsize):
     tile = line = 64 // itemsize
     cols = max(1, min(w_out, _conv.PACKED_STRIP * 8 // itemsize))
     rows = max(1, min(h_out, _conv.PACKED_STRIP_PIXELS // cols))
-    padded = (rows + (kh - 1) * dilation[0]) * (cols + (kw - 1) * dilation[1])
+    # (rows of sw phases: _conv.packed_geom)
+    phase = cols + (kw - 1) * dilation[1] // stride[1]
+    padded = ((rows - 1) * stride[0] + (kh - 1) * dilation[0] + 1) * stride[1] * phase
     plane = -(-padded // line)
     plane = (plane + 1 - plane % 2) * line
     need = cg * plane + tile + _tile_rows(c_out // groups) * tile + line
     return need, padded, kh * kw * rows * (cols + tile)
 
 
-def _packed_need(w_shape, y_shape, dilation, groups, dtype):
+def _packed_need(w_shape, y_shape, stride, dilation, groups, dtype):
     """The elements of scratch one thread of the packed kernels takes (_packed_layout), or
     None where the packed path does not apply: float64 rows of more than PACKED_F64_MAX_ROW
-    outputs with a one-row kernel, scratch over PACKED_MAX_SCRATCH_BYTES or a padded strip
-    over PACKED_MAX_PADDED_FACTOR times the inputs its tiles read."""
+    outputs with a one-row kernel, strides over a reduction of more than
+    PACKED_STRIDED_MAX_REDUCTION or a one-column kernel with a column stride, scratch over
+    PACKED_MAX_SCRATCH_BYTES or a padded strip over PACKED_MAX_PADDED_FACTOR times the
+    inputs its tiles read."""
     if w_shape[2] == 1 and _long_f64_row(dtype, y_shape[3]):
         return None
-    need, padded, read = _packed_layout(tuple(w_shape), tuple(y_shape), tuple(dilation),
-                                        groups, dtype.itemsize)
+    strided = tuple(stride) != (1, 1)
+    if strided and (math.prod(w_shape[1:]) > PACKED_STRIDED_MAX_REDUCTION
+                    or (stride[1] > 1 and w_shape[3] == 1)):
+        return None
+    need, padded, read = _packed_layout(tuple(w_shape), tuple(y_shape), tuple(stride),
+                                        tuple(dilation), groups, dtype.itemsize)
     if padded > PACKED_MAX_PADDED_FACTOR * read or \
             need * dtype.itemsize > PACKED_MAX_SCRATCH_BYTES:
         return None
@@ -589,15 +614,15 @@ def _packed_need(w_shape, y_shape, dilation, groups, dtype):
 
 def _packed(x, w, bias, y, geometry):
     """Runs the gemm path's convolution of the 4-D arrays x and w into y by the packed
-    algorithm, if it applies (PACKED_GEMM, unit strides and _packed_need): True when it
-    ran."""
-    if not PACKED_GEMM or geometry[0] != 1 or geometry[1] != 1:
+    algorithm, if it applies (PACKED_GEMM and _packed_need): True when it ran."""
+    if not PACKED_GEMM:
         return False
-    per_thread = _packed_need(w.shape, y.shape, geometry[4:6], geometry[6], x.dtype)
+    per_thread = _packed_need(w.shape, y.shape, geometry[:2], geometry[4:6], geometry[6],
+                              x.dtype)
     if per_thread is None:
         return False
     scratch = _scratch(x.dtype, "cols", (geometry[-1], per_thread))
-    _conv.forward_packed(x, w, bias, y, *geometry[2:], scratch)
+    _conv.forward_packed(x, w, bias, y, *geometry, scratch)
     return True
 
 
@@ -608,7 +633,8 @@ def _packed_grad_input(g, w, grad_input, geometry):
     sh, sw, pt, pl, dh, dw, groups, num_threads = geometry
     swapped = _swapped(w.shape, groups)
     if not PACKED_GEMM or sh != 1 or sw != 1 or \
-            _packed_need(swapped, grad_input.shape, (dh, dw), groups, g.dtype) is None:
+            _packed_need(swapped, grad_input.shape, (1, 1), (dh, dw), groups,
+                         g.dtype) is None:
         return False          # (before the weight is flipped for nothing)
     c_out, cg, kh, kw = w.shape
     flipped = w.reshape(groups, c_out // groups, cg, kh, kw)[..., ::-1, ::-1]

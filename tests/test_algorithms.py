@@ -422,7 +422,8 @@ def test_choose_algorithm_rules(wide_rules):
 
 def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules):
     """Without AVX-512 the unroll takes over from fewer outputs per group: conv1d from 33
-    (float32) or 25 (float64), conv2d over planes from 65 or 33; the other rules stay."""
+    (float32) or 25 (float64), conv2d over planes from 65 or 33; strided layers from 8 over
+    any reduction; the other rules stay."""
     for dtype, row, plane in ((np.float32, 32, 64), (np.float64, 24, 32)):
         assert choose_algorithm(300, row, 3, dtype=dtype) == "direct"
         assert choose_algorithm(300, row + 1, 3, dtype=dtype) == "gemm"
@@ -432,6 +433,11 @@ def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules):
         assert choose_algorithm(256, 256, 31, groups=256, dtype=dtype) == "direct"
         assert choose_algorithm(1, 128, (3, 3), dtype=dtype) == "direct"   # short reduction
         assert choose_algorithm(300, 7, 3, stride=2, dtype=dtype) == "direct"   # strided: 8
+        assert choose_algorithm(1, 8, 10, stride=5, dtype=dtype) == "gemm"      # over any
+        assert choose_algorithm(1, 7, 10, stride=5, dtype=dtype) == "direct"    # reduction
+        assert choose_algorithm(1, 8, (3, 3), stride=2, dtype=dtype) == "gemm"  # 2-D too
+        assert choose_algorithm(16, 128, (3, 3), stride=2, groups=16, dtype=dtype) == "gemm"
+        assert choose_algorithm(16, 16, (3, 3), stride=2, groups=16, dtype=dtype) == "direct"
         assert choose_algorithm(64, 64, 127, dtype=dtype) == "fft"
     assert choose_algorithm(300, 33, 3) == "gemm"                       # float32 by default
     rng = np.random.default_rng(7)
@@ -1073,33 +1079,83 @@ def test_packed_path_matches_reference(monkeypatch, packed_rules, dtype, n, c_in
     assert len(calls) == (0 if long_rows else 6)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n,c_in,c_out,k,size,stride,padding,dilation,groups", [
+    (2, 1, 13, 400, 1700, 160, 0, 1, 1),        # 25 ms / 10 ms frames: 160 phases
+    (2, 1, 16, 80, 900, 4, 3, 1, 1),
+    (3, 1, 7, 10, 301, 5, 2, 1, 1),             # wav2vec's first layer, 7 filters
+    (2, 4, 20, 3, 101, 2, 1, 2, 2),             # dilated, two groups
+    (2, 3, 6, 2, 9, 3, "same", 1, 1),           # fewer outputs than half a tile
+    (1, 2, 8, 2, 40, 5, 0, 1, 1),               # phases never read
+    (1, 5, 9, 3, 30, 7, 9, 1, 1),               # stride past the kernel, padding past it
+    (1, 2, 12, 4, 1500, 3, (5, 1), 1, 1),       # strips of a long row (float64)
+    (2, 3, 8, (3, 3), (33, 40), 2, 1, 1, 1),
+    (1, 4, 7, (3, 5), (40, 50), (3, 2), (2, 1), (1, 2), 1),
+    (1, 40, 12, (3, 3), (9, 11), (2, 1), 1, 1, 1),   # channels in two chunks (float64)
+    (1, 130, 6, 3, 41, 2, 1, 1, 1),             # ... in two chunks (float32)
+])
+def test_strided_packed_path_matches_reference(monkeypatch, packed_rules, dtype, n, c_in,
+                                               c_out, k, size, stride, padding, dilation,
+                                               groups):
+    """The gemm path's strided forward by the packed tiles (each padded row stored as its
+    stride's phases): against scipy and bitwise the same at 1, 2 and 3 threads."""
+    calls = _spy(monkeypatch)
+    nd = 1 if isinstance(size, int) else 2
+    fwd = FUNCS[nd][0]
+    rng = np.random.default_rng([c_in, c_out, nd, n])
+    shape = (size,) if nd == 1 else size
+    kernel = (k,) if nd == 1 else k
+    x = rng.standard_normal((n, c_in) + shape).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups) + kernel).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+              algorithm="gemm")
+    y = fwd(x, w, b, num_threads=1, **kw)
+    assert len(calls) == 1
+    ref = conv_forward(x, w, b, stride, padding, dilation, groups)
+    assert_close(y, ref, dtype, c_in // groups * math.prod(kernel))
+    for t in (2, 3):
+        assert np.array_equal(fwd(x, w, b, num_threads=t, **kw), y)
+
+
 def test_packed_path_agrees_with_the_others_on_integers(monkeypatch, packed_rules):
     """On integer-valued data every sum is exact: the packed tiles, the direct loops and
     the unroll give the same bits, forward and input gradient."""
     rng = np.random.default_rng(11)
-    for nd, kernel, size in ((1, (3,), (50,)), (2, (3, 3), (11, 19))):
+    for nd, kernel, size, c_in in ((1, (3,), (50,), 8), (2, (3, 3), (11, 19), 8),
+                                   (2, (3, 3), (9, 10), 90)):       # channels in chunks
         fwd, bwd = FUNCS[nd]
-        x = rng.integers(-3, 4, (2, 8) + size).astype(np.float32)
-        w = rng.integers(-3, 4, (20, 8) + kernel).astype(np.float32)
+        x = rng.integers(-3, 4, (2, c_in) + size).astype(np.float32)
+        w = rng.integers(-3, 4, (20, c_in) + kernel).astype(np.float32)
         y = {a: fwd(x, w, padding=1, algorithm=a) for a in ("direct", "gemm")}
+        ys = {a: fwd(x, w, stride=2, padding=1, algorithm=a) for a in ("direct", "gemm")}
         g = rng.integers(-3, 4, y["direct"].shape).astype(np.float32)
         gx = {a: bwd(g, x, w, 1, 1, algorithm=a)[0] for a in ("direct", "gemm")}
         monkeypatch.setattr(functional, "PACKED_GEMM", False)
         y["unroll"] = fwd(x, w, padding=1, algorithm="gemm")
+        ys["unroll"] = fwd(x, w, stride=2, padding=1, algorithm="gemm")
         gx["unroll"] = bwd(g, x, w, 1, 1, algorithm="gemm")[0]
         monkeypatch.setattr(functional, "PACKED_GEMM", True)
         for a in ("gemm", "unroll"):
             assert np.array_equal(y[a], y["direct"]) and np.array_equal(gx[a], gx["direct"])
+            assert np.array_equal(ys[a], ys["direct"])
 
 
 def test_packed_path_falls_back_to_the_unroll(monkeypatch, packed_rules):
-    """The unroll (and OpenBLAS) where the packed tiles do not apply: strides, float64 rows
-    of more than PACKED_F64_MAX_ROW outputs, a thread's scratch over
-    PACKED_MAX_SCRATCH_BYTES; and nowhere when PACKED_GEMM is False."""
+    """The unroll (and OpenBLAS) where the packed tiles do not apply: float64 rows of more
+    than PACKED_F64_MAX_ROW outputs, strides over a reduction of more than
+    PACKED_STRIDED_MAX_REDUCTION or a one-column kernel with a column stride, a thread's
+    scratch over PACKED_MAX_SCRATCH_BYTES; and nowhere when PACKED_GEMM is False."""
     calls = _spy(monkeypatch)
     x = np.ones((2, 8, 600))
     w = np.ones((16, 8, 3))
-    conv1d(x, w, stride=2, algorithm="gemm")
+    conv1d(x, w, stride=2, algorithm="gemm")                        # a reduction of 24
+    assert len(calls) == 1
+    conv1d(np.ones((2, 193, 600)), np.ones((16, 193, 3)), stride=2, algorithm="gemm")  # 579
+    conv1d(x, w[..., :1], stride=2, algorithm="gemm")
+    conv2d(np.ones((1, 8, 20, 20)), np.ones((16, 8, 1, 1)), stride=2, algorithm="gemm")
+    conv2d(np.ones((1, 8, 20, 20)), np.ones((16, 8, 3, 1)), stride=(1, 2), algorithm="gemm")
+    del calls[:]
     conv1d(x, w, algorithm="gemm")                                  # 598 outputs
     conv1d(x[..., :514], w, algorithm="gemm")                       # 512
     assert len(calls) == 1
@@ -1144,9 +1200,11 @@ def test_packed_kernel_checks_its_buffers():
     w = np.ones((3, 2, 1, 3))
     y = np.empty((1, 3, 1, 18))
     with pytest.raises(ValueError, match="bias must have 3 elements, got 2"):
-        _conv.forward_packed(x, w, np.zeros(2), y, 0, 0, 1, 1, 1, 1, np.empty((1, 1000)))
+        _conv.forward_packed(x, w, np.zeros(2), y, 1, 1, 0, 0, 1, 1, 1, 1, np.empty((1, 1000)))
     with pytest.raises(ValueError, match="scratch must be at least"):
-        _conv.forward_packed(x, w, np.zeros(3), y, 0, 0, 1, 1, 1, 1, np.empty((1, 10)))
+        _conv.forward_packed(x, w, np.zeros(3), y, 1, 1, 0, 0, 1, 1, 1, 1, np.empty((1, 10)))
+    with pytest.raises(ValueError, match=r"strides must be >= 1, got \(1, 0\)"):
+        _conv.forward_packed(x, w, np.zeros(3), y, 1, 0, 0, 0, 1, 1, 1, 1, np.empty((1, 1000)))
 
 
 @pytest.mark.parametrize("nd,c_in,c_out,length,dtype,packed", [
@@ -1230,14 +1288,16 @@ def test_packed_scratch_figure_is_the_kernels(packed_rules):
         cg, og = int(rng.integers(1, 40)), int(rng.integers(1, 40))
         kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
         dh, dw = int(rng.integers(1, 4)), int(rng.integers(1, 40))
+        sh, sw = int(rng.integers(1, 4)), int(rng.choice([1, 2, 3, 5, 160]))
         h_out, w_out = int(rng.integers(1, 90)), int(rng.integers(1, 3000))
         dtype = np.dtype(rng.choice(["float32", "float64"]))
         w_shape = (og * groups, cg, kh, kw)
         y_shape = (2, og * groups, h_out, w_out)
-        x_shape = (2, cg * groups, h_out + (kh - 1) * dh, w_out + (kw - 1) * dw)
-        need = functional._packed_need(w_shape, y_shape, (dh, dw), groups, dtype)
+        x_shape = (2, cg * groups, (h_out - 1) * sh + (kh - 1) * dh + 1,
+                   (w_out - 1) * sw + (kw - 1) * dw + 1)
+        need = functional._packed_need(w_shape, y_shape, (sh, sw), (dh, dw), groups, dtype)
         kernels = _conv.packed_scratch(x_shape, w_shape, y_shape,
-                                       (1, 1, 0, 0, dh, dw, groups), dtype.itemsize)
+                                       (sh, sw, 0, 0, dh, dw, groups), dtype.itemsize)
         assert need is None or need == kernels
     geometry = ((1, 8, 1, 1), (16, 8, 2, 2), (1, 16, 1, 1), (1, 1, 2**29, 2**29, 2**30, 2**30, 1))
     assert _conv.packed_scratch(*geometry, 4) == -1
