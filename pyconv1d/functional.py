@@ -188,7 +188,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     ('direct', 'gemm')
     >>> choose_algorithm(64, 64, 127), choose_algorithm(64, 64, 127, stride=2)
     ('fft', 'gemm')
-    >>> choose_algorithm(1, 8, 3), choose_algorithm(1, 32, (3, 3))
+    >>> choose_algorithm(1, 8, 3), choose_algorithm(1, 8, (3, 3))
     ('direct', 'direct')
     >>> choose_algorithm(64, 256, (3, 3)), choose_algorithm(8, 32, (3, 3), stride=2)
     ('gemm', 'gemm')

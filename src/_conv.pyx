@@ -106,6 +106,12 @@ cdef extern from "_simd.h" nogil:
                           Py_ssize_t os, int wide)
     void pyc_gather_f(Py_ssize_t n, const float* src, Py_ssize_t s, float* dst)
     void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
+    void pyc_phase_split_f(const float* src, Py_ssize_t H, Py_ssize_t W, float* dst,
+                           Py_ssize_t Hd, Py_ssize_t Wd, Py_ssize_t sh, Py_ssize_t sw,
+                           Py_ssize_t nh, Py_ssize_t nw, Py_ssize_t pt, Py_ssize_t pl)
+    void pyc_phase_split_d(const double* src, Py_ssize_t H, Py_ssize_t W, double* dst,
+                           Py_ssize_t Hd, Py_ssize_t Wd, Py_ssize_t sh, Py_ssize_t sw,
+                           Py_ssize_t nh, Py_ssize_t nw, Py_ssize_t pt, Py_ssize_t pl)
     void pyc_pgemm_f(int nv, Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK,
                      const Py_ssize_t* off, const float* x, const float* w, const float* b,
                      float* out, Py_ssize_t ldo)
@@ -604,12 +610,35 @@ cdef inline bint _plane_path(Geom* g, bint weight=False) noexcept nogil:
             or (g.KW >= 8 and g.itemsize == 4))))
 
 
+cdef inline Py_ssize_t _row_phases(Geom* g) noexcept nogil:
+    """The row phases of the direct forward's padded planes that its taps can read: the
+    row stride's, at most the kernel's extent (see _pad_phase_planes)."""
+    return min(g.sh, (g.KH - 1) * g.dh + 1)
+
+
+cdef inline Py_ssize_t _col_phases(Geom* g) noexcept nogil:
+    return min(g.sw, (g.KW - 1) * g.dw + 1)
+
+
+cdef inline bint _fwd_plane_path(Geom* g) noexcept nogil:
+    """Whether the direct forward runs over padded planes: _plane_path's, and strided
+    convolutions with no more phases than taps (not a dilation far beyond a stride far beyond
+    the kernel), whose padded planes are stored as their strides' phases (_pad_phase_planes:
+    each tap then reads consecutive inputs, as with unit strides; tap by tap along strided
+    rows, depthwise layers with stride 2 ran 1.5-14x slower than torch's forward)."""
+    return _plane_path(g) or ((g.sh > 1 or g.sw > 1)
+                              and _row_phases(g) * _col_phases(g) <= g.KH * g.KW)
+
+
 cdef inline Py_ssize_t _fwd_wp(Geom* g) noexcept nogil:
-    return g.W_out + (g.KW - 1) * g.dw
+    """The padded width of the forward's planes (with a column stride, of their phases)."""
+    return g.W_out + (g.KW - 1) * g.dw // g.sw
 
 
 cdef inline Py_ssize_t _fwd_hp(Geom* g) noexcept nogil:
-    return g.H_out + (g.KH - 1) * g.dh
+    """The padded rows of the forward's planes (with strides, of their phases one after the
+    other)."""
+    return _row_phases(g) * _col_phases(g) * (g.H_out + (g.KH - 1) * g.dh // g.sh)
 
 
 cdef inline bint _gi_rows(Geom* g) noexcept nogil:
@@ -647,10 +676,11 @@ cdef inline Py_ssize_t _fwd_chunk(Geom* g) noexcept nogil:
 
 
 cdef inline bint _conv1d_rows(Geom* g) noexcept nogil:
-    """Whether the planes are single rows with kernel rows (a conv1d): then one input channel
-    (forward) or one grad_output plane (input gradient) per group filters the row in place
-    (_forward_row_segments, _grad_input_row_segments), with no padded plane to share."""
-    return g.H == 1 and g.KH == 1
+    """Whether the planes are single rows with kernel rows (a conv1d) and a unit stride: then
+    one input channel (forward) or one grad_output plane (input gradient) per group filters
+    the row in place (_forward_row_segments, _grad_input_row_segments), with no padded plane
+    to share."""
+    return g.H == 1 and g.KH == 1 and g.sw == 1
 
 
 cdef inline bint _fwd_pad_once(Geom* g) noexcept nogil:
@@ -787,6 +817,36 @@ cdef void _pad_planes(const floating* src, Py_ssize_t count, Py_ssize_t H, Py_ss
     memset(dst + count * Hd * Wd, 0, SLACK * sizeof(floating))
 
 
+cdef void _fwd_pad(const floating* src, Py_ssize_t count, Geom* g,
+                   floating* dst) noexcept nogil:
+    """count input planes padded for the direct forward (_fwd_hp x _fwd_wp each, then SLACK
+    zeros): _pad_planes, or with strides _pad_phase_planes."""
+    if g.sh == 1 and g.sw == 1:
+        _pad_planes(src, count, g.H, g.W, dst, _fwd_hp(g), _fwd_wp(g), g.pt, g.pl)
+    else:
+        _pad_phase_planes(src, count, g, dst)
+
+
+cdef void _pad_phase_planes(const floating* src, Py_ssize_t count, Geom* g,
+                            floating* dst) noexcept nogil:
+    """count input planes zero-padded and split into the strides' phases, then SLACK zeros:
+    phase (a, r) of plane c, Hd x Wd at dst + ((c*nh + a)*nw + r)*Hd*Wd, holds the padded
+    plane's rows v*sh + a and columns m*sw + r (Wd = _fwd_wp, Hd = _fwd_hp / (nh*nw)), so
+    that tap (i, j) of output (p, q) reads phase ((i*dh) % sh, (j*dw) % sw) at row
+    p + (i*dh) // sh and column q + (j*dw) // sw. Only the phases taps can read are kept:
+    nh = _row_phases, nw = _col_phases."""
+    cdef Py_ssize_t nh = _row_phases(g), nw = _col_phases(g)
+    cdef Py_ssize_t Wd = _fwd_wp(g), Hd = _fwd_hp(g) // (nh * nw), c
+    for c in range(count):
+        if floating is float:
+            pyc_phase_split_f(src + c * g.H * g.W, g.H, g.W, dst + c * nh * nw * Hd * Wd, Hd,
+                              Wd, g.sh, g.sw, nh, nw, g.pt, g.pl)
+        else:
+            pyc_phase_split_d(src + c * g.H * g.W, g.H, g.W, dst + c * nh * nw * Hd * Wd, Hd,
+                              Wd, g.sh, g.sw, nh, nw, g.pt, g.pl)
+    memset(dst + count * nh * nw * Hd * Wd, 0, SLACK * sizeof(floating))
+
+
 cdef inline void _inside_vectors(Py_ssize_t first, Py_ssize_t end, Py_ssize_t n,
                                  Py_ssize_t itemsize, Py_ssize_t* a, Py_ssize_t* b) noexcept nogil:
     """[a, b): the outputs of a row of n, from first rounded up to end rounded down, in whole
@@ -854,7 +914,7 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
             _forward_row_segments(x, w, bias, y, pad, off, g, nb)
             return
         if not padded:
-            _pad_planes(x, 1, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
+            _fwd_pad(x, 1, g, pad)
         for p in range(g.H_out):
             for m in range(nb):
                 fill(g.W_out, bias[m], y + m * g.P + p * g.W_out)
@@ -864,13 +924,13 @@ cdef void _plane_forward(const floating* x, const floating* w, const floating* b
     for m in range(nb):
         fill(ys, bias[m], acc + m * ys)
     if once and not padded:
-        _pad_planes(x, g.Cg, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
+        _fwd_pad(x, g.Cg, g, pad)
     c = 0
     while c < g.Cg:
         nc = min(chunk, g.Cg - c)
         src = pad + c * plane if once else pad
         if not once:
-            _pad_planes(x + c * g.H * g.W, nc, g.H, g.W, pad, Hp, Wp, g.pt, g.pl)
+            _fwd_pad(x + c * g.H * g.W, nc, g, pad)
         fir_planes(nb, span, nc * KHW, w + c * KHW, g.KK, off, src, acc, ys)
         c = c + nc
     _padded_to_rows(acc, nb, ys, g.P, g.H_out, g.W_out, y, Wp)
@@ -1062,7 +1122,7 @@ cdef Py_ssize_t* tap_offsets(Geom* g, int which):
     """Tap offsets for fir_taps (malloc'ed; the caller frees): the first KH*KW (planes) or KW
     (rows) entries, in weight order; for the planes, those of a chunk of planes laid one
     after the other (_fwd_chunk, _gi_chunk: the taps of plane j shifted by j planes)."""
-    cdef Py_ssize_t i, j, Wp, KHW = g.KH * g.KW
+    cdef Py_ssize_t i, j, Wp, r, KHW = g.KH * g.KW
     cdef Py_ssize_t planes = 1, plane = 0
     if which == OFF_PLANE_FORWARD:
         planes, plane = _fwd_chunk(g), _fwd_hp(g) * _fwd_wp(g)
@@ -1077,9 +1137,12 @@ cdef Py_ssize_t* tap_offsets(Geom* g, int which):
                 Wp = _gi_wp(g)
                 off[i * g.KW + j] = ((g.pt + (g.KH - 1 - i) * g.dh) * Wp
                                      + g.pl + (g.KW - 1 - j) * g.dw)
-            elif which == OFF_PLANE_FORWARD:
+            elif which == OFF_PLANE_FORWARD:     # into the phases (_pad_phase_planes)
                 Wp = _fwd_wp(g)
-                off[i * g.KW + j] = i * g.dh * Wp + j * g.dw
+                r = _row_phases(g) * _col_phases(g)
+                off[i * g.KW + j] = (((i * g.dh % g.sh) * _col_phases(g) + j * g.dw % g.sw)
+                                     * (_fwd_hp(g) // r) * Wp
+                                     + i * g.dh // g.sh * Wp + j * g.dw // g.sw)
             elif which == OFF_ROW_FORWARD:
                 off[i * g.KW + j] = j * g.dw
             else:
@@ -1668,7 +1731,7 @@ def forward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
     cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     if use_gemm:
         return _unroll_scratch(&g)
-    return plane_scratch(&g, 0) if _plane_path(&g) else 0
+    return plane_scratch(&g, 0) if _fwd_plane_path(&g) else 0
 
 
 cdef Py_ssize_t* _thread_tags(int num_threads) except NULL:
@@ -1700,7 +1763,7 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
         raise ValueError(f"bias must have {g.C_out} elements, got {bias.shape[0]}")
     if g.N == 0 or g.P == 0 or g.C_out == 0:
         return
-    cdef bint plane = not use_gemm and _plane_path(&g)
+    cdef bint plane = not use_gemm and _fwd_plane_path(&g)
     if plane:
         nb = _plane_block(&g, g.N * g.groups, g.Og)
         nob = (g.Og + nb - 1) // nb

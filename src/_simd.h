@@ -463,6 +463,48 @@ static inline void pyc_gather_##SUF(ptrdiff_t n, const T *restrict src, ptrdiff_
 PYC_DEFINE(float, f, v8f, 8)
 PYC_DEFINE(double, d, v4d, 4)
 
+/* Phase (a, r) of an input plane (H x W at src), zero-padded by pt rows and pl columns, for
+ * a < nh and r < nw: the padded plane's rows v*sh + a and columns m*sw + r, Hd x Wd at
+ * dst + (a*nw + r)*Hd*Wd (the direct forward's strided planes: see _pad_phase_planes in
+ * _conv.pyx). One call a plane, the loops inline: row by row through memset and a gather
+ * of variable stride, the split of 28x28 planes took half a stride-2 depthwise forward.
+ * A stride of 2 gets its own loop, which the compiler vectorises with shuffles. */
+#define PYC_PHASE_ROW(STRIDE)                                                                 \
+    for (ptrdiff_t m = m0; m < m1; m++) row[m] = s_[(m - m0) * (STRIDE)];
+#define PYC_PHASE_SPLIT(T, SUF)                                                               \
+PYC_CLONES static void pyc_phase_split_##SUF(const T *restrict src, ptrdiff_t H, ptrdiff_t W, \
+                                             T *restrict dst, ptrdiff_t Hd, ptrdiff_t Wd,     \
+                                             ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t nh,        \
+                                             ptrdiff_t nw, ptrdiff_t pt, ptrdiff_t pl)        \
+{                                                                                             \
+    for (ptrdiff_t a = 0; a < nh; a++)                                                        \
+        for (ptrdiff_t r = 0; r < nw; r++) {                                                  \
+            /* the columns m whose input column m*sw + r - pl lies in [0, W) */               \
+            ptrdiff_t lo = pl - r, hi = W + pl - r;                                           \
+            ptrdiff_t m0 = lo <= 0 ? -((-lo) / sw) : (lo + sw - 1) / sw;                      \
+            ptrdiff_t m1 = hi <= 0 ? -((-hi) / sw) : (hi + sw - 1) / sw;                      \
+            m0 = m0 < 0 ? 0 : (m0 > Wd ? Wd : m0);                                            \
+            m1 = m1 > Wd ? Wd : (m1 < m0 ? m0 : m1);                                          \
+            T *ph = dst + (a * nw + r) * Hd * Wd;                                             \
+            for (ptrdiff_t v = 0; v < Hd; v++) {                                              \
+                T *row = ph + v * Wd;                                                         \
+                ptrdiff_t h = v * sh + a - pt;                                                \
+                if (h < 0 || h >= H || m1 <= m0) {                                            \
+                    for (ptrdiff_t m = 0; m < Wd; m++) row[m] = 0;                            \
+                    continue;                                                                 \
+                }                                                                             \
+                for (ptrdiff_t m = 0; m < m0; m++) row[m] = 0;                                \
+                const T *s_ = src + h * W + m0 * sw + r - pl;                                 \
+                if (sw == 2) { PYC_PHASE_ROW(2) }                                             \
+                else if (sw == 1) { PYC_PHASE_ROW(1) }                                        \
+                else { PYC_PHASE_ROW(sw) }                                                    \
+                for (ptrdiff_t m = m1; m < Wd; m++) row[m] = 0;                               \
+            }                                                                                 \
+        }                                                                                     \
+}
+PYC_PHASE_SPLIT(float, f)
+PYC_PHASE_SPLIT(double, d)
+
 /* The position of the maximum of x[0..n), n >= 1, by the rule of the scalar loop "from best =
  * -inf at position 0, take v when v > best or v is NaN": the first maximum, or the last NaN
  * if there is one. The largest value and whether there is a NaN come from VN lanes of

@@ -953,8 +953,9 @@ def test_non_finite_weights_where_the_paths_differ(monkeypatch, packed):
     """A NaN or an infinity in the weight is where the paths disagree beyond rounding (the
     README says so): the direct input gradient multiplies it by the zeros around grad_output
     too (NaN everywhere), and so does the packed one, the unroll only where grad_output meets
-    the tap, as torch; the direct forward skips the padding (finite), the unroll and the
-    packed tiles compute 0 * inf = NaN."""
+    the tap, as torch; the direct forward of a conv1d with unit stride skips the padding
+    (finite), the unroll, the packed tiles and the strided direct forward (over padded
+    phases) compute 0 * inf = NaN."""
     monkeypatch.setattr(functional, "PACKED_GEMM", packed)
     x = np.ones((1, 1, 6, 6))
     w = np.ones((1, 1, 3, 3))
@@ -969,6 +970,8 @@ def test_non_finite_weights_where_the_paths_differ(monkeypatch, packed):
     w2 = np.array([[[np.inf, 1.0, 1.0]]])
     y = conv1d(np.ones((1, 1, 4)), w2, padding=1, algorithm="direct")
     assert y[0, 0, 0] == 2 and np.isinf(y[0, 0, 1:]).all()
+    y = conv1d(np.ones((1, 1, 6)), w2, stride=2, padding=1, algorithm="direct")   # phases
+    assert np.isnan(y[0, 0, 0]) and np.isinf(y[0, 0, 1:]).all()
     y = conv1d(np.ones((1, 1, 4)), w2, padding=1, algorithm="gemm")
     assert np.isnan(y[0, 0, 0]) and np.isinf(y[0, 0, 1:]).all()
 
@@ -1116,6 +1119,41 @@ def test_strided_packed_path_matches_reference(monkeypatch, packed_rules, dtype,
     assert_close(y, ref, dtype, c_in // groups * math.prod(kernel))
     for t in (2, 3):
         assert np.array_equal(fwd(x, w, b, num_threads=t, **kw), y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("nd,c_in,c_out,groups,k,size,stride,padding,dilation", [
+    (2, 16, 16, 16, 3, (28, 28), 2, 1, 1),      # depthwise 3x3, stride 2: four phases
+    (2, 8, 8, 8, 5, (15, 14), 2, 2, 1),
+    (2, 6, 12, 3, (3, 2), (17, 20), (3, 2), (1, 0), (1, 2)),
+    (2, 4, 4, 4, 3, (9, 9), 3, 0, 2),           # a dilation past the stride: phases unused
+    (1, 12, 12, 12, 9, 300, 2, 4, 1),           # depthwise conv1d
+    (1, 3, 5, 1, 10, 201, 5, 0, 1),
+    (1, 2, 4, 1, 1, 40, 3, 0, 1),               # one tap
+    (1, 2, 3, 1, 2, 60, 50, 1, 20),             # more phases than taps: tap by tap
+])
+def test_strided_direct_forward_over_phases(dtype, nd, c_in, c_out, groups, k, size,
+                                            stride, padding, dilation):
+    """The direct forward with strides runs over padded planes stored as their strides'
+    phases, each tap then reading consecutive inputs (tap by tap where the phases would
+    outnumber the taps): against scipy, bitwise the same at 1, 2 and 3 threads, and on
+    integer-valued data (every sum exact) bitwise the unroll's result."""
+    fwd = FUNCS[nd][0]
+    rng = np.random.default_rng([c_in, c_out, nd, k if isinstance(k, int) else sum(k)])
+    shape = (size,) if nd == 1 else size
+    kernel = (k,) * nd if isinstance(k, int) else k
+    x = rng.standard_normal((2, c_in) + shape).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups) + kernel).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+              algorithm="direct")
+    y = fwd(x, w, b, num_threads=1, **kw)
+    ref = conv_forward(x, w, b, stride, padding, dilation, groups)
+    assert_close(y, ref, dtype, c_in // groups * math.prod(kernel))
+    for t in (2, 3):
+        assert np.array_equal(fwd(x, w, b, num_threads=t, **kw), y)
+    xi, wi = np.round(4 * x), np.round(4 * w)
+    assert np.array_equal(fwd(xi, wi, **kw), fwd(xi, wi, **{**kw, "algorithm": "gemm"}))
 
 
 def test_packed_path_agrees_with_the_others_on_integers(monkeypatch, packed_rules):
