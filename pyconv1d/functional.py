@@ -63,9 +63,13 @@ PACKED_STRIDED_MAX_REDUCTION = 576
 #: and conv2d with unit strides (instead of the NARROW_ limits of the direct path)
 PACKED_MIN_OG = 16
 #: On CPUs without AVX-512, strided convolutions take 'gemm' from this many outputs per group
-#: over any reduction: the direct path runs them tap by tap (measured with AVX2, 8-512
-#: outputs, 1-64 input channels, 3-10 taps, conv1d and 3x3 conv2d: the unroll 1.1-3.5x, the
-#: packed tiles 1.4-10x as fast forward; the unrolled input and weight gradients 1.1-7x)
+#: over any reduction, where the direct path ran them tap by tap (measured with AVX2, 8-64
+#: outputs per group, 1-4 input channels per group, 3-10 taps, conv1d and 3x3 conv2d: the
+#: unroll 1.1-6.5x, the packed tiles 1.2-6.4x as fast forward; the unrolled input and
+#: weight gradients 1.1-7x). Since the direct forward runs over phases (1.04-4x faster),
+#: it takes 1.0-1.4x the time of 'gemm' there from 8 outputs (float32; conv1d and 3x3
+#: conv2d), but 0.74-0.85x in float64 on conv1d rows, which unroll; the rule stays for
+#: both, as the strided input and weight gradients still run tap by tap on the direct path.
 NARROW_STRIDED_MIN_OG = 8
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
@@ -117,7 +121,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       matrix product degenerates into vector updates): fewer than 8 for conv1d, 16 for
       strided conv2d (on CPUs without AVX-512, strided layers take 'gemm' from 8 outputs
       over any reduction, ``NARROW_STRIDED_MIN_OG``: there the direct path's tap-by-tap
-      strided loops ran 1.1-10x slower than the unroll or the packed tiles, forward and
+      strided loops ran 1.1-7x slower than the unroll or the packed tiles, forward and
       backward); for conv2d with unit strides and kernels of 2 or more rows, up to 128
       (measured on 3x3 kernels, 8 to 128 input channels, planes of 5x13 to 40x104, 32 to
       128 outputs: forward 0.9-2.1x and input gradient 0.9-1.8x the unroll's speed, 1.2x and
