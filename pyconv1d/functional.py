@@ -149,17 +149,18 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       On CPUs with AVX2+FMA and without AVX-512 (``PACKED_GEMM``), the gemm path's forward
       runs packed tiles that read the input in place (no unroll, no BLAS; with strides over
       a reduction of up to ``PACKED_STRIDED_MAX_REDUCTION`` and kernels of 2+ columns, where
-      they ran 1.0-2.3x as fast as the unroll in float32), faster than the direct forward from 16 outputs per group (1.1-1.8x, measured
-      there on 16-256 input channels: conv1d rows of 500, 3x3 kernels over 32x40 and 64x64
-      planes; 0.83-1.2x at 8), so there conv1d and conv2d with unit strides take 'gemm'
-      from 16 outputs (``PACKED_MIN_OG``), but for float64 rows longer than
-      ``PACKED_F64_MAX_ROW``, which unroll and keep the limits above; conv1d on such CPUs
-      takes them from 16 outputs over a reduction shorter than 16 too (1-5 input channels,
-      3-7 taps, 16-128 outputs, rows of 500 or 1,000: 1.1-2.2x the direct forward's speed in
-      float32, 1.05-1.8x in float64 on rows up to ``PACKED_F64_MAX_ROW``), and so does
-      conv2d with unit strides and kernels of 2+ rows (3x3 kernels over one channel, 16-128
-      outputs, planes of 28x28 to 80x200: 1.02-1.35x in float32, 1.17-1.7x in float64). The backward keeps
-      the rules without the packed tiles (they stand in for its unrolled input gradient).
+      they ran 1.0-2.3x as fast as the unroll in float32), faster than the direct forward
+      from 16 outputs per group (1.1-1.8x, measured there on 16-256 input channels: conv1d
+      rows of 500, 3x3 kernels over 32x40 and 64x64 planes; 0.83-1.2x at 8), so there
+      conv1d and conv2d with unit strides take 'gemm' from 16 outputs (``PACKED_MIN_OG``),
+      but for float64 rows longer than ``PACKED_F64_MAX_ROW``, which unroll and keep the
+      limits above; conv1d on such CPUs takes them from 16 outputs over a reduction shorter
+      than 16 too (1-5 input channels, 3-7 taps, 16-128 outputs, rows of 500 or 1,000:
+      1.1-2.2x the direct forward's speed in float32, 1.05-1.8x in float64 on rows up to
+      ``PACKED_F64_MAX_ROW``), and so does conv2d with unit strides and kernels of 2+ rows
+      (3x3 kernels over one channel, 16-128 outputs, planes of 28x28 to 80x200: 1.02-1.35x
+      in float32, 1.17-1.7x in float64). The backward keeps the rules without the packed
+      tiles (they stand in for its unrolled input gradient).
       With ``'auto'``, the backward pass of such a conv2d still unrolls where that is
       faster, and so does the weight gradient of such a conv1d with 8+ outputs per group
       (its direct pass runs row by row, 2.3-24x slower there): see ``_backward_algorithms``.

@@ -108,10 +108,12 @@ cdef extern from "_simd.h" nogil:
     void pyc_gather_d(Py_ssize_t n, const double* src, Py_ssize_t s, double* dst)
     void pyc_phase_split_f(const float* src, Py_ssize_t H, Py_ssize_t W, float* dst,
                            Py_ssize_t Hd, Py_ssize_t Wd, Py_ssize_t sh, Py_ssize_t sw,
-                           Py_ssize_t nh, Py_ssize_t nw, Py_ssize_t pt, Py_ssize_t pl)
+                           Py_ssize_t nh, Py_ssize_t nw, Py_ssize_t pt, Py_ssize_t pl,
+                           Py_ssize_t rs, Py_ssize_t vs)
     void pyc_phase_split_d(const double* src, Py_ssize_t H, Py_ssize_t W, double* dst,
                            Py_ssize_t Hd, Py_ssize_t Wd, Py_ssize_t sh, Py_ssize_t sw,
-                           Py_ssize_t nh, Py_ssize_t nw, Py_ssize_t pt, Py_ssize_t pl)
+                           Py_ssize_t nh, Py_ssize_t nw, Py_ssize_t pt, Py_ssize_t pl,
+                           Py_ssize_t rs, Py_ssize_t vs)
     void pyc_pgemm_f(int nv, Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK,
                      const Py_ssize_t* off, const float* x, const float* w, const float* b,
                      float* out, Py_ssize_t ldo)
@@ -776,32 +778,15 @@ cdef void _pad_plane(const floating* src, Py_ssize_t H, Py_ssize_t W, floating* 
             memset(row + b1, 0, (Wd - b1) * sizeof(floating))
 
 
-cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    """ceil(a / b) for b > 0 and any a (C's division truncates)."""
-    return -((-a) // b) if a <= 0 else (a + b - 1) // b
-
-
-cdef void _pad_phases(const floating* src, Py_ssize_t H, Py_ssize_t W, floating* dst,
-                      Py_ssize_t Hd, Py_ssize_t Wd, Py_ssize_t s, Py_ssize_t top,
-                      Py_ssize_t left) noexcept nogil:
-    """dst (Hd x s x Wd)[a, r, m] = src (H x W)[a - top, m*s + r - left], zero outside src:
-    _pad_plane's rows (s*Wd wide) each split into their s phases."""
-    cdef Py_ssize_t a, r, m0, m1, h
-    cdef floating* row
-    for a in range(Hd):
-        h = a - top
-        for r in range(s):
-            row = dst + (a * s + r) * Wd
-            m0 = min(max(_ceil_div(left - r, s), 0), Wd)
-            m1 = max(min(_ceil_div(W + left - r, s), Wd), m0)
-            if h < 0 or h >= H or m1 <= m0:
-                memset(row, 0, Wd * sizeof(floating))
-                continue
-            if m0 > 0:
-                memset(row, 0, m0 * sizeof(floating))
-            gather(m1 - m0, src + h * W + m0 * s + r - left, s, row + m0)
-            if m1 < Wd:
-                memset(row + m1, 0, (Wd - m1) * sizeof(floating))
+cdef inline void _phase_split(const floating* src, Py_ssize_t H, Py_ssize_t W, floating* dst,
+                              Py_ssize_t Hd, Py_ssize_t Wd, Py_ssize_t sh, Py_ssize_t sw,
+                              Py_ssize_t nh, Py_ssize_t nw, Py_ssize_t pt, Py_ssize_t pl,
+                              Py_ssize_t rs, Py_ssize_t vs) noexcept nogil:
+    """A plane zero-padded and split into its strides' phases (src/_simd.h)."""
+    if floating is float:
+        pyc_phase_split_f(src, H, W, dst, Hd, Wd, sh, sw, nh, nw, pt, pl, rs, vs)
+    else:
+        pyc_phase_split_d(src, H, W, dst, Hd, Wd, sh, sw, nh, nw, pt, pl, rs, vs)
 
 
 cdef void _pad_planes(const floating* src, Py_ssize_t count, Py_ssize_t H, Py_ssize_t W,
@@ -838,12 +823,8 @@ cdef void _pad_phase_planes(const floating* src, Py_ssize_t count, Geom* g,
     cdef Py_ssize_t nh = _row_phases(g), nw = _col_phases(g)
     cdef Py_ssize_t Wd = _fwd_wp(g), Hd = _fwd_hp(g) // (nh * nw), c
     for c in range(count):
-        if floating is float:
-            pyc_phase_split_f(src + c * g.H * g.W, g.H, g.W, dst + c * nh * nw * Hd * Wd, Hd,
-                              Wd, g.sh, g.sw, nh, nw, g.pt, g.pl)
-        else:
-            pyc_phase_split_d(src + c * g.H * g.W, g.H, g.W, dst + c * nh * nw * Hd * Wd, Hd,
-                              Wd, g.sh, g.sw, nh, nw, g.pt, g.pl)
+        _phase_split(src + c * g.H * g.W, g.H, g.W, dst + c * nh * nw * Hd * Wd, Hd, Wd,
+                     g.sh, g.sw, nh, nw, g.pt, g.pl, Hd * Wd, Wd)
     memset(dst + count * nh * nw * Hd * Wd, 0, SLACK * sizeof(floating))
 
 
@@ -1590,8 +1571,9 @@ cdef void _packed_job(const floating* x, const floating* wk, const floating* bk,
             _pad_plane(x + c * g.H * g.W, g.H, g.W, buf + c * k.plane, k.Hl, k.Wl,
                        g.pt - h0 * g.sh, g.pl - w0)
         else:
-            _pad_phases(x + c * g.H * g.W, g.H, g.W, buf + c * k.plane, k.Hl, k.Wd, g.sw,
-                        g.pt - h0 * g.sh, g.pl - w0 * g.sw)
+            # (each padded row as its sw phases)
+            _phase_split(x + c * g.H * g.W, g.H, g.W, buf + c * k.plane, k.Hl, k.Wd, 1, g.sw,
+                         1, g.sw, g.pt - h0 * g.sh, g.pl - w0 * g.sw, k.Wd, k.Wl)
         # the lanes of a tile past its outputs read on into the gap between the planes:
         # zeros, never stale values (a denormal there would slow the whole vector down)
         memset(buf + c * k.plane + k.Hl * k.Wl, 0, (k.plane - k.Hl * k.Wl) * sizeof(floating))

@@ -464,18 +464,21 @@ PYC_DEFINE(float, f, v8f, 8)
 PYC_DEFINE(double, d, v4d, 4)
 
 /* Phase (a, r) of an input plane (H x W at src), zero-padded by pt rows and pl columns, for
- * a < nh and r < nw: the padded plane's rows v*sh + a and columns m*sw + r, Hd x Wd at
- * dst + (a*nw + r)*Hd*Wd (the direct forward's strided planes: see _pad_phase_planes in
- * _conv.pyx). One call a plane, the loops inline: row by row through memset and a gather
- * of variable stride, the split of 28x28 planes took half a stride-2 depthwise forward.
- * A stride of 2 gets its own loop, which the compiler vectorises with shuffles. */
+ * a < nh and r < nw: the padded plane's rows v*sh + a (v < Hd) and columns m*sw + r
+ * (m < Wd), row v at dst + (a*nw + r)*rs + v*vs. The direct forward's strided planes keep
+ * each phase whole (rs = Hd*Wd, vs = Wd: _pad_phase_planes in _conv.pyx), the packed tiles'
+ * strips each padded row as its sw phases (sh = nh = 1, rs = Wd, vs = sw*Wd). One call a
+ * plane, the loops inline: row by row through memset and a gather of variable stride, the
+ * split of 28x28 planes took half a stride-2 depthwise forward. A stride of 2 gets its own
+ * loop, which the compiler vectorises with shuffles. */
 #define PYC_PHASE_ROW(STRIDE)                                                                 \
     for (ptrdiff_t m = m0; m < m1; m++) row[m] = s_[(m - m0) * (STRIDE)];
 #define PYC_PHASE_SPLIT(T, SUF)                                                               \
 PYC_CLONES static void pyc_phase_split_##SUF(const T *restrict src, ptrdiff_t H, ptrdiff_t W, \
                                              T *restrict dst, ptrdiff_t Hd, ptrdiff_t Wd,     \
                                              ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t nh,        \
-                                             ptrdiff_t nw, ptrdiff_t pt, ptrdiff_t pl)        \
+                                             ptrdiff_t nw, ptrdiff_t pt, ptrdiff_t pl,        \
+                                             ptrdiff_t rs, ptrdiff_t vs)                      \
 {                                                                                             \
     for (ptrdiff_t a = 0; a < nh; a++)                                                        \
         for (ptrdiff_t r = 0; r < nw; r++) {                                                  \
@@ -485,9 +488,9 @@ PYC_CLONES static void pyc_phase_split_##SUF(const T *restrict src, ptrdiff_t H,
             ptrdiff_t m1 = hi <= 0 ? -((-hi) / sw) : (hi + sw - 1) / sw;                      \
             m0 = m0 < 0 ? 0 : (m0 > Wd ? Wd : m0);                                            \
             m1 = m1 > Wd ? Wd : (m1 < m0 ? m0 : m1);                                          \
-            T *ph = dst + (a * nw + r) * Hd * Wd;                                             \
+            T *ph = dst + (a * nw + r) * rs;                                                  \
             for (ptrdiff_t v = 0; v < Hd; v++) {                                              \
-                T *row = ph + v * Wd;                                                         \
+                T *row = ph + v * vs;                                                         \
                 ptrdiff_t h = v * sh + a - pt;                                                \
                 if (h < 0 || h >= H || m1 <= m0) {                                            \
                     for (ptrdiff_t m = 0; m < Wd; m++) row[m] = 0;                            \
