@@ -378,16 +378,35 @@ def _decide(args, requested, algorithm, backward, decided):
         group_input = math.prod(args.x.shape[1:]) // args.groups * args.x.dtype.itemsize
         per_thread = need // args.num_threads
         if per_thread > max(SCRATCH_SLACK_BYTES, SCRATCH_SLACK_FACTOR * group_input):
-            return other
+            return _instead(args, algorithm, need, other, backward)
     if need <= _checks.memory_limit():
         return algorithm
     if requested == "auto":
-        return other if algorithm != "fft" else _affordable(args, requested, other, backward,
-                                                             decided)
-    _checks.check_fits(need, f"algorithm={algorithm!r}",
-                       f" (scratch for input shape {args.x.shape}, stride {args.stride} and "
-                       f"padding {args.pads}); use algorithm='{other}'"
+        return (_instead(args, algorithm, need, other, backward) if algorithm != "fft"
+                else _affordable(args, requested, other, backward, decided))
+    _checks.check_fits(need, f"algorithm={algorithm!r}", _scratch_detail(args)
+                       + f"; use algorithm='{other}'"
                        + (" or fewer threads" if algorithm != "fft" else ""))
+
+
+def _scratch_detail(args):
+    return (f" (scratch for input shape {args.x.shape}, stride {args.stride} and padding "
+            f"{args.pads})")
+
+
+def _instead(args, algorithm, need, other, backward):
+    """'auto''s replacement for ``algorithm`` (needing ``need`` bytes of scratch, more than
+    its slack): ``other`` where its own scratch fits memory, else ``algorithm`` where that
+    fits, else a ValueError naming both (it allocated the other's 20 TiB: a MemoryError
+    from numpy, for a stride of 2**40 past a padding of 2**38)."""
+    other_need = _scratch_bytes(args, other, backward)
+    if other_need <= _checks.memory_limit():
+        return other
+    if need <= _checks.memory_limit():
+        return algorithm
+    _checks.check_fits(min(need, other_need), "algorithm='auto'",
+                       _scratch_detail(args) + f": '{algorithm}' {need / 2**30:.1f} GiB, "
+                       f"'{other}' {other_need / 2**30:.1f} GiB")
 
 
 def _fft_fallback(args, requested, algorithm, *arrays):

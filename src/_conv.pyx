@@ -58,6 +58,7 @@ they add into them), so no output needs zeroing beforehand, outside the parallel
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.limits cimport INT_MAX
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -375,14 +376,47 @@ cdef inline void gather(Py_ssize_t n, const floating* src, Py_ssize_t s,
         pyc_gather_d(n, src, s, dst)
 
 
-cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                      floating alpha, const floating* A, Py_ssize_t lda,
-                      const floating* B, Py_ssize_t ldb, floating beta,
-                      floating* C, Py_ssize_t ldc) noexcept nogil:
+cdef Py_ssize_t GEMM_MAX_LD = INT_MAX
+
+
+def _gemm_max_ld(Py_ssize_t n):
+    """Sets the largest leading dimension gemm() hands BLAS (for the tests, which cannot make
+    planes of 2**31 elements); returns the one it replaces."""
+    global GEMM_MAX_LD
+    old, GEMM_MAX_LD = GEMM_MAX_LD, max(n, 1)
+    return old
+
+
+cdef void gemm(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+               floating alpha, const floating* A, Py_ssize_t lda,
+               const floating* B, Py_ssize_t ldb, floating beta,
+               floating* C, Py_ssize_t ldc) noexcept nogil:
     """Row-major C (M x N) = alpha * op(A) (M x K) @ op(B) (K x N) + beta * C.
 
     BLAS is column-major, where a row-major matrix is its transpose: C^T = op(B)^T op(A)^T.
-    """
+    Its leading dimensions are ints: a leading dimension past GEMM_MAX_LD (the rows of an
+    output plane of 2**31 elements or more, passed as one matrix) is split off, one row or
+    column of C at a time, or as rank-one updates along K (BLAS refused the call and left C
+    as it was: zeros where the plane came out)."""
+    cdef Py_ssize_t i
+    # (a matrix of one row or column needs no leading dimension beyond its length: the calls
+    # below pass that, and a split stops there)
+    if M > 1 and (ldc > GEMM_MAX_LD or (not trans_a and lda > GEMM_MAX_LD)):  # rows of C
+        for i in range(M):
+            gemm(trans_a, trans_b, 1, N, K, alpha, A + (i if trans_a else i * lda),
+                 lda if trans_a else K, B, ldb, beta, C + i * ldc, N)
+        return
+    if N > 1 and trans_b and ldb > GEMM_MAX_LD:                       # by columns of C
+        for i in range(N):
+            gemm(trans_a, trans_b, M, 1, K, alpha, A, lda, B + i * ldb, K, beta, C + i, ldc)
+        return
+    if K > 1 and ((trans_a and lda > GEMM_MAX_LD)
+                  or (not trans_b and ldb > GEMM_MAX_LD)):             # rank-one updates
+        for i in range(K):
+            gemm(trans_a, trans_b, M, N, 1, alpha, A + (i * lda if trans_a else i),
+                 M if trans_a else lda, B + (i if trans_b else i * ldb),
+                 ldb if trans_b else N, beta if i == 0 else 1, C, ldc)
+        return
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     cdef int m = <int>N, n = <int>M, k = <int>K
@@ -625,11 +659,17 @@ cdef inline Py_ssize_t _col_phases(Geom* g) noexcept nogil:
 cdef inline bint _fwd_plane_path(Geom* g) noexcept nogil:
     """Whether the direct forward runs over padded planes: _plane_path's, and strided
     convolutions with no more phases than taps (not a dilation far beyond a stride far beyond
-    the kernel), whose padded planes are stored as their strides' phases (_pad_phase_planes:
+    the kernel) and phase planes of at most four times an input plane's elements (and 4,096:
+    not a padding or dilation far beyond the input, which would make the scratch grow with
+    it), whose padded planes are stored as their strides' phases (_pad_phase_planes:
     each tap then reads consecutive inputs, as with unit strides; tap by tap along strided
     rows, depthwise layers with stride 2 ran 1.5-14x slower than torch's forward)."""
     return _plane_path(g) or ((g.sh > 1 or g.sw > 1)
-                              and _row_phases(g) * _col_phases(g) <= g.KH * g.KW)
+                              and _row_phases(g) * _col_phases(g) <= g.KH * g.KW
+                              and <double>_row_phases(g) * _col_phases(g)
+                              * (<double>g.H_out + (g.KH - 1) * g.dh // g.sh)
+                              * (<double>g.W_out + (g.KW - 1) * g.dw // g.sw)
+                              <= 4.0 * g.H * g.W + 4096)
 
 
 cdef inline Py_ssize_t _fwd_wp(Geom* g) noexcept nogil:

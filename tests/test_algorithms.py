@@ -1156,6 +1156,65 @@ def test_strided_direct_forward_over_phases(dtype, nd, c_in, c_out, groups, k, s
     assert np.array_equal(fwd(xi, wi, **kw), fwd(xi, wi, **{**kw, "algorithm": "gemm"}))
 
 
+def test_strided_direct_forward_scratch_does_not_grow_with_the_padding():
+    """Phase planes far larger than the input (a padding or dilation far beyond it) are not
+    made: the strided direct forward then runs tap by tap with no scratch, as before the
+    phases (it took 830 MB for one output at a padding and dilation of 2**26)."""
+    x = np.ones((1, 1, 1), np.float32)
+    w = np.ones((1, 1, 3), np.float32)
+    geometry = (1, 2, 0, 2**26, 1, 2**26, 1)
+    assert _conv.forward_scratch((1, 1, 1, 1), (1, 1, 1, 3), (1, 1, 1, 1), geometry, 4,
+                                 False) == 0
+    y = conv1d(x, w, stride=2, dilation=2**26, padding=2**26, algorithm="direct")
+    assert y.tolist() == [[[1.0]]]
+    assert _conv.forward_scratch((1, 1, 1, 28), (1, 1, 1, 3), (1, 1, 1, 14),
+                                 (1, 2, 0, 1, 1, 1, 1), 4, False) > 0     # phases
+
+
+def test_auto_names_both_paths_when_neither_fits():
+    """'auto' replaced a path whose scratch would not fit by the other without asking the
+    other's: a stride of 2**40 past a padding of 2**38 went to the unroll, whose phases of
+    the stride took numpy's MemoryError for 20 TiB. Now a ValueError names both."""
+    x = np.ones((1, 2, 5, 5), np.float32)
+    w = np.ones((1, 2, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"algorithm='auto' would need .* GiB, more than "
+                                         r"this machine's memory .*'direct' .* GiB, "
+                                         r"'gemm' .* GiB"):
+        conv2d(x, w, stride=2**40, padding=2**38)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_splits_leading_dimensions_blas_cannot_take(monkeypatch, dtype):
+    """BLAS takes int leading dimensions: the unroll's products with an output plane of
+    2**31 elements or more (its rows that far apart) are split into calls BLAS accepts (it
+    refused the call and left zeros). Here the limit is lowered to make the split happen on
+    small planes: forward, input gradient and weight gradient (both orientations of its
+    product), with and without a stride, against the unsplit calls."""
+    monkeypatch.setattr(functional, "PACKED_GEMM", False)
+    rng = np.random.default_rng(9)
+    cases = [((2, 3, 500), (8, 3, 5), 1), ((2, 3, 500), (8, 3, 5), 2),
+             ((2, 16, 300), (4, 16, 3), 1), ((1, 2, 30, 40), (6, 2, 3, 3), 1),
+             ((2, 1, 400), (80, 1, 3), 1)]     # more outputs than taps: g @ cols^T
+    for xs, ws, stride in cases:
+        x = rng.standard_normal(xs).astype(dtype)
+        w = rng.standard_normal(ws).astype(dtype)
+        fwd, bwd = FUNCS[len(xs) - 2]
+        y = fwd(x, w, stride=stride, algorithm="gemm")
+        g = rng.standard_normal(y.shape).astype(dtype)
+        grads = bwd(g, x, w, stride, algorithm="gemm")
+        old = _conv._gemm_max_ld(7)
+        try:
+            y2 = fwd(x, w, stride=stride, algorithm="gemm")
+            grads2 = bwd(g, x, w, stride, algorithm="gemm")
+        finally:
+            _conv._gemm_max_ld(old)
+        size = math.prod(ws[1:])
+        assert_close(y2, y, dtype, size)
+        assert_close(grads2.grad_input, grads.grad_input, dtype, ws[0] * size, "grad_input")
+        assert_close(grads2.grad_weight, grads.grad_weight, dtype, xs[-1] * xs[0],
+                     "grad_weight")
+
+
 def test_packed_path_agrees_with_the_others_on_integers(monkeypatch, packed_rules):
     """On integer-valued data every sum is exact: the packed tiles, the direct loops and
     the unroll give the same bits, forward and input gradient."""
