@@ -283,9 +283,8 @@ def _packs(args, grad_input=False):
         y_shape = args.x.shape[:2] + row + args.x.shape[2:]
     else:
         y_shape = args.out_shape[:2] + row + args.out_shape[2:]
-    stride = (1, 1) if grad_input else row + args.stride
-    return _packed_need(w_shape, y_shape, stride, row + args.dilation, args.groups,
-                        args.x.dtype) is not None
+    return _packed_need(w_shape, y_shape, row + args.stride, row + args.dilation,
+                        args.groups, args.x.dtype) is not None
 
 
 def _scratch_bytes(args, algorithm, backward=False):

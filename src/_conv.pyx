@@ -648,7 +648,7 @@ cdef inline bint _plane_path(Geom* g, bint weight=False) noexcept nogil:
 
 cdef inline Py_ssize_t _row_phases(Geom* g) noexcept nogil:
     """The row phases of the direct forward's padded planes that its taps can read: the
-    row stride's, at most the kernel's extent (see _pad_phase_planes)."""
+    row stride's, at most the kernel's extent (see _fwd_pad)."""
     return min(g.sh, (g.KH - 1) * g.dh + 1)
 
 
@@ -661,7 +661,7 @@ cdef inline bint _fwd_plane_path(Geom* g) noexcept nogil:
     convolutions with no more phases than taps (not a dilation far beyond a stride far beyond
     the kernel) and phase planes of at most four times an input plane's elements (and 4,096:
     not a padding or dilation far beyond the input, which would make the scratch grow with
-    it), whose padded planes are stored as their strides' phases (_pad_phase_planes:
+    it), whose padded planes are stored as their strides' phases (_fwd_pad:
     each tap then reads consecutive inputs, as with unit strides; tap by tap along strided
     rows, depthwise layers with stride 2 ran 1.5-14x slower than torch's forward)."""
     return _plane_path(g) or ((g.sh > 1 or g.sw > 1)
@@ -844,22 +844,13 @@ cdef void _pad_planes(const floating* src, Py_ssize_t count, Py_ssize_t H, Py_ss
 
 cdef void _fwd_pad(const floating* src, Py_ssize_t count, Geom* g,
                    floating* dst) noexcept nogil:
-    """count input planes padded for the direct forward (_fwd_hp x _fwd_wp each, then SLACK
-    zeros): _pad_planes, or with strides _pad_phase_planes."""
-    if g.sh == 1 and g.sw == 1:
-        _pad_planes(src, count, g.H, g.W, dst, _fwd_hp(g), _fwd_wp(g), g.pt, g.pl)
-    else:
-        _pad_phase_planes(src, count, g, dst)
-
-
-cdef void _pad_phase_planes(const floating* src, Py_ssize_t count, Geom* g,
-                            floating* dst) noexcept nogil:
-    """count input planes zero-padded and split into the strides' phases, then SLACK zeros:
-    phase (a, r) of plane c, Hd x Wd at dst + ((c*nh + a)*nw + r)*Hd*Wd, holds the padded
-    plane's rows v*sh + a and columns m*sw + r (Wd = _fwd_wp, Hd = _fwd_hp / (nh*nw)), so
-    that tap (i, j) of output (p, q) reads phase ((i*dh) % sh, (j*dw) % sw) at row
-    p + (i*dh) // sh and column q + (j*dw) // sw. Only the phases taps can read are kept:
-    nh = _row_phases, nw = _col_phases."""
+    """count input planes padded for the direct forward (_fwd_hp x _fwd_wp each), then SLACK
+    zeros; with strides each is split into its strides' phases: phase (a, r) of plane c,
+    Hd x Wd at dst + ((c*nh + a)*nw + r)*Hd*Wd, holds the padded plane's rows v*sh + a and
+    columns m*sw + r (Wd = _fwd_wp, Hd = _fwd_hp / (nh*nw)), so that tap (i, j) of output
+    (p, q) reads phase ((i*dh) % sh, (j*dw) % sw) at row p + (i*dh) // sh and column
+    q + (j*dw) // sw. Only the phases taps can read are kept: nh = _row_phases,
+    nw = _col_phases (one phase, the padded plane itself, with unit strides)."""
     cdef Py_ssize_t nh = _row_phases(g), nw = _col_phases(g)
     cdef Py_ssize_t Wd = _fwd_wp(g), Hd = _fwd_hp(g) // (nh * nw), c
     for c in range(count):
@@ -1143,10 +1134,11 @@ cdef Py_ssize_t* tap_offsets(Geom* g, int which):
     """Tap offsets for fir_taps (malloc'ed; the caller frees): the first KH*KW (planes) or KW
     (rows) entries, in weight order; for the planes, those of a chunk of planes laid one
     after the other (_fwd_chunk, _gi_chunk: the taps of plane j shifted by j planes)."""
-    cdef Py_ssize_t i, j, Wp, r, KHW = g.KH * g.KW
-    cdef Py_ssize_t planes = 1, plane = 0
+    cdef Py_ssize_t i, j, Wp, KHW = g.KH * g.KW
+    cdef Py_ssize_t planes = 1, plane = 0, phase = 0
     if which == OFF_PLANE_FORWARD:
         planes, plane = _fwd_chunk(g), _fwd_hp(g) * _fwd_wp(g)
+        phase = plane // (_row_phases(g) * _col_phases(g))     # elements of one phase
     elif which == OFF_PLANE_GRAD_INPUT:
         planes, plane = _gi_chunk(g), _gi_hp(g) * _gi_wp(g)
     cdef Py_ssize_t* off = <Py_ssize_t*>malloc(planes * KHW * sizeof(Py_ssize_t))
@@ -1158,12 +1150,10 @@ cdef Py_ssize_t* tap_offsets(Geom* g, int which):
                 Wp = _gi_wp(g)
                 off[i * g.KW + j] = ((g.pt + (g.KH - 1 - i) * g.dh) * Wp
                                      + g.pl + (g.KW - 1 - j) * g.dw)
-            elif which == OFF_PLANE_FORWARD:     # into the phases (_pad_phase_planes)
+            elif which == OFF_PLANE_FORWARD:     # into the phases (_fwd_pad)
                 Wp = _fwd_wp(g)
-                r = _row_phases(g) * _col_phases(g)
                 off[i * g.KW + j] = (((i * g.dh % g.sh) * _col_phases(g) + j * g.dw % g.sw)
-                                     * (_fwd_hp(g) // r) * Wp
-                                     + i * g.dh // g.sh * Wp + j * g.dw // g.sw)
+                                     * phase + i * g.dh // g.sh * Wp + j * g.dw // g.sw)
             elif which == OFF_ROW_FORWARD:
                 off[i * g.KW + j] = j * g.dw
             else:
@@ -1607,13 +1597,9 @@ cdef void _packed_job(const floating* x, const floating* wk, const floating* bk,
     buf = buf + (-(<size_t>buf) % 64) // sizeof(floating)    # planes on 64-byte lines
     tails = buf + g.Cg * k.plane + k.TW
     for c in range(g.Cg):
-        if g.sw == 1:
-            _pad_plane(x + c * g.H * g.W, g.H, g.W, buf + c * k.plane, k.Hl, k.Wl,
-                       g.pt - h0 * g.sh, g.pl - w0)
-        else:
-            # (each padded row as its sw phases)
-            _phase_split(x + c * g.H * g.W, g.H, g.W, buf + c * k.plane, k.Hl, k.Wd, 1, g.sw,
-                         1, g.sw, g.pt - h0 * g.sh, g.pl - w0 * g.sw, k.Wd, k.Wl)
+        # each padded row as its sw phases (with unit strides, the padded row itself)
+        _phase_split(x + c * g.H * g.W, g.H, g.W, buf + c * k.plane, k.Hl, k.Wd, 1, g.sw, 1,
+                     g.sw, g.pt - h0 * g.sh, g.pl - w0 * g.sw, k.Wd, k.Wl)
         # the lanes of a tile past its outputs read on into the gap between the planes:
         # zeros, never stale values (a denormal there would slow the whole vector down)
         memset(buf + c * k.plane + k.Hl * k.Wl, 0, (k.plane - k.Hl * k.Wl) * sizeof(floating))
