@@ -115,6 +115,10 @@ cdef extern from "_simd.h" nogil:
                            Py_ssize_t Hd, Py_ssize_t Wd, Py_ssize_t sh, Py_ssize_t sw,
                            Py_ssize_t nh, Py_ssize_t nw, Py_ssize_t pt, Py_ssize_t pl,
                            Py_ssize_t rs, Py_ssize_t vs)
+    void pyc_phase_merge2_f(const float* p0, const float* p1, Py_ssize_t W, Py_ssize_t pl,
+                            float* row)
+    void pyc_phase_merge2_d(const double* p0, const double* p1, Py_ssize_t W, Py_ssize_t pl,
+                            double* row)
     void pyc_pgemm_f(int nv, Py_ssize_t C, Py_ssize_t plane, Py_ssize_t KK,
                      const Py_ssize_t* off, const float* x, const float* w, const float* b,
                      float* out, Py_ssize_t ldo)
@@ -672,6 +676,15 @@ cdef inline bint _fwd_plane_path(Geom* g) noexcept nogil:
                               <= 4.0 * g.H * g.W + 4096)
 
 
+cdef inline bint _gw_plane_path(Geom* g) noexcept nogil:
+    """Whether the direct weight gradient runs over padded planes: _plane_path's, and 2-D
+    kernels with strides where the forward's phase planes apply (_fwd_plane_path): each tap
+    is then a dot product of the grad_output plane with a phase plane, as with unit strides
+    (tap by tap along strided rows, a 3x3 stride-2 depthwise weight gradient ran at 0.2-0.4x
+    torch's speed in float32)."""
+    return _plane_path(g, True) or (g.KH > 1 and _fwd_plane_path(g))
+
+
 cdef inline Py_ssize_t _fwd_wp(Geom* g) noexcept nogil:
     """The padded width of the forward's planes (with a column stride, of their phases)."""
     return g.W_out + (g.KW - 1) * g.dw // g.sw
@@ -783,7 +796,8 @@ cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept nogil:
     if which == 1:
         return (_gi_pad_planes(g) * _gi_hp(g) * _gi_wp(g) + SLACK
                 + PLANE_BLOCK * _round_up(g.H * _gi_wp(g)))
-    return TILE * g.H_out * _fwd_wp(g) + _fwd_hp(g) * _fwd_wp(g) + (g.KW - 1) * g.dw
+    return (TILE * g.H_out * _fwd_wp(g) + _fwd_hp(g) * _fwd_wp(g)
+            + max(SLACK, (g.KW - 1) * g.dw))
 
 
 cdef void _padded_to_rows(const floating* src, Py_ssize_t nb, Py_ssize_t ys,
@@ -1052,8 +1066,9 @@ cdef void _plane_grad_weight_sample(const floating* go, const floating* x, float
     outputs and nc input channels of a group (out at the first pair's kernel; go at the
     first output's plane, x at the first channel's plane). The no grad_output planes go to
     pad once, at the padded width (zeros in the gap columns), and each input plane after
-    them, padded, with the overrun of its last row's taps zeroed. Tiles of TILE outputs x
-    TILE taps share their loads; each sum is made whole and then added to out."""
+    them, padded as the forward's (_fwd_pad: with strides, split into its phases), with the
+    overrun of its last row's taps zeroed. Tiles of TILE outputs x TILE taps share their
+    loads; each sum is made whole and then added to out."""
     cdef Py_ssize_t i, c, k, r, KHW = g.KH * g.KW, os = g.Cg * KHW
     cdef Py_ssize_t Hp = _fwd_hp(g), Wp = _fwd_wp(g), span = g.H_out * _fwd_wp(g)
     cdef floating* gn = pad
@@ -1065,7 +1080,7 @@ cdef void _plane_grad_weight_sample(const floating* go, const floating* x, float
             gather(g.W_out, go + i * g.P + r * g.W_out, 1, gn + i * span + r * Wp)
             memset(gn + i * span + r * Wp + g.W_out, 0, (Wp - g.W_out) * sizeof(floating))
     for c in range(nc):
-        _pad_plane(x + c * g.H * g.W, g.H, g.W, xn, Hp, Wp, g.pt, g.pl)
+        _fwd_pad(x + c * g.H * g.W, 1, g, xn)
         i = 0
         while i < no:
             full_o = no - i >= TILE
@@ -1829,12 +1844,215 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
         free(last)
 
 
+# ----------------------------------------------------------------------------------------------
+# direct input gradient with strides, over phases
+#
+# Input position (r, s) lies at (v*sh + a, u*sw + b) of the padded plane; only the taps (i, j)
+# with (i*dh) % sh == a and (j*dw) % sw == b reach it, from grad_output (v - (i*dh) // sh,
+# u - (j*dw) // sw). So each phase (a, b) of the input gradient is a unit-stride filter of
+# grad_output, zero-padded by the taps' reach, with that phase's taps: contiguous reads and
+# the accumulators in registers, where tap by tap along strided rows the 3x3 stride-2
+# depthwise input gradient ran at 0.2-0.5x torch's speed in float32.
+
+cdef inline Py_ssize_t _ph_rt(Geom* g) noexcept nogil:
+    """Rows of zeros above grad_output in the phases' padded planes: the taps' row reach."""
+    return (g.KH - 1) * g.dh // g.sh
+
+
+cdef inline Py_ssize_t _ph_lt(Geom* g) noexcept nogil:
+    return (g.KW - 1) * g.dw // g.sw
+
+
+cdef inline Py_ssize_t _ph_hv(Geom* g) noexcept nogil:
+    """Rows of a phase of the padded input plane (the most any phase has)."""
+    return (g.pt + g.H + g.sh - 1) // g.sh
+
+
+cdef inline Py_ssize_t _ph_wg(Geom* g) noexcept nogil:
+    """The width of the phases' planes: a phase's columns and the taps' column reach."""
+    return (g.pl + g.W + g.sw - 1) // g.sw + _ph_lt(g)
+
+
+cdef inline Py_ssize_t _ph_plane(Geom* g) noexcept nogil:
+    """Elements of one padded grad_output plane of the phase path."""
+    return (_ph_hv(g) + _ph_rt(g)) * _ph_wg(g)
+
+
+cdef inline bint _ph_merge(Geom* g) noexcept nogil:
+    """Whether _phase_grad_input keeps every phase and merges each input row from its two
+    column phases (pyc_phase_merge2): a column stride of 2 and a row stride of up to 8."""
+    return g.sw == 2 and g.sh <= 8
+
+
+cdef inline Py_ssize_t _ph_accs(Geom* g) noexcept nogil:
+    """The phases' planes _phase_grad_input keeps: with _ph_merge every phase that taps
+    reach and a plane of zeros for the others, else one at a time."""
+    return min(g.KH * g.KW, 2 * g.sh) + 1 if _ph_merge(g) else 1
+
+
+cdef inline void phase_merge2(const floating* p0, const floating* p1, Py_ssize_t W,
+                              Py_ssize_t pl, floating* row) noexcept nogil:
+    if floating is float:
+        pyc_phase_merge2_f(p0, p1, W, pl, row)
+    else:
+        pyc_phase_merge2_d(p0, p1, W, pl, row)
+
+
+cdef inline bint _gi_phase_path(Geom* g) noexcept nogil:
+    """Whether the direct input gradient with strides runs over phases (_phase_grad_input):
+    strides, and padded grad_output planes of at most four times an output plane's elements
+    and 4,096 (not a padding or dilation far beyond the input: else tap by tap)."""
+    return ((g.sh > 1 or g.sw > 1)
+            and <double>(_ph_hv(g) + _ph_rt(g)) * _ph_wg(g) <= 4.0 * g.P + 4096)
+
+
+cdef Py_ssize_t* _phase_table(Geom* g, Py_ssize_t* order) except NULL:
+    """The phases that taps reach, for _phase_grad_input (malloc'ed; the caller frees): t[0]
+    phases, then per phase its row and column residue, first tap and number of taps in
+    order (the taps grouped by phase, in weight order within each: order[m] the weight
+    index of the m-th), then Og * KH * KW offsets into the padded grad_output planes: phase
+    q's at Og * first, o * taps + m for tap m of grad_output plane o."""
+    cdef Py_ssize_t i, j, k, q, m, o, nph = 0, KHW = g.KH * g.KW, Wg = _ph_wg(g)
+    cdef Py_ssize_t plane = _ph_plane(g)
+    cdef Py_ssize_t* t = <Py_ssize_t*>malloc((1 + 4 * KHW + g.Og * KHW) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* off
+    if t == NULL:
+        raise MemoryError()
+    for k in range(KHW):
+        order[k] = -1
+    m = 0
+    for k in range(KHW):         # phases in the order of their first tap
+        if order[k] >= 0:
+            continue
+        i = k // g.KW
+        j = k % g.KW
+        t[1 + 4 * nph] = i * g.dh % g.sh
+        t[2 + 4 * nph] = j * g.dw % g.sw
+        t[3 + 4 * nph] = m
+        for q in range(k, KHW):
+            if ((q // g.KW) * g.dh % g.sh == t[1 + 4 * nph]
+                    and (q % g.KW) * g.dw % g.sw == t[2 + 4 * nph]):
+                order[q] = m             # mark; rewritten below
+                m = m + 1
+        t[4 + 4 * nph] = m - t[3 + 4 * nph]
+        nph = nph + 1
+    t[0] = nph
+    off = t + 1 + 4 * KHW
+    # the offsets, and order rewritten: position in the phases' order -> weight index
+    for q in range(nph):
+        m = 0
+        for k in range(KHW):
+            if ((k // g.KW) * g.dh % g.sh == t[1 + 4 * q]
+                    and (k % g.KW) * g.dw % g.sw == t[2 + 4 * q]):
+                i = (k // g.KW) * g.dh // g.sh
+                j = (k % g.KW) * g.dw // g.sw
+                for o in range(g.Og):
+                    off[g.Og * t[3 + 4 * q] + o * t[4 + 4 * q] + m] = (
+                        o * plane + (_ph_rt(g) - i) * Wg + _ph_lt(g) - j)
+                order[t[3 + 4 * q] + m] = k
+                m = m + 1
+    return t
+
+
+cdef floating* _phase_weight(const floating* wp, Geom* g, const Py_ssize_t* t,
+                             const Py_ssize_t* order) except NULL:
+    """The weight for _phase_grad_input (malloc'ed; the caller frees): per input channel, its
+    taps in _phase_table's layout (phase q's at Og * first, o * taps + m)."""
+    cdef Py_ssize_t ch, gr, c, o, q, m, KHW = g.KH * g.KW
+    cdef floating* wr = <floating*>malloc(max(g.C_in * g.Og * KHW, 1) * sizeof(floating))
+    cdef floating* dst
+    if wr == NULL:
+        raise MemoryError()
+    for ch in range(g.C_in):
+        gr = ch // g.Cg
+        c = ch % g.Cg
+        for q in range(t[0]):
+            dst = wr + ch * g.Og * KHW + g.Og * t[3 + 4 * q]
+            for o in range(g.Og):
+                for m in range(t[4 + 4 * q]):
+                    dst[o * t[4 + 4 * q] + m] = wp[((gr * g.Og + o) * g.Cg + c) * KHW
+                                                   + order[t[3 + 4 * q] + m]]
+    return wr
+
+
+cdef void _phase_grad_input(const floating* go, const floating* wr, floating* gx,
+                            floating* pad, const Py_ssize_t* t, Geom* g) noexcept nogil:
+    """The input gradient of one sample and group (go at its first grad_output plane, wr at
+    its first input channel's phase weights, gx at its first input plane), with strides:
+    the Og grad_output planes zero-padded by the taps' reach (_ph_rt rows above, _ph_lt
+    columns left) at the phases' width, one after the other in pad; then for each input
+    channel and phase, one FIR filter of all the phase's taps over all those planes (t:
+    _phase_table), into the scratch after them from zeros, and its values scattered to
+    their positions of gx; with _ph_merge, into a plane per phase and each row of gx then
+    merged from its two column phases. Positions no tap reaches are zero."""
+    cdef Py_ssize_t o, c, q, a, b, v, u, v0, v1, u0, u1, t0, t1, rr, ss
+    cdef Py_ssize_t KHW = g.KH * g.KW, Wg = _ph_wg(g), plane = _ph_plane(g)
+    cdef Py_ssize_t Hd = _ph_hv(g) + _ph_rt(g), hw = _ph_hv(g) * Wg
+    cdef floating* acc = pad + g.Og * plane + SLACK
+    cdef floating* xc
+    cdef floating* ac
+    cdef floating* zero = acc + (_ph_accs(g) - 1) * hw
+    cdef floating* p0
+    cdef floating* p1
+    cdef bint merge = _ph_merge(g)
+    cdef Py_ssize_t[16] idx     # _ph_merge: residue (a, b) -> its plane, -1 for none
+    for o in range(g.Og):
+        _phase_split(go + o * g.P, g.H_out, g.W_out, pad + o * plane, Hd, Wg, 1, 1, 1, 1,
+                     _ph_rt(g), _ph_lt(g), plane, Wg)
+    memset(pad + g.Og * plane, 0, SLACK * sizeof(floating))
+    if merge:
+        memset(zero, 0, hw * sizeof(floating))
+        for q in range(2 * g.sh):
+            idx[q] = -1
+        for q in range(t[0]):
+            idx[2 * t[1 + 4 * q] + t[2 + 4 * q]] = q
+    for c in range(g.Cg):
+        xc = gx + c * g.H * g.W
+        if not merge:
+            memset(xc, 0, g.H * g.W * sizeof(floating))
+        for q in range(t[0]):
+            a = t[1 + 4 * q]
+            b = t[2 + 4 * q]
+            # the phase's rows v (input row v*sh + a - pt) and columns u inside the input
+            v0 = (max(g.pt - a, 0) + g.sh - 1) // g.sh
+            v1 = (g.pt + g.H - a + g.sh - 1) // g.sh
+            u0 = (max(g.pl - b, 0) + g.sw - 1) // g.sw
+            u1 = (g.pl + g.W - b + g.sw - 1) // g.sw
+            if v1 <= v0 or u1 <= u0:
+                continue
+            t0 = v0 * Wg + u0
+            t1 = (v1 - 1) * Wg + u1
+            ac = acc + q * hw if merge else acc
+            memset(ac + t0, 0, (t1 - t0) * sizeof(floating))
+            fir_taps(t1 - t0, g.Og * t[4 + 4 * q], wr + c * g.Og * KHW + g.Og * t[3 + 4 * q],
+                     t + 1 + 4 * KHW + g.Og * t[3 + 4 * q], pad + t0, ac + t0)
+            if merge:
+                continue
+            for v in range(v0, v1):
+                rr = v * g.sh + a - g.pt
+                ss = u0 * g.sw + b - g.pl
+                for u in range(u0, u1):
+                    xc[rr * g.W + ss] = acc[v * Wg + u]
+                    ss = ss + g.sw
+        if merge:
+            for rr in range(g.H):
+                a = (rr + g.pt) % g.sh
+                v = (rr + g.pt) // g.sh
+                p0 = acc + idx[2 * a] * hw if idx[2 * a] >= 0 else zero
+                p1 = acc + idx[2 * a + 1] * hw if idx[2 * a + 1] >= 0 else zero
+                phase_merge2(p0 + v * Wg, p1 + v * Wg, g.W, g.pl, xc + rr * g.W)
+
+
 def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
                        Py_ssize_t itemsize, bint use_gemm):
     """(scratch elements per thread, input channels per job) for grad_input()."""
     cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     if not use_gemm:
-        return (plane_scratch(&g, 1) if _plane_path(&g) else 0), 1
+        if _plane_path(&g):
+            return plane_scratch(&g, 1), 1
+        if _gi_phase_path(&g):
+            return g.Og * _ph_plane(&g) + SLACK + _ph_accs(&g) * _ph_hv(&g) * _ph_wg(&g), 1
+        return 0, 1
     # enough channels per job for an efficient gemm, few enough to share the work out
     cdef Py_ssize_t nc = max(1, min(g.Cg, 256 // (g.KH * g.KW)))
     if g.sw > 1:
@@ -1872,6 +2090,9 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
         gx[...] = 0
         return
     cdef bint plane = not use_gemm and _plane_path(&g)
+    cdef bint phases = not use_gemm and not plane and _gi_phase_path(&g)
+    cdef Py_ssize_t* table = NULL
+    cdef Py_ssize_t* order = NULL
     if plane:
         nb = _plane_block(&g, g.N * g.groups, g.Cg)
         nib = (g.Cg + nb - 1) // nb
@@ -1884,7 +2105,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     cdef Py_ssize_t ncb = (g.Cg + chans_per_job - 1) // chans_per_job
     cdef Py_ssize_t KHW = g.KH * g.KW
     cdef Py_ssize_t nsu = (g.N + g.S - 1) // g.S
-    if use_gemm or plane:
+    if use_gemm or plane or phases:
         sp = &scratch[0, 0]
     cdef bint pad_once = plane and _gi_pad_once(&g)
     if plane:
@@ -1896,11 +2117,31 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
             free(off)
             free(last)
             raise
+    elif phases:
+        order = <Py_ssize_t*>malloc(KHW * sizeof(Py_ssize_t))
+        if order == NULL:
+            raise MemoryError()
+        try:
+            table = _phase_table(&g, order)
+            wt = _phase_weight(wp, &g, table, order)
+        except MemoryError:
+            free(order)
+            free(table)
+            raise
+        free(order)
     elif not use_gemm:
         off = tap_offsets(&g, OFF_ROW_GRAD_INPUT)
     try:
         with nogil:
-            if use_gemm:
+            if phases:
+                for job in prange(g.N * g.groups, schedule='static', num_threads=num_threads):
+                    n = job // g.groups
+                    gr = job % g.groups
+                    _phase_grad_input(gp + (n * g.C_out + gr * g.Og) * g.P,
+                                      wt + gr * g.Cg * g.Og * KHW,
+                                      xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
+                                      sp + threadid() * scratch.shape[1], table, &g)
+            elif use_gemm:
                 for job in prange(nsu * g.groups * ncb, schedule='dynamic',
                                   num_threads=num_threads):
                     su = job // (g.groups * ncb)
@@ -1941,6 +2182,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
         free(off)
         free(wt)
         free(last)
+        free(table)
 
 
 def grad_input_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
@@ -2057,7 +2299,7 @@ def grad_weight_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry
     caller also provides a (chunks, C_out, KK) partials buffer."""
     cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     if not use_gemm:
-        return (plane_scratch(&g, 2) if _plane_path(&g, True) else 0), 0
+        return (plane_scratch(&g, 2) if _gw_plane_path(&g) else 0), 0
     g = _grad_weight_geom(g)
     return _unroll_scratch(&g), _reduce_chunks(&g)
 
@@ -2079,8 +2321,8 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                 bint use_gemm, floating[:, ::1] scratch,
                 floating[:, :, ::1] partials,        # (chunks, C_out, KK) with gemm
                 floating[::1] gb=None):              # OUT (C_out,), or None
-    """gw = the weight gradient. With gb, the direct path over padded planes (2-D kernels
-    with unit strides) also writes the bias gradient, bitwise what grad_bias gives, in the
+    """gw = the weight gradient. With gb, the direct path over padded planes (2-D kernels:
+    _gw_plane_path) also writes the bias gradient, bitwise what grad_bias gives, in the
     same pass over grad_output, and returns True; otherwise gb is left alone (False)."""
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
@@ -2097,7 +2339,7 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
     cdef floating* sp = NULL
     cdef floating* pp = NULL
     cdef floating* row
-    cdef bint plane = not use_gemm and _plane_path(&g, True)
+    cdef bint plane = not use_gemm and _gw_plane_path(&g)
     cdef bint tr = _grad_weight_transposed(&g)
     cdef floating* bp = &gb[0] if plane and gb is not None else NULL
     cdef Py_ssize_t* off = NULL

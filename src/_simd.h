@@ -508,6 +508,25 @@ PYC_CLONES static void pyc_phase_split_##SUF(const T *restrict src, ptrdiff_t H,
 PYC_PHASE_SPLIT(float, f)
 PYC_PHASE_SPLIT(double, d)
 
+/* The inverse for a column stride of 2: a row of W from its two column phases, row[s] = (s +
+ * pl even ? p0 : p1)[(s + pl) / 2]. Both phases in one loop, so that the compiler
+ * vectorises the interleave (one phase at a time, every other element, stays scalar: the
+ * scatter took most of a 3x3 stride-2 depthwise input gradient). */
+#define PYC_PHASE_MERGE2(T, SUF)                                                              \
+PYC_CLONES static void pyc_phase_merge2_##SUF(const T *restrict p0, const T *restrict p1,     \
+                                              ptrdiff_t W, ptrdiff_t pl, T *restrict row)     \
+{                                                                                             \
+    ptrdiff_t s = 0;                                                                          \
+    if (W > 0 && (pl & 1)) { row[0] = p1[pl >> 1]; s = 1; }                                   \
+    const T *a = p0 + ((s + pl) >> 1), *b = p1 + ((s + pl) >> 1);                             \
+    T *d = row + s;                                                                           \
+    ptrdiff_t n = (W - s) >> 1;                                                               \
+    for (ptrdiff_t u = 0; u < n; u++) { d[2 * u] = a[u]; d[2 * u + 1] = b[u]; }               \
+    if ((W - s) & 1) d[2 * n] = a[n];                                                         \
+}
+PYC_PHASE_MERGE2(float, f)
+PYC_PHASE_MERGE2(double, d)
+
 /* The position of the maximum of x[0..n), n >= 1, by the rule of the scalar loop "from best =
  * -inf at position 0, take v when v > best or v is NaN": the first maximum, or the last NaN
  * if there is one. The largest value and whether there is a NaN come from VN lanes of
