@@ -1188,8 +1188,8 @@ def test_strided_direct_gradients_over_phases(dtype, nd, c_in, c_out, groups, k,
                                               stride, padding, dilation):
     """The direct input gradient with strides filters grad_output once per phase of the
     input (the taps that reach it) and the weight gradient dots grad_output with the
-    forward's phase planes (2-D kernels): against the reference, bitwise the same at 1, 2
-    and 3 threads, and on integer-valued data (every sum exact) bitwise the unroll's."""
+    forward's phase planes: against the reference, bitwise the same at 1, 2 and 3 threads,
+    and on integer-valued data (every sum exact) bitwise the unroll's."""
     fwd, bwd = FUNCS[nd]
     rng = np.random.default_rng([c_in, c_out, nd, 7])
     shape = (size,) if nd == 1 else size
