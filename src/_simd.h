@@ -471,6 +471,48 @@ PYC_DEFINE(double, d, v4d, 4)
  * plane, the loops inline: row by row through memset and a gather of variable stride, the
  * split of 28x28 planes took half a stride-2 depthwise forward. A stride of 2 gets its own
  * loop, which the compiler vectorises with shuffles. */
+/* pyc_phase_split with a column stride of 2 and both column phases: each input row is read
+ * once, its even and odd columns going to the two phases' rows in one loop (which the
+ * compiler vectorises as loads of two vectors and shuffles), the few columns at the edges
+ * (padding, or the one phase past the row's end) one by one. Element (v, m) of phase r
+ * holds input column 2*m + r - pl, zero outside the row. */
+#define PYC_PHASE_SPLIT2(T, SUF)                                                              \
+PYC_CLONES static void pyc_phase_split2_##SUF(const T *restrict src, ptrdiff_t H, ptrdiff_t W,\
+                                              T *restrict dst, ptrdiff_t Hd, ptrdiff_t Wd,    \
+                                              ptrdiff_t sh, ptrdiff_t nh, ptrdiff_t pt,       \
+                                              ptrdiff_t pl, ptrdiff_t rs, ptrdiff_t vs)       \
+{                                                                                             \
+    /* the columns m where both phases' input columns lie in [0, W): [lo, hi) */              \
+    ptrdiff_t lo = pl > 0 ? (pl + 1) / 2 : 0, hi = W + pl > 0 ? (W + pl) / 2 : 0;            \
+    lo = lo > Wd ? Wd : lo;                                                                   \
+    hi = hi > Wd ? Wd : (hi < lo ? lo : hi);                                                  \
+    for (ptrdiff_t a = 0; a < nh; a++)                                                        \
+        for (ptrdiff_t v = 0; v < Hd; v++) {                                                  \
+            T *r0 = dst + 2 * a * rs + v * vs, *r1 = r0 + rs;                                 \
+            ptrdiff_t h = v * sh + a - pt;                                                    \
+            if (h < 0 || h >= H) {                                                            \
+                for (ptrdiff_t m = 0; m < Wd; m++) { r0[m] = 0; r1[m] = 0; }                  \
+                continue;                                                                     \
+            }                                                                                 \
+            const T *row = src + h * W;                                                       \
+            for (ptrdiff_t m = 0; m < lo; m++) {                                              \
+                ptrdiff_t c = 2 * m - pl;                                                     \
+                r0[m] = c >= 0 && c < W ? row[c] : 0;                                         \
+                r1[m] = c + 1 >= 0 && c + 1 < W ? row[c + 1] : 0;                             \
+            }                                                                                 \
+            const T *s_ = row + 2 * lo - pl;                                                  \
+            T *d0 = r0 + lo, *d1 = r1 + lo;                                                   \
+            for (ptrdiff_t m = 0; m < hi - lo; m++) { d0[m] = s_[2 * m]; d1[m] = s_[2 * m + 1]; }\
+            for (ptrdiff_t m = hi; m < Wd; m++) {                                             \
+                ptrdiff_t c = 2 * m - pl;                                                     \
+                r0[m] = c >= 0 && c < W ? row[c] : 0;                                         \
+                r1[m] = c + 1 >= 0 && c + 1 < W ? row[c + 1] : 0;                             \
+            }                                                                                 \
+        }                                                                                     \
+}
+PYC_PHASE_SPLIT2(float, f)
+PYC_PHASE_SPLIT2(double, d)
+
 #define PYC_PHASE_ROW(STRIDE)                                                                 \
     for (ptrdiff_t m = m0; m < m1; m++) row[m] = s_[(m - m0) * (STRIDE)];
 #define PYC_PHASE_SPLIT(T, SUF)                                                               \
@@ -480,6 +522,10 @@ PYC_CLONES static void pyc_phase_split_##SUF(const T *restrict src, ptrdiff_t H,
                                              ptrdiff_t nw, ptrdiff_t pt, ptrdiff_t pl,        \
                                              ptrdiff_t rs, ptrdiff_t vs)                      \
 {                                                                                             \
+    if (sw == 2 && nw == 2) {                                                                 \
+        pyc_phase_split2_##SUF(src, H, W, dst, Hd, Wd, sh, nh, pt, pl, rs, vs);               \
+        return;                                                                               \
+    }                                                                                         \
     for (ptrdiff_t a = 0; a < nh; a++)                                                        \
         for (ptrdiff_t r = 0; r < nw; r++) {                                                  \
             /* the columns m whose input column m*sw + r - pl lies in [0, W) */               \
