@@ -1976,15 +1976,17 @@ cdef floating* _phase_weight(const floating* wp, Geom* g, const Py_ssize_t* t,
 
 
 cdef void _phase_grad_input(const floating* go, const floating* wr, floating* gx,
-                            floating* pad, const Py_ssize_t* t, Geom* g) noexcept nogil:
-    """The input gradient of one sample and group (go at its first grad_output plane, wr at
-    its first input channel's phase weights, gx at its first input plane), with strides:
-    the Og grad_output planes zero-padded by the taps' reach (_ph_rt rows above, _ph_lt
-    columns left) at the phases' width, one after the other in pad; then for each input
-    channel and phase, one FIR filter of all the phase's taps over all those planes (t:
-    _phase_table), into the scratch after them from zeros, and its values scattered to
-    their positions of gx; with _ph_merge, into a plane per phase and each row of gx then
-    merged from its two column phases. Positions no tap reaches are zero."""
+                            floating* pad, const Py_ssize_t* t, Geom* g, Py_ssize_t nc,
+                            bint padded) noexcept nogil:
+    """The input gradient of nc input channels of one sample and group (go at the group's
+    first grad_output plane, wr at the first channel's phase weights, gx at its plane), with
+    strides: the Og grad_output planes zero-padded by the taps' reach (_ph_rt rows above,
+    _ph_lt columns left) at the phases' width, one after the other in pad (unless padded:
+    pad holds them, left by the previous channels of the same sample and group); then for
+    each input channel and phase, one FIR filter of all the phase's taps over all those
+    planes (t: _phase_table), into the scratch after them from zeros, and its values
+    scattered to their positions of gx; with _ph_merge, into a plane per phase and each row
+    of gx then merged from its two column phases. Positions no tap reaches are zero."""
     cdef Py_ssize_t o, c, q, a, b, v, u, v0, v1, u0, u1, t0, t1, rr, ss
     cdef Py_ssize_t KHW = g.KH * g.KW, Wg = _ph_wg(g), plane = _ph_plane(g)
     cdef Py_ssize_t Hd = _ph_hv(g) + _ph_rt(g), hw = _ph_hv(g) * Wg
@@ -1996,17 +1998,19 @@ cdef void _phase_grad_input(const floating* go, const floating* wr, floating* gx
     cdef floating* p1
     cdef bint merge = _ph_merge(g)
     cdef Py_ssize_t[16] idx     # _ph_merge: residue (a, b) -> its plane, -1 for none
-    for o in range(g.Og):
-        _phase_split(go + o * g.P, g.H_out, g.W_out, pad + o * plane, Hd, Wg, 1, 1, 1, 1,
-                     _ph_rt(g), _ph_lt(g), plane, Wg)
-    memset(pad + g.Og * plane, 0, SLACK * sizeof(floating))
+    if not padded:
+        for o in range(g.Og):
+            _phase_split(go + o * g.P, g.H_out, g.W_out, pad + o * plane, Hd, Wg, 1, 1, 1, 1,
+                         _ph_rt(g), _ph_lt(g), plane, Wg)
+        memset(pad + g.Og * plane, 0, SLACK * sizeof(floating))
+        if merge:
+            memset(zero, 0, hw * sizeof(floating))
     if merge:
-        memset(zero, 0, hw * sizeof(floating))
         for q in range(2 * g.sh):
             idx[q] = -1
         for q in range(t[0]):
             idx[2 * t[1 + 4 * q] + t[2 + 4 * q]] = q
-    for c in range(g.Cg):
+    for c in range(nc):
         xc = gx + c * g.H * g.W
         if not merge:
             memset(xc, 0, g.H * g.W * sizeof(floating))
@@ -2124,9 +2128,11 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
         try:
             table = _phase_table(&g, order)
             wt = _phase_weight(wp, &g, table, order)
+            last = _thread_tags(num_threads)
         except MemoryError:
             free(order)
             free(table)
+            free(wt)
             raise
         free(order)
     elif not use_gemm:
@@ -2134,13 +2140,19 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     try:
         with nogil:
             if phases:
-                for job in prange(g.N * g.groups, schedule='static', num_threads=num_threads):
-                    n = job // g.groups
-                    gr = job % g.groups
+                # one job per (n, input channel); as in forward(), a thread pads a sample's
+                # grad_output planes of a group once for its consecutive channels of it
+                for job in prange(g.N * g.C_in, schedule='static', num_threads=num_threads):
+                    n = job // g.C_in
+                    ch = job % g.C_in
+                    gr = ch // g.Cg
+                    t = threadid()
                     _phase_grad_input(gp + (n * g.C_out + gr * g.Og) * g.P,
-                                      wt + gr * g.Cg * g.Og * KHW,
-                                      xp + (n * g.C_in + gr * g.Cg) * g.H * g.W,
-                                      sp + threadid() * scratch.shape[1], table, &g)
+                                      wt + ch * g.Og * KHW,
+                                      xp + (n * g.C_in + ch) * g.H * g.W,
+                                      sp + t * scratch.shape[1], table, &g, 1,
+                                      last[t * TAG_STRIDE] == n * g.groups + gr)
+                    last[t * TAG_STRIDE] = n * g.groups + gr
             elif use_gemm:
                 for job in prange(nsu * g.groups * ncb, schedule='dynamic',
                                   num_threads=num_threads):
