@@ -68,8 +68,12 @@ PACKED_MIN_OG = 16
 #: unroll 1.1-6.5x, the packed tiles 1.2-6.4x as fast forward; the unrolled input and
 #: weight gradients 1.1-7x). Since the direct forward runs over phases (1.04-4x faster),
 #: it takes 1.0-1.4x the time of 'gemm' there from 8 outputs (float32; conv1d and 3x3
-#: conv2d), but 0.74-0.85x in float64 on conv1d rows, which unroll; the rule stays for
-#: both, as the strided input and weight gradients still run tap by tap on the direct path.
+#: conv2d), but 0.74-0.85x in float64 on conv1d rows, which unroll. Since the strided input
+#: and weight gradients run over phases too, the direct backward (both gradients) runs
+#: 1.2-1.7x the unroll's speed at 8 outputs on 1 thread (0.95-1.4x on 2; 1-16 input channels,
+#: conv1d K=5 and 3x3 conv2d, stride 2), about even at 12-16 and slower from 32; the rule
+#: stays, as a backward-only limit would need the backward's rules (_backward_algorithms,
+#: measured with unit strides) measured again for strides.
 NARROW_STRIDED_MIN_OG = 8
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
