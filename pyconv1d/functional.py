@@ -71,10 +71,10 @@ PACKED_MIN_OG = 16
 #: conv2d), but 0.74-0.85x in float64 on conv1d rows, which unroll. Since the strided input
 #: and weight gradients run over phases too, the direct backward (both gradients) runs
 #: 1.2-1.7x the unroll's speed at 8 outputs on 1 thread (0.95-1.4x on 2; 1-16 input channels,
-#: conv1d K=5 and 3x3 conv2d, stride 2), about even at 12-16 and slower from 32; the rule
-#: stays, as a backward-only limit would need the backward's rules (_backward_algorithms,
-#: measured with unit strides) measured again for strides.
+#: conv1d K=5 and 3x3 conv2d, stride 2), about even at 12-16 and slower from 32: the
+#: backward takes 'gemm' from NARROW_STRIDED_BWD_MIN_OG.
 NARROW_STRIDED_MIN_OG = 8
+NARROW_STRIDED_BWD_MIN_OG = 12
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
 PLANE_DIRECT_MAX_OG = 128
@@ -124,9 +124,9 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       layers) or each group has few output channels (depthwise and small groups, where the
       matrix product degenerates into vector updates): fewer than 8 for conv1d, 16 for
       strided conv2d (on CPUs without AVX-512, strided layers take 'gemm' from 8 outputs
-      over any reduction, ``NARROW_STRIDED_MIN_OG``: there the direct path's tap-by-tap
-      strided loops ran 1.1-7x slower than the unroll or the packed tiles, forward and
-      backward); for conv2d with unit strides and kernels of 2 or more rows, up to 128
+      over any reduction, ``NARROW_STRIDED_MIN_OG``, where the direct path's strided loops
+      ran tap by tap 1.1-7x slower than the unroll or the packed tiles; their backward, over
+      phases since, from 12); for conv2d with unit strides and kernels of 2 or more rows, up to 128
       (measured on 3x3 kernels, 8 to 128 input channels, planes of 5x13 to 40x104, 32 to
       128 outputs: forward 0.9-2.1x and input gradient 0.9-1.8x the unroll's speed, 1.2x and
       1.3x in the median; at 256 outputs about even, 0.8-1.15x); and for conv1d with unit
@@ -221,11 +221,12 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
                    dtype)
 
 
-def _choose(cg, og, kernel_size, stride, length, dtype, packed=True):
+def _choose(cg, og, kernel_size, stride, length, dtype, packed=True, backward=False):
     """choose_algorithm's rule on checked arguments: input and output channels per group,
     kernel_size and stride as tuples of 1 or 2 ints, length an int or None, dtype a numpy
     dtype. 'auto' calls it for every convolution, whose arguments are checked already.
-    ``packed`` False: the rule as if the packed path did not exist (the backward's)."""
+    ``packed`` False: the rule as if the packed path did not exist (the backward's);
+    ``backward``: the backward's limit for strided layers (NARROW_STRIDED_BWD_MIN_OG)."""
     taps = math.prod(kernel_size)
     unit = all(s == 1 for s in stride)
     if unit:
@@ -251,7 +252,8 @@ def _choose(cg, og, kernel_size, stride, length, dtype, packed=True):
             min_og = 1 + (ROW_DIRECT_MAX_OG if WIDE_VECTORS
                           else NARROW_ROW_DIRECT_MAX_OG[dtype.name])
     elif not unit and not WIDE_VECTORS:
-        min_og, deep = NARROW_STRIDED_MIN_OG, True
+        min_og = NARROW_STRIDED_BWD_MIN_OG if backward else NARROW_STRIDED_MIN_OG
+        deep = True
     else:
         min_og = 16 if two_d else 8
     return "gemm" if og >= min_og and deep else "direct"
@@ -262,14 +264,14 @@ def _long_f64_row(dtype, length):
     return dtype == np.float64 and length is not None and length > PACKED_F64_MAX_ROW
 
 
-def _resolve(args, algorithm, packed=True):
+def _resolve(args, algorithm, packed=True, backward=False):
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if algorithm == "auto":
         rule = (args.x.shape[1] // args.groups, args.w.shape[0] // args.groups,
                 args.w.shape[2:], args.stride,
                 args.out_shape[-1] if len(args.stride) == 1 else None, args.x.dtype)
-        algorithm = _choose(*rule, packed)
+        algorithm = _choose(*rule, packed, backward)
         if algorithm == "gemm" and packed and PACKED_GEMM and not _packs(args):
             algorithm = _choose(*rule, False)      # the unroll runs: its own limits
     return algorithm
@@ -477,6 +479,10 @@ def _backward_algorithms(args, requested, resolved):
         empty = (resolved == "gemm" and PACKED_GEMM and 2 * _tile_rows(cg) >= 3 * cg
                  and _packs(args, True))
         return ("direct" if empty else resolved), resolved
+    if not WIDE_VECTORS and any(s != 1 for s in args.stride):
+        # strided layers: both gradients run over phases, measured against the unroll as a
+        # pair (NARROW_STRIDED_MIN_OG); the rules below were measured with unit strides
+        return resolved, resolved
     # where the packed tiles run (PACKED_GEMM), they take the input gradient over 16+ input
     # channels per group (the tiles' filters) from the direct path: measured with AVX2 (1
     # thread, 16 samples, 16-64 outputs; conv1d rows of 500, 3x3 kernels over 32x40 planes)
@@ -682,7 +688,7 @@ def _backward(grad_output, args, mask, algorithm):
     args = _work_threads(args)
     # the backward's rules were measured against the direct and unrolled paths; where the
     # packed path applies it replaces the unrolled input gradient (_packed_grad_input)
-    requested, algorithm = algorithm, _resolve(args, algorithm, packed=False)
+    requested, algorithm = algorithm, _resolve(args, algorithm, packed=False, backward=True)
     decided = {}
     algorithm = _affordable(args, requested, algorithm, True, decided)
     algorithm = _fft_fallback(args, requested, algorithm, g, args.x, args.w)

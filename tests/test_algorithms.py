@@ -1213,6 +1213,24 @@ def test_strided_direct_gradients_over_phases(dtype, nd, c_in, c_out, groups, k,
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("nd", [1, 2])
+def test_auto_strided_backward_runs_direct_up_to_11_outputs(packed_rules, nd):
+    """Without AVX-512 the forward of a strided layer takes 'gemm' from 8 outputs per group,
+    its backward (both gradients over phases) from 12: 'auto' gives the direct path's bits
+    for both gradients at 8 and 11 outputs, the unroll's at 12."""
+    fwd, bwd = FUNCS[nd]
+    rng = np.random.default_rng(nd)
+    for og, want in ((8, "direct"), (11, "direct"), (12, "gemm")):
+        x, w = _case(rng, nd, 2, 3, og, 1, 3, 12, np.float32)
+        kw = dict(stride=2, padding=1)
+        assert choose_algorithm(3, og, (3,) * nd, stride=2) == "gemm"
+        g = rng.standard_normal(fwd(x, w, **kw).shape).astype(np.float32)
+        by = {a: bwd(g, x, w, algorithm=a, **kw) for a in ("direct", "gemm")}
+        assert not np.array_equal(by["direct"][1], by["gemm"][1])    # the bits show which
+        for got, ref in zip(bwd(g, x, w, **kw), by[want]):
+            assert np.array_equal(got, ref)
+
+
 def test_strided_direct_gradient_scratch_does_not_grow_with_the_padding():
     """The strided input gradient's padded grad_output planes are not made where they
     would be far larger than an output plane (a padding or dilation far beyond the input):
