@@ -1976,22 +1976,21 @@ cdef floating* _phase_weight(const floating* wp, Geom* g, const Py_ssize_t* t,
 
 
 cdef void _phase_grad_input(const floating* go, const floating* wr, floating* gx,
-                            floating* pad, const Py_ssize_t* t, Geom* g, Py_ssize_t nc,
+                            floating* pad, const Py_ssize_t* t, Geom* g,
                             bint padded) noexcept nogil:
-    """The input gradient of nc input channels of one sample and group (go at the group's
-    first grad_output plane, wr at the first channel's phase weights, gx at its plane), with
-    strides: the Og grad_output planes zero-padded by the taps' reach (_ph_rt rows above,
-    _ph_lt columns left) at the phases' width, one after the other in pad (unless padded:
-    pad holds them, left by the previous channels of the same sample and group); then for
-    each input channel and phase, one FIR filter of all the phase's taps over all those
-    planes (t: _phase_table), into the scratch after them from zeros, and its values
-    scattered to their positions of gx; with _ph_merge, into a plane per phase and each row
-    of gx then merged from its two column phases. Positions no tap reaches are zero."""
-    cdef Py_ssize_t o, c, q, a, b, v, u, v0, v1, u0, u1, t0, t1, rr, ss
+    """The input gradient of one input channel of one sample (go at its group's first
+    grad_output plane, wr at the channel's phase weights, gx at its plane), with strides:
+    the Og grad_output planes zero-padded by the taps' reach (_ph_rt rows above, _ph_lt
+    columns left) at the phases' width, one after the other in pad (unless padded: pad
+    holds them, left by the previous channel of the same sample and group); then for each
+    phase, one FIR filter of all the phase's taps over all those planes (t: _phase_table),
+    into the scratch after them from zeros, and its values scattered to their positions of
+    gx; with _ph_merge, into a plane per phase and each row of gx then merged from its two
+    column phases. Positions no tap reaches are zero."""
+    cdef Py_ssize_t o, q, a, b, v, u, v0, v1, u0, u1, t0, t1, rr, ss
     cdef Py_ssize_t KHW = g.KH * g.KW, Wg = _ph_wg(g), plane = _ph_plane(g)
     cdef Py_ssize_t Hd = _ph_hv(g) + _ph_rt(g), hw = _ph_hv(g) * Wg
     cdef floating* acc = pad + g.Og * plane + SLACK
-    cdef floating* xc
     cdef floating* ac
     cdef floating* zero = acc + (_ph_accs(g) - 1) * hw
     cdef floating* p0
@@ -2010,41 +2009,39 @@ cdef void _phase_grad_input(const floating* go, const floating* wr, floating* gx
             idx[q] = -1
         for q in range(t[0]):
             idx[2 * t[1 + 4 * q] + t[2 + 4 * q]] = q
-    for c in range(nc):
-        xc = gx + c * g.H * g.W
-        if not merge:
-            memset(xc, 0, g.H * g.W * sizeof(floating))
-        for q in range(t[0]):
-            a = t[1 + 4 * q]
-            b = t[2 + 4 * q]
-            # the phase's rows v (input row v*sh + a - pt) and columns u inside the input
-            v0 = (max(g.pt - a, 0) + g.sh - 1) // g.sh
-            v1 = (g.pt + g.H - a + g.sh - 1) // g.sh
-            u0 = (max(g.pl - b, 0) + g.sw - 1) // g.sw
-            u1 = (g.pl + g.W - b + g.sw - 1) // g.sw
-            if v1 <= v0 or u1 <= u0:
-                continue
-            t0 = v0 * Wg + u0
-            t1 = (v1 - 1) * Wg + u1
-            ac = acc + q * hw if merge else acc
-            memset(ac + t0, 0, (t1 - t0) * sizeof(floating))
-            fir_taps(t1 - t0, g.Og * t[4 + 4 * q], wr + c * g.Og * KHW + g.Og * t[3 + 4 * q],
-                     t + 1 + 4 * KHW + g.Og * t[3 + 4 * q], pad + t0, ac + t0)
-            if merge:
-                continue
-            for v in range(v0, v1):
-                rr = v * g.sh + a - g.pt
-                ss = u0 * g.sw + b - g.pl
-                for u in range(u0, u1):
-                    xc[rr * g.W + ss] = acc[v * Wg + u]
-                    ss = ss + g.sw
+    else:
+        memset(gx, 0, g.H * g.W * sizeof(floating))
+    for q in range(t[0]):
+        a = t[1 + 4 * q]
+        b = t[2 + 4 * q]
+        # the phase's rows v (input row v*sh + a - pt) and columns u inside the input
+        v0 = (max(g.pt - a, 0) + g.sh - 1) // g.sh
+        v1 = (g.pt + g.H - a + g.sh - 1) // g.sh
+        u0 = (max(g.pl - b, 0) + g.sw - 1) // g.sw
+        u1 = (g.pl + g.W - b + g.sw - 1) // g.sw
+        if v1 <= v0 or u1 <= u0:
+            continue
+        t0 = v0 * Wg + u0
+        t1 = (v1 - 1) * Wg + u1
+        ac = acc + q * hw if merge else acc
+        memset(ac + t0, 0, (t1 - t0) * sizeof(floating))
+        fir_taps(t1 - t0, g.Og * t[4 + 4 * q], wr + g.Og * t[3 + 4 * q],
+                 t + 1 + 4 * KHW + g.Og * t[3 + 4 * q], pad + t0, ac + t0)
         if merge:
-            for rr in range(g.H):
-                a = (rr + g.pt) % g.sh
-                v = (rr + g.pt) // g.sh
-                p0 = acc + idx[2 * a] * hw if idx[2 * a] >= 0 else zero
-                p1 = acc + idx[2 * a + 1] * hw if idx[2 * a + 1] >= 0 else zero
-                phase_merge2(p0 + v * Wg, p1 + v * Wg, g.W, g.pl, xc + rr * g.W)
+            continue
+        for v in range(v0, v1):
+            rr = v * g.sh + a - g.pt
+            ss = u0 * g.sw + b - g.pl
+            for u in range(u0, u1):
+                gx[rr * g.W + ss] = acc[v * Wg + u]
+                ss = ss + g.sw
+    if merge:
+        for rr in range(g.H):
+            a = (rr + g.pt) % g.sh
+            v = (rr + g.pt) // g.sh
+            p0 = acc + idx[2 * a] * hw if idx[2 * a] >= 0 else zero
+            p1 = acc + idx[2 * a + 1] * hw if idx[2 * a + 1] >= 0 else zero
+            phase_merge2(p0 + v * Wg, p1 + v * Wg, g.W, g.pl, gx + rr * g.W)
 
 
 def grad_input_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
@@ -2150,7 +2147,7 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
                     _phase_grad_input(gp + (n * g.C_out + gr * g.Og) * g.P,
                                       wt + ch * g.Og * KHW,
                                       xp + (n * g.C_in + ch) * g.H * g.W,
-                                      sp + t * scratch.shape[1], table, &g, 1,
+                                      sp + t * scratch.shape[1], table, &g,
                                       last[t * TAG_STRIDE] == n * g.groups + gr)
                     last[t * TAG_STRIDE] = n * g.groups + gr
             elif use_gemm:
@@ -2333,8 +2330,8 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                 bint use_gemm, floating[:, ::1] scratch,
                 floating[:, :, ::1] partials,        # (chunks, C_out, KK) with gemm
                 floating[::1] gb=None):              # OUT (C_out,), or None
-    """gw = the weight gradient. With gb, the direct path over padded planes (2-D kernels:
-    _gw_plane_path) also writes the bias gradient, bitwise what grad_bias gives, in the
+    """gw = the weight gradient. With gb, the direct path over padded planes (2-D kernels,
+    and strided layers: _gw_plane_path) also writes the bias gradient, bitwise what grad_bias gives, in the
     same pass over grad_output, and returns True; otherwise gb is left alone (False)."""
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
