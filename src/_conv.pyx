@@ -678,11 +678,13 @@ cdef inline bint _fwd_plane_path(Geom* g) noexcept nogil:
 
 cdef inline bint _gw_plane_path(Geom* g) noexcept nogil:
     """Whether the direct weight gradient runs over padded planes: _plane_path's, and strided
-    layers where the forward's phase planes apply (_fwd_plane_path): each tap is then a dot
-    product of the grad_output plane with a phase plane, as with unit strides (tap by tap
-    along strided rows, a 3x3 stride-2 depthwise weight gradient ran at 0.2-0.4x torch's
-    speed in float32, and strided conv1d rows 3.5-6x slower than now)."""
-    return _plane_path(g, True) or ((g.sh > 1 or g.sw > 1) and _fwd_plane_path(g))
+    kernels of 4+ taps where the forward's phase planes apply (_fwd_plane_path): each tap is
+    then a dot product of the grad_output plane with a phase plane, as with unit strides
+    (tap by tap along strided rows, a 3x3 stride-2 depthwise weight gradient ran at
+    0.2-0.4x torch's speed in float32, and strided conv1d rows of 4-400 taps 1.3-6x slower
+    than now; of 2-3 taps they ran as fast, in float64 1.0-1.2x as fast)."""
+    return _plane_path(g, True) or ((g.sh > 1 or g.sw > 1) and g.KH * g.KW >= 4
+                                    and _fwd_plane_path(g))
 
 
 cdef inline Py_ssize_t _fwd_wp(Geom* g) noexcept nogil:
