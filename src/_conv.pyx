@@ -2333,8 +2333,9 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
                 floating[:, :, ::1] partials,        # (chunks, C_out, KK) with gemm
                 floating[::1] gb=None):              # OUT (C_out,), or None
     """gw = the weight gradient. With gb, the direct path over padded planes (2-D kernels,
-    and strided layers: _gw_plane_path) also writes the bias gradient, bitwise what grad_bias gives, in the
-    same pass over grad_output, and returns True; otherwise gb is left alone (False)."""
+    and strided layers: _gw_plane_path) also writes the bias gradient, bitwise what
+    grad_bias gives, in the same pass over grad_output, and returns True; otherwise gb is
+    left alone (False)."""
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape,
                             sh, sw, pt, pl, dh, dw, groups, sizeof(floating))
     cdef Py_ssize_t job, o, c, i, j, gr, ch, e, k, r, nrow, ncol, nch = 0, U = 0, nblk

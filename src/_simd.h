@@ -463,14 +463,6 @@ static inline void pyc_gather_##SUF(ptrdiff_t n, const T *restrict src, ptrdiff_
 PYC_DEFINE(float, f, v8f, 8)
 PYC_DEFINE(double, d, v4d, 4)
 
-/* Phase (a, r) of an input plane (H x W at src), zero-padded by pt rows and pl columns, for
- * a < nh and r < nw: the padded plane's rows v*sh + a (v < Hd) and columns m*sw + r
- * (m < Wd), row v at dst + (a*nw + r)*rs + v*vs. The direct forward's strided planes keep
- * each phase whole (rs = Hd*Wd, vs = Wd: _pad_phase_planes in _conv.pyx), the packed tiles'
- * strips each padded row as its sw phases (sh = nh = 1, rs = Wd, vs = sw*Wd). One call a
- * plane, the loops inline: row by row through memset and a gather of variable stride, the
- * split of 28x28 planes took half a stride-2 depthwise forward. A stride of 2 gets its own
- * loop, which the compiler vectorises with shuffles. */
 /* pyc_phase_split with a column stride of 2 and both column phases: each input row is read
  * once, its even and odd columns going to the two phases' rows in one loop (which the
  * compiler vectorises as loads of two vectors and shuffles), the few columns at the edges
@@ -513,6 +505,15 @@ PYC_CLONES static void pyc_phase_split2_##SUF(const T *restrict src, ptrdiff_t H
 PYC_PHASE_SPLIT2(float, f)
 PYC_PHASE_SPLIT2(double, d)
 
+/* Phase (a, r) of an input plane (H x W at src), zero-padded by pt rows and pl columns, for
+ * a < nh and r < nw: the padded plane's rows v*sh + a (v < Hd) and columns m*sw + r
+ * (m < Wd), row v at dst + (a*nw + r)*rs + v*vs. The direct forward's strided planes keep
+ * each phase whole (rs = Hd*Wd, vs = Wd: _pad_phase_planes in _conv.pyx), the packed tiles'
+ * strips each padded row as its sw phases (sh = nh = 1, rs = Wd, vs = sw*Wd). One call a
+ * plane, the loops inline: row by row through memset and a gather of variable stride, the
+ * split of 28x28 planes took half a stride-2 depthwise forward. A stride of 2 gets its own
+ * loop, which the compiler vectorises with shuffles, and with both column phases kept
+ * pyc_phase_split2. */
 #define PYC_PHASE_ROW(STRIDE)                                                                 \
     for (ptrdiff_t m = m0; m < m1; m++) row[m] = s_[(m - m0) * (STRIDE)];
 #define PYC_PHASE_SPLIT(T, SUF)                                                               \
