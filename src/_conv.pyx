@@ -59,6 +59,7 @@ they add into them), so no output needs zeroing beforehand, outside the parallel
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.limits cimport INT_MAX
+from libc.math cimport isfinite
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -799,7 +800,7 @@ cdef Py_ssize_t plane_scratch(Geom* g, int which) noexcept nogil:
         return (_gi_pad_planes(g) * _gi_hp(g) * _gi_wp(g) + SLACK
                 + PLANE_BLOCK * _round_up(g.H * _gi_wp(g)))
     return (TILE * g.H_out * _fwd_wp(g) + _fwd_hp(g) * _fwd_wp(g)
-            + max(SLACK, (g.KW - 1) * g.dw))
+            + max(SLACK, (g.KW - 1) * g.dw) + TILE * g.KH * g.KW)
 
 
 cdef void _padded_to_rows(const floating* src, Py_ssize_t nb, Py_ssize_t ys,
@@ -1070,12 +1071,19 @@ cdef void _plane_grad_weight_sample(const floating* go, const floating* x, float
     pad once, at the padded width (zeros in the gap columns), and each input plane after
     them, padded as the forward's (_fwd_pad: with strides, split into its phases), with the
     overrun of its last row's taps zeroed. Tiles of TILE outputs x TILE taps share their
-    loads; each sum is made whole and then added to out."""
-    cdef Py_ssize_t i, c, k, r, KHW = g.KH * g.KW, os = g.Cg * KHW
+    loads; each sum is made whole and then added to out.
+
+    The sums run over the whole padded width, where the gap columns of grad_output (zeros)
+    meet inputs the tap never reaches: an infinity or NaN there would make a tap's sum NaN
+    (0 * inf) where the exact sum is finite. So where a channel's sums come out non-finite,
+    they are put back and summed again row by row over the outputs only (keep: their values
+    before)."""
+    cdef Py_ssize_t i, c, r, KHW = g.KH * g.KW, os = g.Cg * KHW
     cdef Py_ssize_t Hp = _fwd_hp(g), Wp = _fwd_wp(g), span = g.H_out * _fwd_wp(g)
     cdef floating* gn = pad
     cdef floating* xn = pad + TILE * span
-    cdef bint full_o, full_k
+    cdef floating* keep = xn + Hp * Wp + max(SLACK, (g.KW - 1) * g.dw)
+    cdef floating* o
     memset(xn + Hp * Wp, 0, (g.KW - 1) * g.dw * sizeof(floating))
     for i in range(no):
         for r in range(g.H_out):
@@ -1083,16 +1091,44 @@ cdef void _plane_grad_weight_sample(const floating* go, const floating* x, float
             memset(gn + i * span + r * Wp + g.W_out, 0, (Wp - g.W_out) * sizeof(floating))
     for c in range(nc):
         _fwd_pad(x + c * g.H * g.W, 1, g, xn)
-        i = 0
-        while i < no:
-            full_o = no - i >= TILE
-            k = 0
-            while k < KHW:
-                full_k = KHW - k >= TILE
-                xcorr_tile(full_o, full_k, span, gn + i * span, span, xn, off + k,
-                           out + i * os + c * KHW + k, os)
-                k = k + (TILE if full_k else 1)
-            i = i + (TILE if full_o else 1)
+        o = out + c * KHW
+        for i in range(no):
+            memcpy(keep + i * KHW, o + i * os, KHW * sizeof(floating))
+        _xcorr_sums(no, KHW, span, gn, span, xn, off, o, os)
+        if _all_finite(no, KHW, o, os):
+            continue
+        for i in range(no):
+            memcpy(o + i * os, keep + i * KHW, KHW * sizeof(floating))
+        for r in range(g.H_out):
+            _xcorr_sums(no, KHW, g.W_out, gn + r * Wp, span, xn + r * Wp, off, o, os)
+
+
+cdef void _xcorr_sums(Py_ssize_t no, Py_ssize_t KHW, Py_ssize_t n, const floating* gn,
+                      Py_ssize_t gs, const floating* xn, const Py_ssize_t* off,
+                      floating* out, Py_ssize_t os) noexcept nogil:
+    """out[i*os + k] += sum_{t<n} gn[i*gs + t] * xn[t + off[k]] for i < no, k < KHW, in tiles
+    of TILE outputs x TILE taps (xcorr_tile)."""
+    cdef Py_ssize_t i = 0, k
+    cdef bint full_o, full_k
+    while i < no:
+        full_o = no - i >= TILE
+        k = 0
+        while k < KHW:
+            full_k = KHW - k >= TILE
+            xcorr_tile(full_o, full_k, n, gn + i * gs, gs, xn, off + k, out + i * os + k, os)
+            k = k + (TILE if full_k else 1)
+        i = i + (TILE if full_o else 1)
+
+
+cdef inline bint _all_finite(Py_ssize_t no, Py_ssize_t KHW, const floating* out,
+                             Py_ssize_t os) noexcept nogil:
+    """Whether out[i*os + k] is finite for every i < no, k < KHW."""
+    cdef Py_ssize_t i, k
+    for i in range(no):
+        for k in range(KHW):
+            if not isfinite(out[i * os + k]):
+                return False
+    return True
 
 
 cdef void _plane_grad_weight(const floating* go, const floating* x, floating* out,

@@ -1231,6 +1231,42 @@ def test_auto_strided_backward_runs_direct_up_to_11_outputs(packed_rules, nd):
             assert np.array_equal(got, ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("nd,kernel,stride,padding,bad", [
+    (2, 3, 1, 0, np.inf),       # the last column: read by the third column of taps only
+    (2, 3, 1, 1, np.nan),
+    (2, 3, 2, 1, np.inf),       # phases
+    (2, (3, 2), (2, 3), 0, -np.inf),
+    (1, 5, 2, 0, np.nan),
+    (1, 3, 1, 1, np.inf),
+])
+def test_non_finite_inputs_reach_only_the_taps_that_read_them(dtype, nd, kernel, stride,
+                                                             padding, bad):
+    """The direct weight gradient over padded planes sums each tap over the padded width,
+    where grad_output's gap columns (zeros) meet inputs the tap never reads: an infinity or
+    NaN there made taps NaN that the unroll (and torch) keep finite. Now those channels'
+    sums are summed again over the outputs only: the same NaN and infinity pattern as the
+    unroll, the finite sums close."""
+    fwd, bwd = FUNCS[nd]
+    rng = np.random.default_rng(3)
+    shape = (11,) * nd
+    kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
+    x = rng.standard_normal((4, 3) + shape).astype(dtype)
+    x[1, 2][(-1,) * nd] = bad           # the last position of a plane
+    x[2, 0][(5,) * nd] = bad
+    w = rng.standard_normal((3, 1) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=padding, groups=3)
+    g = rng.standard_normal(fwd(x, w, **kw).shape).astype(dtype)
+    direct = bwd(g, x, w, algorithm="direct", **kw)[1]
+    gemm = bwd(g, x, w, algorithm="gemm", **kw)[1]
+    assert np.isfinite(gemm).any() and not np.isfinite(gemm).all()
+    assert np.array_equal(np.isnan(direct), np.isnan(gemm))
+    assert np.array_equal(np.isposinf(direct), np.isposinf(gemm))
+    assert np.array_equal(np.isneginf(direct), np.isneginf(gemm))
+    finite = np.isfinite(gemm)
+    assert_close(direct[finite], gemm[finite], dtype, g.size // g.shape[1])
+
+
 def test_strided_direct_gradient_scratch_does_not_grow_with_the_padding():
     """The strided input gradient's padded grad_output planes are not made where they
     would be far larger than an output plane (a padding or dilation far beyond the input):
