@@ -1075,15 +1075,14 @@ cdef void _plane_grad_weight_sample(const floating* go, const floating* x, float
 
     The sums run over the whole padded width, where the gap columns of grad_output (zeros)
     meet inputs the tap never reaches: an infinity or NaN there would make a tap's sum NaN
-    (0 * inf) where the exact sum is finite. So where a channel's sums come out non-finite,
-    they are put back and summed again row by row over the outputs only (keep: their values
-    before)."""
-    cdef Py_ssize_t i, c, r, KHW = g.KH * g.KW, os = g.Cg * KHW
+    (0 * inf) where the exact sum is finite. So a channel's sums go to sums (zeroed) first,
+    and where they come out non-finite they are summed again there row by row, over the
+    outputs only; then added to out (the same sums as adding them to out directly)."""
+    cdef Py_ssize_t i, k, c, r, KHW = g.KH * g.KW, os = g.Cg * KHW
     cdef Py_ssize_t Hp = _fwd_hp(g), Wp = _fwd_wp(g), span = g.H_out * _fwd_wp(g)
     cdef floating* gn = pad
     cdef floating* xn = pad + TILE * span
-    cdef floating* keep = xn + Hp * Wp + max(SLACK, (g.KW - 1) * g.dw)
-    cdef floating* o
+    cdef floating* sums = xn + Hp * Wp + max(SLACK, (g.KW - 1) * g.dw)
     memset(xn + Hp * Wp, 0, (g.KW - 1) * g.dw * sizeof(floating))
     for i in range(no):
         for r in range(g.H_out):
@@ -1091,23 +1090,22 @@ cdef void _plane_grad_weight_sample(const floating* go, const floating* x, float
             memset(gn + i * span + r * Wp + g.W_out, 0, (Wp - g.W_out) * sizeof(floating))
     for c in range(nc):
         _fwd_pad(x + c * g.H * g.W, 1, g, xn)
-        o = out + c * KHW
+        memset(sums, 0, no * KHW * sizeof(floating))
+        _xcorr_sums(no, KHW, span, gn, span, xn, off, sums)
+        if not _all_finite(no * KHW, sums):
+            memset(sums, 0, no * KHW * sizeof(floating))
+            for r in range(g.H_out):
+                _xcorr_sums(no, KHW, g.W_out, gn + r * Wp, span, xn + r * Wp, off, sums)
         for i in range(no):
-            memcpy(keep + i * KHW, o + i * os, KHW * sizeof(floating))
-        _xcorr_sums(no, KHW, span, gn, span, xn, off, o, os)
-        if _all_finite(no, KHW, o, os):
-            continue
-        for i in range(no):
-            memcpy(o + i * os, keep + i * KHW, KHW * sizeof(floating))
-        for r in range(g.H_out):
-            _xcorr_sums(no, KHW, g.W_out, gn + r * Wp, span, xn + r * Wp, off, o, os)
+            for k in range(KHW):
+                out[i * os + c * KHW + k] += sums[i * KHW + k]
 
 
 cdef void _xcorr_sums(Py_ssize_t no, Py_ssize_t KHW, Py_ssize_t n, const floating* gn,
                       Py_ssize_t gs, const floating* xn, const Py_ssize_t* off,
-                      floating* out, Py_ssize_t os) noexcept nogil:
-    """out[i*os + k] += sum_{t<n} gn[i*gs + t] * xn[t + off[k]] for i < no, k < KHW, in tiles
-    of TILE outputs x TILE taps (xcorr_tile)."""
+                      floating* out) noexcept nogil:
+    """out[i*KHW + k] += sum_{t<n} gn[i*gs + t] * xn[t + off[k]] for i < no, k < KHW, in
+    tiles of TILE outputs x TILE taps (xcorr_tile)."""
     cdef Py_ssize_t i = 0, k
     cdef bint full_o, full_k
     while i < no:
@@ -1115,19 +1113,18 @@ cdef void _xcorr_sums(Py_ssize_t no, Py_ssize_t KHW, Py_ssize_t n, const floatin
         k = 0
         while k < KHW:
             full_k = KHW - k >= TILE
-            xcorr_tile(full_o, full_k, n, gn + i * gs, gs, xn, off + k, out + i * os + k, os)
+            xcorr_tile(full_o, full_k, n, gn + i * gs, gs, xn, off + k, out + i * KHW + k,
+                       KHW)
             k = k + (TILE if full_k else 1)
         i = i + (TILE if full_o else 1)
 
 
-cdef inline bint _all_finite(Py_ssize_t no, Py_ssize_t KHW, const floating* out,
-                             Py_ssize_t os) noexcept nogil:
-    """Whether out[i*os + k] is finite for every i < no, k < KHW."""
-    cdef Py_ssize_t i, k
-    for i in range(no):
-        for k in range(KHW):
-            if not isfinite(out[i * os + k]):
-                return False
+cdef inline bint _all_finite(Py_ssize_t n, const floating* x) noexcept nogil:
+    """Whether x[:n] is all finite."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not isfinite(x[i]):
+            return False
     return True
 
 
@@ -1944,59 +1941,69 @@ cdef inline bint _gi_phase_path(Geom* g) noexcept nogil:
             and <double>(_ph_hv(g) + _ph_rt(g)) * _ph_wg(g) <= 4.0 * g.P + 4096)
 
 
-cdef Py_ssize_t* _phase_table(Geom* g, Py_ssize_t* order) except NULL:
+cdef inline Py_ssize_t* _ph_order(Py_ssize_t* t, Py_ssize_t KHW) noexcept nogil:
+    """_phase_table's taps by phase: position -> weight index."""
+    return t + 1 + 4 * KHW
+
+
+cdef inline Py_ssize_t* _ph_offsets(Py_ssize_t* t, Py_ssize_t KHW) noexcept nogil:
+    """_phase_table's offsets into the padded grad_output planes."""
+    return t + 1 + 5 * KHW
+
+
+cdef Py_ssize_t _ph_find(Py_ssize_t* t, Py_ssize_t nph, Geom* g, Py_ssize_t k) noexcept nogil:
+    """The phase among t's first nph whose residues tap k has (nph: none yet)."""
+    cdef Py_ssize_t q = 0, a = k // g.KW * g.dh % g.sh, b = k % g.KW * g.dw % g.sw
+    while q < nph and (t[1 + 4 * q] != a or t[2 + 4 * q] != b):
+        q = q + 1
+    if q == nph:
+        t[1 + 4 * q] = a
+        t[2 + 4 * q] = b
+        t[4 + 4 * q] = 0
+    return q
+
+
+cdef Py_ssize_t* _phase_table(Geom* g) except NULL:
     """The phases that taps reach, for _phase_grad_input (malloc'ed; the caller frees): t[0]
-    phases, then per phase its row and column residue, first tap and number of taps in
-    order (the taps grouped by phase, in weight order within each: order[m] the weight
-    index of the m-th), then Og * KH * KW offsets into the padded grad_output planes: phase
-    q's at Og * first, o * taps + m for tap m of grad_output plane o."""
-    cdef Py_ssize_t i, j, k, q, m, o, nph = 0, KHW = g.KH * g.KW, Wg = _ph_wg(g)
-    cdef Py_ssize_t plane = _ph_plane(g)
-    cdef Py_ssize_t* t = <Py_ssize_t*>malloc((1 + 4 * KHW + g.Og * KHW) * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* off
+    phases, then per phase q at t[1 + 4*q] its row and column residue, its first position
+    and its number of taps in the taps' order by phase (weight order within a phase, phases
+    in the order of their first tap); then _ph_order (position -> weight index) and
+    _ph_offsets: Og * KH * KW offsets into the padded grad_output planes, phase q's at
+    Og * first, o * taps + m for its m-th tap on grad_output plane o."""
+    cdef Py_ssize_t k, q, m, o, first = 0, nph = 0, KHW = g.KH * g.KW, Wg = _ph_wg(g)
+    cdef Py_ssize_t* t = <Py_ssize_t*>malloc((1 + 5 * KHW + g.Og * KHW) * sizeof(Py_ssize_t))
     if t == NULL:
         raise MemoryError()
-    for k in range(KHW):
-        order[k] = -1
-    m = 0
-    for k in range(KHW):         # phases in the order of their first tap
-        if order[k] >= 0:
-            continue
-        i = k // g.KW
-        j = k % g.KW
-        t[1 + 4 * nph] = i * g.dh % g.sh
-        t[2 + 4 * nph] = j * g.dw % g.sw
-        t[3 + 4 * nph] = m
-        for q in range(k, KHW):
-            if ((q // g.KW) * g.dh % g.sh == t[1 + 4 * nph]
-                    and (q % g.KW) * g.dw % g.sw == t[2 + 4 * nph]):
-                order[q] = m             # mark; rewritten below
-                m = m + 1
-        t[4 + 4 * nph] = m - t[3 + 4 * nph]
-        nph = nph + 1
+    cdef Py_ssize_t* order = _ph_order(t, KHW)
+    cdef Py_ssize_t* off = _ph_offsets(t, KHW)
+    for k in range(KHW):             # the phases and their numbers of taps
+        q = _ph_find(t, nph, g, k)
+        nph = max(nph, q + 1)
+        t[4 + 4 * q] = t[4 + 4 * q] + 1
     t[0] = nph
-    off = t + 1 + 4 * KHW
-    # the offsets, and order rewritten: position in the phases' order -> weight index
+    for q in range(nph):             # first positions; the counts restart to place the taps
+        t[3 + 4 * q] = first
+        first = first + t[4 + 4 * q]
+        t[4 + 4 * q] = 0
+    for k in range(KHW):
+        q = _ph_find(t, nph, g, k)
+        order[t[3 + 4 * q] + t[4 + 4 * q]] = k
+        t[4 + 4 * q] = t[4 + 4 * q] + 1
     for q in range(nph):
-        m = 0
-        for k in range(KHW):
-            if ((k // g.KW) * g.dh % g.sh == t[1 + 4 * q]
-                    and (k % g.KW) * g.dw % g.sw == t[2 + 4 * q]):
-                i = (k // g.KW) * g.dh // g.sh
-                j = (k % g.KW) * g.dw // g.sw
-                for o in range(g.Og):
-                    off[g.Og * t[3 + 4 * q] + o * t[4 + 4 * q] + m] = (
-                        o * plane + (_ph_rt(g) - i) * Wg + _ph_lt(g) - j)
-                order[t[3 + 4 * q] + m] = k
-                m = m + 1
+        for m in range(t[4 + 4 * q]):
+            k = order[t[3 + 4 * q] + m]
+            for o in range(g.Og):
+                off[g.Og * t[3 + 4 * q] + o * t[4 + 4 * q] + m] = (
+                    o * _ph_plane(g) + (_ph_rt(g) - k // g.KW * g.dh // g.sh) * Wg
+                    + _ph_lt(g) - k % g.KW * g.dw // g.sw)
     return t
 
 
-cdef floating* _phase_weight(const floating* wp, Geom* g, const Py_ssize_t* t,
-                             const Py_ssize_t* order) except NULL:
+cdef floating* _phase_weight(const floating* wp, Geom* g, Py_ssize_t* t) except NULL:
     """The weight for _phase_grad_input (malloc'ed; the caller frees): per input channel, its
     taps in _phase_table's layout (phase q's at Og * first, o * taps + m)."""
     cdef Py_ssize_t ch, gr, c, o, q, m, KHW = g.KH * g.KW
+    cdef Py_ssize_t* order = _ph_order(t, KHW)
     cdef floating* wr = <floating*>malloc(max(g.C_in * g.Og * KHW, 1) * sizeof(floating))
     cdef floating* dst
     if wr == NULL:
@@ -2014,7 +2021,7 @@ cdef floating* _phase_weight(const floating* wp, Geom* g, const Py_ssize_t* t,
 
 
 cdef void _phase_grad_input(const floating* go, const floating* wr, floating* gx,
-                            floating* pad, const Py_ssize_t* t, Geom* g,
+                            floating* pad, Py_ssize_t* t, Geom* g,
                             bint padded) noexcept nogil:
     """The input gradient of one input channel of one sample (go at its group's first
     grad_output plane, wr at the channel's phase weights, gx at its plane), with strides:
@@ -2034,6 +2041,7 @@ cdef void _phase_grad_input(const floating* go, const floating* wr, floating* gx
     cdef floating* p0
     cdef floating* p1
     cdef bint merge = _ph_merge(g)
+    cdef const Py_ssize_t* off = _ph_offsets(t, KHW)
     cdef Py_ssize_t[16] idx     # _ph_merge: residue (a, b) -> its plane, -1 for none
     if not padded:
         for o in range(g.Og):
@@ -2064,7 +2072,7 @@ cdef void _phase_grad_input(const floating* go, const floating* wr, floating* gx
         ac = acc + q * hw if merge else acc
         memset(ac + t0, 0, (t1 - t0) * sizeof(floating))
         fir_taps(t1 - t0, g.Og * t[4 + 4 * q], wr + g.Og * t[3 + 4 * q],
-                 t + 1 + 4 * KHW + g.Og * t[3 + 4 * q], pad + t0, ac + t0)
+                 off + g.Og * t[3 + 4 * q], pad + t0, ac + t0)
         if merge:
             continue
         for v in range(v0, v1):
@@ -2131,7 +2139,6 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
     cdef bint plane = not use_gemm and _plane_path(&g)
     cdef bint phases = not use_gemm and not plane and _gi_phase_path(&g)
     cdef Py_ssize_t* table = NULL
-    cdef Py_ssize_t* order = NULL
     if plane:
         nb = _plane_block(&g, g.N * g.groups, g.Cg)
         nib = (g.Cg + nb - 1) // nb
@@ -2157,19 +2164,14 @@ def grad_input(const floating[:, :, :, ::1] go,     # IN  (N, C_out, H_out, W_ou
             free(last)
             raise
     elif phases:
-        order = <Py_ssize_t*>malloc(KHW * sizeof(Py_ssize_t))
-        if order == NULL:
-            raise MemoryError()
         try:
-            table = _phase_table(&g, order)
-            wt = _phase_weight(wp, &g, table, order)
+            table = _phase_table(&g)
+            wt = _phase_weight(wp, &g, table)
             last = _thread_tags(num_threads)
         except MemoryError:
-            free(order)
             free(table)
             free(wt)
             raise
-        free(order)
     elif not use_gemm:
         off = tap_offsets(&g, OFF_ROW_GRAD_INPUT)
     try:

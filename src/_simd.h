@@ -468,6 +468,12 @@ PYC_DEFINE(double, d, v4d, 4)
  * compiler vectorises as loads of two vectors and shuffles), the few columns at the edges
  * (padding, or the one phase past the row's end) one by one. Element (v, m) of phase r
  * holds input column 2*m + r - pl, zero outside the row. */
+#define PYC_PHASE2_EDGE(m)                                                                    \
+    {                                                                                         \
+        ptrdiff_t c_ = 2 * (m) - pl;                                                          \
+        r0[m] = c_ >= 0 && c_ < W ? row[c_] : 0;                                              \
+        r1[m] = c_ + 1 >= 0 && c_ + 1 < W ? row[c_ + 1] : 0;                                  \
+    }
 #define PYC_PHASE_SPLIT2(T, SUF)                                                              \
 PYC_CLONES static void pyc_phase_split2_##SUF(const T *restrict src, ptrdiff_t H, ptrdiff_t W,\
                                               T *restrict dst, ptrdiff_t Hd, ptrdiff_t Wd,    \
@@ -487,19 +493,11 @@ PYC_CLONES static void pyc_phase_split2_##SUF(const T *restrict src, ptrdiff_t H
                 continue;                                                                     \
             }                                                                                 \
             const T *row = src + h * W;                                                       \
-            for (ptrdiff_t m = 0; m < lo; m++) {                                              \
-                ptrdiff_t c = 2 * m - pl;                                                     \
-                r0[m] = c >= 0 && c < W ? row[c] : 0;                                         \
-                r1[m] = c + 1 >= 0 && c + 1 < W ? row[c + 1] : 0;                             \
-            }                                                                                 \
+            for (ptrdiff_t m = 0; m < lo; m++) PYC_PHASE2_EDGE(m)                             \
             const T *s_ = row + 2 * lo - pl;                                                  \
             T *d0 = r0 + lo, *d1 = r1 + lo;                                                   \
             for (ptrdiff_t m = 0; m < hi - lo; m++) { d0[m] = s_[2 * m]; d1[m] = s_[2 * m + 1]; }\
-            for (ptrdiff_t m = hi; m < Wd; m++) {                                             \
-                ptrdiff_t c = 2 * m - pl;                                                     \
-                r0[m] = c >= 0 && c < W ? row[c] : 0;                                         \
-                r1[m] = c + 1 >= 0 && c + 1 < W ? row[c + 1] : 0;                             \
-            }                                                                                 \
+            for (ptrdiff_t m = hi; m < Wd; m++) PYC_PHASE2_EDGE(m)                            \
         }                                                                                     \
 }
 PYC_PHASE_SPLIT2(float, f)
