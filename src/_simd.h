@@ -814,6 +814,163 @@ static inline void pyc_pgemm_##SUF(int nv, ptrdiff_t C, ptrdiff_t plane, ptrdiff
 PYC_PGEMM_NV(float, f)
 PYC_PGEMM_NV(double, d)
 
+/* Depthwise convolution over a block of channels stored channel-minor (the direct forward of
+ * depthwise layers: one input and one output channel per group). pyc_dw_pack copies nc <= V
+ * input planes (H x W, plane elements apart) into buf as a zero-padded Hp x Wp plane of
+ * V-channel vectors, element (r, s, c) at buf[(r*Wp + s)*V + c] = x[c][r - pt][s - pl], zero
+ * outside x and for channels c >= nc; V = 32 / sizeof(T). pyc_dw_conv then computes
+ * y[c][p*Wo + q] = b[c] + sum_k w[k*V + c] * buf[(p*sh*Wp + q*sw)*V + off[k] + c] over the KK
+ * taps k in order, eight outputs of a row at a time, each an aligned vector of V channels
+ * (strides and dilations are only other offsets), and writes them back to the nc output
+ * planes (P elements apart) through an in-register transpose. Over planes in NCHW, small
+ * planes spent most of their time around the filter (padding a plane, filling and copying out
+ * short rows: four fifths of a 3x3 depthwise forward over 28x28 planes); here every tap of
+ * every output is one aligned load and one multiply-add. Each output sums bias then taps in
+ * k order, as pyc_fir_taps does over a padded plane: the same bits. */
+/* The V x V transposes of the vectors r[0..V-1] (r[k][c] = old r[c][k]) in place: 8 x 8 floats
+ * or 4 x 4 doubles, in the shuffles of the unpack/shuffle/permute pattern; macros, so that
+ * each clone compiles them for its own instruction set. */
+#define PYC_SHUF8(A, B, m0, m1, m2, m3, m4, m5, m6, m7)                                       \
+    __builtin_shuffle(A, B, (pyc_m8){m0, m1, m2, m3, m4, m5, m6, m7})
+#define PYC_DW_T_f(r)                                                                         \
+    {                                                                                         \
+        typedef int32_t pyc_m8 __attribute__((vector_size(32)));                              \
+        __typeof__(r[0]) t_[8], u_[8];                                                        \
+        for (int i_ = 0; i_ < 8; i_ += 2) {                                                   \
+            t_[i_] = PYC_SHUF8(r[i_], r[i_ + 1], 0, 8, 1, 9, 4, 12, 5, 13);                   \
+            t_[i_ + 1] = PYC_SHUF8(r[i_], r[i_ + 1], 2, 10, 3, 11, 6, 14, 7, 15);             \
+        }                                                                                     \
+        for (int i_ = 0; i_ < 8; i_ += 4) {                                                   \
+            u_[i_] = PYC_SHUF8(t_[i_], t_[i_ + 2], 0, 1, 8, 9, 4, 5, 12, 13);                 \
+            u_[i_ + 1] = PYC_SHUF8(t_[i_], t_[i_ + 2], 2, 3, 10, 11, 6, 7, 14, 15);           \
+            u_[i_ + 2] = PYC_SHUF8(t_[i_ + 1], t_[i_ + 3], 0, 1, 8, 9, 4, 5, 12, 13);         \
+            u_[i_ + 3] = PYC_SHUF8(t_[i_ + 1], t_[i_ + 3], 2, 3, 10, 11, 6, 7, 14, 15);       \
+        }                                                                                     \
+        for (int i_ = 0; i_ < 4; i_++) {                                                      \
+            r[i_] = PYC_SHUF8(u_[i_], u_[i_ + 4], 0, 1, 2, 3, 8, 9, 10, 11);                  \
+            r[i_ + 4] = PYC_SHUF8(u_[i_], u_[i_ + 4], 4, 5, 6, 7, 12, 13, 14, 15);            \
+        }                                                                                     \
+    }
+#define PYC_DW_T_d(r)                                                                         \
+    {                                                                                         \
+        typedef int64_t pyc_m4 __attribute__((vector_size(32)));                              \
+        __typeof__(r[0]) t0_ = __builtin_shuffle(r[0], r[1], (pyc_m4){0, 4, 2, 6});           \
+        __typeof__(r[0]) t1_ = __builtin_shuffle(r[0], r[1], (pyc_m4){1, 5, 3, 7});           \
+        __typeof__(r[0]) t2_ = __builtin_shuffle(r[2], r[3], (pyc_m4){0, 4, 2, 6});           \
+        __typeof__(r[0]) t3_ = __builtin_shuffle(r[2], r[3], (pyc_m4){1, 5, 3, 7});           \
+        r[0] = __builtin_shuffle(t0_, t2_, (pyc_m4){0, 1, 4, 5});                             \
+        r[2] = __builtin_shuffle(t0_, t2_, (pyc_m4){2, 3, 6, 7});                             \
+        r[1] = __builtin_shuffle(t1_, t3_, (pyc_m4){0, 1, 4, 5});                             \
+        r[3] = __builtin_shuffle(t1_, t3_, (pyc_m4){2, 3, 6, 7});                             \
+    }
+#define PYC_DW_ACC(u) avec a##u = bv;
+#define PYC_DW_MAC(u) a##u += wv * *(const avec *)(xk + (u) * xs);
+#define PYC_DW_SAVE(u) acc[u] = a##u;
+#define PYC_DW(T, SUF)                                                                        \
+PYC_CLONES static void pyc_dw_pack_##SUF(const T *restrict x, ptrdiff_t nc, ptrdiff_t plane,  \
+                                         ptrdiff_t H, ptrdiff_t W, T *restrict buf,           \
+                                         ptrdiff_t Hp, ptrdiff_t Wp, ptrdiff_t pt,            \
+                                         ptrdiff_t pl)                                        \
+{                                                                                             \
+    enum { V = 32 / sizeof(T) };                                                              \
+    typedef T vec __attribute__((vector_size(32), aligned(sizeof(T))));                       \
+    typedef T avec __attribute__((vector_size(32)));                                          \
+    /* the input rows and columns that land in the buffer */                                  \
+    ptrdiff_t r0 = pt < 0 ? -pt : 0, r1 = Hp - pt < H ? Hp - pt : H;                          \
+    ptrdiff_t s0 = pl < 0 ? -pl : 0, s1 = Wp - pl < W ? Wp - pl : W;                          \
+    if (nc < V || r1 <= r0 || s1 <= s0) {                                                     \
+        memset(buf, 0, (size_t)(Hp * Wp * V) * sizeof(T));                                   \
+    } else {                                                                                  \
+        /* the border only: rows above and below, columns left and right */                   \
+        memset(buf, 0, (size_t)((r0 + pt) * Wp * V) * sizeof(T));                             \
+        memset(buf + (r1 + pt) * Wp * V, 0, (size_t)((Hp - r1 - pt) * Wp * V) * sizeof(T));   \
+        for (ptrdiff_t r = r0; r < r1; r++) {                                                 \
+            T *d = buf + (r + pt) * Wp * V;                                                   \
+            memset(d, 0, (size_t)((s0 + pl) * V) * sizeof(T));                                \
+            memset(d + (s1 + pl) * V, 0, (size_t)((Wp - s1 - pl) * V) * sizeof(T));           \
+        }                                                                                     \
+    }                                                                                         \
+    if (r1 <= r0 || s1 <= s0) return;                                                         \
+    for (ptrdiff_t r = r0; r < r1; r++) {                                                     \
+        T *d = buf + ((r + pt) * Wp + pl) * V;                                                \
+        const T *src = x + r * W;                                                             \
+        ptrdiff_t s = s0;                                                                     \
+        for (; s + V <= s1; s += V) {                                                         \
+            avec t[V];                                                                        \
+            for (int c = 0; c < V; c++)                                                       \
+                t[c] = c < nc ? *(const vec *)(src + c * plane + s) : (avec){};               \
+            PYC_DW_T_##SUF(t);                                                                \
+            for (int k = 0; k < V; k++) *(avec *)(d + (s + k) * V) = t[k];                    \
+        }                                                                                     \
+        for (; s < s1; s++)                                                                   \
+            for (ptrdiff_t c = 0; c < nc; c++) d[s * V + c] = src[c * plane + s];             \
+    }                                                                                         \
+}                                                                                             \
+PYC_CLONES static void pyc_dw_conv_##SUF(const T *restrict buf, ptrdiff_t Wp, ptrdiff_t KK,   \
+                                         const ptrdiff_t *restrict off, const T *restrict w,  \
+                                         const T *restrict b, ptrdiff_t sh, ptrdiff_t sw,     \
+                                         ptrdiff_t Ho, ptrdiff_t Wo, T *restrict y,           \
+                                         ptrdiff_t P, ptrdiff_t nc)                           \
+{                                                                                             \
+    enum { V = 32 / sizeof(T) };                                                              \
+    typedef T vec __attribute__((vector_size(32), aligned(sizeof(T))));                       \
+    typedef T avec __attribute__((vector_size(32)));                                          \
+    const avec bv = *(const avec *)b;                                                         \
+    const ptrdiff_t xs = sw * V;                                                              \
+    for (ptrdiff_t p = 0; p < Ho; p++) {                                                      \
+        const T *row = buf + p * sh * Wp * V;                                                 \
+        T *yr = y + p * Wo;                                                                   \
+        /* blocks of eight outputs, the last one ending at the row's end (it recomputes    \
+         * some outputs of the block before: the same values); rows of fewer, four and one */\
+        for (ptrdiff_t q = 0; q < Wo; q += 8) {                                               \
+            q = q + 8 <= Wo ? q : Wo - 8;                                                     \
+            if (q < 0) break;                                                                 \
+            avec acc[8];                                                                      \
+            PYC_EACH8(PYC_DW_ACC)                                                             \
+            for (ptrdiff_t k = 0; k < KK; k++) {                                              \
+                const avec wv = *(const avec *)(w + k * V);                                   \
+                const T *xk = row + q * xs + off[k];                                          \
+                PYC_EACH8(PYC_DW_MAC)                                                         \
+            }                                                                                 \
+            PYC_EACH8(PYC_DW_SAVE)                                                            \
+            for (int h = 0; h < 8; h += V) {                                                  \
+                avec *blk_ = acc + h;                                                         \
+                PYC_DW_T_##SUF(blk_);                                                         \
+                if (nc == V) {                                                                \
+                    for (int c = 0; c < V; c++) *(vec *)(yr + c * P + q + h) = acc[h + c];    \
+                } else {                                                                      \
+                    for (ptrdiff_t c = 0; c < nc; c++)                                        \
+                        for (int u = 0; u < V; u++) yr[c * P + q + h + u] = acc[h + c][u];    \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+        if (Wo >= 8) continue;                                                                \
+        for (ptrdiff_t q = 0; q < Wo; q += 4) {                                               \
+            q = q + 4 <= Wo ? q : Wo - 4;                                                     \
+            if (q < 0) break;                                                                 \
+            avec acc[4];                                                                      \
+            PYC_EACH4(PYC_DW_ACC)                                                             \
+            for (ptrdiff_t k = 0; k < KK; k++) {                                              \
+                const avec wv = *(const avec *)(w + k * V);                                   \
+                const T *xk = row + q * xs + off[k];                                          \
+                PYC_EACH4(PYC_DW_MAC)                                                         \
+            }                                                                                 \
+            PYC_EACH4(PYC_DW_SAVE)                                                            \
+            for (ptrdiff_t c = 0; c < nc; c++)                                                \
+                for (int u = 0; u < 4; u++) yr[c * P + q + u] = acc[u][c];                    \
+        }                                                                                     \
+        if (Wo >= 4) continue;                                                                \
+        for (ptrdiff_t q = 0; q < Wo; q++) {                                                  \
+            avec a = bv;                                                                      \
+            for (ptrdiff_t k = 0; k < KK; k++)                                                \
+                a += *(const avec *)(w + k * V) * *(const avec *)(row + q * xs + off[k]);    \
+            for (ptrdiff_t c = 0; c < nc; c++) yr[c * P + q] = a[c];                          \
+        }                                                                                     \
+    }                                                                                         \
+}
+PYC_DW(float, f)
+PYC_DW(double, d)
+
 /* 1 when the CPU runs the AVX2+FMA (x86-64-v3) code of the clones or the build: where the
  * packed path's tiles fit the 16 vector registers; else 0. With clones, the test the loader
  * makes for the x86-64-v3 clone (GCC 12+; before, its main features). */

@@ -1538,3 +1538,63 @@ def test_packed_path_skips_strips_it_would_mostly_not_read(monkeypatch, packed_r
     assert functional._resolve(args, "auto") == "gemm"
     conv1d(x, w, dilation=29, algorithm="gemm")
     assert len(calls) == 1
+
+
+@pytest.fixture
+def dw_blocked():
+    """The blocked depthwise forward on, as by default, and on again after the test."""
+    yield _conv._dw_blocked(1)
+    _conv._dw_blocked(1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd,channels,k,size,stride,padding,dilation", [
+    (2, 16, 3, (28, 28), 1, 1, 1),             # whole blocks of channels, rows of 8 and more
+    (2, 13, 3, (14, 14), 2, 1, 1),             # a part block, the last eight outputs overlap
+    (2, 9, (3, 2), (7, 5), 1, ((2, 0), (1, 1)), (2, 1)),   # rows of 4-7 outputs
+    (2, 5, 2, (4, 3), (1, 2), 1, 1),           # rows of 1-3 outputs
+    (2, 24, 5, (17, 23), 2, 2, 2),             # strides and dilation as offsets
+    (2, 3, 1, (6, 19), 3, 0, 1),               # one tap, a stride past it
+    (1, 20, 31, 300, 1, 15, 1),
+    (1, 7, 3, 50, 2, (2, 0), 3),
+    (1, 6, 4, 9, 1, "same", 2),
+])
+def test_blocked_depthwise_forward(dw_blocked, dtype, nd, channels, k, size, stride, padding,
+                                   dilation):
+    """Depthwise layers run the direct forward over blocks of channels transposed into
+    vectors (_conv's _dw_path): against the reference and bitwise the same at 1, 2 and 3
+    threads; in float32 bitwise the padded planes' (the path turned off), which sum the same
+    terms in the same order (in float64 some of their edge outputs skip the fused
+    multiply-add: to rounding)."""
+    fwd = FUNCS[nd][0]
+    rng = np.random.default_rng([channels, nd, 11])
+    shape = (size,) if nd == 1 else size
+    kernel = (k,) * nd if isinstance(k, int) else k
+    x = rng.standard_normal((3, channels) + shape).astype(dtype)
+    w = rng.standard_normal((channels, 1) + kernel).astype(dtype)
+    b = rng.standard_normal(channels).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=channels,
+              algorithm="direct")
+    got = fwd(x, w, b, num_threads=1, **kw)
+    assert_close(got, conv_forward(x, w, b, stride, padding, dilation, channels), dtype,
+                 math.prod(kernel), "forward")
+    for t in (2, 3):
+        assert np.array_equal(fwd(x, w, b, num_threads=t, **kw), got)
+    _conv._dw_blocked(0)
+    planes = fwd(x, w, b, num_threads=1, **kw)
+    if dtype == np.float32:
+        assert np.array_equal(planes, got)
+    else:
+        assert_close(got, planes, dtype, math.prod(kernel), "forward over planes")
+
+
+def test_blocked_depthwise_forward_keeps_non_finite_values_local(dw_blocked):
+    """An infinity or NaN in one channel's plane reaches only the outputs whose windows hold
+    it, in that channel: the transposes pad with zeros, never stale values."""
+    x = np.ones((1, 10, 9, 12), np.float32)
+    x[0, 3, 4, 5] = np.inf
+    x[0, 9, 0, 0] = np.nan
+    y = conv2d(x, np.ones((10, 1, 3, 3), np.float32), padding=1, groups=10)
+    bad = ~np.isfinite(y)
+    assert bad[0, 3, 3:6, 4:7].all() and bad[0, 9, :2, :2].all()
+    assert bad.sum() == 9 + 4
