@@ -4,6 +4,7 @@ Semantics are PyTorch's (cross-correlation, no kernel flip; channels first). Eve
 validates its arguments once, through :mod:`pyconv1d._checks`, then hands contiguous arrays to
 the Cython kernels, which release the GIL and run in parallel with OpenMP.
 """
+import contextlib
 import functools
 import math
 import threading
@@ -593,9 +594,16 @@ def _forward(args, algorithm):
     per_thread = _conv.forward_scratch(x.shape, w.shape, y_shape, geometry[:-1],
                                        dtype.itemsize, use_gemm)
     scratch = _scratch(dtype, "cols", (args.num_threads, per_thread))
-    with _blas.single_threaded():
+    with _blas_guard(use_gemm):
         _conv.forward(x, w, bias, y.reshape(y_shape), *geometry, use_gemm, scratch)
     return y[0] if args.unbatched else y
+
+
+def _blas_guard(unroll):
+    """_blas.single_threaded() around kernels that call BLAS (``unroll``: the gemm path's
+    unrolled products); the direct and packed kernels call none, and setting and restoring
+    every loaded OpenBLAS's thread count took about 12 us a call."""
+    return _blas.single_threaded() if unroll else contextlib.nullcontext()
 
 
 def _swapped(w_shape, groups):
@@ -723,7 +731,8 @@ def _backward(grad_output, args, mask, algorithm):
                 grad_input = grad_input[0]
             want_input = want_weight = False
             bias_done = True
-    with _blas.single_threaded():
+    with _blas_guard((want_input and gi_algorithm == "gemm")
+                     or (want_weight and gw_algorithm == "gemm")):
         if want_input:
             use_gemm = gi_algorithm == "gemm"
             grad_input = np.empty(args.x.shape, dtype=dtype)      # the kernels write it all

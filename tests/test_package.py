@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import pyconv1d
@@ -85,6 +86,27 @@ def test_blas_is_single_threaded_inside_and_restored_after():
     finally:
         for (_, setter, _), n in zip(_blas._CONTROLS, before):
             setter(n)
+
+
+def test_blas_is_limited_around_the_kernels_that_call_it(monkeypatch):
+    """The forward and backward limit BLAS's threads (single_threaded) around the unrolled
+    products only: a direct forward or backward leaves the thread counts alone."""
+    from pyconv1d import _blas, conv1d, conv1d_backward, functional
+    entered = []
+
+    def spy():
+        entered.append(True)
+        return _blas.contextlib.nullcontext()
+
+    monkeypatch.setattr(functional._blas, "single_threaded", spy)
+    x = np.ones((2, 8, 40), np.float32)
+    w = np.ones((16, 8, 3), np.float32)
+    g = np.ones((2, 16, 38), np.float32)
+    conv1d(x, w, algorithm="direct")
+    conv1d_backward(g, x, w, algorithm="direct")
+    assert entered == []
+    conv1d_backward(g, x, w, output_mask=(False, True, False), algorithm="gemm")
+    assert entered == [True]       # the unrolled weight gradient
 
 
 def test_quickstart_runs_and_its_checks_hold(load_example, capsys):
