@@ -334,9 +334,10 @@ def _scratch_bytes(args, algorithm, backward=False):
         if not backward:
             return _conv.forward_scratch(*geometry, False) * args.num_threads * itemsize
         one_pass, partials = _conv.grad_input_weight_scratch(*geometry)
+        blocked, blocked_partials, _ = _conv.depthwise_backward_scratch(*geometry)
         per_thread = max(_conv.grad_input_scratch(*geometry, False)[0],
-                         _conv.grad_weight_scratch(*geometry, False)[0], one_pass)
-        return (per_thread * args.num_threads + partials) * itemsize
+                         _conv.grad_weight_scratch(*geometry, False)[0], one_pass, blocked)
+        return (per_thread * args.num_threads + max(partials, blocked_partials)) * itemsize
     return 0
 
 
@@ -372,7 +373,10 @@ def _decide(args, requested, algorithm, backward, decided):
         # without size queries where even the bound (and the one-pass backward's partial
         # sums) is far below every limit: most calls
         bound = _direct_bound(args)
-        partials = args.x.shape[0] * (args.w.size + args.w.shape[0]) if backward else 0
+        # (the one pass's partial sums, with the bias's; the depthwise blocks' round the
+        # channels up to 8)
+        partials = (args.x.shape[0] * (math.prod(args.w.shape[1:]) + 1) * (args.w.shape[0] + 7)
+                    if backward else 0)
         if bound <= SCRATCH_SLACK_BYTES and \
                 (bound * args.num_threads + partials * args.x.dtype.itemsize
                  <= _checks.memory_limit()):
@@ -715,6 +719,28 @@ def _backward(grad_output, args, mask, algorithm):
         if want_input and args.unbatched:
             grad_input = grad_input[0]
         want_input = want_weight = False
+    dw_input = want_input and gi_algorithm == "direct"
+    dw_weight = want_weight and gw_algorithm == "direct"
+    if dw_input or dw_weight:
+        # depthwise layers: the gradients over blocks of channels (the input gradient with
+        # unit strides only; the bias's stays grad_bias's, the same bits with or without them)
+        per_thread, n_partials, with_input = _conv.depthwise_backward_scratch(
+            x.shape, w.shape, y_shape, geometry[:-1], dtype.itemsize)
+        dw_input = dw_input and with_input
+        if per_thread and (dw_input or dw_weight):
+            gi = np.empty(args.x.shape, dtype=dtype) if dw_input else None
+            gw = np.empty(args.w.shape, dtype=dtype) if dw_weight else None
+            _conv.depthwise_backward(
+                g2, x, w, _as_2d(gi, nd) if dw_input else None,
+                _as_2d(gw, nd) if dw_weight else None, *geometry,
+                _scratch(dtype, "cols", (args.num_threads, per_thread)),
+                _scratch(dtype, "partials", (n_partials if dw_weight else 1,)))
+            if dw_input:
+                grad_input = gi[0] if args.unbatched else gi
+                want_input = False
+            if dw_weight:
+                grad_weight = gw
+                want_weight = False
     if want_input and want_weight and gi_algorithm == gw_algorithm == "direct":
         # few-channel 2-D layers: all three gradients in one pass over grad_output, with the
         # bits of the separate passes below

@@ -127,6 +127,12 @@ cdef extern from "_simd.h" nogil:
                      const Py_ssize_t* off, const double* x, const double* w, const double* b,
                      double* out, Py_ssize_t ldo)
     int pyc_fma_vectors()
+    void pyc_dw_corr_f(const float* g, Py_ssize_t Ho, Py_ssize_t Wo, const float* buf,
+                       Py_ssize_t Wn, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t KK,
+                       const Py_ssize_t* off, float* part)
+    void pyc_dw_corr_d(const double* g, Py_ssize_t Ho, Py_ssize_t Wo, const double* buf,
+                       Py_ssize_t Wn, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t KK,
+                       const Py_ssize_t* off, double* part)
     void pyc_dw_pack_f(const float* x, Py_ssize_t nc, Py_ssize_t plane, Py_ssize_t H,
                        Py_ssize_t W, float* buf, Py_ssize_t Hp, Py_ssize_t Wp, Py_ssize_t pt,
                        Py_ssize_t pl)
@@ -2434,6 +2440,183 @@ def grad_input_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out
         free(off_gi)
         free(off_gw)
         free(wt)
+
+
+# ----------------------------------------------------------------------------------------------
+# depthwise backward over blocks of channels
+#
+# The blocked forward's layout for the gradients: a job takes one sample's block of _dw_lanes
+# channels. Its weight sums correlate grad_output's plane of channel vectors with the input's
+# padded one (pyc_dw_corr), into partial sums per sample that are then added in sample order
+# (so the bits depend on the shape alone); with unit strides its input gradient is the blocked
+# forward of grad_output, padded by the kernel's span less the forward's padding, with the
+# kernel flipped (pyc_dw_conv), the taps summed from zero in flipped order. The bias gradient
+# stays grad_bias's, so that its bits do not depend on which other gradients are asked for.
+
+cdef inline Py_ssize_t _dwb_hg(Geom* g) noexcept nogil:
+    """Rows of grad_output's padded plane for the input gradient (unit strides)."""
+    return g.H + (g.KH - 1) * g.dh
+
+
+cdef inline Py_ssize_t _dwb_wg(Geom* g) noexcept nogil:
+    return g.W + (g.KW - 1) * g.dw
+
+
+cdef inline bint _dwb_input(Geom* g) noexcept nogil:
+    """Whether depthwise_backward computes the input gradient: unit strides, and grad_output's
+    padded plane of channel vectors within DW_MAX_BYTES."""
+    return (g.sh == 1 and g.sw == 1
+            and <double>_dwb_hg(g) * _dwb_wg(g) * 32 <= DW_MAX_BYTES)
+
+
+cdef inline bint _dwb_path(Geom* g) noexcept nogil:
+    """Whether depthwise_backward applies (the weight gradient, and with _dwb_input the
+    input gradient): the blocked forward's layers (_dw_path), grad_output's plane of channel
+    vectors within DW_MAX_BYTES."""
+    return _dw_path(g) and <double>g.P * 32 <= DW_MAX_BYTES
+
+
+cdef inline Py_ssize_t _dwb_scratch(Geom* g) noexcept nogil:
+    """Elements per thread: the input's padded plane and grad_output's plane of channel
+    vectors, grad_output's padded one for the input gradient, the flipped weights, a zero
+    bias, one job's weight sums and a vector to align them."""
+    cdef Py_ssize_t planes = _dw_hn(g) * _dw_wn(g) + g.P
+    if _dwb_input(g):
+        planes = planes + _dwb_hg(g) * _dwb_wg(g)
+    return (planes + 2 * g.KH * g.KW + 2) * _dw_lanes(g)
+
+
+def depthwise_backward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
+                               Py_ssize_t itemsize):
+    """(scratch elements per thread, partial-sum elements, whether it computes the input
+    gradient) for depthwise_backward(), or (0, 0, False) where it does not apply."""
+    cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
+    if not _dwb_path(&g):
+        return 0, 0, False
+    cdef Py_ssize_t V = _dw_lanes(&g)
+    return (_dwb_scratch(&g), g.N * ((g.C_out + V - 1) // V) * g.KH * g.KW * V,
+            bool(_dwb_input(&g)))
+
+
+cdef void _dwb_job(const floating* go, const floating* x, const floating* w, floating* gx,
+                   floating* part, floating* buf, const Py_ssize_t* off_gw,
+                   const Py_ssize_t* off_gi, Geom* g, Py_ssize_t nc) noexcept nogil:
+    """One sample's block of nc channels (go, x, gx at their first plane, w at their first
+    filter): with part (not NULL) its weight sums into part, KH*KW vectors; with gx (not
+    NULL) its input gradient."""
+    cdef Py_ssize_t V = _dw_lanes(g), KHW = g.KH * g.KW, c, k
+    cdef Py_ssize_t Hn = _dw_hn(g), Wn = _dw_wn(g)
+    buf = buf + (-(<size_t>buf) % 32) // sizeof(floating)
+    cdef floating* xb = buf
+    cdef floating* gb = xb + Hn * Wn * V
+    cdef floating* gi = gb + g.P * V
+    cdef floating* wb = gi + (_dwb_hg(g) * _dwb_wg(g) * V if _dwb_input(g) else 0)
+    cdef floating* zb = wb + KHW * V
+    cdef floating* pt_ = zb + V
+    if part != NULL:
+        if floating is float:
+            pyc_dw_pack_f(x, nc, g.H * g.W, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
+            pyc_dw_pack_f(go, nc, g.P, g.H_out, g.W_out, gb, g.H_out, g.W_out, 0, 0)
+            pyc_dw_corr_f(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, pt_)
+        else:
+            pyc_dw_pack_d(x, nc, g.H * g.W, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
+            pyc_dw_pack_d(go, nc, g.P, g.H_out, g.W_out, gb, g.H_out, g.W_out, 0, 0)
+            pyc_dw_corr_d(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, pt_)
+        memcpy(part, pt_, KHW * V * sizeof(floating))
+    if gx == NULL:
+        return
+    for k in range(KHW):
+        for c in range(V):
+            wb[k * V + c] = w[c * KHW + KHW - 1 - k] if c < nc else 0
+    for c in range(V):
+        zb[c] = 0
+    if floating is float:
+        pyc_dw_pack_f(go, nc, g.P, g.H_out, g.W_out, gi, _dwb_hg(g), _dwb_wg(g),
+                      (g.KH - 1) * g.dh - g.pt, (g.KW - 1) * g.dw - g.pl)
+        pyc_dw_conv_f(gi, _dwb_wg(g), KHW, off_gi, wb, zb, 1, 1, g.H, g.W, gx, g.H * g.W, nc)
+    else:
+        pyc_dw_pack_d(go, nc, g.P, g.H_out, g.W_out, gi, _dwb_hg(g), _dwb_wg(g),
+                      (g.KH - 1) * g.dh - g.pt, (g.KW - 1) * g.dw - g.pl)
+        pyc_dw_conv_d(gi, _dwb_wg(g), KHW, off_gi, wb, zb, 1, 1, g.H, g.W, gx, g.H * g.W, nc)
+
+
+def depthwise_backward(const floating[:, :, :, ::1] go,    # IN  (N, C, H_out, W_out)
+                       const floating[:, :, :, ::1] x,     # IN  (N, C, H, W)
+                       const floating[:, :, :, ::1] w,     # IN  (C, 1, KH, KW)
+                       floating[:, :, :, ::1] gx,          # OUT (N, C, H, W), or None
+                       floating[:, :, :, ::1] gw,          # OUT (C, 1, KH, KW), or None
+                       Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                       Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads,
+                       floating[:, ::1] scratch,           # (num_threads, scratch elements)
+                       floating[::1] partials):            # the partial-sum elements
+    """The input and weight gradients of a depthwise layer over blocks of channels (where
+    depthwise_backward_scratch gives a size): gx (unit strides only) and gw, each None where
+    not wanted. One job per sample and block of channels; the weight sums of the samples
+    added in sample order: the same bits on every thread count."""
+    cdef Geom g = make_geom(x.shape, w.shape, go.shape, sh, sw, pt, pl, dh, dw, groups,
+                            sizeof(floating))
+    cdef Py_ssize_t V = _dw_lanes(&g), KHW = g.KH * g.KW, nblk, job, n, o, e, c, k, blk
+    cdef Py_ssize_t stride, d
+    cdef floating acc
+    if not _dwb_path(&g):
+        raise ValueError("depthwise_backward does not apply to this shape")
+    if gx is not None and not _dwb_input(&g):
+        raise ValueError("depthwise_backward computes the input gradient with unit strides "
+                         "only")
+    for d in range(4):
+        if (gx is not None and gx.shape[d] != x.shape[d]) or \
+                (gw is not None and gw.shape[d] != w.shape[d]):
+            raise ValueError(f"gx and gw must have the shapes of x and w, got axis {d}")
+    if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
+        if gx is not None:
+            gx[...] = 0
+        if gw is not None:
+            gw[...] = 0
+        return
+    nblk = (g.C_out + V - 1) // V
+    stride = KHW * V
+    if gw is not None and partials.shape[0] < g.N * nblk * stride:
+        raise ValueError(f"partials must have {g.N * nblk * stride} elements, "
+                         f"got {partials.shape[0]}")
+    if scratch.shape[0] < max(num_threads, 1) or scratch.shape[1] < _dwb_scratch(&g):
+        raise ValueError(f"scratch must be at least ({num_threads}, {_dwb_scratch(&g)}), "
+                         f"got ({scratch.shape[0]}, {scratch.shape[1]})")
+    cdef const floating* gp = &go[0, 0, 0, 0]
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* wp = &w[0, 0, 0, 0]
+    cdef floating* gxp = &gx[0, 0, 0, 0] if gx is not None else NULL
+    cdef floating* gwp = &gw[0, 0, 0, 0] if gw is not None else NULL
+    cdef floating* pp = &partials[0] if gw is not None else NULL
+    cdef floating* sp = &scratch[0, 0]
+    cdef Py_ssize_t* off = <Py_ssize_t*>malloc(2 * KHW * sizeof(Py_ssize_t))
+    if off == NULL:
+        raise MemoryError()
+    for k in range(KHW):
+        off[k] = ((k // g.KW) * g.dh * _dw_wn(&g) + (k % g.KW) * g.dw) * V
+        off[KHW + k] = ((k // g.KW) * g.dh * _dwb_wg(&g) + (k % g.KW) * g.dw) * V
+    try:
+        with nogil:
+            for job in prange(g.N * nblk, schedule='static', num_threads=num_threads):
+                n = job // nblk
+                o = (job % nblk) * V
+                _dwb_job(gp + (n * g.C_out + o) * g.P, xp + (n * g.C_in + o) * g.H * g.W,
+                         wp + o * KHW,
+                         gxp + (n * g.C_in + o) * g.H * g.W if gxp != NULL else NULL,
+                         pp + job * stride if pp != NULL else NULL,
+                         sp + threadid() * scratch.shape[1], off, off + KHW, &g,
+                         min(V, g.C_out - o))
+            if gwp != NULL:
+                # the samples' sums in sample order: 0 + sample 0 + sample 1 + ...
+                for e in prange(g.C_out * KHW, schedule='static', num_threads=num_threads):
+                    c = e // KHW
+                    k = e % KHW
+                    blk = c // V
+                    acc = 0
+                    for n in range(g.N):
+                        acc = acc + pp[(n * nblk + blk) * stride + k * V + c % V]
+                    gwp[e] = acc
+    finally:
+        free(off)
 
 
 def grad_bias(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)

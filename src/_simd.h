@@ -971,6 +971,68 @@ PYC_CLONES static void pyc_dw_conv_##SUF(const T *restrict buf, ptrdiff_t Wp, pt
 PYC_DW(float, f)
 PYC_DW(double, d)
 
+/* The weight sums of a depthwise layer over one sample's block of channels, in the layout of
+ * pyc_dw_conv: part[k*V + c] = sum_{p, q} g[(p*Wo + q)*V + c] * buf[(p*sh*Wn + q*sw)*V +
+ * off[k] + c] for the KK taps k (g: grad_output's Ho x Wo plane of channel vectors, buf: the
+ * input's padded plane). Taps go six at a time, each with two accumulators (the even and the
+ * odd outputs of a row, added at the end): twelve chains of multiply-adds in flight, one load
+ * of grad_output serving six taps. The order of every sum depends on the shape alone. */
+#define PYC_K1(M) M(0)
+#define PYC_K2(M) PYC_K1(M) M(1)
+#define PYC_K3(M) PYC_K2(M) M(2)
+#define PYC_K4(M) PYC_K3(M) M(3)
+#define PYC_K5(M) PYC_K4(M) M(4)
+#define PYC_K6(M) PYC_K5(M) M(5)
+#define PYC_DWC_ZERO(j) avec a##j = (avec){}, b##j = (avec){};
+#define PYC_DWC_MAC2(j)                                                                       \
+    a##j += g0 * *(const avec *)(x0 + o##j); b##j += g1 * *(const avec *)(x0 + xs + o##j);
+#define PYC_DWC_MAC1(j) a##j += g0 * *(const avec *)(x0 + o##j);
+#define PYC_DWC_OFF(j) const ptrdiff_t o##j = off[k0 + (j)];
+#define PYC_DWC_OUT(j) *(avec *)(part + (k0 + (j)) * V) = a##j + b##j;
+#define PYC_DWC_BODY(NK)                                                                      \
+    {                                                                                         \
+        PYC_K##NK(PYC_DWC_OFF)                                                                \
+        PYC_K##NK(PYC_DWC_ZERO)                                                               \
+        for (ptrdiff_t p = 0; p < Ho; p++) {                                                  \
+            const dwc_t *gr = g + p * Wo * V, *row = buf + p * sh * Wn * V;                   \
+            ptrdiff_t q = 0;                                                                  \
+            for (; q + 2 <= Wo; q += 2) {                                                     \
+                const avec g0 = *(const avec *)(gr + q * V), g1 = *(const avec *)(gr + q * V + V);\
+                const dwc_t *x0 = row + q * xs;                                               \
+                PYC_K##NK(PYC_DWC_MAC2)                                                       \
+            }                                                                                 \
+            if (q < Wo) {                                                                     \
+                const avec g0 = *(const avec *)(gr + q * V);                                  \
+                const dwc_t *x0 = row + q * xs;                                               \
+                PYC_K##NK(PYC_DWC_MAC1)                                                       \
+            }                                                                                 \
+        }                                                                                     \
+        PYC_K##NK(PYC_DWC_OUT)                                                                \
+    }
+#define PYC_DW_CORR(T, SUF)                                                                   \
+PYC_CLONES static void pyc_dw_corr_##SUF(const T *restrict g, ptrdiff_t Ho, ptrdiff_t Wo,     \
+                                         const T *restrict buf, ptrdiff_t Wn, ptrdiff_t sh,   \
+                                         ptrdiff_t sw, ptrdiff_t KK,                          \
+                                         const ptrdiff_t *restrict off, T *restrict part)     \
+{                                                                                             \
+    enum { V = 32 / sizeof(T) };                                                              \
+    typedef T avec __attribute__((vector_size(32)));                                          \
+    typedef T dwc_t;                                                                          \
+    const ptrdiff_t xs = sw * V;                                                              \
+    for (ptrdiff_t k0 = 0; k0 < KK; k0 += 6) {                                                \
+        switch (KK - k0 < 6 ? KK - k0 : 6) {                                                  \
+        case 1: PYC_DWC_BODY(1) break;                                                        \
+        case 2: PYC_DWC_BODY(2) break;                                                        \
+        case 3: PYC_DWC_BODY(3) break;                                                        \
+        case 4: PYC_DWC_BODY(4) break;                                                        \
+        case 5: PYC_DWC_BODY(5) break;                                                        \
+        default: PYC_DWC_BODY(6) break;                                                       \
+        }                                                                                     \
+    }                                                                                         \
+}
+PYC_DW_CORR(float, f)
+PYC_DW_CORR(double, d)
+
 /* 1 when the CPU runs the AVX2+FMA (x86-64-v3) code of the clones or the build: where the
  * packed path's tiles fit the 16 vector registers; else 0. With clones, the test the loader
  * makes for the x86-64-v3 clone (GCC 12+; before, its main features). */

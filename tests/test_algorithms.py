@@ -1598,3 +1598,66 @@ def test_blocked_depthwise_forward_keeps_non_finite_values_local(dw_blocked):
     bad = ~np.isfinite(y)
     assert bad[0, 3, 3:6, 4:7].all() and bad[0, 9, :2, :2].all()
     assert bad.sum() == 9 + 4
+
+
+def _refuse_call(*args, **kwargs):
+    raise AssertionError("this kernel should not run")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd,channels,k,size,stride,padding,dilation", [
+    (2, 16, 3, (28, 28), 1, 1, 1),
+    (2, 13, 3, (14, 14), 2, 1, 1),             # strided: the input gradient over phases
+    (2, 9, (3, 2), (7, 5), 1, ((2, 0), (3, 1)), (2, 1)),   # padding past the kernel's span
+    (2, 5, 2, (4, 3), (1, 2), 1, 1),
+    (2, 24, 5, (17, 23), 1, 2, 2),
+    (2, 3, 1, (6, 19), 3, 0, 1),
+    (1, 20, 31, 300, 1, 15, 1),
+    (1, 7, 3, 50, 2, (2, 0), 3),
+    (1, 6, 9, 40, 1, "same", 2),
+])
+def test_depthwise_backward_over_blocks_of_channels(monkeypatch, dtype, nd, channels, k, size,
+                                                    stride, padding, dilation):
+    """Depthwise layers run their weight gradient, and with unit strides their input
+    gradient, over blocks of channels (depthwise_backward; the kernels of the other paths
+    refused): against the reference, bitwise the same at 1, 2 and 3 threads and whichever
+    other gradients are asked for; the bias gradient is grad_bias's."""
+    bwd = FUNCS[nd][1]
+    rng = np.random.default_rng([channels, nd, 13])
+    shape = (size,) if nd == 1 else size
+    kernel = (k,) * nd if isinstance(k, int) else k
+    x = rng.standard_normal((3, channels) + shape).astype(dtype)
+    w = rng.standard_normal((channels, 1) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=channels)
+    g = rng.standard_normal(FUNCS[nd][0](x, w, **kw).shape).astype(dtype)
+    alone = [bwd(g, x, w, output_mask=mask, num_threads=1, **kw)[i]
+             for i, mask in enumerate([(True, False, False), (False, True, False),
+                                       (False, False, True)])]
+    unit = all(s == 1 for s in np.broadcast_to(stride, (nd,)))
+    f64_short_row = dtype == np.float64 and nd == 1 and kernel[0] < 7
+    monkeypatch.setattr(functional._conv, "grad_weight", _refuse_call)
+    monkeypatch.setattr(functional._conv, "grad_input_weight", _refuse_call)
+    if unit and not f64_short_row:
+        monkeypatch.setattr(functional._conv, "grad_input", _refuse_call)
+    got = bwd(g, x, w, num_threads=1, **kw) if not f64_short_row else None
+    monkeypatch.undo()
+    if got is None:        # float64 rows of up to 512 outputs with 2-6 taps: not blocked
+        got = bwd(g, x, w, num_threads=1, **kw)
+    ref = conv_backward(g, x, w, stride, padding, dilation, channels)
+    m = g.size // g.shape[1]
+    for a, r, red, what in zip(got, ref, (math.prod(kernel), m, m),
+                               ("grad_input", "grad_weight", "grad_bias")):
+        assert_close(a, r, dtype, red, what)
+    for a, b in zip(got, alone):
+        assert np.array_equal(a, b)
+    for t in (2, 3):
+        for a, b in zip(bwd(g, x, w, num_threads=t, **kw), got):
+            assert np.array_equal(a, b)
+
+
+def test_depthwise_backward_of_an_empty_batch():
+    x = np.ones((0, 16, 5, 6), np.float32)
+    w = np.ones((16, 1, 3, 3), np.float32)
+    gi, gw, gb = conv2d_backward(np.ones((0, 16, 5, 6), np.float32), x, w, padding=1,
+                                 groups=16)
+    assert gi.shape == x.shape and not gw.any() and not gb.any()

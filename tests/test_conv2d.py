@@ -528,11 +528,12 @@ def _refuse(*args, **kwargs):
 
 
 def test_direct_backward_in_one_pass_unbatched_and_auto(monkeypatch):
-    """'auto' takes the one-pass backward for a depthwise layer whose 16 groups make the jobs,
-    on an unbatched input too."""
+    """'auto' takes the one-pass backward for a layer of two input channels per group whose
+    16 groups make the jobs, on an unbatched input too. (Depthwise layers run over blocks of
+    channels: test_depthwise_backward_over_blocks_of_channels.)"""
     rng = _rng("one-pass-auto")
-    x = _make(rng, (16, 20, 30), np.float32)
-    w = _make(rng, (16, 1, 3, 3), np.float32)
+    x = _make(rng, (32, 20, 30), np.float32)
+    w = _make(rng, (16, 2, 3, 3), np.float32)
     g = _make(rng, (16, 20, 30), np.float32)
     apart = [conv2d_backward(g, x, w, 1, 1, 1, 16, output_mask=mask)[i]
              for i, mask in enumerate([(True, False, False), (False, True, False),
