@@ -334,7 +334,7 @@ def _scratch_bytes(args, algorithm, backward=False):
         if not backward:
             return _conv.forward_scratch(*geometry, False) * args.num_threads * itemsize
         one_pass, partials = _conv.grad_input_weight_scratch(*geometry)
-        blocked, blocked_partials, _ = _conv.depthwise_backward_scratch(*geometry)
+        blocked, blocked_partials = _conv.depthwise_backward_scratch(*geometry)
         per_thread = max(_conv.grad_input_scratch(*geometry, False)[0],
                          _conv.grad_weight_scratch(*geometry, False)[0], one_pass, blocked)
         return (per_thread * args.num_threads + max(partials, blocked_partials)) * itemsize
@@ -722,12 +722,11 @@ def _backward(grad_output, args, mask, algorithm):
     dw_input = want_input and gi_algorithm == "direct"
     dw_weight = want_weight and gw_algorithm == "direct"
     if dw_input or dw_weight:
-        # depthwise layers: the gradients over blocks of channels (the input gradient with
-        # unit strides only; the bias's stays grad_bias's, the same bits with or without them)
-        per_thread, n_partials, with_input = _conv.depthwise_backward_scratch(
+        # depthwise layers: the gradients over blocks of channels (the bias's stays
+        # grad_bias's, the same bits with or without the others)
+        per_thread, n_partials = _conv.depthwise_backward_scratch(
             x.shape, w.shape, y_shape, geometry[:-1], dtype.itemsize)
-        dw_input = dw_input and with_input
-        if per_thread and (dw_input or dw_weight):
+        if per_thread:
             gi = np.empty(args.x.shape, dtype=dtype) if dw_input else None
             gw = np.empty(args.w.shape, dtype=dtype) if dw_weight else None
             _conv.depthwise_backward(

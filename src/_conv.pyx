@@ -127,6 +127,18 @@ cdef extern from "_simd.h" nogil:
                      const Py_ssize_t* off, const double* x, const double* w, const double* b,
                      double* out, Py_ssize_t ldo)
     int pyc_fma_vectors()
+    void pyc_dw_scatter_f(const float* g, Py_ssize_t Ho, Py_ssize_t Wo, float* buf,
+                          Py_ssize_t Wn, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t KK,
+                          const Py_ssize_t* off, const float* w)
+    void pyc_dw_scatter_d(const double* g, Py_ssize_t Ho, Py_ssize_t Wo, double* buf,
+                          Py_ssize_t Wn, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t KK,
+                          const Py_ssize_t* off, const double* w)
+    void pyc_dw_unpack_f(const float* buf, Py_ssize_t Hn, Py_ssize_t Wn, Py_ssize_t pt,
+                         Py_ssize_t pl, Py_ssize_t H, Py_ssize_t W, Py_ssize_t nc, float* x,
+                         Py_ssize_t plane)
+    void pyc_dw_unpack_d(const double* buf, Py_ssize_t Hn, Py_ssize_t Wn, Py_ssize_t pt,
+                         Py_ssize_t pl, Py_ssize_t H, Py_ssize_t W, Py_ssize_t nc, double* x,
+                         Py_ssize_t plane)
     void pyc_dw_corr_f(const float* g, Py_ssize_t Ho, Py_ssize_t Wo, const float* buf,
                        Py_ssize_t Wn, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t KK,
                        const Py_ssize_t* off, float* part)
@@ -2448,10 +2460,12 @@ def grad_input_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out
 # The blocked forward's layout for the gradients: a job takes one sample's block of _dw_lanes
 # channels. Its weight sums correlate grad_output's plane of channel vectors with the input's
 # padded one (pyc_dw_corr), into partial sums per sample that are then added in sample order
-# (so the bits depend on the shape alone); with unit strides its input gradient is the blocked
+# (so the bits depend on the shape alone). With unit strides its input gradient is the blocked
 # forward of grad_output, padded by the kernel's span less the forward's padding, with the
-# kernel flipped (pyc_dw_conv), the taps summed from zero in flipped order. The bias gradient
-# stays grad_bias's, so that its bits do not depend on which other gradients are asked for.
+# kernel flipped (pyc_dw_conv), the taps summed from zero in flipped order; with strides each
+# output scatters its taps into the input's padded plane of channel vectors (pyc_dw_scatter),
+# which is then transposed back into the input planes (pyc_dw_unpack). The bias gradient stays
+# grad_bias's, so that its bits do not depend on which other gradients are asked for.
 
 cdef inline Py_ssize_t _dwb_hg(Geom* g) noexcept nogil:
     """Rows of grad_output's padded plane for the input gradient (unit strides)."""
@@ -2462,40 +2476,38 @@ cdef inline Py_ssize_t _dwb_wg(Geom* g) noexcept nogil:
     return g.W + (g.KW - 1) * g.dw
 
 
-cdef inline bint _dwb_input(Geom* g) noexcept nogil:
-    """Whether depthwise_backward computes the input gradient: unit strides, and grad_output's
-    padded plane of channel vectors within DW_MAX_BYTES."""
+cdef inline bint _dwb_gather(Geom* g) noexcept nogil:
+    """Whether depthwise_backward's input gradient runs as the flipped forward (unit strides,
+    grad_output's padded plane of channel vectors within DW_MAX_BYTES); else by scatter."""
     return (g.sh == 1 and g.sw == 1
             and <double>_dwb_hg(g) * _dwb_wg(g) * 32 <= DW_MAX_BYTES)
 
 
 cdef inline bint _dwb_path(Geom* g) noexcept nogil:
-    """Whether depthwise_backward applies (the weight gradient, and with _dwb_input the
-    input gradient): the blocked forward's layers (_dw_path), grad_output's plane of channel
-    vectors within DW_MAX_BYTES."""
+    """Whether depthwise_backward applies: the blocked forward's layers (_dw_path),
+    grad_output's plane of channel vectors within DW_MAX_BYTES."""
     return _dw_path(g) and <double>g.P * 32 <= DW_MAX_BYTES
 
 
 cdef inline Py_ssize_t _dwb_scratch(Geom* g) noexcept nogil:
     """Elements per thread: the input's padded plane and grad_output's plane of channel
-    vectors, grad_output's padded one for the input gradient, the flipped weights, a zero
-    bias, one job's weight sums and a vector to align them."""
+    vectors, grad_output's padded one for the input gradient by the flipped forward, the
+    weights, a zero bias, one job's weight sums and a vector to align them."""
     cdef Py_ssize_t planes = _dw_hn(g) * _dw_wn(g) + g.P
-    if _dwb_input(g):
+    if _dwb_gather(g):
         planes = planes + _dwb_hg(g) * _dwb_wg(g)
     return (planes + 2 * g.KH * g.KW + 2) * _dw_lanes(g)
 
 
 def depthwise_backward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
                                Py_ssize_t itemsize):
-    """(scratch elements per thread, partial-sum elements, whether it computes the input
-    gradient) for depthwise_backward(), or (0, 0, False) where it does not apply."""
+    """(scratch elements per thread, partial-sum elements) for depthwise_backward(), or
+    (0, 0) where it does not apply."""
     cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
     if not _dwb_path(&g):
-        return 0, 0, False
+        return 0, 0
     cdef Py_ssize_t V = _dw_lanes(&g)
-    return (_dwb_scratch(&g), g.N * ((g.C_out + V - 1) // V) * g.KH * g.KW * V,
-            bool(_dwb_input(&g)))
+    return _dwb_scratch(&g), g.N * ((g.C_out + V - 1) // V) * g.KH * g.KW * V
 
 
 cdef void _dwb_job(const floating* go, const floating* x, const floating* w, floating* gx,
@@ -2510,24 +2522,39 @@ cdef void _dwb_job(const floating* go, const floating* x, const floating* w, flo
     cdef floating* xb = buf
     cdef floating* gb = xb + Hn * Wn * V
     cdef floating* gi = gb + g.P * V
-    cdef floating* wb = gi + (_dwb_hg(g) * _dwb_wg(g) * V if _dwb_input(g) else 0)
+    cdef floating* wb = gi + (_dwb_hg(g) * _dwb_wg(g) * V if _dwb_gather(g) else 0)
     cdef floating* zb = wb + KHW * V
     cdef floating* pt_ = zb + V
+    cdef bint gather = _dwb_gather(g)
+    if part != NULL or not gather:
+        if floating is float:
+            pyc_dw_pack_f(go, nc, g.P, g.H_out, g.W_out, gb, g.H_out, g.W_out, 0, 0)
+        else:
+            pyc_dw_pack_d(go, nc, g.P, g.H_out, g.W_out, gb, g.H_out, g.W_out, 0, 0)
     if part != NULL:
         if floating is float:
             pyc_dw_pack_f(x, nc, g.H * g.W, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
-            pyc_dw_pack_f(go, nc, g.P, g.H_out, g.W_out, gb, g.H_out, g.W_out, 0, 0)
             pyc_dw_corr_f(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, pt_)
         else:
             pyc_dw_pack_d(x, nc, g.H * g.W, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
-            pyc_dw_pack_d(go, nc, g.P, g.H_out, g.W_out, gb, g.H_out, g.W_out, 0, 0)
             pyc_dw_corr_d(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, pt_)
         memcpy(part, pt_, KHW * V * sizeof(floating))
     if gx == NULL:
         return
     for k in range(KHW):
         for c in range(V):
-            wb[k * V + c] = w[c * KHW + KHW - 1 - k] if c < nc else 0
+            # the flipped kernel for the gather, the kernel itself for the scatter
+            wb[k * V + c] = (w[c * KHW + (KHW - 1 - k if gather else k)] if c < nc else 0)
+    if not gather:
+        # the input's padded plane (its sums done) takes the scatter
+        memset(xb, 0, Hn * Wn * V * sizeof(floating))
+        if floating is float:
+            pyc_dw_scatter_f(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, wb)
+            pyc_dw_unpack_f(xb, Hn, Wn, g.pt, g.pl, g.H, g.W, nc, gx, g.H * g.W)
+        else:
+            pyc_dw_scatter_d(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, wb)
+            pyc_dw_unpack_d(xb, Hn, Wn, g.pt, g.pl, g.H, g.W, nc, gx, g.H * g.W)
+        return
     for c in range(V):
         zb[c] = 0
     if floating is float:
@@ -2550,8 +2577,7 @@ def depthwise_backward(const floating[:, :, :, ::1] go,    # IN  (N, C, H_out, W
                        floating[:, ::1] scratch,           # (num_threads, scratch elements)
                        floating[::1] partials):            # the partial-sum elements
     """The input and weight gradients of a depthwise layer over blocks of channels (where
-    depthwise_backward_scratch gives a size): gx (unit strides only) and gw, each None where
-    not wanted. One job per sample and block of channels; the weight sums of the samples
+    depthwise_backward_scratch gives a size): gx and gw, each None where not wanted. One job per sample and block of channels; the weight sums of the samples
     added in sample order: the same bits on every thread count."""
     cdef Geom g = make_geom(x.shape, w.shape, go.shape, sh, sw, pt, pl, dh, dw, groups,
                             sizeof(floating))
@@ -2560,9 +2586,6 @@ def depthwise_backward(const floating[:, :, :, ::1] go,    # IN  (N, C, H_out, W
     cdef floating acc
     if not _dwb_path(&g):
         raise ValueError("depthwise_backward does not apply to this shape")
-    if gx is not None and not _dwb_input(&g):
-        raise ValueError("depthwise_backward computes the input gradient with unit strides "
-                         "only")
     for d in range(4):
         if (gx is not None and gx.shape[d] != x.shape[d]) or \
                 (gw is not None and gw.shape[d] != w.shape[d]):

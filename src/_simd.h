@@ -1033,6 +1033,79 @@ PYC_CLONES static void pyc_dw_corr_##SUF(const T *restrict g, ptrdiff_t Ho, ptrd
 PYC_DW_CORR(float, f)
 PYC_DW_CORR(double, d)
 
+/* The input gradient of a strided depthwise layer in the layout of pyc_dw_conv, by scatter:
+ * buf (the input's padded plane of channel vectors, Wn wide, zeroed by the caller) gets
+ * buf[(p*sh*Wn + q*sw)*V + off[k] + c] += w[k*V + c] * g[(p*Wo + q)*V + c] for every output
+ * (p, q) and tap k, output row by output row, tap by tap, the outputs of a row four at a
+ * time (one tap's targets are distinct, so the read-modify-writes do not wait on each
+ * other): each element sums its terms in (p, k) order. pyc_dw_unpack then writes the nc
+ * planes (H x W, plane elements apart) from buf's rows and columns from (pt, pl), zero
+ * where they lie past buf (inputs no output reads). */
+#define PYC_DW_SCATTER(T, SUF)                                                                \
+PYC_CLONES static void pyc_dw_scatter_##SUF(const T *restrict g, ptrdiff_t Ho, ptrdiff_t Wo,  \
+                                            T *restrict buf, ptrdiff_t Wn, ptrdiff_t sh,      \
+                                            ptrdiff_t sw, ptrdiff_t KK,                       \
+                                            const ptrdiff_t *restrict off,                    \
+                                            const T *restrict w)                              \
+{                                                                                             \
+    enum { V = 32 / sizeof(T) };                                                              \
+    typedef T avec __attribute__((vector_size(32)));                                          \
+    const ptrdiff_t xs = sw * V;                                                              \
+    for (ptrdiff_t p = 0; p < Ho; p++) {                                                      \
+        const T *gr = g + p * Wo * V;                                                         \
+        for (ptrdiff_t k = 0; k < KK; k++) {                                                  \
+            const avec wv = *(const avec *)(w + k * V);                                       \
+            T *d = buf + p * sh * Wn * V + off[k];                                            \
+            ptrdiff_t q = 0;                                                                  \
+            for (; q + 4 <= Wo; q += 4) {                                                     \
+                *(avec *)(d + q * xs) += wv * *(const avec *)(gr + q * V);                    \
+                *(avec *)(d + (q + 1) * xs) += wv * *(const avec *)(gr + (q + 1) * V);        \
+                *(avec *)(d + (q + 2) * xs) += wv * *(const avec *)(gr + (q + 2) * V);        \
+                *(avec *)(d + (q + 3) * xs) += wv * *(const avec *)(gr + (q + 3) * V);        \
+            }                                                                                 \
+            for (; q < Wo; q++) *(avec *)(d + q * xs) += wv * *(const avec *)(gr + q * V);    \
+        }                                                                                     \
+    }                                                                                         \
+}                                                                                             \
+PYC_CLONES static void pyc_dw_unpack_##SUF(const T *restrict buf, ptrdiff_t Hn, ptrdiff_t Wn,\
+                                           ptrdiff_t pt, ptrdiff_t pl, ptrdiff_t H,          \
+                                           ptrdiff_t W, ptrdiff_t nc, T *restrict x,          \
+                                           ptrdiff_t plane)                                   \
+{                                                                                             \
+    enum { V = 32 / sizeof(T) };                                                              \
+    typedef T vec __attribute__((vector_size(32), aligned(sizeof(T))));                       \
+    typedef T avec __attribute__((vector_size(32)));                                          \
+    /* the columns s whose buffer column s + pl lies inside it: [0, s1) */                    \
+    ptrdiff_t s1 = Wn - pl < W ? Wn - pl : W;                                                 \
+    s1 = s1 < 0 ? 0 : s1;                                                                     \
+    for (ptrdiff_t r = 0; r < H; r++) {                                                       \
+        T *dst = x + r * W;                                                                   \
+        if (r + pt >= Hn) {                                                                   \
+            for (ptrdiff_t c = 0; c < nc; c++) memset(dst + c * plane, 0, W * sizeof(T));     \
+            continue;                                                                         \
+        }                                                                                     \
+        const T *src = buf + ((r + pt) * Wn + pl) * V;                                        \
+        ptrdiff_t s = 0;                                                                      \
+        for (; s + V <= s1; s += V) {                                                         \
+            avec t[V];                                                                        \
+            for (int k = 0; k < V; k++) t[k] = *(const avec *)(src + (s + k) * V);            \
+            PYC_DW_T_##SUF(t);                                                                \
+            if (nc == V) {                                                                    \
+                for (int c = 0; c < V; c++) *(vec *)(dst + c * plane + s) = t[c];             \
+            } else {                                                                          \
+                for (ptrdiff_t c = 0; c < nc; c++)                                            \
+                    for (int u = 0; u < V; u++) dst[c * plane + s + u] = t[c][u];             \
+            }                                                                                 \
+        }                                                                                     \
+        for (; s < s1; s++)                                                                   \
+            for (ptrdiff_t c = 0; c < nc; c++) dst[c * plane + s] = src[s * V + c];           \
+        for (ptrdiff_t c = 0; c < nc; c++)                                                    \
+            for (ptrdiff_t u = s1; u < W; u++) dst[c * plane + u] = 0;                        \
+    }                                                                                         \
+}
+PYC_DW_SCATTER(float, f)
+PYC_DW_SCATTER(double, d)
+
 /* 1 when the CPU runs the AVX2+FMA (x86-64-v3) code of the clones or the build: where the
  * packed path's tiles fit the 16 vector registers; else 0. With clones, the test the loader
  * makes for the x86-64-v3 clone (GCC 12+; before, its main features). */

@@ -1607,7 +1607,8 @@ def _refuse_call(*args, **kwargs):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nd,channels,k,size,stride,padding,dilation", [
     (2, 16, 3, (28, 28), 1, 1, 1),
-    (2, 13, 3, (14, 14), 2, 1, 1),             # strided: the input gradient over phases
+    (2, 13, 3, (14, 14), 2, 1, 1),             # strided: the input gradient by scatter
+    (2, 10, 3, (13, 16), (3, 2), (0, 2), 2),   # inputs no output reads: zero gradient
     (2, 9, (3, 2), (7, 5), 1, ((2, 0), (3, 1)), (2, 1)),   # padding past the kernel's span
     (2, 5, 2, (4, 3), (1, 2), 1, 1),
     (2, 24, 5, (17, 23), 1, 2, 2),
@@ -1618,10 +1619,11 @@ def _refuse_call(*args, **kwargs):
 ])
 def test_depthwise_backward_over_blocks_of_channels(monkeypatch, dtype, nd, channels, k, size,
                                                     stride, padding, dilation):
-    """Depthwise layers run their weight gradient, and with unit strides their input
-    gradient, over blocks of channels (depthwise_backward; the kernels of the other paths
-    refused): against the reference, bitwise the same at 1, 2 and 3 threads and whichever
-    other gradients are asked for; the bias gradient is grad_bias's."""
+    """Depthwise layers run their weight and input gradients over blocks of channels
+    (depthwise_backward, the input gradient by the flipped forward with unit strides, else by
+    scatter; the kernels of the other paths refused): against the reference, bitwise the
+    same at 1, 2 and 3 threads and whichever other gradients are asked for; the bias
+    gradient is grad_bias's."""
     bwd = FUNCS[nd][1]
     rng = np.random.default_rng([channels, nd, 13])
     shape = (size,) if nd == 1 else size
@@ -1633,16 +1635,13 @@ def test_depthwise_backward_over_blocks_of_channels(monkeypatch, dtype, nd, chan
     alone = [bwd(g, x, w, output_mask=mask, num_threads=1, **kw)[i]
              for i, mask in enumerate([(True, False, False), (False, True, False),
                                        (False, False, True)])]
-    unit = all(s == 1 for s in np.broadcast_to(stride, (nd,)))
-    f64_short_row = dtype == np.float64 and nd == 1 and kernel[0] < 7
-    monkeypatch.setattr(functional._conv, "grad_weight", _refuse_call)
-    monkeypatch.setattr(functional._conv, "grad_input_weight", _refuse_call)
-    if unit and not f64_short_row:
-        monkeypatch.setattr(functional._conv, "grad_input", _refuse_call)
-    got = bwd(g, x, w, num_threads=1, **kw) if not f64_short_row else None
-    monkeypatch.undo()
-    if got is None:        # float64 rows of up to 512 outputs with 2-6 taps: not blocked
+    if dtype == np.float64 and nd == 1 and kernel[0] < 7:
+        got = bwd(g, x, w, num_threads=1, **kw)    # float64 rows of 2-6 taps: not blocked
+    else:
+        for name in ("grad_input", "grad_weight", "grad_input_weight"):
+            monkeypatch.setattr(functional._conv, name, _refuse_call)
         got = bwd(g, x, w, num_threads=1, **kw)
+        monkeypatch.undo()
     ref = conv_backward(g, x, w, stride, padding, dilation, channels)
     m = g.size // g.shape[1]
     for a, r, red, what in zip(got, ref, (math.prod(kernel), m, m),
