@@ -866,6 +866,15 @@ PYC_PGEMM_NV(double, d)
 #define PYC_DW_ACC(u) avec a##u = bv;
 #define PYC_DW_MAC(u) a##u += wv * *(const avec *)(xk + (u) * xs);
 #define PYC_DW_SAVE(u) acc[u] = a##u;
+/* acc[u] = the outputs q + u of the row (NB of them: 8 or 4), each of V channels */
+#define PYC_DW_SUMS(NB)                                                                       \
+    PYC_EACH##NB(PYC_DW_ACC)                                                                  \
+    for (ptrdiff_t k = 0; k < KK; k++) {                                                      \
+        const avec wv = *(const avec *)(w + k * V);                                           \
+        const __typeof__(*row) *xk = row + q * xs + off[k];                                   \
+        PYC_EACH##NB(PYC_DW_MAC)                                                              \
+    }                                                                                         \
+    PYC_EACH##NB(PYC_DW_SAVE)
 #define PYC_DW(T, SUF)                                                                        \
 PYC_CLONES static void pyc_dw_pack_##SUF(const T *restrict x, ptrdiff_t nc, ptrdiff_t plane,  \
                                          ptrdiff_t H, ptrdiff_t W, T *restrict buf,           \
@@ -926,13 +935,7 @@ PYC_CLONES static void pyc_dw_conv_##SUF(const T *restrict buf, ptrdiff_t Wp, pt
             q = q + 8 <= Wo ? q : Wo - 8;                                                     \
             if (q < 0) break;                                                                 \
             avec acc[8];                                                                      \
-            PYC_EACH8(PYC_DW_ACC)                                                             \
-            for (ptrdiff_t k = 0; k < KK; k++) {                                              \
-                const avec wv = *(const avec *)(w + k * V);                                   \
-                const T *xk = row + q * xs + off[k];                                          \
-                PYC_EACH8(PYC_DW_MAC)                                                         \
-            }                                                                                 \
-            PYC_EACH8(PYC_DW_SAVE)                                                            \
+            PYC_DW_SUMS(8)                                                                    \
             for (int h = 0; h < 8; h += V) {                                                  \
                 avec *blk_ = acc + h;                                                         \
                 PYC_DW_T_##SUF(blk_);                                                         \
@@ -949,13 +952,7 @@ PYC_CLONES static void pyc_dw_conv_##SUF(const T *restrict buf, ptrdiff_t Wp, pt
             q = q + 4 <= Wo ? q : Wo - 4;                                                     \
             if (q < 0) break;                                                                 \
             avec acc[4];                                                                      \
-            PYC_EACH4(PYC_DW_ACC)                                                             \
-            for (ptrdiff_t k = 0; k < KK; k++) {                                              \
-                const avec wv = *(const avec *)(w + k * V);                                   \
-                const T *xk = row + q * xs + off[k];                                          \
-                PYC_EACH4(PYC_DW_MAC)                                                         \
-            }                                                                                 \
-            PYC_EACH4(PYC_DW_SAVE)                                                            \
+            PYC_DW_SUMS(4)                                                                    \
             for (ptrdiff_t c = 0; c < nc; c++)                                                \
                 for (int u = 0; u < 4; u++) yr[c * P + q + u] = acc[u][c];                    \
         }                                                                                     \

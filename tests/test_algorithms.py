@@ -1547,18 +1547,35 @@ def dw_blocked():
     _conv._dw_blocked(1)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("nd,channels,k,size,stride,padding,dilation", [
+#: depthwise geometries for the blocked paths: nd, channels, kernel, size, stride, padding,
+#: dilation
+DEPTHWISE_CASES = [
     (2, 16, 3, (28, 28), 1, 1, 1),             # whole blocks of channels, rows of 8 and more
     (2, 13, 3, (14, 14), 2, 1, 1),             # a part block, the last eight outputs overlap
-    (2, 9, (3, 2), (7, 5), 1, ((2, 0), (1, 1)), (2, 1)),   # rows of 4-7 outputs
+    (2, 9, (3, 2), (7, 5), 1, ((2, 0), (3, 1)), (2, 1)),   # rows of 4-7 outputs, padding
     (2, 5, 2, (4, 3), (1, 2), 1, 1),           # rows of 1-3 outputs
     (2, 24, 5, (17, 23), 2, 2, 2),             # strides and dilation as offsets
+    (2, 10, 3, (13, 16), (3, 2), (0, 2), 2),   # inputs no output reads
     (2, 3, 1, (6, 19), 3, 0, 1),               # one tap, a stride past it
     (1, 20, 31, 300, 1, 15, 1),
     (1, 7, 3, 50, 2, (2, 0), 3),
-    (1, 6, 4, 9, 1, "same", 2),
-])
+    (1, 6, 9, 40, 1, "same", 2),
+    (1, 6, 4, 9, 1, "same", 2),                # float64: not blocked
+]
+
+
+def _depthwise_case(nd, channels, k, size, dtype, seed):
+    """Input and weight of a depthwise layer, and its kernel as a tuple."""
+    rng = np.random.default_rng([channels, nd, seed])
+    shape = (size,) if nd == 1 else size
+    kernel = (k,) * nd if isinstance(k, int) else k
+    x = rng.standard_normal((3, channels) + shape).astype(dtype)
+    w = rng.standard_normal((channels, 1) + kernel).astype(dtype)
+    return rng, x, w, kernel
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd,channels,k,size,stride,padding,dilation", DEPTHWISE_CASES)
 def test_blocked_depthwise_forward(dw_blocked, dtype, nd, channels, k, size, stride, padding,
                                    dilation):
     """Depthwise layers run the direct forward over blocks of channels transposed into
@@ -1567,11 +1584,7 @@ def test_blocked_depthwise_forward(dw_blocked, dtype, nd, channels, k, size, str
     terms in the same order (in float64 some of their edge outputs skip the fused
     multiply-add: to rounding)."""
     fwd = FUNCS[nd][0]
-    rng = np.random.default_rng([channels, nd, 11])
-    shape = (size,) if nd == 1 else size
-    kernel = (k,) * nd if isinstance(k, int) else k
-    x = rng.standard_normal((3, channels) + shape).astype(dtype)
-    w = rng.standard_normal((channels, 1) + kernel).astype(dtype)
+    rng, x, w, kernel = _depthwise_case(nd, channels, k, size, dtype, 11)
     b = rng.standard_normal(channels).astype(dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=channels,
               algorithm="direct")
@@ -1605,18 +1618,7 @@ def _refuse_call(*args, **kwargs):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("nd,channels,k,size,stride,padding,dilation", [
-    (2, 16, 3, (28, 28), 1, 1, 1),
-    (2, 13, 3, (14, 14), 2, 1, 1),             # strided: the input gradient by scatter
-    (2, 10, 3, (13, 16), (3, 2), (0, 2), 2),   # inputs no output reads: zero gradient
-    (2, 9, (3, 2), (7, 5), 1, ((2, 0), (3, 1)), (2, 1)),   # padding past the kernel's span
-    (2, 5, 2, (4, 3), (1, 2), 1, 1),
-    (2, 24, 5, (17, 23), 1, 2, 2),
-    (2, 3, 1, (6, 19), 3, 0, 1),
-    (1, 20, 31, 300, 1, 15, 1),
-    (1, 7, 3, 50, 2, (2, 0), 3),
-    (1, 6, 9, 40, 1, "same", 2),
-])
+@pytest.mark.parametrize("nd,channels,k,size,stride,padding,dilation", DEPTHWISE_CASES)
 def test_depthwise_backward_over_blocks_of_channels(monkeypatch, dtype, nd, channels, k, size,
                                                     stride, padding, dilation):
     """Depthwise layers run their weight and input gradients over blocks of channels
@@ -1625,11 +1627,7 @@ def test_depthwise_backward_over_blocks_of_channels(monkeypatch, dtype, nd, chan
     same at 1, 2 and 3 threads and whichever other gradients are asked for; the bias
     gradient is grad_bias's."""
     bwd = FUNCS[nd][1]
-    rng = np.random.default_rng([channels, nd, 13])
-    shape = (size,) if nd == 1 else size
-    kernel = (k,) * nd if isinstance(k, int) else k
-    x = rng.standard_normal((3, channels) + shape).astype(dtype)
-    w = rng.standard_normal((channels, 1) + kernel).astype(dtype)
+    rng, x, w, kernel = _depthwise_case(nd, channels, k, size, dtype, 13)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=channels)
     g = rng.standard_normal(FUNCS[nd][0](x, w, **kw).shape).astype(dtype)
     alone = [bwd(g, x, w, output_mask=mask, num_threads=1, **kw)[i]
