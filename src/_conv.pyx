@@ -2577,8 +2577,9 @@ def depthwise_backward(const floating[:, :, :, ::1] go,    # IN  (N, C, H_out, W
                        floating[:, ::1] scratch,           # (num_threads, scratch elements)
                        floating[::1] partials):            # the partial-sum elements
     """The input and weight gradients of a depthwise layer over blocks of channels (where
-    depthwise_backward_scratch gives a size): gx and gw, each None where not wanted. One job per sample and block of channels; the weight sums of the samples
-    added in sample order: the same bits on every thread count."""
+    depthwise_backward_scratch gives a size): gx and gw, each None where not wanted. One job
+    per sample and block of channels; the weight sums of the samples added in sample order:
+    the same bits on every thread count."""
     cdef Geom g = make_geom(x.shape, w.shape, go.shape, sh, sw, pt, pl, dh, dw, groups,
                             sizeof(floating))
     cdef Py_ssize_t V = _dw_lanes(&g), KHW = g.KH * g.KW, nblk, job, n, o, e, c, k, blk
