@@ -826,7 +826,8 @@ PYC_PGEMM_NV(double, d)
  * planes spent most of their time around the filter (padding a plane, filling and copying out
  * short rows: four fifths of a 3x3 depthwise forward over 28x28 planes); here every tap of
  * every output is one aligned load and one multiply-add. Each output sums bias then taps in
- * k order, as pyc_fir_taps does over a padded plane: the same bits. */
+ * k order, as pyc_fir_taps does over a padded plane: the same bits (in float64 the padded
+ * planes left some edge outputs to loops without fused multiply-adds; here all have them). */
 /* The V x V transposes of the vectors r[0..V-1] (r[k][c] = old r[c][k]) in place: 8 x 8 floats
  * or 4 x 4 doubles, in the shuffles of the unpack/shuffle/permute pattern; macros, so that
  * each clone compiles them for its own instruction set. */
