@@ -139,12 +139,12 @@ cdef extern from "_simd.h" nogil:
     void pyc_dw_unpack_d(const double* buf, Py_ssize_t Hn, Py_ssize_t Wn, Py_ssize_t pt,
                          Py_ssize_t pl, Py_ssize_t H, Py_ssize_t W, Py_ssize_t nc, double* x,
                          Py_ssize_t plane)
-    void pyc_dw_corr_f(const float* g, Py_ssize_t Ho, Py_ssize_t Wo, const float* buf,
-                       Py_ssize_t Wn, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t KK,
-                       const Py_ssize_t* off, float* part)
-    void pyc_dw_corr_d(const double* g, Py_ssize_t Ho, Py_ssize_t Wo, const double* buf,
-                       Py_ssize_t Wn, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t KK,
-                       const Py_ssize_t* off, double* part)
+    void pyc_dw_corr_f(const float* g, Py_ssize_t gs, Py_ssize_t Ho, Py_ssize_t Wo,
+                       const float* buf, Py_ssize_t Wn, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t KK, const Py_ssize_t* off, float* part)
+    void pyc_dw_corr_d(const double* g, Py_ssize_t gs, Py_ssize_t Ho, Py_ssize_t Wo,
+                       const double* buf, Py_ssize_t Wn, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t KK, const Py_ssize_t* off, double* part)
     void pyc_dw_pack_f(const float* x, Py_ssize_t nc, Py_ssize_t plane, Py_ssize_t H,
                        Py_ssize_t W, float* buf, Py_ssize_t Hp, Py_ssize_t Wp, Py_ssize_t pt,
                        Py_ssize_t pl)
@@ -1873,25 +1873,49 @@ cdef inline Py_ssize_t _dw_scratch(Geom* g) noexcept nogil:
     return (_dw_hn(g) * _dw_wn(g) + g.KH * g.KW + 2) * _dw_lanes(g)
 
 
+cdef void _dw_offsets(Geom* g, Py_ssize_t* off) noexcept nogil:
+    """The taps' offsets into g's padded plane of channel vectors."""
+    cdef Py_ssize_t k
+    for k in range(g.KH * g.KW):
+        off[k] = ((k // g.KW) * g.dh * _dw_wn(g) + (k % g.KW) * g.dw) * _dw_lanes(g)
+
+
+cdef void _dw_weights(const floating* w, Py_ssize_t nc, Geom* g, bint flip,
+                      floating* wb) noexcept nogil:
+    """The kernels of nc channels (w at the first's), flipped or not, as KH*KW vectors of
+    channels, zeros for the lanes past nc."""
+    cdef Py_ssize_t V = _dw_lanes(g), KHW = g.KH * g.KW, c, k
+    for k in range(KHW):
+        for c in range(V):
+            wb[k * V + c] = w[c * KHW + (KHW - 1 - k if flip else k)] if c < nc else 0
+
+
+cdef inline void _dw_pack(const floating* x, Py_ssize_t nc, Py_ssize_t plane, Py_ssize_t H,
+                          Py_ssize_t W, floating* buf, Py_ssize_t Hp, Py_ssize_t Wp,
+                          Py_ssize_t pt, Py_ssize_t pl) noexcept nogil:
+    if floating is float:
+        pyc_dw_pack_f(x, nc, plane, H, W, buf, Hp, Wp, pt, pl)
+    else:
+        pyc_dw_pack_d(x, nc, plane, H, W, buf, Hp, Wp, pt, pl)
+
+
 cdef void _dw_job(const floating* x, const floating* w, const floating* bias, floating* y,
-                  floating* buf, const Py_ssize_t* off, Geom* g, Py_ssize_t nc) noexcept nogil:
+                  floating* buf, const Py_ssize_t* off, Geom* g, Py_ssize_t nc,
+                  bint flip=False) noexcept nogil:
     """The nc (<= _dw_lanes) channels from x's first plane into y's (w and bias at their
-    first channel's)."""
-    cdef Py_ssize_t V = _dw_lanes(g), KHW = g.KH * g.KW, Hn = _dw_hn(g), Wn = _dw_wn(g)
-    cdef Py_ssize_t c, k
+    first channel's; bias NULL: zeros; flip: the kernels flipped, for the input gradient's
+    forward over grad_output, _dw_flipped)."""
+    cdef Py_ssize_t V = _dw_lanes(g), KHW = g.KH * g.KW, Hn = _dw_hn(g), Wn = _dw_wn(g), c
     buf = buf + (-(<size_t>buf) % 32) // sizeof(floating)
     cdef floating* wb = buf + Hn * Wn * V
     cdef floating* bb = wb + KHW * V
-    for k in range(KHW):
-        for c in range(V):
-            wb[k * V + c] = w[c * KHW + k] if c < nc else 0
+    _dw_weights(w, nc, g, flip, wb)
     for c in range(V):
-        bb[c] = bias[c] if c < nc else 0
+        bb[c] = bias[c] if bias != NULL and c < nc else 0
+    _dw_pack(x, nc, g.H * g.W, g.H, g.W, buf, Hn, Wn, g.pt, g.pl)
     if floating is float:
-        pyc_dw_pack_f(x, nc, g.H * g.W, g.H, g.W, buf, Hn, Wn, g.pt, g.pl)
         pyc_dw_conv_f(buf, Wn, KHW, off, wb, bb, g.sh, g.sw, g.H_out, g.W_out, y, g.P, nc)
     else:
-        pyc_dw_pack_d(x, nc, g.H * g.W, g.H, g.W, buf, Hn, Wn, g.pt, g.pl)
         pyc_dw_conv_d(buf, Wn, KHW, off, wb, bb, g.sh, g.sw, g.H_out, g.W_out, y, g.P, nc)
 
 
@@ -1958,9 +1982,7 @@ def forward(const floating[:, :, :, ::1] x,      # IN  (N, C_in, H, W)
         off = <Py_ssize_t*>malloc(g.KH * g.KW * sizeof(Py_ssize_t))
         if off == NULL:
             raise MemoryError()
-        for o in range(g.KH):
-            for b in range(g.KW):
-                off[o * g.KW + b] = (o * g.dh * _dw_wn(&g) + b * g.dw) * V
+        _dw_offsets(&g, off)
     elif plane:
         off = tap_offsets(&g, OFF_PLANE_FORWARD)
         try:
@@ -2467,20 +2489,27 @@ def grad_input_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out
 # which is then transposed back into the input planes (pyc_dw_unpack). The bias gradient stays
 # grad_bias's, so that its bits do not depend on which other gradients are asked for.
 
-cdef inline Py_ssize_t _dwb_hg(Geom* g) noexcept nogil:
-    """Rows of grad_output's padded plane for the input gradient (unit strides)."""
-    return g.H + (g.KH - 1) * g.dh
-
-
-cdef inline Py_ssize_t _dwb_wg(Geom* g) noexcept nogil:
-    return g.W + (g.KW - 1) * g.dw
+cdef Geom _dw_flipped(Geom* g) noexcept nogil:
+    """The unit-stride input gradient as a blocked forward: grad_output (H_out x W_out)
+    filtered by the flipped kernels into the input's H x W, padded by the kernels' span less
+    the forward's padding (negative: rows or columns cut)."""
+    cdef Geom f = g[0]
+    f.H = g.H_out
+    f.W = g.W_out
+    f.H_out = g.H
+    f.W_out = g.W
+    f.P = g.H * g.W
+    f.pt = (g.KH - 1) * g.dh - g.pt
+    f.pl = (g.KW - 1) * g.dw - g.pl
+    return f
 
 
 cdef inline bint _dwb_gather(Geom* g) noexcept nogil:
     """Whether depthwise_backward's input gradient runs as the flipped forward (unit strides,
-    grad_output's padded plane of channel vectors within DW_MAX_BYTES); else by scatter."""
+    its padded plane of channel vectors within DW_MAX_BYTES); else by scatter."""
+    cdef Geom f = _dw_flipped(g)
     return (g.sh == 1 and g.sw == 1
-            and <double>_dwb_hg(g) * _dwb_wg(g) * 32 <= DW_MAX_BYTES)
+            and <double>_dw_hn(&f) * _dw_wn(&f) * 32 <= DW_MAX_BYTES)
 
 
 cdef inline bint _dwb_path(Geom* g) noexcept nogil:
@@ -2490,13 +2519,12 @@ cdef inline bint _dwb_path(Geom* g) noexcept nogil:
 
 
 cdef inline Py_ssize_t _dwb_scratch(Geom* g) noexcept nogil:
-    """Elements per thread: the input's padded plane and grad_output's plane of channel
-    vectors, grad_output's padded one for the input gradient by the flipped forward, the
-    weights, a zero bias, one job's weight sums and a vector to align them."""
-    cdef Py_ssize_t planes = _dw_hn(g) * _dw_wn(g) + g.P
-    if _dwb_gather(g):
-        planes = planes + _dwb_hg(g) * _dwb_wg(g)
-    return (planes + 2 * g.KH * g.KW + 2) * _dw_lanes(g)
+    """Elements per thread: a vector to align them, the input's padded plane and
+    grad_output's plane of channel vectors, then the flipped forward's scratch for the input
+    gradient (or the kernels, for the scatter)."""
+    cdef Geom f = _dw_flipped(g)
+    return ((_dw_hn(g) * _dw_wn(g) + g.P + 1) * _dw_lanes(g)
+            + (_dw_scratch(&f) if _dwb_gather(g) else g.KH * g.KW * _dw_lanes(g)))
 
 
 def depthwise_backward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
@@ -2515,56 +2543,44 @@ cdef void _dwb_job(const floating* go, const floating* x, const floating* w, flo
                    const Py_ssize_t* off_gi, Geom* g, Py_ssize_t nc) noexcept nogil:
     """One sample's block of nc channels (go, x, gx at their first plane, w at their first
     filter): with part (not NULL) its weight sums into part, KH*KW vectors; with gx (not
-    NULL) its input gradient."""
-    cdef Py_ssize_t V = _dw_lanes(g), KHW = g.KH * g.KW, c, k
-    cdef Py_ssize_t Hn = _dw_hn(g), Wn = _dw_wn(g)
+    NULL) its input gradient. Where the flipped forward's padded plane holds all of
+    grad_output (the padding at most the kernels' span on every side, as 'same' pads), the
+    weight sums read grad_output there instead of transposing it again."""
+    cdef Py_ssize_t V = _dw_lanes(g), Hn = _dw_hn(g), Wn = _dw_wn(g), gs = g.W_out
+    cdef bint gather = _dwb_gather(g)
+    cdef Geom f = _dw_flipped(g)
     buf = buf + (-(<size_t>buf) % 32) // sizeof(floating)
     cdef floating* xb = buf
     cdef floating* gb = xb + Hn * Wn * V
-    cdef floating* gi = gb + g.P * V
-    cdef floating* wb = gi + (_dwb_hg(g) * _dwb_wg(g) * V if _dwb_gather(g) else 0)
-    cdef floating* zb = wb + KHW * V
-    cdef floating* pt_ = zb + V
-    cdef bint gather = _dwb_gather(g)
-    if part != NULL or not gather:
-        if floating is float:
-            pyc_dw_pack_f(go, nc, g.P, g.H_out, g.W_out, gb, g.H_out, g.W_out, 0, 0)
-        else:
-            pyc_dw_pack_d(go, nc, g.P, g.H_out, g.W_out, gb, g.H_out, g.W_out, 0, 0)
+    cdef floating* rest = gb + g.P * V         # 32-byte aligned: _dw_job keeps it in place
+    cdef const floating* gsrc = gb
+    if gx != NULL and gather:
+        _dw_job(go, w, NULL, gx, rest, off_gi, &f, nc, True)
+        if (f.pt >= 0 and f.pl >= 0 and f.pt + g.H_out <= _dw_hn(&f)
+                and f.pl + g.W_out <= _dw_wn(&f)):
+            gsrc = rest + (f.pt * _dw_wn(&f) + f.pl) * V
+            gs = _dw_wn(&f)
+    if gsrc == gb and (part != NULL or (gx != NULL and not gather)):
+        _dw_pack(go, nc, g.P, g.H_out, g.W_out, gb, g.H_out, g.W_out, 0, 0)
     if part != NULL:
+        _dw_pack(x, nc, g.H * g.W, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
         if floating is float:
-            pyc_dw_pack_f(x, nc, g.H * g.W, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
-            pyc_dw_corr_f(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, pt_)
+            pyc_dw_corr_f(gsrc, gs, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, g.KH * g.KW,
+                          off_gw, part)
         else:
-            pyc_dw_pack_d(x, nc, g.H * g.W, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
-            pyc_dw_corr_d(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, pt_)
-        memcpy(part, pt_, KHW * V * sizeof(floating))
-    if gx == NULL:
+            pyc_dw_corr_d(gsrc, gs, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, g.KH * g.KW,
+                          off_gw, part)
+    if gx == NULL or gather:
         return
-    for k in range(KHW):
-        for c in range(V):
-            # the flipped kernel for the gather, the kernel itself for the scatter
-            wb[k * V + c] = (w[c * KHW + (KHW - 1 - k if gather else k)] if c < nc else 0)
-    if not gather:
-        # the input's padded plane (its sums done) takes the scatter
-        memset(xb, 0, Hn * Wn * V * sizeof(floating))
-        if floating is float:
-            pyc_dw_scatter_f(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, wb)
-            pyc_dw_unpack_f(xb, Hn, Wn, g.pt, g.pl, g.H, g.W, nc, gx, g.H * g.W)
-        else:
-            pyc_dw_scatter_d(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, KHW, off_gw, wb)
-            pyc_dw_unpack_d(xb, Hn, Wn, g.pt, g.pl, g.H, g.W, nc, gx, g.H * g.W)
-        return
-    for c in range(V):
-        zb[c] = 0
+    # the scatter into the input's padded plane (its sums done), then back to the planes
+    _dw_weights(w, nc, g, False, rest)
+    memset(xb, 0, Hn * Wn * V * sizeof(floating))
     if floating is float:
-        pyc_dw_pack_f(go, nc, g.P, g.H_out, g.W_out, gi, _dwb_hg(g), _dwb_wg(g),
-                      (g.KH - 1) * g.dh - g.pt, (g.KW - 1) * g.dw - g.pl)
-        pyc_dw_conv_f(gi, _dwb_wg(g), KHW, off_gi, wb, zb, 1, 1, g.H, g.W, gx, g.H * g.W, nc)
+        pyc_dw_scatter_f(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, g.KH * g.KW, off_gw, rest)
+        pyc_dw_unpack_f(xb, Hn, Wn, g.pt, g.pl, g.H, g.W, nc, gx, g.H * g.W)
     else:
-        pyc_dw_pack_d(go, nc, g.P, g.H_out, g.W_out, gi, _dwb_hg(g), _dwb_wg(g),
-                      (g.KH - 1) * g.dh - g.pt, (g.KW - 1) * g.dw - g.pl)
-        pyc_dw_conv_d(gi, _dwb_wg(g), KHW, off_gi, wb, zb, 1, 1, g.H, g.W, gx, g.H * g.W, nc)
+        pyc_dw_scatter_d(gb, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, g.KH * g.KW, off_gw, rest)
+        pyc_dw_unpack_d(xb, Hn, Wn, g.pt, g.pl, g.H, g.W, nc, gx, g.H * g.W)
 
 
 def depthwise_backward(const floating[:, :, :, ::1] go,    # IN  (N, C, H_out, W_out)
@@ -2612,12 +2628,12 @@ def depthwise_backward(const floating[:, :, :, ::1] go,    # IN  (N, C, H_out, W
     cdef floating* gwp = &gw[0, 0, 0, 0] if gw is not None else NULL
     cdef floating* pp = &partials[0] if gw is not None else NULL
     cdef floating* sp = &scratch[0, 0]
+    cdef Geom f = _dw_flipped(&g)
     cdef Py_ssize_t* off = <Py_ssize_t*>malloc(2 * KHW * sizeof(Py_ssize_t))
     if off == NULL:
         raise MemoryError()
-    for k in range(KHW):
-        off[k] = ((k // g.KW) * g.dh * _dw_wn(&g) + (k % g.KW) * g.dw) * V
-        off[KHW + k] = ((k // g.KW) * g.dh * _dwb_wg(&g) + (k % g.KW) * g.dw) * V
+    _dw_offsets(&g, off)
+    _dw_offsets(&f, off + KHW)
     try:
         with nogil:
             for job in prange(g.N * nblk, schedule='static', num_threads=num_threads):

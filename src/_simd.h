@@ -864,6 +864,18 @@ PYC_PGEMM_NV(double, d)
         r[1] = __builtin_shuffle(t1_, t3_, (pyc_m4){0, 1, 4, 5});                             \
         r[3] = __builtin_shuffle(t1_, t3_, (pyc_m4){2, 3, 6, 7});                             \
     }
+/* The V vectors r[0..V-1] (r[u] = V channels of position u) transposed and stored to nc
+ * planes: dst[c*stride + u] = r[u][c], whole vectors when nc == V. */
+#define PYC_DW_PUT(SUF, r, dst, stride, nc)                                                   \
+    {                                                                                         \
+        PYC_DW_T_##SUF(r);                                                                    \
+        if ((nc) == V) {                                                                      \
+            for (int c_ = 0; c_ < V; c_++) *(vec *)((dst) + c_ * (stride)) = r[c_];           \
+        } else {                                                                              \
+            for (ptrdiff_t c_ = 0; c_ < (nc); c_++)                                           \
+                for (int u_ = 0; u_ < V; u_++) (dst)[c_ * (stride) + u_] = r[c_][u_];         \
+        }                                                                                     \
+    }
 #define PYC_DW_ACC(u) avec a##u = bv;
 #define PYC_DW_MAC(u) a##u += wv * *(const avec *)(xk + (u) * xs);
 #define PYC_DW_SAVE(u) acc[u] = a##u;
@@ -939,13 +951,7 @@ PYC_CLONES static void pyc_dw_conv_##SUF(const T *restrict buf, ptrdiff_t Wp, pt
             PYC_DW_SUMS(8)                                                                    \
             for (int h = 0; h < 8; h += V) {                                                  \
                 avec *blk_ = acc + h;                                                         \
-                PYC_DW_T_##SUF(blk_);                                                         \
-                if (nc == V) {                                                                \
-                    for (int c = 0; c < V; c++) *(vec *)(yr + c * P + q + h) = acc[h + c];    \
-                } else {                                                                      \
-                    for (ptrdiff_t c = 0; c < nc; c++)                                        \
-                        for (int u = 0; u < V; u++) yr[c * P + q + h + u] = acc[h + c][u];    \
-                }                                                                             \
+                PYC_DW_PUT(SUF, blk_, yr + q + h, P, nc)                                      \
             }                                                                                 \
         }                                                                                     \
         if (Wo >= 8) continue;                                                                \
@@ -970,9 +976,10 @@ PYC_DW(float, f)
 PYC_DW(double, d)
 
 /* The weight sums of a depthwise layer over one sample's block of channels, in the layout of
- * pyc_dw_conv: part[k*V + c] = sum_{p, q} g[(p*Wo + q)*V + c] * buf[(p*sh*Wn + q*sw)*V +
- * off[k] + c] for the KK taps k (g: grad_output's Ho x Wo plane of channel vectors, buf: the
- * input's padded plane). Taps go six at a time, each with two accumulators (the even and the
+ * pyc_dw_conv: part[k*V + c] = sum_{p, q} g[(p*gs + q)*V + c] * buf[(p*sh*Wn + q*sw)*V +
+ * off[k] + c] for the KK taps k (g: grad_output's Ho x Wo plane of channel vectors, rows gs
+ * vectors apart, so that it may lie inside a padded plane; buf: the input's padded plane;
+ * part needs no alignment). Taps go six at a time, each with two accumulators (the even and the
  * odd outputs of a row, added at the end): twelve chains of multiply-adds in flight, one load
  * of grad_output serving six taps. The order of every sum depends on the shape alone. */
 #define PYC_K1(M) M(0)
@@ -986,13 +993,13 @@ PYC_DW(double, d)
     a##j += g0 * *(const avec *)(x0 + o##j); b##j += g1 * *(const avec *)(x0 + xs + o##j);
 #define PYC_DWC_MAC1(j) a##j += g0 * *(const avec *)(x0 + o##j);
 #define PYC_DWC_OFF(j) const ptrdiff_t o##j = off[k0 + (j)];
-#define PYC_DWC_OUT(j) *(avec *)(part + (k0 + (j)) * V) = a##j + b##j;
+#define PYC_DWC_OUT(j) *(vec *)(part + (k0 + (j)) * V) = a##j + b##j;
 #define PYC_DWC_BODY(NK)                                                                      \
     {                                                                                         \
         PYC_K##NK(PYC_DWC_OFF)                                                                \
         PYC_K##NK(PYC_DWC_ZERO)                                                               \
         for (ptrdiff_t p = 0; p < Ho; p++) {                                                  \
-            const dwc_t *gr = g + p * Wo * V, *row = buf + p * sh * Wn * V;                   \
+            const dwc_t *gr = g + p * gs * V, *row = buf + p * sh * Wn * V;                   \
             ptrdiff_t q = 0;                                                                  \
             for (; q + 2 <= Wo; q += 2) {                                                     \
                 const avec g0 = *(const avec *)(gr + q * V), g1 = *(const avec *)(gr + q * V + V);\
@@ -1008,12 +1015,13 @@ PYC_DW(double, d)
         PYC_K##NK(PYC_DWC_OUT)                                                                \
     }
 #define PYC_DW_CORR(T, SUF)                                                                   \
-PYC_CLONES static void pyc_dw_corr_##SUF(const T *restrict g, ptrdiff_t Ho, ptrdiff_t Wo,     \
-                                         const T *restrict buf, ptrdiff_t Wn, ptrdiff_t sh,   \
-                                         ptrdiff_t sw, ptrdiff_t KK,                          \
+PYC_CLONES static void pyc_dw_corr_##SUF(const T *restrict g, ptrdiff_t gs, ptrdiff_t Ho,    \
+                                         ptrdiff_t Wo, const T *restrict buf, ptrdiff_t Wn,   \
+                                         ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t KK,            \
                                          const ptrdiff_t *restrict off, T *restrict part)     \
 {                                                                                             \
     enum { V = 32 / sizeof(T) };                                                              \
+    typedef T vec __attribute__((vector_size(32), aligned(sizeof(T))));                       \
     typedef T avec __attribute__((vector_size(32)));                                          \
     typedef T dwc_t;                                                                          \
     const ptrdiff_t xs = sw * V;                                                              \
@@ -1087,13 +1095,7 @@ PYC_CLONES static void pyc_dw_unpack_##SUF(const T *restrict buf, ptrdiff_t Hn, 
         for (; s + V <= s1; s += V) {                                                         \
             avec t[V];                                                                        \
             for (int k = 0; k < V; k++) t[k] = *(const avec *)(src + (s + k) * V);            \
-            PYC_DW_T_##SUF(t);                                                                \
-            if (nc == V) {                                                                    \
-                for (int c = 0; c < V; c++) *(vec *)(dst + c * plane + s) = t[c];             \
-            } else {                                                                          \
-                for (ptrdiff_t c = 0; c < nc; c++)                                            \
-                    for (int u = 0; u < V; u++) dst[c * plane + s + u] = t[c][u];             \
-            }                                                                                 \
+            PYC_DW_PUT(SUF, t, dst + s, plane, nc)                                            \
         }                                                                                     \
         for (; s < s1; s++)                                                                   \
             for (ptrdiff_t c = 0; c < nc; c++) dst[c * plane + s] = src[s * V + c];           \

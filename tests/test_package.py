@@ -1,4 +1,5 @@
 """The package as a whole: build flavour, configuration report, docstring examples."""
+import contextlib
 import doctest
 import os
 import subprocess
@@ -96,7 +97,7 @@ def test_blas_is_limited_around_the_kernels_that_call_it(monkeypatch):
 
     def spy():
         entered.append(True)
-        return _blas.contextlib.nullcontext()
+        return contextlib.nullcontext()
 
     monkeypatch.setattr(functional._blas, "single_threaded", spy)
     x = np.ones((2, 8, 40), np.float32)
