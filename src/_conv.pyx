@@ -768,11 +768,14 @@ cdef inline Py_ssize_t _fwd_chunk(Geom* g) noexcept nogil:
 
 
 cdef inline bint _conv1d_rows(Geom* g) noexcept nogil:
-    """Whether the planes are single rows with kernel rows (a conv1d) and a unit stride: then
-    one input channel (forward) or one grad_output plane (input gradient) per group filters
-    the row in place (_forward_row_segments, _grad_input_row_segments), with no padded plane
-    to share."""
-    return g.H == 1 and g.KH == 1 and g.sw == 1
+    """Whether the planes are single rows with kernel rows (a conv1d: one output row, from
+    the input row itself, no row padding above it) and a unit column stride: then one input
+    channel (forward) or one grad_output plane (input gradient) per group filters the row in
+    place (_forward_row_segments, _grad_input_row_segments), with no padded plane to share.
+    (A conv2d over rows of one pixel padded above or below has more output rows, or its
+    output row reads padding: the row-by-row path. Before, a row stride took such a layer
+    here, which wrote the first output row only and left the others unset.)"""
+    return g.H == 1 and g.KH == 1 and g.H_out == 1 and g.pt == 0 and g.sw == 1
 
 
 cdef inline bint _fwd_pad_once(Geom* g) noexcept nogil:

@@ -604,6 +604,40 @@ def test_outputs_and_scratch_come_uninitialised(monkeypatch, algorithm, nd, stri
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("algorithm", ["direct", "auto"])
+def test_conv2d_over_one_pixel_rows_padded_above_or_below(monkeypatch, dtype, algorithm):
+    """A conv2d over planes of one row with a one-row kernel is no conv1d once rows are
+    padded: more output rows, or an output row that reads padding. Every output and gradient
+    against the reference, with new buffers filled with NaN (a row stride once sent such
+    layers to the in-place conv1d rows, which wrote the first output row only)."""
+    empty = np.empty
+
+    def nan_empty(shape, dtype=float, *args, **kwargs):
+        a = empty(shape, dtype, *args, **kwargs)
+        if a.dtype.kind == "f":
+            a.fill(np.nan)
+        return a
+
+    monkeypatch.setattr(np, "empty", nan_empty)
+    rng = np.random.default_rng([4, dtype().itemsize])
+    for (c, o, groups), stride, k, padding in itertools.product(
+            [(2, 2, 2), (1, 3, 1), (16, 16, 1)], [(1, 1), (2, 1), (3, 2)], [3, 9],
+            [(3, 1), ((0, 2), (1, 1)), ((1, 0), (0, 0))]):
+        x = rng.standard_normal((2, c, 1, 40)).astype(dtype)
+        w = rng.standard_normal((o, c // groups, 1, k)).astype(dtype)
+        b = rng.standard_normal(o).astype(dtype)
+        kw = dict(stride=stride, padding=padding, groups=groups, algorithm=algorithm)
+        y = conv2d(x, w, b, **kw)
+        assert_close(y, conv_forward(x, w, b, stride, padding, 1, groups), dtype, k, "forward")
+        g = rng.standard_normal(y.shape).astype(dtype)
+        m = g.size // g.shape[1]
+        for a, r, red, what in zip(conv2d_backward(g, x, w, **kw),
+                                   conv_backward(g, x, w, stride, padding, 1, groups),
+                                   (o * k, m, m), ("grad_input", "grad_weight", "grad_bias")):
+            assert_close(a, r, dtype, red, what)
+
+
 @pytest.mark.parametrize("c_out", [5, 8, 13, 16])
 @pytest.mark.parametrize("width", [6, 7, 11])
 def test_direct_rows_with_scalar_tails_agree_with_one_sample(c_out, width):
