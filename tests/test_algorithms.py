@@ -573,11 +573,29 @@ def test_unknown_algorithm_is_rejected(bad):
         conv1d_backward(np.ones((1, 2, 7)), x, w, algorithm=bad)
 
 
+@pytest.fixture
+def nan_buffers(monkeypatch):
+    """Call it to fill every buffer numpy.empty makes from then on with NaN (the kernels'
+    scratch cache emptied), so that an element a kernel leaves unwritten shows."""
+    empty = np.empty
+
+    def nan_empty(shape, dtype=float, *args, **kwargs):
+        a = empty(shape, dtype, *args, **kwargs)
+        if a.dtype.kind == "f":
+            a.fill(np.nan)
+        return a
+
+    def on():
+        monkeypatch.setattr(np, "empty", nan_empty)
+        monkeypatch.setattr(functional._scratch_cache, "buffers", {}, raising=False)
+    return on
+
+
 @pytest.mark.parametrize("algorithm", ["direct", "gemm"])
 @pytest.mark.parametrize("nd,stride,groups,c_in", [
     (1, 1, 1, 20), (1, 2, 2, 6), (1, 1, 3, 3), (2, 1, 1, 12), (2, (2, 1), 1, 4), (2, 1, 2, 4),
 ])
-def test_outputs_and_scratch_come_uninitialised(monkeypatch, algorithm, nd, stride, groups,
+def test_outputs_and_scratch_come_uninitialised(nan_buffers, algorithm, nd, stride, groups,
                                                 c_in):
     """The kernels write every element of their outputs (the input gradient is allocated
     empty; its jobs zero what they add into) and read no scratch they have not written: with
@@ -589,16 +607,7 @@ def test_outputs_and_scratch_come_uninitialised(monkeypatch, algorithm, nd, stri
     y = fwd(x, w, **kw)
     g = rng.standard_normal(y.shape)
     want = (y,) + tuple(bwd(g, x, w, **kw))
-    empty = np.empty
-
-    def nan_empty(shape, dtype=float, *args, **kwargs):
-        a = empty(shape, dtype, *args, **kwargs)
-        if a.dtype.kind == "f":
-            a.fill(np.nan)
-        return a
-
-    monkeypatch.setattr(np, "empty", nan_empty)
-    monkeypatch.setattr(functional._scratch_cache, "buffers", {}, raising=False)
+    nan_buffers()
     got = (fwd(x, w, **kw),) + tuple(bwd(g, x, w, **kw))
     for a, b in zip(got, want):
         assert np.array_equal(a, b)
@@ -606,20 +615,12 @@ def test_outputs_and_scratch_come_uninitialised(monkeypatch, algorithm, nd, stri
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("algorithm", ["direct", "auto"])
-def test_conv2d_over_one_pixel_rows_padded_above_or_below(monkeypatch, dtype, algorithm):
+def test_conv2d_over_one_pixel_rows_padded_above_or_below(nan_buffers, dtype, algorithm):
     """A conv2d over planes of one row with a one-row kernel is no conv1d once rows are
     padded: more output rows, or an output row that reads padding. Every output and gradient
     against the reference, with new buffers filled with NaN (a row stride once sent such
     layers to the in-place conv1d rows, which wrote the first output row only)."""
-    empty = np.empty
-
-    def nan_empty(shape, dtype=float, *args, **kwargs):
-        a = empty(shape, dtype, *args, **kwargs)
-        if a.dtype.kind == "f":
-            a.fill(np.nan)
-        return a
-
-    monkeypatch.setattr(np, "empty", nan_empty)
+    nan_buffers()
     rng = np.random.default_rng([4, dtype().itemsize])
     for (c, o, groups), stride, k, padding in itertools.product(
             [(2, 2, 2), (1, 3, 1), (16, 16, 1)], [(1, 1), (2, 1), (3, 2)], [3, 9],
