@@ -157,6 +157,12 @@ cdef extern from "_simd.h" nogil:
     void pyc_dw_conv_d(const double* buf, Py_ssize_t Wp, Py_ssize_t KK, const Py_ssize_t* off,
                        const double* w, const double* b, Py_ssize_t sh, Py_ssize_t sw,
                        Py_ssize_t Ho, Py_ssize_t Wo, double* y, Py_ssize_t P, Py_ssize_t nc)
+    void pyc_gwv_f(const float* G, Py_ssize_t nv, Py_ssize_t Ho, Py_ssize_t Wo, const float* x,
+                   Py_ssize_t Wp, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t J,
+                   const Py_ssize_t* xoff, float* part)
+    void pyc_gwv_d(const double* G, Py_ssize_t nv, Py_ssize_t Ho, Py_ssize_t Wo, const double* x,
+                   Py_ssize_t Wp, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t J,
+                   const Py_ssize_t* xoff, double* part)
 
 cdef enum:
     # bytes of the unrolled block each thread works on. Wider blocks mean fewer gemm calls,
@@ -2660,6 +2666,185 @@ def depthwise_backward(const floating[:, :, :, ::1] go,    # IN  (N, C, H_out, W
                     gwp[e] = acc
     finally:
         free(off)
+
+
+# ----------------------------------------------------------------------------------------------
+# the weight gradient over vectors of output channels
+
+cdef inline Py_ssize_t _gwv_nv(Geom* g) noexcept nogil:
+    """Vectors of V output channels per job of grad_weight_vec: two where a group has more
+    than V outputs, else one."""
+    return 2 if g.Og > _dw_lanes(g) else 1
+
+
+cdef inline Py_ssize_t _gwv_pairs(Geom* g) noexcept nogil:
+    """The (input channel, tap) pairs of an output, KK, rounded up to whole tiles of pyc_gwv
+    (6 pairs with two vectors, 10 with one)."""
+    cdef Py_ssize_t t = 6 if _gwv_nv(g) == 2 else 10
+    return (g.KK + t - 1) // t * t
+
+
+cdef inline Py_ssize_t _gwv_blocks(Geom* g) noexcept nogil:
+    """Blocks of nv vectors of outputs per group."""
+    cdef Py_ssize_t width = _gwv_nv(g) * _dw_lanes(g)
+    return (g.Og + width - 1) // width
+
+
+cdef inline Py_ssize_t _gwv_chunks(Geom* g) noexcept nogil:
+    """Runs of consecutive samples whose sums grad_weight_vec keeps apart (then adds in
+    order): a function of the shape alone, never of the threads."""
+    return min(g.N, REDUCE_CHUNKS)
+
+
+cdef inline bint _gwv_path(Geom* g) noexcept nogil:
+    """Whether grad_weight_vec applies: 4+ outputs per group (fewer would leave most lanes
+    empty), a block's grad_output planes of channel vectors and the group's padded input
+    planes each within DW_MAX_BYTES, and nothing empty."""
+    return (g.Og >= 4 and g.N > 0 and g.P > 0 and g.H > 0 and g.W > 0 and g.Cg > 0
+            and <double>g.P * _gwv_nv(g) * 32 <= DW_MAX_BYTES
+            and <double>g.Cg * _dw_hn(g) * _dw_wn(g) * g.itemsize <= DW_MAX_BYTES)
+
+
+cdef inline Py_ssize_t _gwv_scratch(Geom* g) noexcept nogil:
+    """Elements per thread: a vector to align them, the block's grad_output planes of channel
+    vectors, the group's padded input planes and SLACK."""
+    return ((g.P * _gwv_nv(g) + 1) * _dw_lanes(g) + g.Cg * _dw_hn(g) * _dw_wn(g) + SLACK)
+
+
+def grad_weight_vec_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
+                            Py_ssize_t itemsize):
+    """(scratch elements per thread, partial-sum elements) for grad_weight_vec(), or (0, 0)
+    where it does not apply."""
+    cdef Geom g = shape_geom(xshape, wshape, yshape, geometry, itemsize)
+    if not _gwv_path(&g):
+        return 0, 0
+    return _gwv_scratch(&g), _gwv_partials(&g) + g.N * g.C_out
+
+
+cdef inline Py_ssize_t _gwv_partials(Geom* g) noexcept nogil:
+    """The weight sums' partial-sum elements of grad_weight_vec (the bias's plane sums, N x
+    C_out, follow them)."""
+    return (_gwv_chunks(g) * g.groups * _gwv_blocks(g) * _gwv_pairs(g) * _gwv_nv(g)
+            * _dw_lanes(g))
+
+
+cdef void _gwv_job(const floating* go, const floating* x, floating* part, floating* bsum,
+                   floating* buf, const Py_ssize_t* xoff, Geom* g, Py_ssize_t n0,
+                   Py_ssize_t n1, Py_ssize_t nc) noexcept nogil:
+    """Samples [n0, n1) of a block of nc outputs of a group (go at the block's first plane and
+    x at the group's first input plane, of sample 0): part = their weight sums (pyc_gwv's
+    layout), sample after sample; unless bsum is NULL (at the block's first output), also
+    bsum[n*C_out + m] = the sum of grad_output's plane (n, m) as grad_bias sums it, while
+    the pack brings it into the cache."""
+    cdef Py_ssize_t V = _dw_lanes(g), nv = _gwv_nv(g), Hn = _dw_hn(g), Wn = _dw_wn(g), n, v, m
+    buf = buf + (-(<size_t>buf) % 32) // sizeof(floating)
+    cdef floating* gb = buf
+    cdef floating* xb = gb + g.P * nv * V
+    memset(part, 0, _gwv_pairs(g) * nv * V * sizeof(floating))
+    for n in range(n0, n1):
+        if bsum != NULL:
+            for m in range(nc):
+                bsum[n * g.C_out + m] = plane_sum(g.P, go + (n * g.C_out + m) * g.P)
+        for v in range(nv):
+            if v * V < nc:
+                _dw_pack(go + (n * g.C_out + v * V) * g.P, min(V, nc - v * V), g.P, g.H_out,
+                         g.W_out, gb + v * g.P * V, g.H_out, g.W_out, 0, 0)
+            elif n == n0:       # a block's empty second vector: zeros, sums unused
+                memset(gb + v * g.P * V, 0, g.P * V * sizeof(floating))
+        _pad_planes(x + n * g.C_in * g.H * g.W, g.Cg, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
+        if floating is float:
+            pyc_gwv_f(gb, nv, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, _gwv_pairs(g), xoff, part)
+        else:
+            pyc_gwv_d(gb, nv, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, _gwv_pairs(g), xoff, part)
+
+
+def grad_weight_vec(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
+                    const floating[:, :, :, ::1] x,     # IN  (N, C_in, H, W)
+                    floating[:, :, :, ::1] gw,          # OUT (C_out, Cg, KH, KW)
+                    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads,
+                    floating[:, ::1] scratch,           # (num_threads, scratch elements)
+                    floating[::1] partials,             # the partial-sum elements
+                    floating[::1] gb=None):             # OUT (C_out,), or None
+    """gw = the weight gradient over vectors of output channels (where
+    grad_weight_vec_scratch gives a size): grad_output's planes transposed, a block of V or
+    2V outputs at a time, into vectors of channels, each input element broadcast against
+    them (pyc_gwv). One job per run of samples (_gwv_chunks), group and block of outputs;
+    the runs' sums added in order: the same bits on every thread count. With gb, also the
+    bias gradient, bitwise what grad_bias gives (its plane sums added in sample order)."""
+    cdef Geom g = make_geom(x.shape, gw.shape, go.shape, sh, sw, pt, pl, dh, dw, groups,
+                            sizeof(floating))
+    cdef Py_ssize_t V, nv, J, nob, nch, per, job, ch, gr, ob, o, e, j, ol, c, i, k, n
+    if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
+        gw[...] = 0
+        if gb is not None:
+            gb[...] = 0
+        return
+    if not _gwv_path(&g):
+        raise ValueError("grad_weight_vec does not apply to this shape")
+    V = _dw_lanes(&g)
+    nv = _gwv_nv(&g)
+    J = _gwv_pairs(&g)
+    nob = _gwv_blocks(&g)
+    nch = _gwv_chunks(&g)
+    per = J * nv * V
+    if partials.shape[0] < _gwv_partials(&g) + g.N * g.C_out:
+        raise ValueError(f"partials must have {_gwv_partials(&g) + g.N * g.C_out} elements, "
+                         f"got {partials.shape[0]}")
+    if gb is not None and gb.shape[0] != g.C_out:
+        raise ValueError(f"gb must have {g.C_out} elements, got {gb.shape[0]}")
+    if scratch.shape[0] < max(num_threads, 1) or scratch.shape[1] < _gwv_scratch(&g):
+        raise ValueError(f"scratch must be at least ({num_threads}, {_gwv_scratch(&g)}), "
+                         f"got ({scratch.shape[0]}, {scratch.shape[1]})")
+    cdef const floating* gp = &go[0, 0, 0, 0]
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* wp = &gw[0, 0, 0, 0]
+    cdef floating* pp = &partials[0]
+    cdef floating* sp = &scratch[0, 0]
+    cdef floating* bp = pp + _gwv_partials(&g) if gb is not None else NULL
+    cdef floating* gbp = &gb[0] if gb is not None else NULL
+    cdef floating acc
+    cdef Py_ssize_t plane = _dw_hn(&g) * _dw_wn(&g)
+    cdef Py_ssize_t* xoff = <Py_ssize_t*>malloc(J * sizeof(Py_ssize_t))
+    if xoff == NULL:
+        raise MemoryError()
+    for j in range(J):
+        xoff[j] = 0
+    for c in range(g.Cg):
+        for i in range(g.KH):
+            for k in range(g.KW):
+                xoff[(c * g.KH + i) * g.KW + k] = c * plane + i * g.dh * _dw_wn(&g) + k * g.dw
+    try:
+        with nogil:
+            for job in prange(nch * g.groups * nob, schedule='dynamic',
+                              num_threads=num_threads):
+                ch = job // (g.groups * nob)
+                gr = (job // nob) % g.groups
+                ob = job % nob
+                o = gr * g.Og + ob * nv * V
+                _gwv_job(gp + o * g.P, xp + gr * g.Cg * g.H * g.W, pp + job * per,
+                         bp + o if bp != NULL else NULL, sp + threadid() * scratch.shape[1],
+                         xoff, &g, ch * g.N // nch, (ch + 1) * g.N // nch,
+                         min(nv * V, (gr + 1) * g.Og - o))
+            # the runs' sums in order: 0 + run 0 + run 1 + ...
+            for e in prange(g.C_out * g.KK, schedule='static', num_threads=num_threads):
+                o = e // g.KK
+                j = e % g.KK
+                gr = o // g.Og
+                ol = o % g.Og
+                acc = 0
+                for ch in range(nch):
+                    acc = acc + pp[((ch * g.groups + gr) * nob + ol // (nv * V)) * per
+                                   + (j * nv + (ol % (nv * V)) // V) * V + ol % V]
+                wp[e] = acc
+            if bp != NULL:
+                for o in prange(g.C_out, schedule='static', num_threads=num_threads):
+                    acc = 0
+                    for n in range(g.N):
+                        acc = acc + bp[n * g.C_out + o]
+                    gbp[o] = acc
+    finally:
+        free(xoff)
 
 
 def grad_bias(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)

@@ -21,6 +21,7 @@ def wide_rules(monkeypatch):
     CPU)."""
     monkeypatch.setattr(functional, "WIDE_VECTORS", True)
     monkeypatch.setattr(functional, "PACKED_GEMM", False)
+    monkeypatch.setattr(functional, "VECTOR_WEIGHT", False)
 
 
 @pytest.fixture
@@ -28,15 +29,19 @@ def narrow_rules(monkeypatch):
     """'auto' as on a CPU without AVX-512 nor the packed path (SSE2, arm64)."""
     monkeypatch.setattr(functional, "WIDE_VECTORS", False)
     monkeypatch.setattr(functional, "PACKED_GEMM", False)
+    monkeypatch.setattr(functional, "VECTOR_WEIGHT", False)
 
 
 @pytest.fixture
 def packed_rules(monkeypatch):
     """'auto' as on a CPU with AVX2+FMA and without AVX-512, where the gemm path's forward
     and input gradient with unit strides run the packed tiles (on any CPU: elsewhere the
-    tiles run the kernels' baseline code, with the same bits)."""
+    tiles run the kernels' baseline code, with the same bits), the rules of the passes
+    measured before the weight gradient over vectors of output channels, which these
+    fixtures turn off (VECTOR_WEIGHT: test_weight_gradient_over_vectors_of_outputs)."""
     monkeypatch.setattr(functional, "WIDE_VECTORS", False)
     monkeypatch.setattr(functional, "PACKED_GEMM", True)
+    monkeypatch.setattr(functional, "VECTOR_WEIGHT", False)
 
 
 def _case(rng, nd, n, c, o, groups, k, length, dtype):
@@ -549,6 +554,7 @@ def test_auto_backward_of_few_channel_conv2d_on_narrower_vectors(monkeypatch, pa
     show which path ran."""
     monkeypatch.setattr(functional, "WIDE_VECTORS", False)
     monkeypatch.setattr(functional, "PACKED_GEMM", packed)
+    monkeypatch.setattr(functional, "VECTOR_WEIGHT", False)
     rng = np.random.default_rng([c_in, c_out, 2])
     x = rng.standard_normal((16, c_in) + hw).astype(dtype)
     w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
@@ -1693,3 +1699,90 @@ def test_depthwise_backward_of_an_empty_batch():
     gi, gw, gb = conv2d_backward(np.ones((0, 16, 5, 6), np.float32), x, w, padding=1,
                                  groups=16)
     assert gi.shape == x.shape and not gw.any() and not gb.any()
+
+
+@pytest.fixture
+def vector_weight(monkeypatch):
+    """The weight gradient over vectors of output channels on, as on CPUs with AVX2+FMA and
+    no AVX-512 (its kernel runs on any CPU)."""
+    monkeypatch.setattr(functional, "VECTOR_WEIGHT", True)
+
+
+#: geometries for the weight gradient over vectors of output channels: nd, samples, input
+#: channels, outputs, groups, kernel, size, stride, padding, dilation
+VECTOR_CASES = [
+    (2, 5, 1, 32, 1, 3, (12, 17), 1, 1, 1),        # two vectors of outputs, tiles of 6 pairs
+    (2, 3, 3, 20, 1, 3, (9, 11), 1, "same", 1),    # a last block of 4 outputs (float32)
+    (2, 37, 2, 6, 1, (3, 2), (7, 9), (2, 3), ((2, 0), (1, 3)), (1, 2)),   # runs of samples
+    (2, 2, 4, 12, 2, 5, (13, 10), 2, 2, 2),        # groups, strides and dilation
+    (2, 1, 3, 8, 1, 1, (5, 6), 3, 0, 1),           # one tap, a stride past the input
+    (1, 4, 64, 64, 8, 5, 300, 1, 2, 1),            # the grouped layer: 8 channels a group
+    (1, 3, 1, 16, 1, 20, 701, 4, 0, 1),            # a raw-waveform front-end
+    (1, 2, 5, 4, 1, 3, 1100, 1, "causal", 3),      # rows past the 512 outputs of a pass
+    (1, 3, 20, 9, 1, 9, 40, 1, 4, 1),              # 180 pairs: 'direct' only
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd,n,c_in,c_out,groups,k,size,stride,padding,dilation",
+                         VECTOR_CASES)
+def test_weight_gradient_over_vectors_of_outputs(monkeypatch, vector_weight, dtype, nd, n,
+                                                 c_in, c_out, groups, k, size, stride,
+                                                 padding, dilation):
+    """Where VECTOR_WEIGHT holds, 'direct' (and 'auto' up to VECTOR_WEIGHT_MAX_PAIRS pairs
+    of an input channel and a tap) runs the weight gradient over vectors of output channels,
+    the bias gradient in the same pass (the other weight and bias kernels refused): against
+    the reference; bitwise the same at 1, 2 and 3 threads, whichever other gradients are
+    asked for, and the bias gradient bitwise grad_bias's; 'gemm' never takes it. Its
+    partial sums stay within the bound functional._decide assumes without asking."""
+    fwd, bwd = FUNCS[nd]
+    rng = np.random.default_rng([nd, n, c_in, c_out])
+    shape = (size,) if nd == 1 else size
+    kernel = (k,) * nd if isinstance(k, int) else k
+    x = rng.standard_normal((n, c_in) + shape).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    g = rng.standard_normal(fwd(x, w, **kw).shape).astype(dtype)
+    bias = bwd(g, x, w, output_mask=(False, False, True), **kw).grad_bias
+    gemm = bwd(g, x, w, algorithm="gemm", output_mask=(False, True, False), **kw).grad_weight
+    refused = ("grad_weight", "grad_input_weight", "grad_bias", "depthwise_backward")
+    real = {name: getattr(_conv, name) for name in refused}
+    for name in refused:
+        monkeypatch.setattr(_conv, name, _refuse_call)
+    got = bwd(g, x, w, algorithm="direct", num_threads=1, **kw)
+    ref = conv_backward(g, x, w, stride, padding, dilation, groups)
+    m = g.size // g.shape[1]
+    for a, r, red, what in zip(got, ref, (c_out // groups * math.prod(kernel), m, m),
+                               ("grad_input", "grad_weight", "grad_bias")):
+        assert_close(a, r, dtype, red, what)
+    assert np.array_equal(got.grad_bias, bias)
+    alone = bwd(g, x, w, algorithm="direct", output_mask=(False, True, False), **kw)
+    assert np.array_equal(alone.grad_weight, got.grad_weight) and alone.grad_bias is None
+    for t in (2, 3):
+        for a, b in zip(bwd(g, x, w, algorithm="direct", num_threads=t, **kw), got):
+            assert np.array_equal(a, b)
+    pairs = math.prod(w.shape[1:])
+    if pairs <= functional.VECTOR_WEIGHT_MAX_PAIRS:
+        auto = bwd(g, x, w, output_mask=(False, True, True), **kw)
+        assert np.array_equal(auto.grad_weight, got.grad_weight)
+    for name in refused:
+        monkeypatch.setattr(_conv, name, real[name])
+    monkeypatch.setattr(_conv, "grad_weight_vec", _refuse_call)
+    assert np.array_equal(bwd(g, x, w, algorithm="gemm", output_mask=(False, True, False),
+                              **kw).grad_weight, gemm)
+    if pairs > functional.VECTOR_WEIGHT_MAX_PAIRS:
+        bwd(g, x, w, output_mask=(False, True, False), **kw)      # 'auto': another path
+    args = functional._checks.conv_args(x, w, None, stride, padding, dilation, groups, 1, nd)
+    xs, ws, ys = functional._shapes(args)
+    _, partials = _conv.grad_weight_vec_scratch(xs.shape, ws.shape, ys,
+                                                functional._geometry(args)[:-1],
+                                                x.dtype.itemsize)
+    assert 0 < partials <= n * (2 * pairs + 19) * (c_out + 7)
+
+
+def test_weight_gradient_over_vectors_of_an_empty_batch(vector_weight):
+    x = np.ones((0, 3, 5, 6), np.float32)
+    w = np.ones((16, 3, 3, 3), np.float32)
+    gi, gw, gb = conv2d_backward(np.ones((0, 16, 5, 6), np.float32), x, w, padding=1,
+                                 algorithm="direct")
+    assert gi.shape == x.shape and gw.shape == w.shape and not gw.any() and not gb.any()
