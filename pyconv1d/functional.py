@@ -389,9 +389,9 @@ def _decide(args, requested, algorithm, backward, decided):
         # sums) is far below every limit: most calls
         bound = _direct_bound(args)
         # (the one pass's partial sums, with the bias's; the depthwise blocks' round the
-        # channels up to 8; the vectors of output channels' at most double the outputs and
-        # round the pairs up to a tile of 10, the bias's plane sums after them)
-        partials = (args.x.shape[0] * (2 * math.prod(args.w.shape[1:]) + 19)
+        # channels up to 8; the vectors of output channels' at most double the outputs,
+        # the bias's plane sums after them)
+        partials = (args.x.shape[0] * (2 * math.prod(args.w.shape[1:]) + 1)
                     * (args.w.shape[0] + 7) if backward else 0)
         if bound <= SCRATCH_SLACK_BYTES and \
                 (bound * args.num_threads + partials * args.x.dtype.itemsize

@@ -2677,13 +2677,6 @@ cdef inline Py_ssize_t _gwv_nv(Geom* g) noexcept nogil:
     return 2 if g.Og > _dw_lanes(g) else 1
 
 
-cdef inline Py_ssize_t _gwv_pairs(Geom* g) noexcept nogil:
-    """The (input channel, tap) pairs of an output, KK, rounded up to whole tiles of pyc_gwv
-    (6 pairs with two vectors, 10 with one)."""
-    cdef Py_ssize_t t = 6 if _gwv_nv(g) == 2 else 10
-    return (g.KK + t - 1) // t * t
-
-
 cdef inline Py_ssize_t _gwv_blocks(Geom* g) noexcept nogil:
     """Blocks of nv vectors of outputs per group."""
     cdef Py_ssize_t width = _gwv_nv(g) * _dw_lanes(g)
@@ -2724,7 +2717,7 @@ def grad_weight_vec_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geom
 cdef inline Py_ssize_t _gwv_partials(Geom* g) noexcept nogil:
     """The weight sums' partial-sum elements of grad_weight_vec (the bias's plane sums, N x
     C_out, follow them)."""
-    return (_gwv_chunks(g) * g.groups * _gwv_blocks(g) * _gwv_pairs(g) * _gwv_nv(g)
+    return (_gwv_chunks(g) * g.groups * _gwv_blocks(g) * g.KK * _gwv_nv(g)
             * _dw_lanes(g))
 
 
@@ -2740,7 +2733,7 @@ cdef void _gwv_job(const floating* go, const floating* x, floating* part, floati
     buf = buf + (-(<size_t>buf) % 32) // sizeof(floating)
     cdef floating* gb = buf
     cdef floating* xb = gb + g.P * nv * V
-    memset(part, 0, _gwv_pairs(g) * nv * V * sizeof(floating))
+    memset(part, 0, g.KK * nv * V * sizeof(floating))
     for n in range(n0, n1):
         if bsum != NULL:
             for m in range(nc):
@@ -2753,9 +2746,9 @@ cdef void _gwv_job(const floating* go, const floating* x, floating* part, floati
                 memset(gb + v * g.P * V, 0, g.P * V * sizeof(floating))
         _pad_planes(x + n * g.C_in * g.H * g.W, g.Cg, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
         if floating is float:
-            pyc_gwv_f(gb, nv, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, _gwv_pairs(g), xoff, part)
+            pyc_gwv_f(gb, nv, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, g.KK, xoff, part)
         else:
-            pyc_gwv_d(gb, nv, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, _gwv_pairs(g), xoff, part)
+            pyc_gwv_d(gb, nv, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, g.KK, xoff, part)
 
 
 def grad_weight_vec(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
@@ -2784,7 +2777,7 @@ def grad_weight_vec(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, 
         raise ValueError("grad_weight_vec does not apply to this shape")
     V = _dw_lanes(&g)
     nv = _gwv_nv(&g)
-    J = _gwv_pairs(&g)
+    J = g.KK
     nob = _gwv_blocks(&g)
     nch = _gwv_chunks(&g)
     per = J * nv * V
@@ -2808,8 +2801,6 @@ def grad_weight_vec(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, 
     cdef Py_ssize_t* xoff = <Py_ssize_t*>malloc(J * sizeof(Py_ssize_t))
     if xoff == NULL:
         raise MemoryError()
-    for j in range(J):
-        xoff[j] = 0
     for c in range(g.Cg):
         for i in range(g.KH):
             for k in range(g.KW):

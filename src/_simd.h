@@ -1111,11 +1111,10 @@ PYC_DW_SCATTER(double, d)
  * input channel and a tap, part[(j*nv + v)*V + l] += sum_{p<Ho, q<Wo} G[v*Ho*Wo*V + (p*Wo +
  * q)*V + l] * x[xoff[j] + p*sh*Wp + q*sw]. G holds the block's grad_output planes as vectors
  * of V channels (pyc_dw_pack, 32-byte aligned); x the group's input planes, zero-padded,
- * rows Wp apart, xoff[j] the offset of pair j's tap in them (J a multiple of the tile: pairs
- * past the layer's read x[0], their sums unused). Each step of the sum broadcasts one input
- * element against the block's nv vectors of grad_output: tiles of 6 pairs x 2 vectors or 10
- * pairs x 1 (12 or 10 accumulators of AVX2's 16 registers, one load of G and one broadcast
- * per pair), over at most PYC_GWV_COLS outputs of a row at a time, so that G's and x's rows
+ * rows Wp apart, xoff[j] the offset of pair j's tap in them. Each step of the sum broadcasts
+ * one input element against the block's nv vectors of grad_output: tiles of 6 pairs x 2
+ * vectors or 10 pairs x 1 (12 or 10 accumulators of AVX2's 16 registers, one load of G and
+ * one broadcast per pair; the last tile holds the pairs left), over at most PYC_GWV_COLS outputs of a row at a time, so that G's and x's rows
  * stay in the L1 cache for all the tiles. Every sum takes the outputs in (p, q) order: its bits
  * depend on the shape alone. Where the layers' weight gradient is a GEMM of M = outputs, N =
  * pairs and a long K = pixels, with few pairs (conv2d over 1-4 channels, grouped layers of
@@ -1123,7 +1122,7 @@ PYC_DW_SCATTER(double, d)
  * this loop runs about 60-85 from the L1 cache on AVX2 (Zen 3, one core). */
 #define PYC_GWV_COLS 512
 #define PYC_GWV_TILE(NV, NJ)                                                                  \
-    for (ptrdiff_t jt = 0; jt < J; jt += NJ) {                                                \
+    {                                                                                         \
         avec a[NV][NJ];                                                                       \
         const gwv_t *b[NJ];                                                                   \
         gwv_t *pj = part + jt * NV * V;                                                       \
@@ -1163,10 +1162,32 @@ PYC_CLONES static void pyc_gwv_##SUF(const T *restrict G, ptrdiff_t nv, ptrdiff_
             const ptrdiff_t n = Wo - q0 < PYC_GWV_COLS ? Wo - q0 : PYC_GWV_COLS;              \
             const T *g0r = G + (p * Wo + q0) * V, *g1r = g0r + Ho * Wo * V;                   \
             const T *xr = x + p * sh * Wp + q0 * sw;                                          \
-            if (nv == 2) {                                                                    \
-                PYC_GWV_TILE(2, 6)                                                            \
-            } else {                                                                          \
-                PYC_GWV_TILE(1, 10)                                                           \
+            for (ptrdiff_t jt = 0; jt < J; jt += nv == 2 ? 6 : 10) {                            \
+                const ptrdiff_t r = J - jt;                                                   \
+                if (nv == 2) {                                                                \
+                    switch (r < 6 ? r : 6) {                                                  \
+                    case 1: PYC_GWV_TILE(2, 1) break;                                         \
+                    case 2: PYC_GWV_TILE(2, 2) break;                                         \
+                    case 3: PYC_GWV_TILE(2, 3) break;                                         \
+                    case 4: PYC_GWV_TILE(2, 4) break;                                         \
+                    case 5: PYC_GWV_TILE(2, 5) break;                                         \
+                    default: PYC_GWV_TILE(2, 6) break;                                        \
+                    }                                                                         \
+                } else if (r >= 10) {                                                         \
+                    PYC_GWV_TILE(1, 10)                                                       \
+                } else {                                                                      \
+                    switch (r) {                                                              \
+                    case 1: PYC_GWV_TILE(1, 1) break;                                         \
+                    case 2: PYC_GWV_TILE(1, 2) break;                                         \
+                    case 3: PYC_GWV_TILE(1, 3) break;                                         \
+                    case 4: PYC_GWV_TILE(1, 4) break;                                         \
+                    case 5: PYC_GWV_TILE(1, 5) break;                                         \
+                    case 6: PYC_GWV_TILE(1, 6) break;                                         \
+                    case 7: PYC_GWV_TILE(1, 7) break;                                         \
+                    case 8: PYC_GWV_TILE(1, 8) break;                                         \
+                    default: PYC_GWV_TILE(1, 9) break;                                        \
+                    }                                                                         \
+                }                                                                             \
             }                                                                                 \
         }                                                                                     \
     }                                                                                         \
