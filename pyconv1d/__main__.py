@@ -28,6 +28,9 @@ def main():
     print("gemm path with unit strides: " + (
         "packed tiles, no unroll (AVX2+FMA)" if functional.PACKED_GEMM else
         "unroll + BLAS"))
+    print("weight gradient of few pairs (input channel, tap): " + (
+        "over vectors of output channels (AVX2+FMA)" if functional.VECTOR_WEIGHT else
+        "unroll or direct planes"))
     n_libs = len(blas_control._CONTROLS)
     print(f"BLAS: {_blas()}; held to one thread inside the kernels and layers: "
           + (f"yes ({n_libs} OpenBLAS {'library' if n_libs == 1 else 'libraries'})"

@@ -108,16 +108,21 @@ NARROW_UNROLL_INPUT_MIN_CG = 4
 DIRECT_WEIGHT_MIN_PIXELS = 512
 #: The weight gradient over vectors of output channels (_conv.grad_weight_vec: each input
 #: element broadcast against 8 or 16 outputs' grad_output, transposed into vectors of
-#: channels) runs on CPUs with the AVX2+FMA clone and no AVX-512, where its tiles of 12
-#: accumulators were measured (AMD EPYC Zen 3, 1 thread): against the unroll and the direct
-#: planes' tiles, whichever 'auto' took, 1.5-2.7x as fast on conv2d over 1-16 input channels
-#: with 16-64 outputs (3x3 and 5x5, strides 1 and 2), 1.6-2.2x on the grouped conv1d of 8
-#: channels per group, 1.0-1.8x on conv1d with reductions C_in/groups * taps of 3-160
-#: (raw-waveform front-ends, Kim's CNN), in float32 and float64. From larger reductions it
-#: ran 0.75-1.55x as fast (0.81x textcnn's 900, 0.75x float64 Kim k=5's 250, 1.55x a conv2d
-#: over 32 channels): 'auto' takes it up to VECTOR_WEIGHT_MAX_PAIRS, 'direct' on any.
+#: channels) runs on CPUs with the AVX2+FMA clone and no AVX-512, where its tiles of 10-12
+#: accumulators were measured (AMD EPYC Zen 3, 1 and 2 threads, alternated with the version
+#: before): weight and bias gradients 1.3-2.1x as fast on conv2d over 1-8 input channels with
+#: 16-64 outputs (3x3 and 5x5, strides 1 and 2, planes of 10x10 to 64x64), 1.7-2.2x on the
+#: grouped conv1d of 8 channels per group, 1.2-1.5x on conv1d over reductions C_in/groups *
+#: taps of 40-160 on rows of 200-16,000 (raw-waveform front-ends). Over 120-160 pairs on
+#: rows of 20-104 outputs it ran 0.8-1.2x (a pointwise 128 -> 128 layer 0.96-1.03x, 64 ->
+#: 64 with 2 taps 0.80-0.91x); from larger reductions 0.75-1.55x (0.81x textcnn's 900, 1.55x
+#: a conv2d over 32 channels). 'auto' takes it up to VECTOR_WEIGHT_MAX_PAIRS pairs, on
+#: planes of fewer than VECTOR_WEIGHT_MIN_PIXELS output pixels up to
+#: VECTOR_WEIGHT_SMALL_PAIRS; 'direct' takes it on any.
 VECTOR_WEIGHT = _conv.fma_vectors() and not WIDE_VECTORS
 VECTOR_WEIGHT_MAX_PAIRS = 160
+VECTOR_WEIGHT_SMALL_PAIRS = 96
+VECTOR_WEIGHT_MIN_PIXELS = 256
 
 
 def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
@@ -713,11 +718,15 @@ def _packed_grad_input(g, w, grad_input, geometry):
 def _weight_by_vectors(args, requested, algorithm):
     """Whether the weight gradient runs over vectors of output channels (VECTOR_WEIGHT):
     asked for by 'direct', or by 'auto' up to VECTOR_WEIGHT_MAX_PAIRS pairs of an input
-    channel and a tap, where the direct or the unrolled pass would run (``algorithm``, not
-    'fft'); the kernels' scratch query says where it applies at all."""
+    channel and a tap (VECTOR_WEIGHT_SMALL_PAIRS on planes of fewer than
+    VECTOR_WEIGHT_MIN_PIXELS output pixels), where the direct or the unrolled pass would run
+    (``algorithm``, not 'fft'); the kernels' scratch query says where it applies at all."""
     if not VECTOR_WEIGHT or algorithm == "fft" or requested not in ("auto", "direct"):
         return False
-    return requested == "direct" or math.prod(args.w.shape[1:]) <= VECTOR_WEIGHT_MAX_PAIRS
+    pairs = math.prod(args.w.shape[1:])
+    small = math.prod(args.out_shape[2:]) < VECTOR_WEIGHT_MIN_PIXELS
+    return requested == "direct" or pairs <= (VECTOR_WEIGHT_SMALL_PAIRS if small
+                                              else VECTOR_WEIGHT_MAX_PAIRS)
 
 
 def _backward(grad_output, args, mask, algorithm):

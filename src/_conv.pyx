@@ -2698,6 +2698,13 @@ cdef inline bint _gwv_path(Geom* g) noexcept nogil:
             and <double>g.Cg * _dw_hn(g) * _dw_wn(g) * g.itemsize <= DW_MAX_BYTES)
 
 
+cdef inline bint _gwv_inplace(Geom* g) noexcept nogil:
+    """Whether grad_weight_vec reads the input planes in place: no padding before them and
+    every pair's reads inside them (a 'valid' layer), so no padded copy (made once per block
+    of outputs, it cost as much as the sums over 100-odd pairs on rows of 104 outputs)."""
+    return g.pt == 0 and g.pl == 0 and _dw_hn(g) <= g.H and _dw_wn(g) <= g.W
+
+
 cdef inline Py_ssize_t _gwv_scratch(Geom* g) noexcept nogil:
     """Elements per thread: a vector to align them, the block's grad_output planes of channel
     vectors, the group's padded input planes and SLACK."""
@@ -2730,6 +2737,8 @@ cdef void _gwv_job(const floating* go, const floating* x, floating* part, floati
     bsum[n*C_out + m] = the sum of grad_output's plane (n, m) as grad_bias sums it, while
     the pack brings it into the cache."""
     cdef Py_ssize_t V = _dw_lanes(g), nv = _gwv_nv(g), Hn = _dw_hn(g), Wn = _dw_wn(g), n, v, m
+    cdef bint inplace = _gwv_inplace(g)
+    cdef const floating* xs
     buf = buf + (-(<size_t>buf) % 32) // sizeof(floating)
     cdef floating* gb = buf
     cdef floating* xb = gb + g.P * nv * V
@@ -2744,11 +2753,16 @@ cdef void _gwv_job(const floating* go, const floating* x, floating* part, floati
                          g.W_out, gb + v * g.P * V, g.H_out, g.W_out, 0, 0)
             elif n == n0:       # a block's empty second vector: zeros, sums unused
                 memset(gb + v * g.P * V, 0, g.P * V * sizeof(floating))
-        _pad_planes(x + n * g.C_in * g.H * g.W, g.Cg, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
+        xs = x + n * g.C_in * g.H * g.W
+        if not inplace:
+            _pad_planes(xs, g.Cg, g.H, g.W, xb, Hn, Wn, g.pt, g.pl)
+            xs = xb
         if floating is float:
-            pyc_gwv_f(gb, nv, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, g.KK, xoff, part)
+            pyc_gwv_f(gb, nv, g.H_out, g.W_out, xs, g.W if inplace else Wn, g.sh, g.sw, g.KK,
+                      xoff, part)
         else:
-            pyc_gwv_d(gb, nv, g.H_out, g.W_out, xb, Wn, g.sh, g.sw, g.KK, xoff, part)
+            pyc_gwv_d(gb, nv, g.H_out, g.W_out, xs, g.W if inplace else Wn, g.sh, g.sw, g.KK,
+                      xoff, part)
 
 
 def grad_weight_vec(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_out)
@@ -2797,14 +2811,16 @@ def grad_weight_vec(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, 
     cdef floating* bp = pp + _gwv_partials(&g) if gb is not None else NULL
     cdef floating* gbp = &gb[0] if gb is not None else NULL
     cdef floating acc
-    cdef Py_ssize_t plane = _dw_hn(&g) * _dw_wn(&g)
+    # the pairs' offsets in the input planes, in place or padded
+    cdef Py_ssize_t row = g.W if _gwv_inplace(&g) else _dw_wn(&g)
+    cdef Py_ssize_t plane = g.H * g.W if _gwv_inplace(&g) else _dw_hn(&g) * _dw_wn(&g)
     cdef Py_ssize_t* xoff = <Py_ssize_t*>malloc(J * sizeof(Py_ssize_t))
     if xoff == NULL:
         raise MemoryError()
     for c in range(g.Cg):
         for i in range(g.KH):
             for k in range(g.KW):
-                xoff[(c * g.KH + i) * g.KW + k] = c * plane + i * g.dh * _dw_wn(&g) + k * g.dw
+                xoff[(c * g.KH + i) * g.KW + k] = c * plane + i * g.dh * row + k * g.dw
     try:
         with nogil:
             for job in prange(nch * g.groups * nob, schedule='dynamic',

@@ -1720,6 +1720,9 @@ VECTOR_CASES = [
     (1, 3, 1, 16, 1, 20, 701, 4, 0, 1),            # a raw-waveform front-end
     (1, 2, 5, 4, 1, 3, 1100, 1, "causal", 3),      # rows past the 512 outputs of a pass
     (1, 3, 20, 9, 1, 9, 40, 1, 4, 1),              # 180 pairs: 'direct' only
+    (1, 4, 64, 8, 1, 2, 31, 1, 0, 1),              # 128 pairs, 30 outputs: 'direct' only;
+                                                   # the input read in place (no padding)
+    (2, 3, 2, 8, 1, 3, (9, 12), 1, 0, 1),          # the same in 2-D
 ]
 
 
@@ -1729,10 +1732,11 @@ VECTOR_CASES = [
 def test_weight_gradient_over_vectors_of_outputs(monkeypatch, vector_weight, dtype, nd, n,
                                                  c_in, c_out, groups, k, size, stride,
                                                  padding, dilation):
-    """Where VECTOR_WEIGHT holds, 'direct' (and 'auto' up to VECTOR_WEIGHT_MAX_PAIRS pairs
-    of an input channel and a tap) runs the weight gradient over vectors of output channels,
-    the bias gradient in the same pass (the other weight and bias kernels refused): against
-    the reference; bitwise the same at 1, 2 and 3 threads, whichever other gradients are
+    """Where VECTOR_WEIGHT holds, 'direct' (and 'auto' up to 160 pairs of an input channel
+    and a tap, 96 on planes of fewer than 256 output pixels) runs the weight gradient over
+    vectors of output channels (the input read in place where nothing pads it), the bias
+    gradient in the same pass (the other weight and bias kernels refused): against the
+    reference; bitwise the same at 1, 2 and 3 threads, whichever other gradients are
     asked for, and the bias gradient bitwise grad_bias's; 'gemm' never takes it. Its
     partial sums stay within the bound functional._decide assumes without asking."""
     fwd, bwd = FUNCS[nd]
@@ -1743,6 +1747,10 @@ def test_weight_gradient_over_vectors_of_outputs(monkeypatch, vector_weight, dty
     w = rng.standard_normal((c_out, c_in // groups) + kernel).astype(dtype)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     g = rng.standard_normal(fwd(x, w, **kw).shape).astype(dtype)
+    args = functional._checks.conv_args(x, w, None, stride, padding, dilation, groups, 1, nd)
+    pairs = math.prod(w.shape[1:])
+    auto = functional._weight_by_vectors(args, "auto", "gemm")
+    assert auto == (pairs <= (96 if math.prod(args.out_shape[2:]) < 256 else 160))
     bias = bwd(g, x, w, output_mask=(False, False, True), **kw).grad_bias
     gemm = bwd(g, x, w, algorithm="gemm", output_mask=(False, True, False), **kw).grad_weight
     refused = ("grad_weight", "grad_input_weight", "grad_bias", "depthwise_backward")
@@ -1761,18 +1769,16 @@ def test_weight_gradient_over_vectors_of_outputs(monkeypatch, vector_weight, dty
     for t in (2, 3):
         for a, b in zip(bwd(g, x, w, algorithm="direct", num_threads=t, **kw), got):
             assert np.array_equal(a, b)
-    pairs = math.prod(w.shape[1:])
-    if pairs <= functional.VECTOR_WEIGHT_MAX_PAIRS:
-        auto = bwd(g, x, w, output_mask=(False, True, True), **kw)
-        assert np.array_equal(auto.grad_weight, got.grad_weight)
+    if auto:
+        by_auto = bwd(g, x, w, output_mask=(False, True, True), **kw)
+        assert np.array_equal(by_auto.grad_weight, got.grad_weight)
     for name in refused:
         monkeypatch.setattr(_conv, name, real[name])
     monkeypatch.setattr(_conv, "grad_weight_vec", _refuse_call)
     assert np.array_equal(bwd(g, x, w, algorithm="gemm", output_mask=(False, True, False),
                               **kw).grad_weight, gemm)
-    if pairs > functional.VECTOR_WEIGHT_MAX_PAIRS:
+    if not auto:
         bwd(g, x, w, output_mask=(False, True, False), **kw)      # 'auto': another path
-    args = functional._checks.conv_args(x, w, None, stride, padding, dilation, groups, 1, nd)
     xs, ws, ys = functional._shapes(args)
     _, partials = _conv.grad_weight_vec_scratch(xs.shape, ws.shape, ys,
                                                 functional._geometry(args)[:-1],

@@ -39,6 +39,8 @@ def test_python_m_reports_version_openmp_threads_vectors_and_blas(tmp_path):
     assert "direct-path vectors: " in out
     assert ("direct-path vectors: 64-byte" in out) == pyconv1d.functional.WIDE_VECTORS
     assert ("gemm path with unit strides: packed" in out) == pyconv1d.functional.PACKED_GEMM
+    assert ("weight gradient of few pairs (input channel, tap): over vectors" in out) == \
+        pyconv1d.functional.VECTOR_WEIGHT
     assert "BLAS:" in out
 
 
