@@ -2707,8 +2707,9 @@ cdef inline bint _gwv_inplace(Geom* g) noexcept nogil:
 
 cdef inline Py_ssize_t _gwv_scratch(Geom* g) noexcept nogil:
     """Elements per thread: a vector to align them, the block's grad_output planes of channel
-    vectors, the group's padded input planes and SLACK."""
-    return ((g.P * _gwv_nv(g) + 1) * _dw_lanes(g) + g.Cg * _dw_hn(g) * _dw_wn(g) + SLACK)
+    vectors, and unless they are read in place the group's padded input planes and SLACK."""
+    return ((g.P * _gwv_nv(g) + 1) * _dw_lanes(g)
+            + (0 if _gwv_inplace(g) else g.Cg * _dw_hn(g) * _dw_wn(g) + SLACK))
 
 
 def grad_weight_vec_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
