@@ -1110,12 +1110,13 @@ PYC_DW_SCATTER(double, d)
  * block of nv*V outputs of a group (nv = 1 or 2; V = 32 / sizeof(T)) and the J pairs j of an
  * input channel and a tap, part[(j*nv + v)*V + l] += sum_{p<Ho, q<Wo} G[v*Ho*Wo*V + (p*Wo +
  * q)*V + l] * x[xoff[j] + p*sh*Wp + q*sw]. G holds the block's grad_output planes as vectors
- * of V channels (pyc_dw_pack, 32-byte aligned); x the group's input planes, zero-padded,
- * rows Wp apart, xoff[j] the offset of pair j's tap in them. Each step of the sum broadcasts
- * one input element against the block's nv vectors of grad_output: tiles of 6 pairs x 2
- * vectors or 10 pairs x 1 (12 or 10 accumulators of AVX2's 16 registers, one load of G and
- * one broadcast per pair; the last tile holds the pairs left), over at most PYC_GWV_COLS outputs of a row at a time, so that G's and x's rows
- * stay in the L1 cache for all the tiles. Every sum takes the outputs in (p, q) order: its bits
+ * of V channels (pyc_dw_pack, 32-byte aligned); x the group's input planes, zero-padded (or
+ * in place where nothing pads them), rows Wp apart, xoff[j] the offset of pair j's tap in
+ * them. Each step of the sum broadcasts one input element against the block's nv vectors of
+ * grad_output: tiles of 6 pairs x 2 vectors or 10 pairs x 1 (12 or 10 accumulators of AVX2's
+ * 16 registers, one load of G and one broadcast per pair; the last tile holds the pairs
+ * left), over at most PYC_GWV_COLS outputs of a row at a time, so that G's and x's rows stay
+ * in the L1 cache for all the tiles. Every sum takes the outputs in (p, q) order: its bits
  * depend on the shape alone. Where the layers' weight gradient is a GEMM of M = outputs, N =
  * pairs and a long K = pixels, with few pairs (conv2d over 1-4 channels, grouped layers of
  * a few channels per group), the unroll and the planes' tiles ran 16-26 GFLOP/s in float32;
