@@ -2689,20 +2689,21 @@ cdef inline Py_ssize_t _gwv_chunks(Geom* g) noexcept nogil:
     return min(g.N, REDUCE_CHUNKS)
 
 
-cdef inline bint _gwv_path(Geom* g) noexcept nogil:
-    """Whether grad_weight_vec applies: 4+ outputs per group (fewer would leave most lanes
-    empty), a block's grad_output planes of channel vectors and the group's padded input
-    planes each within DW_MAX_BYTES, and nothing empty."""
-    return (g.Og >= 4 and g.N > 0 and g.P > 0 and g.H > 0 and g.W > 0 and g.Cg > 0
-            and <double>g.P * _gwv_nv(g) * 32 <= DW_MAX_BYTES
-            and <double>g.Cg * _dw_hn(g) * _dw_wn(g) * g.itemsize <= DW_MAX_BYTES)
-
-
 cdef inline bint _gwv_inplace(Geom* g) noexcept nogil:
     """Whether grad_weight_vec reads the input planes in place: no padding before them and
     every pair's reads inside them (a 'valid' layer), so no padded copy (made once per block
     of outputs, it cost as much as the sums over 100-odd pairs on rows of 104 outputs)."""
     return g.pt == 0 and g.pl == 0 and _dw_hn(g) <= g.H and _dw_wn(g) <= g.W
+
+
+cdef inline bint _gwv_path(Geom* g) noexcept nogil:
+    """Whether grad_weight_vec applies: 4+ outputs per group (fewer would leave most lanes
+    empty), a block's grad_output planes of channel vectors within DW_MAX_BYTES and, unless
+    the input planes are read in place, the group's padded copies too, and nothing empty."""
+    return (g.Og >= 4 and g.N > 0 and g.P > 0 and g.H > 0 and g.W > 0 and g.Cg > 0
+            and <double>g.P * _gwv_nv(g) * 32 <= DW_MAX_BYTES
+            and (_gwv_inplace(g)
+                 or <double>g.Cg * _dw_hn(g) * _dw_wn(g) * g.itemsize <= DW_MAX_BYTES))
 
 
 cdef inline Py_ssize_t _gwv_scratch(Geom* g) noexcept nogil:
@@ -2782,7 +2783,7 @@ def grad_weight_vec(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, 
     bias gradient, bitwise what grad_bias gives (its plane sums added in sample order)."""
     cdef Geom g = make_geom(x.shape, gw.shape, go.shape, sh, sw, pt, pl, dh, dw, groups,
                             sizeof(floating))
-    cdef Py_ssize_t V, nv, J, nob, nch, per, job, ch, gr, ob, o, e, j, ol, c, i, k, n
+    cdef Py_ssize_t V, nv, nob, nch, per, job, ch, gr, ob, o, e, j, ol, c, i, k, n
     if g.N == 0 or g.P == 0 or g.H == 0 or g.W == 0:
         gw[...] = 0
         if gb is not None:
@@ -2792,10 +2793,9 @@ def grad_weight_vec(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, 
         raise ValueError("grad_weight_vec does not apply to this shape")
     V = _dw_lanes(&g)
     nv = _gwv_nv(&g)
-    J = g.KK
     nob = _gwv_blocks(&g)
     nch = _gwv_chunks(&g)
-    per = J * nv * V
+    per = g.KK * nv * V
     if partials.shape[0] < _gwv_partials(&g) + g.N * g.C_out:
         raise ValueError(f"partials must have {_gwv_partials(&g) + g.N * g.C_out} elements, "
                          f"got {partials.shape[0]}")
@@ -2815,7 +2815,7 @@ def grad_weight_vec(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, 
     # the pairs' offsets in the input planes, in place or padded
     cdef Py_ssize_t row = g.W if _gwv_inplace(&g) else _dw_wn(&g)
     cdef Py_ssize_t plane = g.H * g.W if _gwv_inplace(&g) else _dw_hn(&g) * _dw_wn(&g)
-    cdef Py_ssize_t* xoff = <Py_ssize_t*>malloc(J * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* xoff = <Py_ssize_t*>malloc(g.KK * sizeof(Py_ssize_t))
     if xoff == NULL:
         raise MemoryError()
     for c in range(g.Cg):

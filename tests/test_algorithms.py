@@ -1723,6 +1723,8 @@ VECTOR_CASES = [
     (1, 4, 64, 8, 1, 2, 31, 1, 0, 1),              # 128 pairs, 30 outputs: 'direct' only;
                                                    # the input read in place (no padding)
     (2, 3, 2, 8, 1, 3, (9, 12), 1, 0, 1),          # the same in 2-D
+    (1, 2, 40, 8, 1, 1, 4000, 1, 0, 1),            # in place, past the 512 KiB a padded
+                                                   # copy of its input would take
 ]
 
 
