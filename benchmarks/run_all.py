@@ -67,11 +67,30 @@ def _flagged(rows, lead):
             f"{r['threads']} thread(s): {'; '.join(r['problems'])}" for r in bad]
 
 
+def ceiling(row):
+    """The torch/pyconv1d ratio ``row`` would reach if pyconv1d ran its FLOPs at the run's GEMM
+    rate for the row's dtype and thread count (torch's time over FLOPs / GEMM GFLOP/s), or None
+    when the GEMM figure was not measured at the row's thread count (no threadpoolctl): a
+    figure measured on more threads would understate what one thread can do, and scaling it
+    down would be a guess. A bound, not a promise: convolutions other than dense ones seldom
+    come near their GEMM rate. A target whose ceiling is under its goal cannot be met on that
+    machine by an algorithm that does the direct method's multiply-adds (loops, or unroll and
+    GEMM, as pyconv1d's do); transforms that do fewer (FFT, Winograd's minimal filtering) are
+    not bound by it."""
+    t_torch = row["peers"].get("torch", {}).get("median_s")
+    gemm = row.get("gemm_gflops")
+    if not (t_torch and gemm and row["flops"]) or row.get("numpy_blas_threads") != row["threads"]:
+        return None
+    return t_torch / (row["flops"] / (gemm * 1e9))
+
+
 def summarize(rows):
     """Markdown lines: each target's median (and worst) over its rows, per thread count; a
     target met by the median, or for "every shape" by the worst row. Rows whose check failed
     count in no median (they are listed below the table), and a target that would have
-    counted one is not judged: a wrong answer must not look like a fast one."""
+    counted one is not judged: a wrong answer must not look like a fast one. For the ratio
+    targets, ``ceiling`` is the same statistic over the rows' :func:`ceiling` ratios (the most
+    the target could show on this machine), when every row of it has one."""
     failed = [r for r in rows if r.get("problems")]
     flagged = _flagged(failed, "left out of the targets, its check failed")
     rows = [r for r in rows if not r.get("problems")]
@@ -80,8 +99,8 @@ def summarize(rows):
     def verdict(ok, n_failed):
         return f"not judged ({n_failed} row(s) failed their check)" if n_failed else \
             ("yes" if ok else "no")
-    lines = ["| target | threads | median | worst | rows | goal | met |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| target | threads | median | worst | rows | goal | met | ceiling |",
+             "|---|---:|---:|---:|---:|---:|---|---:|"]
     for label, prefixes, dtype, mode, stat, goal in TARGETS:
         for t in threads:
             vals = [r[stat] for r in rows
@@ -90,13 +109,18 @@ def summarize(rows):
             if not vals:
                 if bad:
                     lines.append(f"| {label} | {t} | - | - | 0 | >= {goal} | "
-                                 f"{verdict(False, bad)} |")
+                                 f"{verdict(False, bad)} | - |")
                 continue
             med = statistics.median(vals)
             # "every shape" targets hold only when the worst row meets them
-            judged = min(vals) if "every" in label else med
+            every = "every" in label
+            judged = min(vals) if every else med
+            bounds = [ceiling(r) for r in rows if _matches(r, prefixes, dtype, mode, t)
+                      and r.get(stat) is not None] if stat == "ratio_torch" else [None]
+            top = "-" if None in bounds else \
+                f"{(min(bounds) if every else statistics.median(bounds)):.2f}"
             lines.append(f"| {label} | {t} | {med:.2f} | {min(vals):.2f} | {len(vals)} | "
-                         f">= {goal} | {verdict(judged >= goal, bad)} |")
+                         f">= {goal} | {verdict(judged >= goal, bad)} | {top} |")
     # scaling: pyconv1d's time at 1 thread over t threads, on rows above 0.2 GFLOP; the
     # target is the 2-thread one; larger counts (a machine with more cores) are reported
     if 1 in threads:
@@ -114,7 +138,7 @@ def summarize(rows):
             goal, met = ((">= 1.8", verdict(med >= 1.8, bad)) if t == 2 else ("-", "-"))
             lines.append(f"| 1 -> {t} threads speed-up, shapes >= 0.2 GFLOP | {t} | "
                          f"{med:.2f} | {min(speedups):.2f} | {len(speedups)} | {goal} | "
-                         f"{met} |")
+                         f"{met} | - |")
     return lines + ([""] + flagged if flagged else [])
 
 
