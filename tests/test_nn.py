@@ -1348,6 +1348,29 @@ def _read_only(a):
     (lambda: nn.Dropout(1.5), ValueError, r"p must lie in \[0.0, 1.0\]"),
     (lambda: nn.Permute(0, 2)(np.zeros((2, 3, 4))), ValueError, "permutation"),
     (lambda: nn.Permute(0, 2, 1)(np.zeros((2, 3))), ValueError, "3 axes"),
+    # an axis past the end is refused, not wrapped round to another (3 is not 1)
+    (lambda: nn.Permute(0, 3), ValueError, r"permutation of 0..1 .*got \(0, 3\)"),
+    (lambda: nn.Permute(2, 0, -4), ValueError, r"permutation of 0..2"),
+    (lambda: nn.LayerNorm(()), ValueError, r"LayerNorm: normalized_shape must name at least"),
+    (lambda: nn.Conv1d(1, 2, 3, padding_mode=[]), ValueError, r"padding_mode must be one of"),
+    (lambda: nn.CrossEntropyLoss(weight=[[1.0], [1.0, 2.0]]), TypeError,
+     r"CrossEntropyLoss: weight must be an array of real numbers"),
+    (lambda: nn.BCEWithLogitsLoss(pos_weight=[[1.0], [1.0, 2.0]]), TypeError,
+     r"BCEWithLogitsLoss: pos_weight must be an array of real numbers"),
+    (lambda: nn.LeakyReLU(float("nan")), ValueError, r"negative_slope must be a number, not NaN"),
+    (lambda: nn.ReLU(inplace="yes"), TypeError, r"ReLU: inplace must be a bool"),
+    # checked at construction, as every other layer argument
+    (lambda: nn.AvgPool2d(2, divisor_override=-1), ValueError,
+     r"AvgPool2d: divisor_override must be an int >= 1, got -1"),
+    (lambda: nn.AdaptiveAvgPool2d(-1), ValueError, r"output_size must be an int >= 1, got -1"),
+    (lambda: nn.AdaptiveAvgPool2d("a"), TypeError, r"output_size must be an int >= 1, got 'a'"),
+    (lambda: nn.AdaptiveAvgPool2d((1, 2, 3)), ValueError, r"an int or 2 ints \(or None\)"),
+    (lambda: nn.init.calculate_gain("leaky_relu", "x"), ValueError,
+     r"param \(the negative slope\) must be a number, got 'x'"),
+    (lambda: nn.init.uniform_(np.zeros(3), a=2, b=1), ValueError,
+     r"uniform_: a must be at most b, got a=2.0, b=1.0"),
+    (lambda: nn.init.normal_(np.zeros(3), std=-1), ValueError,
+     r"normal_: std must lie in \[0.0, None\], got -1"),
     (lambda: nn.CrossEntropyLoss()(np.zeros((3, 4), np.float32), np.array([0.0, 1.0, 2.0])),
      TypeError, "integer class indices"),
     (lambda: nn.CrossEntropyLoss()(np.zeros((3, 4), np.float32), np.array([0, 4, 1])),
@@ -1467,8 +1490,9 @@ def test_small_cnn_learns_to_detect_a_motif_anywhere():
 
 
 def test_relu_keeps_nan_and_masks_its_gradient_by_the_output():
-    """ReLU is max(x, 0) with NaN kept (as torch.relu), gradient 1 where the output is
-    positive, 0 at 0, below 0 and at NaN; the output may be changed in place before backward."""
+    """ReLU is max(x, 0) with NaN kept (as torch.relu), gradient 0 where the output is <= 0
+    (at 0 and below) and passed through elsewhere, at NaN too (torch 2.13's relu backward
+    gives 3 there); the output may be changed in place before backward."""
     relu = nn.ReLU()
     x = np.array([-1.5, 0.0, 2.0, np.nan], np.float32)
     y = relu(x)
@@ -1477,7 +1501,51 @@ def test_relu_keeps_nan_and_masks_its_gradient_by_the_output():
     y *= 0                                           # the caller's in-place change
     g = relu.backward(np.full(4, 3.0, np.float32))
     assert g.dtype == np.float32
-    np.testing.assert_array_equal(g, [0.0, 0.0, 3.0, 0.0])
+    np.testing.assert_array_equal(g, [0.0, 0.0, 3.0, 3.0])
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        t = torch.tensor(x, requires_grad=True)
+        torch.relu(t).backward(torch.full((4,), 3.0))
+        np.testing.assert_array_equal(g, t.grad.numpy())
+
+
+@pytest.mark.parametrize("make", [lambda: nn.ReLU(inplace=True), lambda: nn.ReLU(True),
+                                  lambda: nn.LeakyReLU(0.1, inplace=True)])
+def test_activations_in_place(make):
+    """inplace=True writes the output into the input array (as torch's) and returns it; the
+    gradient is that of the layer without it; a read-only input is refused by name."""
+    layer, plain = make(), make()
+    plain.inplace = False
+    x = np.array([-2.0, 0.0, 3.0, np.nan])
+    expected = plain(x.copy())
+    y = layer(x)
+    assert y is x
+    np.testing.assert_array_equal(x, expected)
+    g = np.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(layer.backward(g), plain.backward(g))
+    assert "inplace=True" in repr(layer)
+    with pytest.raises(ValueError, match=r"inplace=True needs a writeable input"):
+        layer(np.frombuffer(np.zeros(3).tobytes()))
+
+
+def test_identity_ignores_its_arguments_and_norm_layers_reset():
+    """As torch: Identity takes any arguments and ignores them; BatchNorm's and LayerNorm's
+    reset_parameters() give back the construction-time scale 1, shift 0 (and BatchNorm's
+    running statistics 0 and 1); calculate_gain gives 1 for every convolution."""
+    assert repr(nn.Identity(54, unused_argument1=0.1)) == "Identity()"
+    bn, ln = nn.BatchNorm1d(3), nn.LayerNorm(3)
+    bn(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    for layer in (bn, ln):
+        layer.weight.data[...] = 5
+        layer.bias.data[...] = 2
+        layer.reset_parameters()
+        np.testing.assert_array_equal(layer.weight.data, 1)
+        np.testing.assert_array_equal(layer.bias.data, 0)
+    np.testing.assert_array_equal(bn.running_mean, 0)
+    np.testing.assert_array_equal(bn.running_var, 1)
+    assert int(bn.num_batches_tracked) == 0
+    for name in ("conv3d", "conv_transpose2d", "conv_transpose3d"):
+        assert nn.init.calculate_gain(name) == 1.0
 
 
 def test_batchnorm_statistics_survive_a_large_offset():

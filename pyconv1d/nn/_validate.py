@@ -50,7 +50,11 @@ def weights_arg(value, name, owner):
     """None, or a real-valued array of per-class (or per-element) weights as float64."""
     if value is None:
         return None
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:      # ragged nested lists
+        raise TypeError(f"{owner}: {name} must be an array of real numbers, got {value!r} "
+                        f"({exc})") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: {name} must be an array of real numbers, got {value!r}")
     return arr.astype(np.float64)
@@ -64,6 +68,8 @@ def float_arg(value, name, owner, lo=None, hi=None, lo_open=False):
     bad = (lo is not None and (v < lo or (lo_open and v == lo))) or \
         (hi is not None and v > hi) or v != v
     if bad:
+        if lo is None and hi is None:
+            raise ValueError(f"{owner}: {name} must be a number, not NaN, got {value!r}")
         left = "(" if lo_open else "["
         raise ValueError(f"{owner}: {name} must lie in {left}{lo}, {hi}], got {value!r}")
     return v

@@ -26,8 +26,23 @@ class _Elementwise(Module):
         return _validate.grad_output(self, grad_output, dydx.shape, dydx.dtype) * dydx
 
 
+def _inplace_target(layer, x):
+    """``x`` when the layer writes its output into it (``inplace=True``), else None."""
+    if not layer.inplace:
+        return None
+    if not x.flags.writeable:
+        raise ValueError(f"{layer._label()}: inplace=True needs a writeable input, got a "
+                         f"read-only array of shape {x.shape}")
+    return x
+
+
 class ReLU(_Elementwise):
     """``max(x, 0)`` (gradient 0 at 0, as PyTorch).
+
+    Parameters
+    ----------
+    inplace : bool
+        Write the output into the input array (as ``torch.nn.ReLU(inplace=True)``).
 
     Examples
     --------
@@ -37,12 +52,20 @@ class ReLU(_Elementwise):
     array([0., 0., 2.])
     """
 
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = _validate.bool_arg(inplace, "inplace", "ReLU")
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
     def forward(self, x):
-        # NaN stays NaN, as torch.relu; a bool mask (not the output, which the caller may
+        # NaN stays NaN, as torch.relu, and passes its gradient as torch's (which zeroes it
+        # only where the output is <= 0); a bool mask (not the output, which the caller may
         # change in place) is kept for the backward
         x = _validate.float_input(self, x)
-        y = np.maximum(x, x.dtype.type(0))
-        self._mask = (y > 0, y.dtype)
+        y = np.maximum(x, x.dtype.type(0), out=_inplace_target(self, x))
+        self._mask = (~(y <= 0), y.dtype)
         return y
 
     def backward(self, grad_output):
@@ -61,16 +84,18 @@ class LeakyReLU(_Elementwise):
     array([-0.2,  3. ])
     """
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
         self.negative_slope = _validate.float_arg(negative_slope, "negative_slope", "LeakyReLU")
+        self.inplace = _validate.bool_arg(inplace, "inplace", "LeakyReLU")
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace
+                                                          else "")
 
     def _f(self, x):
         slope = np.where(x > 0, 1, self.negative_slope).astype(x.dtype)
-        return x * slope, slope
+        return np.multiply(x, slope, out=_inplace_target(self, x)), slope
 
 
 class Tanh(_Elementwise):
@@ -326,8 +351,11 @@ class Permute(Module):
             dims = tuple(dims[0])
         self.dims = tuple(_validate.int_arg(d, "dims", -2 ** 31, "Permute") for d in dims)
         n = len(self.dims)
-        if sorted(d % n for d in self.dims) != list(range(n)):
-            raise ValueError(f"Permute: dims must be a permutation of 0..{n - 1}, got {dims}")
+        # an axis past either end is an error (as torch's), not one wrapped round to another
+        if any(not -n <= d < n for d in self.dims) or \
+                sorted(d % n for d in self.dims) != list(range(n)):
+            raise ValueError(f"Permute: dims must be a permutation of 0..{n - 1} (or of "
+                             f"-{n}..-1), got {dims}")
 
     def extra_repr(self):
         return ", ".join(str(d) for d in self.dims)

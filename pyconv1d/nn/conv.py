@@ -56,7 +56,7 @@ class _ConvNd(Module):
         self.stride = _validate.int_tuple(stride, "stride", nd, 1, owner)
         self.dilation = _validate.int_tuple(dilation, "dilation", nd, 1, owner)
         self.padding, self._fpad = self._normalise_padding(padding, owner)
-        if padding_mode not in _NP_MODES:
+        if not isinstance(padding_mode, str) or padding_mode not in _NP_MODES:
             raise ValueError(f"{owner}: padding_mode must be one of {sorted(_NP_MODES)}, got "
                              f"{padding_mode!r}")
         self.padding_mode = padding_mode

@@ -4,10 +4,12 @@ Every function takes an optional ``rng`` (a ``numpy.random.Generator`` or an int
 draws from the generator set by :func:`pyconv1d.nn.manual_seed`.
 """
 import math
+import numbers
 
 import numpy as np
 from scipy import special
 
+from . import _validate
 from .module import Parameter, resolve_rng
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "zeros_", "ones_",
@@ -36,14 +38,21 @@ def calculate_gain(nonlinearity, param=None):
     >>> round(calculate_gain('leaky_relu', 5 ** 0.5) ** 2, 6)
     0.333333
     """
-    if nonlinearity in ("linear", "conv1d", "conv2d", "conv_transpose1d", "sigmoid"):
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+                        "conv_transpose2d", "conv_transpose3d", "sigmoid"):
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else float(param)
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (bool, np.bool_)) or not isinstance(param, numbers.Real):
+            raise ValueError(f"calculate_gain: param (the negative slope) must be a number, "
+                             f"got {param!r}")
+        else:
+            slope = float(param)
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
@@ -52,6 +61,9 @@ def calculate_gain(nonlinearity, param=None):
 
 def uniform_(tensor, a=0.0, b=1.0, rng=None):
     """Fill with U(a, b) in place; returns the array."""
+    a, b = (_validate.float_arg(v, n, "uniform_") for v, n in ((a, "a"), (b, "b")))
+    if a > b:
+        raise ValueError(f"uniform_: a must be at most b, got a={a!r}, b={b!r}")
     arr = _array(tensor)
     arr[...] = resolve_rng(rng).uniform(a, b, size=arr.shape)
     return arr
@@ -59,6 +71,8 @@ def uniform_(tensor, a=0.0, b=1.0, rng=None):
 
 def normal_(tensor, mean=0.0, std=1.0, rng=None):
     """Fill with N(mean, std^2) in place; returns the array."""
+    mean = _validate.float_arg(mean, "mean", "normal_")
+    std = _validate.float_arg(std, "std", "normal_", 0.0)
     arr = _array(tensor)
     arr[...] = resolve_rng(rng).normal(mean, std, size=arr.shape)
     return arr

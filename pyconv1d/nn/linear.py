@@ -11,7 +11,8 @@ __all__ = ["Identity", "Linear", "Embedding"]
 
 
 class Identity(Module):
-    """Returns its input; the gradient passes through.
+    """Returns its input; the gradient passes through. Any arguments are ignored, as
+    ``torch.nn.Identity``'s (so that it can stand in for a layer built with some).
 
     Examples
     --------
@@ -19,6 +20,9 @@ class Identity(Module):
     >>> nn.Identity()(3.0)
     3.0
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
 
     def forward(self, x):
         return x

@@ -11,6 +11,14 @@ from .module import Module, Parameter, float_dtype, get_num_threads
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
+def _reset_affine(layer):
+    """A normalisation layer's weight (if any) to 1 and bias (if any) to 0, in place."""
+    if layer.weight is not None:
+        layer.weight.data[...] = 1
+    if layer.bias is not None:
+        layer.bias.data[...] = 0
+
+
 class _BatchNorm(Module):
     _ndims = ()
     _layout = ""
@@ -53,6 +61,11 @@ class _BatchNorm(Module):
             self.running_mean[...] = 0
             self.running_var[...] = 1
             self.num_batches_tracked[...] = 0
+
+    def reset_parameters(self):
+        """The running statistics reset, the scale 1 and the shift 0 (as at construction)."""
+        self.reset_running_stats()
+        _reset_affine(self)
 
     def extra_repr(self):
         s = (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -189,6 +202,9 @@ class LayerNorm(Module):
                             f"{normalized_shape!r}")
         self.normalized_shape = tuple(_validate.int_arg(n, "normalized_shape", 1, owner)
                                       for n in normalized_shape)
+        if not self.normalized_shape:    # no axes: every output would be 0 (torch refuses it)
+            raise ValueError(f"{owner}: normalized_shape must name at least one axis, got "
+                             f"{normalized_shape!r}")
         self.eps = _validate.float_arg(eps, "eps", owner, 0.0, None, lo_open=True)
         self.elementwise_affine = _validate.bool_arg(elementwise_affine, "elementwise_affine",
                                                      owner)
@@ -203,6 +219,10 @@ class LayerNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         self._dtype = dt
+
+    def reset_parameters(self):
+        """The scale 1 and the shift 0 (as at construction)."""
+        _reset_affine(self)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "

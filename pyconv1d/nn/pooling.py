@@ -112,6 +112,8 @@ class _AvgPoolNd(_Pool):
         self.ceil_mode = _validate.bool_arg(ceil_mode, "ceil_mode", owner)
         self.count_include_pad = _validate.bool_arg(count_include_pad, "count_include_pad",
                                                     owner)
+        if divisor_override is not None:    # checked here, as every other argument
+            _validate.int_arg(divisor_override, "divisor_override", 1, owner)
         self.divisor_override = divisor_override
 
     def extra_repr(self):
@@ -234,6 +236,16 @@ class AdaptiveAvgPool2d(_Pool):
 
     def __init__(self, output_size):
         super().__init__()
+        owner = "AdaptiveAvgPool2d"
+        if isinstance(output_size, (tuple, list)):
+            if len(output_size) != 2:
+                raise ValueError(f"{owner}: output_size must be an int or 2 ints (or None), "
+                                 f"got {output_size!r}")
+            for o in output_size:
+                if o is not None:
+                    _validate.int_arg(o, "output_size", 1, owner)
+        else:
+            _validate.int_arg(output_size, "output_size", 1, owner)
         self.output_size = output_size
 
     def extra_repr(self):
