@@ -67,6 +67,23 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 from _omp cimport PYCONV1D_HAVE_OPENMP, omp_get_max_threads
 
 cdef extern from "_simd.h" nogil:
+    void pyc_mix_f(Py_ssize_t n, Py_ssize_t R, Py_ssize_t A, const float* mat, const float* inp,
+                   Py_ssize_t ldi, float* out, Py_ssize_t ldo)
+    void pyc_mix_d(Py_ssize_t n, Py_ssize_t R, Py_ssize_t A, const double* mat,
+                   const double* inp, Py_ssize_t ldi, double* out, Py_ssize_t ldo)
+
+
+cdef inline void mix(Py_ssize_t n, Py_ssize_t R, Py_ssize_t A, const floating* mat,
+                     const floating* inp, Py_ssize_t ldi, floating* out,
+                     Py_ssize_t ldo) noexcept nogil:
+    """out[r*ldo + t] = sum_{a < A} mat[r*A + a] * inp[a*ldi + t], r < R, t < n."""
+    if floating is float:
+        pyc_mix_f(n, R, A, mat, inp, ldi, out, ldo)
+    else:
+        pyc_mix_d(n, R, A, mat, inp, ldi, out, ldo)
+
+
+cdef extern from "_simd.h" nogil:
     void pyc_axpy_f(Py_ssize_t n, float a, const float* x, float* y)
     void pyc_axpy_d(Py_ssize_t n, double a, const double* x, double* y)
     void pyc_axpy_sx_f(Py_ssize_t n, float a, const float* x, Py_ssize_t sx, float* y)
@@ -3004,3 +3021,251 @@ def grad_weight(const floating[:, :, :, ::1] go,    # IN  (N, C_out, H_out, W_ou
     finally:
         free(off)
     return bp != NULL
+
+
+# ----------------------------------------------------------------------------------------------
+# Winograd's minimal filtering along the rows (the products by BLAS, fewer of them)
+#
+# Along a row, with unit column stride, the outputs t = r + (j*m + q)*dw (phase r < dw, tile j,
+# q < m) of one output row h read, for each pair (input channel c, kernel row i), the WA
+# inputs d[e] = x[n, c, h*sh + i*dh - pt, r + (j*m + e)*dw - pl] (e < WA = m + KW - 1), and
+# each is a correlation of those WA inputs with the KW taps of w[o, c, i, :]. Toom-Cook over
+# WA points computes it as y[q] = sum_a AT[q, a] (U[a] V[a]) with V = BT d (the inputs'
+# transform) and U = G w (the taps', made by the caller): summed over the pairs (c, i), each of
+# the WA points a is one product (C_out x C*KH) @ (C*KH x tiles), WA products for m outputs
+# where the unroll's product does m*KW: 8 for 6 outputs of a 3-tap kernel instead of 18. The
+# weight gradient is the same identity with the roles swapped: gw[o, c, i, k] = sum_a
+# A2T[k, a] sum_tiles (G2 g)[a] (BT d)[a], one product (C_out x tiles) @ (tiles x C*KH) per
+# point, summed per chunk of tiles and the chunks in chunk order. The input gradient of a
+# layer with unit strides is the forward of grad_output with the flipped, transposed kernel
+# (the caller passes its U and the offsets, which may be negative).
+#
+# Tiles are numbered ((n*H_out + h)*dw + r)*TP + j (TP tiles per phase, the most any phase
+# needs; a phase's tiles past its outputs compute nothing that is kept); a block is TB
+# consecutive tiles; blocks and chunks depend on the shape alone.
+
+cdef enum:
+    WA = 8          # Toom-Cook points: m = WA - KW + 1 outputs per tile
+
+
+cdef struct WGeom:
+    Py_ssize_t N, C, H, W, O, KH, KW, H_out, W_out, sh, pt, pl, dh, dw
+    Py_ssize_t m, CK, TP, NT, TB, NBLK
+
+
+cdef WGeom _wgeom(const Py_ssize_t* xshape, const Py_ssize_t* yshape, Py_ssize_t KH,
+                  Py_ssize_t KW, Py_ssize_t sh, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+                  Py_ssize_t dw, Py_ssize_t TB) noexcept nogil:
+    cdef WGeom g
+    g.N, g.C, g.H, g.W = xshape[0], xshape[1], xshape[2], xshape[3]
+    g.O, g.H_out, g.W_out = yshape[1], yshape[2], yshape[3]
+    g.KH, g.KW, g.sh, g.pt, g.pl, g.dh, g.dw = KH, KW, sh, pt, pl, dh, dw
+    g.m = WA - KW + 1
+    g.CK = g.C * KH
+    g.TP = (((g.W_out + dw - 1) // dw) + g.m - 1) // g.m
+    g.NT = g.N * g.H_out * dw * g.TP
+    g.TB = TB
+    g.NBLK = (g.NT + TB - 1) // TB
+    return g
+
+
+def winograd_block(Py_ssize_t CK, Py_ssize_t O):
+    """Tiles per block: the block's transformed inputs (WA x CK x TB) and products (WA x O x
+    TB) within about 1 MiB of float64, 32 to 256 tiles."""
+    return max(32, min(256, (1 << 17) // (WA * (CK + O))))
+
+
+def winograd_scratch(tuple xshape, tuple yshape, Py_ssize_t KH, Py_ssize_t TB):
+    """Elements of one thread's scratch: the block's V (WA x C*KH x TB), its products or
+    transformed grad_output (WA x C_out x TB) and a gather buffer (WA x TB)."""
+    return WA * (xshape[1] * KH + yshape[1] + 1) * TB
+
+
+cdef void _wino_tiles(WGeom* g, Py_ssize_t b, Py_ssize_t nb, Py_ssize_t* info) noexcept nogil:
+    """info[3*tb..] = (n, h, first output t of tile tb) for the nb tiles of block b."""
+    cdef Py_ssize_t tb, tid, j, r, nh
+    for tb in range(nb):
+        tid = b * g.TB + tb
+        j = tid % g.TP
+        r = (tid // g.TP) % g.dw
+        nh = tid // (g.TP * g.dw)
+        info[3 * tb] = nh // g.H_out
+        info[3 * tb + 1] = nh % g.H_out
+        info[3 * tb + 2] = r + j * g.m * g.dw
+
+
+cdef void _wino_inputs(const floating* x, const floating* BT, floating* V, floating* D,
+                       WGeom* g, const Py_ssize_t* info, Py_ssize_t nb) noexcept nogil:
+    """V[a, c*KH + i, tb] = sum_e BT[a, e] x[n, c, h*sh + i*dh - pt, t0 + e*dw - pl] (zero
+    outside the input) for the nb tiles of a block: per pair (c, i) the tiles' inputs are
+    gathered into D (WA x TB), then transformed vector by vector along the tiles."""
+    cdef Py_ssize_t ck, c, i, tb, e, hi, s, off
+    cdef const floating* row
+    for ck in range(g.CK):
+        c = ck // g.KH
+        i = ck % g.KH
+        for tb in range(nb):
+            hi = info[3 * tb + 1] * g.sh + i * g.dh - g.pt
+            off = info[3 * tb + 2] - g.pl
+            if hi < 0 or hi >= g.H:
+                for e in range(WA):
+                    D[e * g.TB + tb] = 0
+                continue
+            row = x + ((info[3 * tb] * g.C + c) * g.H + hi) * g.W
+            if off >= 0 and off + (WA - 1) * g.dw < g.W:
+                for e in range(WA):
+                    D[e * g.TB + tb] = row[off + e * g.dw]
+            else:
+                for e in range(WA):
+                    s = off + e * g.dw
+                    D[e * g.TB + tb] = row[s] if 0 <= s < g.W else 0
+        mix(nb, WA, WA, BT, D, g.TB, V + ck * g.TB, g.CK * g.TB)
+
+
+def winograd_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
+                     const floating[:, :, ::1] U,      # IN  (WA, O, C*KH): G @ taps
+                     const floating[::1] bias,         # IN  (O,)
+                     floating[:, :, :, ::1] y,         # OUT (N, O, H_out, W_out)
+                     const floating[:, ::1] BT,        # IN  (WA, WA)
+                     const floating[:, ::1] AT,        # IN  (m, WA)
+                     Py_ssize_t KH, Py_ssize_t sh, Py_ssize_t pt, Py_ssize_t pl,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t TB, int num_threads,
+                     floating[:, ::1] scratch):     # (num_threads, winograd_scratch)
+    """y = the unit-column-stride convolution of x, one job per block of tiles (pt and pl
+    may be negative: an input gradient's offsets)."""
+    cdef WGeom g = _wgeom(x.shape, y.shape, KH, AT.shape[1] - AT.shape[0] + 1, sh, pt, pl,
+                          dh, dw, TB)
+    cdef Py_ssize_t b, nb, tb, o, q, a, t, t0
+    cdef Py_ssize_t* info
+    cdef floating* V
+    cdef floating* M
+    cdef floating* D
+    cdef floating* yo
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* up = &U[0, 0, 0]
+    cdef const floating* bp = &bias[0]
+    cdef const floating* btp = &BT[0, 0]
+    cdef const floating* atp = &AT[0, 0]
+    cdef floating* yp = &y[0, 0, 0, 0]
+    cdef floating* sp = &scratch[0, 0]
+    cdef Py_ssize_t ld = scratch.shape[1]
+    if g.NT == 0 or g.O == 0:
+        return
+    cdef Py_ssize_t* infos = <Py_ssize_t*>malloc(max(num_threads, 1) * 3 * g.TB
+                                                 * sizeof(Py_ssize_t))
+    if infos == NULL:
+        raise MemoryError()
+    with nogil:
+        for b in prange(g.NBLK, schedule='dynamic', num_threads=num_threads):
+            nb = min(g.TB, g.NT - b * g.TB)
+            V = sp + threadid() * ld
+            M = V + WA * g.CK * g.TB
+            D = M + WA * g.O * g.TB
+            info = infos + threadid() * 3 * g.TB
+            _wino_tiles(&g, b, nb, info)
+            _wino_inputs(xp, btp, V, D, &g, info, nb)
+            for a in range(WA):
+                gemm(False, False, g.O, nb, g.CK, <floating>1, up + a * g.O * g.CK, g.CK,
+                     V + a * g.CK * g.TB, g.TB, <floating>0, M + a * g.O * g.TB, g.TB)
+            for o in range(g.O):
+                mix(nb, g.m, WA, atp, M + o * g.TB, g.O * g.TB, D, g.TB)
+                for tb in range(nb):
+                    t0 = info[3 * tb + 2]
+                    yo = yp + ((info[3 * tb] * g.O + o) * g.H_out + info[3 * tb + 1]) * g.W_out
+                    for q in range(g.m):
+                        t = t0 + q * g.dw
+                        if t >= g.W_out:
+                            break
+                        yo[t] = bp[o] + D[q * g.TB + tb]
+    free(infos)
+
+
+def winograd_grad_weight_chunks(tuple yshape, Py_ssize_t CK, Py_ssize_t NBLK,
+                                Py_ssize_t itemsize):
+    """Chunks of blocks the weight gradient sums apart (then in chunk order): at most 16, and
+    their partial sums (WA x C_out x C*KH each) within 32 MiB; the shape's alone."""
+    cdef Py_ssize_t per = WA * yshape[1] * CK * itemsize
+    return max(1, min(16, NBLK, (32 << 20) // max(per, 1)))
+
+
+def winograd_grad_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, H_out, W_out)
+                         const floating[:, :, :, ::1] x,    # IN  (N, C, H, W)
+                         floating[:, :, :, ::1] gw,         # OUT (O, C, KH, KW)
+                         const floating[:, ::1] BT,         # IN  (WA, WA)
+                         const floating[:, ::1] G2,         # IN  (WA, m): grad_output's
+                         const floating[:, ::1] A2T,        # IN  (KW, WA)
+                         Py_ssize_t sh, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+                         Py_ssize_t dw, Py_ssize_t TB, Py_ssize_t nch, int num_threads,
+                         floating[:, ::1] scratch,          # (num_threads, winograd_scratch)
+                         floating[::1] partials):           # (nch * WA * O * C*KH,)
+    """gw = the weight gradient of the unit-column-stride convolution: per chunk of blocks,
+    sum_tiles (G2 g)[a] (BT d)[a]^T into the chunk's partial (one product per point a), the
+    chunks added in chunk order, then gw[o, c, i, k] = sum_a A2T[k, a] (the sum)[a, o, (c,i)]."""
+    cdef WGeom g = _wgeom(x.shape, go.shape, gw.shape[2], gw.shape[3], sh, pt, pl, dh, dw,
+                          TB)
+    cdef Py_ssize_t ch, b, b0, b1, nb, tb, o, q, a, t, ck, k, P = WA * g.O * g.CK
+    cdef Py_ssize_t* info
+    cdef floating* V
+    cdef floating* Ug
+    cdef floating* D
+    cdef floating* part
+    cdef floating* row
+    cdef const floating* gp = &go[0, 0, 0, 0]
+    cdef const floating* gr
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef const floating* btp = &BT[0, 0]
+    cdef const floating* g2p = &G2[0, 0]
+    cdef const floating* a2p = &A2T[0, 0]
+    cdef floating* wp = &gw[0, 0, 0, 0]
+    cdef floating* sp = &scratch[0, 0]
+    cdef floating* pp = &partials[0]
+    cdef Py_ssize_t ld = scratch.shape[1]
+    if g.O == 0 or g.CK == 0:
+        return
+    if g.NT == 0:
+        memset(wp, 0, g.O * g.CK * g.KW * sizeof(floating))
+        return
+    cdef Py_ssize_t* infos = <Py_ssize_t*>malloc(max(num_threads, 1) * 3 * g.TB
+                                                 * sizeof(Py_ssize_t))
+    if infos == NULL:
+        raise MemoryError()
+    with nogil:
+        for ch in prange(nch, schedule='dynamic', num_threads=num_threads):
+            b0 = ch * g.NBLK // nch
+            b1 = (ch + 1) * g.NBLK // nch
+            part = pp + ch * P
+            memset(part, 0, P * sizeof(floating))
+            V = sp + threadid() * ld
+            Ug = V + WA * g.CK * g.TB
+            D = Ug + WA * g.O * g.TB
+            info = infos + threadid() * 3 * g.TB
+            for b in range(b0, b1):
+                nb = min(g.TB, g.NT - b * g.TB)
+                _wino_tiles(&g, b, nb, info)
+                _wino_inputs(xp, btp, V, D, &g, info, nb)
+                for o in range(g.O):
+                    # the tiles' m outputs of grad_output (zero past the row), transformed
+                    for tb in range(nb):
+                        gr = gp + ((info[3 * tb] * g.O + o) * g.H_out
+                                   + info[3 * tb + 1]) * g.W_out
+                        for q in range(g.m):
+                            t = info[3 * tb + 2] + q * g.dw
+                            D[q * g.TB + tb] = gr[t] if t < g.W_out else 0
+                    mix(nb, WA, g.m, g2p, D, g.TB, Ug + o * g.TB, g.O * g.TB)
+                for a in range(WA):
+                    gemm(False, True, g.O, g.CK, nb, <floating>1, Ug + a * g.O * g.TB, g.TB,
+                         V + a * g.CK * g.TB, g.TB, <floating>1, part + a * g.O * g.CK, g.CK)
+        # the chunks' sums in chunk order into chunk 0's, then the output transform, one
+        # output channel per job
+        for o in prange(g.O, schedule='static', num_threads=num_threads):
+            for a in range(WA):
+                row = pp + (a * g.O + o) * g.CK
+                for ch in range(1, nch):
+                    for ck in range(g.CK):
+                        row[ck] = row[ck] + pp[ch * P + (a * g.O + o) * g.CK + ck]
+            D = sp + threadid() * ld
+            mix(g.CK, g.KW, WA, a2p, pp + o * g.CK, g.O * g.CK, D, g.CK)
+            for ck in range(g.CK):
+                for k in range(g.KW):
+                    wp[(o * g.CK + ck) * g.KW + k] = D[k * g.CK + ck]
+    free(infos)

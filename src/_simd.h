@@ -1196,6 +1196,37 @@ PYC_CLONES static void pyc_gwv_##SUF(const T *restrict G, ptrdiff_t nv, ptrdiff_
 PYC_GWV(float, f)
 PYC_GWV(double, d)
 
+/* Winograd's transforms: out[r*ldo + t] = sum_{a < A} mat[r*A + a] * in[a*ldi + t] for r < R
+ * (R, A <= 8), t < n. A vector of t's A inputs is loaded once for all R rows; each element's
+ * products are summed in the order a = 0, 1, ..., whatever n is. */
+#define PYC_MIX(T, SUF, VN)                                                                   \
+PYC_CLONES static void pyc_mix_##SUF(ptrdiff_t n, ptrdiff_t R, ptrdiff_t A,                   \
+                                     const T *restrict mat, const T *restrict in,             \
+                                     ptrdiff_t ldi, T *restrict out, ptrdiff_t ldo)           \
+{                                                                                             \
+    typedef T vec __attribute__((vector_size(VN * sizeof(T)), aligned(sizeof(T))));          \
+    ptrdiff_t t = 0;                                                                          \
+    for (; t + VN <= n; t += VN) {                                                            \
+        vec x[8];                                                                             \
+        for (ptrdiff_t a = 0; a < A; a++) x[a] = *(const vec *)(in + a * ldi + t);            \
+        for (ptrdiff_t r = 0; r < R; r++) {                                                   \
+            const T *m = mat + r * A;                                                         \
+            vec acc = m[0] * x[0];                                                            \
+            for (ptrdiff_t a = 1; a < A; a++) acc += m[a] * x[a];                             \
+            *(vec *)(out + r * ldo + t) = acc;                                                \
+        }                                                                                     \
+    }                                                                                         \
+    for (; t < n; t++)                                                                        \
+        for (ptrdiff_t r = 0; r < R; r++) {                                                   \
+            const T *m = mat + r * A;                                                         \
+            T acc = m[0] * in[t];                                                             \
+            for (ptrdiff_t a = 1; a < A; a++) acc += m[a] * in[a * ldi + t];                  \
+            out[r * ldo + t] = acc;                                                           \
+        }                                                                                     \
+}
+PYC_MIX(float, f, 8)
+PYC_MIX(double, d, 4)
+
 /* 1 when the CPU runs the AVX2+FMA (x86-64-v3) code of the clones or the build: where the
  * packed path's tiles fit the 16 vector registers; else 0. With clones, the test the loader
  * makes for the x86-64-v3 clone (GCC 12+; before, its main features). */

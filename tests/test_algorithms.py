@@ -569,7 +569,7 @@ def test_auto_backward_of_few_channel_conv2d_on_narrower_vectors(monkeypatch, pa
         assert not np.array_equal(getattr(auto, name), getattr(by[other], name)), name
 
 
-@pytest.mark.parametrize("bad", ["FFT", "winograd", None, 1])
+@pytest.mark.parametrize("bad", ["FFT", "im2col", None, 1])
 def test_unknown_algorithm_is_rejected(bad):
     x = np.ones((1, 2, 9))
     w = np.ones((2, 2, 3))
@@ -1794,3 +1794,163 @@ def test_weight_gradient_over_vectors_of_an_empty_batch(vector_weight):
     gi, gw, gb = conv2d_backward(np.ones((0, 16, 5, 6), np.float32), x, w, padding=1,
                                  algorithm="direct")
     assert gi.shape == x.shape and gw.shape == w.shape and not gw.any() and not gb.any()
+
+
+# ------------------------------------------------------------------ Winograd's minimal filtering
+
+@pytest.fixture
+def winograd_calls(monkeypatch):
+    """Counts of the Winograd passes run ('forward', 'grad_input', 'grad_weight')."""
+    from pyconv1d import _winograd
+    calls = {}
+
+    def spy(name):
+        real = getattr(_winograd, name)
+
+        def run(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(_winograd, name, run)
+    for name in ("forward", "grad_input", "grad_weight"):
+        spy(name)
+    return calls
+
+
+@pytest.mark.parametrize("kw", range(2, 8))
+def test_winograd_transforms_are_correlation_exactly(kw):
+    """In exact rationals, AT ((G w) * (BT d)) is the correlation of WA inputs with kw taps
+    (m outputs), and A2T ((G2 g) * (BT d)) the correlation of the inputs with m outputs'
+    gradients (kw taps): the identities the kernels round once each."""
+    from fractions import Fraction
+
+    from pyconv1d import _winograd as wg
+    wa, m = wg.WA, wg.WA - kw + 1
+    ev = wg._vandermonde
+    bt = [list(col) for col in zip(*wg._inverse(ev(wa)))]
+    rng = np.random.default_rng(kw)
+    d = [Fraction(int(v)) for v in rng.integers(-9, 10, wa)]
+    w = [Fraction(int(v)) for v in rng.integers(-9, 10, kw)]
+    g = [Fraction(int(v)) for v in rng.integers(-9, 10, m)]
+
+    def mul(a, v):
+        return [sum(r * x for r, x in zip(row, v)) for row in a]
+    v = mul(bt, d)
+    y = mul(list(zip(*ev(m))), [a * b for a, b in zip(mul(ev(kw), w), v)])
+    assert y == [sum(d[q + k] * w[k] for k in range(kw)) for q in range(m)]
+    gw = mul(list(zip(*ev(kw))), [a * b for a, b in zip(mul(ev(m), g), v)])
+    assert gw == [sum(d[q + k] * g[q] for q in range(m)) for k in range(kw)]
+    # and the float64 matrices are those rationals rounded
+    for got, want in zip(wg.matrices(kw), (bt, ev(kw), list(zip(*ev(m))), ev(m),
+                                         list(zip(*ev(kw))))):
+        assert np.array_equal(got, np.array([[float(a) for a in r] for r in want]))
+
+
+WINOGRAD_CASES = [
+    # nd, N, C_in, C_out, size, kernel, stride, padding, dilation
+    (1, 3, 5, 7, (40,), (3,), 1, 1, 1),
+    (1, 2, 4, 6, (37,), (5,), 1, 0, 2),
+    (1, 2, 3, 5, (30,), (2,), 1, 4, 3),          # padding past the kernel's reach
+    (1, 2, 6, 4, (50,), (7,), 1, 3, 1),
+    (1, 1, 2, 3, (9,), (4,), 1, 0, 1),           # one tile, shorter than a block
+    (1, 0, 3, 4, (20,), (3,), 1, 1, 1),          # an empty batch
+    (2, 2, 3, 4, (9, 23), (3, 3), 1, 1, 1),
+    (2, 2, 2, 5, (11, 19), (2, 5), (2, 1), (0, 2), (2, 1)),   # row stride: no input gradient
+    (2, 3, 4, 3, (7, 30), (3, 6), 1, (2, 1), (1, 3)),
+]
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=str)
+def test_winograd_matches_the_reference_bitwise_across_threads(case, winograd_calls):
+    """algorithm='winograd': forward and the three gradients against the scipy reference
+    (float64 tolerance), bitwise the same on 1, 2 and 3 threads, the Winograd passes run
+    (the input gradient only with unit strides; the bias's gradient is grad_bias's)."""
+    nd, n, c, o, size, kernel, stride, padding, dilation = case
+    fwd, bwd = FUNCS[nd]
+    rng = np.random.default_rng(list(size) + list(kernel))
+    x = rng.standard_normal((n, c) + size)
+    w = rng.standard_normal((o, c) + kernel)
+    b = rng.standard_normal(o)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, algorithm="winograd")
+    y = conv_forward(x, w, b, stride, padding, dilation)
+    g = rng.standard_normal(y.shape)
+    runs = [(fwd(x, w, b, num_threads=t, **kw),) + tuple(bwd(g, x, w, num_threads=t, **kw))
+            for t in (1, 2, 3)]
+    want = (y,) + tuple(conv_backward(g, x, w, stride, padding, dilation))
+    for got, expected, what in zip(runs[0], want, ("forward", "input", "weight", "bias")):
+        assert_close(got, expected, np.float64, c * math.prod(kernel), what)
+    for other in runs[1:]:
+        assert all(np.array_equal(a, e) for a, e in zip(other, runs[0]))
+    # (an empty batch has nothing to tile: 'gemm' returns its empty results)
+    assert winograd_calls == ({} if n == 0 else
+                              {"forward": 3, "grad_weight": 3,
+                               **({"grad_input": 3} if stride == 1 else {})})
+
+
+def test_winograd_writes_every_output(nan_buffers, winograd_calls):
+    """Every output and gradient written, no scratch read before it is written: with new
+    buffers filled with NaN the results are bitwise those of a clean run."""
+    rng = np.random.default_rng(11)
+    x, w = rng.standard_normal((3, 5, 2, 41)), rng.standard_normal((6, 5, 2, 4))
+    kw = dict(padding=(1, 2), dilation=(1, 2), algorithm="winograd", num_threads=2)
+    y = conv2d(x, w, **kw)
+    g = rng.standard_normal(y.shape)
+    want = (y,) + tuple(conv2d_backward(g, x, w, **kw))
+    nan_buffers()
+    got = (conv2d(x, w, **kw),) + tuple(conv2d_backward(g, x, w, **kw))
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    assert winograd_calls == {"forward": 2, "grad_input": 2, "grad_weight": 2}
+
+
+@pytest.mark.parametrize("dtype,c_in,c_out,k,groups,stride,taken", [
+    (np.float64, 64, 64, 3, 1, 1, {"forward", "grad_input", "grad_weight"}),
+    (np.float64, 96, 64, 5, 1, 1, {"forward", "grad_input", "grad_weight"}),
+    (np.float64, 64, 64, 2, 1, 1, {"forward", "grad_input"}),     # weight gradient from 3 taps
+    (np.float64, 64, 48, 3, 1, 1, set()),                         # 48 outputs: too few
+    (np.float64, 50, 100, 3, 1, 1, set()),                        # Kim's layer: 50 channels
+    (np.float32, 64, 64, 3, 1, 1, set()),                         # float64 only
+    (np.float64, 128, 128, 3, 2, 1, set()),                       # grouped
+    (np.float64, 64, 64, 3, 1, 2, set()),                         # strided
+    (np.float64, 64, 64, 1, 1, 1, set()),                         # pointwise
+    (np.float64, 64, 64, 9, 1, 1, set()),                         # past 7 taps
+])
+def test_auto_takes_winograd_for_wide_float64_layers(winograd_calls, dtype, c_in, c_out, k,
+                                                     groups, stride, taken):
+    """'auto' runs a pass by Winograd for float64 layers whose products have 64+ rows over a
+    64+ reduction, ungrouped, unit stride, 2-7 taps (the weight gradient 3-7)."""
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((2, c_in, 60)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, k)).astype(dtype)
+    y = conv1d(x, w, stride=stride, groups=groups)
+    conv1d_backward(np.ones_like(y), x, w, stride=stride, groups=groups)
+    assert set(winograd_calls) == taken
+
+
+@pytest.mark.parametrize("dtype,stride,groups", [(np.float32, 1, 1), (np.float64, 2, 1),
+                                                 (np.float64, 1, 2)])
+def test_winograd_by_name_where_it_does_not_run_is_gemm(winograd_calls, dtype, stride,
+                                                        groups):
+    """Asked for where it does not run (float32, a column stride, groups), 'winograd' gives
+    'gemm''s bits."""
+    rng = np.random.default_rng(stride + groups)
+    x = rng.standard_normal((2, 8, 30)).astype(dtype)
+    w = rng.standard_normal((8, 8 // groups, 3)).astype(dtype)
+    kw = dict(stride=stride, groups=groups)
+    y = {a: conv1d(x, w, algorithm=a, **kw) for a in ("winograd", "gemm")}
+    assert np.array_equal(y["winograd"], y["gemm"])
+    g = np.ones_like(y["gemm"])
+    grads = {a: conv1d_backward(g, x, w, algorithm=a, **kw) for a in ("winograd", "gemm")}
+    assert all(np.array_equal(a, b) for a, b in zip(grads["winograd"], grads["gemm"]))
+    assert not winograd_calls
+
+
+def test_winograd_allocates_for_the_blocks_not_the_threads(winograd_calls):
+    """num_threads far past the blocks of tiles: scratch for the threads that have a block
+    (not 4096 of them), the same bits as one thread."""
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 8, 50)), rng.standard_normal((8, 8, 3))
+    y = conv1d(x, w, algorithm="winograd", num_threads=4096)
+    assert np.array_equal(y, conv1d(x, w, algorithm="winograd", num_threads=1))
+    g = np.ones_like(y)
+    many = conv1d_backward(g, x, w, algorithm="winograd", num_threads=4096)
+    one = conv1d_backward(g, x, w, algorithm="winograd", num_threads=1)
+    assert all(np.array_equal(a, b) for a, b in zip(many, one))

@@ -43,7 +43,7 @@ THREAD_COUNTS = [1, 2, 3, 4]
 # The library may offer a choice of algorithm (direct loops or im2col + BLAS gemm); every
 # grid then runs each of them, since 'auto' would pick gemm for none of these small shapes.
 _HAS_ALGORITHM = "algorithm" in inspect.signature(conv2d).parameters
-ALGOS = ["direct", "gemm", "fft"] if _HAS_ALGORITHM else [None]
+ALGOS = ["direct", "gemm", "fft", "winograd"] if _HAS_ALGORITHM else [None]
 
 
 def _alg(algo):
@@ -1117,7 +1117,7 @@ def test_backward_rejects_bad_output_mask(mask):
 
 
 @pytest.mark.skipif(not _HAS_ALGORITHM, reason="conv2d has no algorithm argument")
-@pytest.mark.parametrize("algorithm", ["winograd", "GEMM ", None, 1], ids=str)
+@pytest.mark.parametrize("algorithm", ["im2col", "GEMM ", None, 1], ids=str)
 def test_rejects_unknown_algorithm(algorithm):
     with pytest.raises((TypeError, ValueError), match=r"algorithm"):
         conv2d(_x(), _w(), groups=2, algorithm=algorithm)

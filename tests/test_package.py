@@ -41,6 +41,8 @@ def test_python_m_reports_version_openmp_threads_vectors_and_blas(tmp_path):
     assert ("gemm path with unit strides: packed" in out) == pyconv1d.functional.PACKED_GEMM
     assert ("weight gradient of few pairs (input channel, tap): over vectors" in out) == \
         pyconv1d.functional.VECTOR_WEIGHT
+    assert (f"float64 layers of {pyconv1d.functional.WINOGRAD_MIN_CHANNELS}+ channels, 2-7 "
+            "kernel columns, unit column stride: Winograd's minimal filtering") in out
     assert "BLAS:" in out
 
 
