@@ -28,11 +28,14 @@ class ConvGrads(NamedTuple):
 ALGORITHMS = ("auto", "direct", "gemm", "fft", "winograd")
 
 #: 'auto' takes Winograd's minimal filtering (float64 only: pyconv1d/_winograd.py) for the
-#: passes of the layers it would unroll or tile ('gemm') whose products have at least this
-#: many rows and as long a reduction: the forward's and weight gradient's C_out rows over
-#: C_in*KH pairs (input channel, kernel row), the input gradient's C_in over C_out*KH; the
-#: weight gradient from 3 kernel columns (with 2 it ran 0.94-0.98x the unroll's speed).
+#: passes of the layers it would unroll or tile ('gemm') whose products have at least
+#: WINOGRAD_MIN_CHANNELS rows and as long a reduction, and WINOGRAD_MIN_PRODUCT as their
+#: product: the forward's and weight gradient's C_out rows over C_in*KH pairs (input
+#: channel, kernel row), the input gradient's C_in over C_out*KH; the weight gradient from 3
+#: kernel columns (with 2 it ran 0.94-1.0x the unroll's speed). Below them (64 x 64, or
+#: 64 outputs over a 3x3 kernel's 96 pairs) it ran 0.84-1.16x; from 96 x 96, 1.0-1.3x.
 WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_PRODUCT = 8192
 
 
 def _as_2d(a, nd):
@@ -199,15 +202,17 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       points are eight BLAS products over ``C_in*KH`` pairs (input channel, kernel row),
       where the unroll does ``(9 - KW) * KW``: 2.25x fewer multiply-adds with 3 taps, 2.5x
       with 4 or 5. ``'auto'`` takes it for float64 layers it would run by ``'gemm'`` with a
-      unit column stride, no groups, 2-7 kernel columns and at least
-      ``WINOGRAD_MIN_CHANNELS`` (64) rows and reduction in the pass's products (the forward
-      and the weight gradient: ``C_out`` over ``C_in*KH``; the input gradient, with unit
-      strides: ``C_in`` over ``C_out*KH``; the weight gradient from 3 columns). Measured with
-      AVX2 on an AMD EPYC (Zen 3) core against what ``'auto'`` ran before (the packed
-      tiles and the unroll): 1.2-1.7x on the benchmark's float64 layers of 64-300 channels
-      (forward, input and weight gradients, 1 and 2 threads), about even from 48 channels
-      (0.9-1.1x) and slower below (0.4-0.9x with 8-32), where the transforms cost as much
-      as the products they save. Its transforms round (results within about 1e-15 of the
+      unit column stride, no groups, 2-7 kernel columns, at least
+      ``WINOGRAD_MIN_CHANNELS`` (64) rows and reduction in the pass's products and 8,192 as
+      their product (the forward and the weight gradient: ``C_out`` over ``C_in*KH``; the
+      input gradient, with unit strides: ``C_in`` over ``C_out*KH``; the weight gradient
+      from 3 columns). Measured with AVX2 on an AMD EPYC (Zen 3) core against what
+      ``'auto'`` ran before (the packed tiles and the unroll): 1.2-1.7x on the benchmark's
+      float64 layers of 80-300 channels (forward, input and weight gradients, 1 and 2
+      threads), 1.1-1.6x on 3x3 kernels from 96 pairs over 128 outputs, 0.84-1.16x at 64 x
+      64 (and 64 outputs over 96 pairs), 0.9-1.1x from 48 channels and slower below
+      (0.4-0.9x with 8-32), where the transforms and gathers cost as much as the products
+      they save. Its transforms round (results within about 1e-15 of the
       direct sums' scale, not exact on integer data); in float32 they would lose three to
       four digits, so float32 never takes it. ``choose_algorithm`` names it for the
       forward.
@@ -264,9 +269,11 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
         length = _checks.check_int(length, "length", 0)
     cg, og = in_channels // groups, out_channels // groups
     algorithm = _choose(cg, og, kernel_size, stride, length, dtype)
+    reduction = cg * math.prod(kernel_size[:-1])
     if (algorithm == "gemm" and dtype == np.float64 and groups == 1 and stride[-1] == 1
             and _winograd.MIN_KW <= kernel_size[-1] <= _winograd.MAX_KW
-            and min(og, cg * math.prod(kernel_size[:-1])) >= WINOGRAD_MIN_CHANNELS):
+            and min(og, reduction) >= WINOGRAD_MIN_CHANNELS
+            and og * reduction >= WINOGRAD_MIN_PRODUCT):
         return "winograd"
     return algorithm
 
@@ -648,7 +655,8 @@ def _winograd_takes(args, requested, grad_input=False, weight=False):
         return True
     c_out, c_in, kh, kw = w.shape
     rows, reduction = (c_in, c_out * kh) if grad_input else (c_out, c_in * kh)
-    return (min(rows, reduction) >= WINOGRAD_MIN_CHANNELS and (not weight or kw >= 3)
+    return (min(rows, reduction) >= WINOGRAD_MIN_CHANNELS
+            and rows * reduction >= WINOGRAD_MIN_PRODUCT and (not weight or kw >= 3)
             and _resolve(args, "auto") == "gemm")
 
 

@@ -1902,27 +1902,31 @@ def test_winograd_writes_every_output(nan_buffers, winograd_calls):
 
 
 @pytest.mark.parametrize("dtype,c_in,c_out,k,groups,stride,taken", [
-    (np.float64, 64, 64, 3, 1, 1, {"forward", "grad_input", "grad_weight"}),
-    (np.float64, 96, 64, 5, 1, 1, {"forward", "grad_input", "grad_weight"}),
-    (np.float64, 64, 64, 2, 1, 1, {"forward", "grad_input"}),     # weight gradient from 3 taps
-    (np.float64, 64, 48, 3, 1, 1, set()),                         # 48 outputs: too few
+    (np.float64, 96, 96, 3, 1, 1, {"forward", "grad_input", "grad_weight"}),
+    (np.float64, 128, 64, 5, 1, 1, {"forward", "grad_input", "grad_weight"}),
+    (np.float64, 96, 96, 2, 1, 1, {"forward", "grad_input"}),     # weight gradient from 3 taps
+    (np.float64, 256, 48, 3, 1, 1, set()),                        # 48 outputs: too few rows
+    (np.float64, 64, 64, 3, 1, 1, set()),                         # 64 x 64: too small
     (np.float64, 50, 100, 3, 1, 1, set()),                        # Kim's layer: 50 channels
-    (np.float32, 64, 64, 3, 1, 1, set()),                         # float64 only
-    (np.float64, 128, 128, 3, 2, 1, set()),                       # grouped
-    (np.float64, 64, 64, 3, 1, 2, set()),                         # strided
-    (np.float64, 64, 64, 1, 1, 1, set()),                         # pointwise
-    (np.float64, 64, 64, 9, 1, 1, set()),                         # past 7 taps
+    (np.float32, 96, 96, 3, 1, 1, set()),                         # float64 only
+    (np.float64, 256, 256, 3, 2, 1, set()),                       # grouped
+    (np.float64, 96, 96, 3, 1, 2, set()),                         # strided
+    (np.float64, 96, 96, 1, 1, 1, set()),                         # pointwise
+    (np.float64, 96, 96, 9, 1, 1, set()),                         # past 7 taps
 ])
 def test_auto_takes_winograd_for_wide_float64_layers(winograd_calls, dtype, c_in, c_out, k,
                                                      groups, stride, taken):
     """'auto' runs a pass by Winograd for float64 layers whose products have 64+ rows over a
-    64+ reduction, ungrouped, unit stride, 2-7 taps (the weight gradient 3-7)."""
+    64+ reduction, 8,192+ in all, ungrouped, unit stride, 2-7 taps (the weight gradient
+    3-7); choose_algorithm names it where the forward takes it."""
     rng = np.random.default_rng(k)
     x = rng.standard_normal((2, c_in, 60)).astype(dtype)
     w = rng.standard_normal((c_out, c_in // groups, k)).astype(dtype)
     y = conv1d(x, w, stride=stride, groups=groups)
     conv1d_backward(np.ones_like(y), x, w, stride=stride, groups=groups)
     assert set(winograd_calls) == taken
+    named = choose_algorithm(c_in, c_out, k, groups, stride, y.shape[-1], dtype)
+    assert (named == "winograd") == ("forward" in taken)
 
 
 @pytest.mark.parametrize("dtype,stride,groups", [(np.float32, 1, 1), (np.float64, 2, 1),
