@@ -423,6 +423,8 @@ def pool_lengths(fn, lengths, args):
     if lengths is None:
         return np.full(rows, L, dtype=np.int64)
     lens = np.asarray(lengths)
+    if lens.size == 0 and lens.dtype == np.float64:     # [] for an empty batch
+        lens = lens.astype(np.int64)
     if lens.dtype == np.bool_ or not np.issubdtype(lens.dtype, np.integer):
         raise TypeError(f"{fn}: lengths must be integers, got dtype {lens.dtype}")
     batch = args.in_shape[:-2]

@@ -449,6 +449,13 @@ def _decide(args, requested, algorithm, backward, decided):
         per_thread = need // args.num_threads
         if per_thread > max(SCRATCH_SLACK_BYTES, SCRATCH_SLACK_FACTOR * group_input):
             return _instead(args, algorithm, need, other, backward)
+    if requested == "auto" and algorithm == "fft":
+        # the transforms' buffers against the whole input: a padding and dilation far past
+        # the input (a few outputs of a long, sparse kernel) would make them grow without
+        # bound while the direct path reads the input in place
+        data = (math.prod(args.x.shape) + math.prod(args.w.shape)) * args.x.dtype.itemsize
+        if need > max(SCRATCH_SLACK_BYTES, SCRATCH_SLACK_FACTOR * data):
+            return _affordable(args, requested, other, backward, decided)
     if need <= _checks.memory_limit():
         return algorithm
     if requested == "auto":
@@ -596,6 +603,11 @@ def _scratch(dtype, key, shape):
     """A reusable buffer of ``shape`` (grown on demand, one per thread, dtype and key); one
     of more than SCRATCH_KEEP_BYTES is made for the call and not kept."""
     size = math.prod(shape)
+    # rows of per-thread scratch (key "cols") for num_threads past what memory holds: a
+    # ValueError naming them, not numpy's MemoryError
+    _checks.check_fits(size * np.dtype(dtype).itemsize, f"the kernels' scratch {shape}",
+                       f" (a row for each of num_threads={shape[0]}: use fewer threads)"
+                       if key == "cols" else "")
     if size > SCRATCH_KEEP_BYTES // 8 and size * np.dtype(dtype).itemsize > SCRATCH_KEEP_BYTES:
         return np.empty(shape, dtype=dtype)
     name = (np.dtype(dtype).char, key)
@@ -950,9 +962,12 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         OpenMP threads; None uses OpenMP's default (``OMP_NUM_THREADS``). The result is
         bitwise the same for every value.
     algorithm : {'auto', 'direct', 'gemm', 'fft', 'winograd'}, optional
-        How to compute it; ``'auto'`` follows :func:`choose_algorithm`. All agree to rounding.
-        ``'winograd'`` runs on float64, ungrouped layers with a unit column stride and 2-7
-        kernel columns (its input gradient with unit strides); elsewhere it is ``'gemm'``.
+        How to compute it; ``'auto'`` follows :func:`choose_algorithm`. All agree to rounding
+        on finite data (with an infinite weight or input, whether its products with the
+        zero padding, NaN, reach an output depends on the algorithm: 'gemm' multiplies the
+        padding, 'direct' skips it). ``'winograd'`` runs on float64, ungrouped layers with a
+        unit column stride and 2-7 kernel columns (its input gradient with unit strides);
+        elsewhere it is ``'gemm'``.
 
     Returns
     -------
@@ -1038,9 +1053,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     num_threads : int, optional
         OpenMP threads (None: OpenMP's default). Bitwise the same result for every value.
     algorithm : {'auto', 'direct', 'gemm', 'fft', 'winograd'}, optional
-        How to compute it; ``'auto'`` follows :func:`choose_algorithm`. All agree to rounding.
-        ``'winograd'`` runs on float64, ungrouped layers with a unit column stride and 2-7
-        kernel columns (its input gradient with unit strides); elsewhere it is ``'gemm'``.
+        How to compute it; ``'auto'`` follows :func:`choose_algorithm`. All agree to rounding
+        on finite data (with an infinite weight or input, whether its products with the
+        zero padding, NaN, reach an output depends on the algorithm: 'gemm' multiplies the
+        padding, 'direct' skips it). ``'winograd'`` runs on float64, ungrouped layers with a
+        unit column stride and 2-7 kernel columns (its input gradient with unit strides);
+        elsewhere it is ``'gemm'``.
 
     Returns
     -------
@@ -1199,7 +1217,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     ceil_mode : bool
         Round the output length up (the last window must still start inside the input).
     return_indices : bool
-        Also return the int64 position in ``[0, L)`` of every maximum.
+        Also return the int64 position in ``[0, L)`` of every maximum; -1 (with the value
+        -inf) for a window that holds no input element, which dilation makes possible.
     num_threads : int, optional
         OpenMP threads (None: OpenMP's default); the result is the same for every value.
 
@@ -1320,7 +1339,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     kernel_size, stride, padding, dilation : int or (int, int)
         ``stride`` defaults to ``kernel_size``; ``padding`` at most half the kernel per axis.
     ceil_mode, return_indices : bool
-        Indices are flat positions ``h * W + w`` in each input plane (PyTorch's).
+        Indices are flat positions ``h * W + w`` in each input plane (PyTorch's); -1 (with
+        the value -inf) for a window that holds no input element.
     num_threads : int, optional
 
     Returns
@@ -1469,6 +1489,17 @@ def adaptive_max_pool1d_backward(grad_output, input, output_size, *, lengths=Non
                                       nd=1)
     if indices is None:
         indices = _adaptive_max1d(args, lengths)[1]
+    elif lengths is not None:
+        # the forward's indices never point past a sequence's length; given ones must not
+        # either, or the gradient would land on padding
+        lens = _checks.pool_lengths("adaptive_max_pool1d_backward", lengths, args)
+        idx = _checks.pool_indices(indices, args).reshape(lens.shape[0], -1)
+        past = idx >= lens[:, None]
+        if past.any():
+            row = int(np.argmax(past.any(axis=1)))
+            raise ValueError(f"adaptive_max_pool1d_backward: indices must lie before each "
+                             f"sequence's length; got index {int(idx[row].max())} in a row "
+                             f"of length {int(lens[row])}")
     return _max_pool_backward(grad_output, args, indices)
 
 

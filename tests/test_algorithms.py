@@ -947,6 +947,38 @@ def test_auto_avoids_scratch_far_larger_than_the_data():
     assert y1.shape == (1, 32, 2) and np.array_equal(y1, conv1d(x1, w1, algorithm="gemm", **kw))
 
 
+def test_auto_avoids_fft_buffers_far_larger_than_the_data(monkeypatch):
+    """A long kernel dilated far past a tiny input, with the padding to match (two outputs):
+    'auto' took the FFT, whose transforms grew with the dilation (160 MB here, 1 GiB
+    at 2**16) up to the machine's memory; now it takes the path that reads the input in
+    place (here the unroll), with the reference's result, and never runs the FFT."""
+    x = np.random.default_rng(3).standard_normal((1, 1, 4))
+    w = np.random.default_rng(4).standard_normal((1, 1, 256))
+    d = 2 ** 14
+    kw = dict(padding=(d * 255 - 2) // 2, dilation=d)
+    args = functional._checks.conv_args(x, w, None, 1, kw["padding"], d, 1, 1, 1)
+    assert functional._scratch_bytes(args, "fft") > 2 ** 27
+    assert functional._affordable(args, "auto", "fft") != "fft"
+    monkeypatch.setattr(functional._fft, "forward", None)     # would raise if called
+    y = conv1d(x, w, **kw)
+    assert y.shape == (1, 1, 2)
+    assert_close(y, conv_forward(x, w, None, 1, kw["padding"], d), np.float64, 256, "forward")
+
+
+def test_per_thread_scratch_past_memory_names_num_threads():
+    """num_threads=4096 on a strided layer whose unroll needs 8 MiB a thread: a ValueError
+    naming num_threads (numpy's MemoryError for 32 GiB before); fewer threads run."""
+    x = np.zeros((1, 16, 20000))
+    w = np.zeros((32, 16, 5))
+    need = 4096 * functional._conv.forward_scratch(
+        (1, 16, 1, 20000), (32, 16, 1, 5), (1, 32, 1, 9999), (1, 2, 0, 1, 1, 1, 1), 8, True)
+    if need * 8 <= functional._checks.memory_limit():
+        pytest.skip("this machine holds 4096 threads' scratch")
+    with pytest.raises(ValueError, match=r"num_threads=4096: use fewer threads"):
+        conv1d(x, w, stride=2, padding=1, num_threads=4096)
+    assert conv1d(x, w, stride=2, padding=1, num_threads=3).shape == (1, 32, 9999)
+
+
 def test_fft_scratch_counts_the_weight_spectra():
     """The FFT's estimate counts the weight's spectra (three arrays of them at the peak), at
     the full length for the backward (a 128 -> 128 channel, 64-tap layer over 8,000 samples

@@ -548,3 +548,20 @@ def test_strides_and_dilations_past_64_bits():
         F.adaptive_max_pool1d(x, 2 ** 40)
     with pytest.raises(ValueError, match="output_size=2147483648 would need"):
         F.adaptive_avg_pool2d(x2, 2 ** 31)
+
+
+def test_adaptive_max_pool1d_backward_checks_lengths_against_given_indices():
+    """With indices given, lengths are still checked (type, range) and no index may point
+    past its sequence's length (the gradient would land on padding); [] is an empty batch's
+    lengths."""
+    x = np.ones((1, 1, 4))
+    g = np.ones((1, 1, 1))
+    got = F.adaptive_max_pool1d_backward(g, x, 1, lengths=[2], indices=np.array([[[1]]]))
+    np.testing.assert_array_equal(got, [[[0.0, 1.0, 0.0, 0.0]]])
+    with pytest.raises(ValueError, match=r"index 3 in a row of length 2"):
+        F.adaptive_max_pool1d_backward(g, x, 1, lengths=[2], indices=np.array([[[3]]]))
+    with pytest.raises(TypeError, match=r"lengths must be integers"):
+        F.adaptive_max_pool1d_backward(g, x, 1, lengths="abc", indices=np.array([[[0]]]))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, 4\]"):
+        F.adaptive_max_pool1d_backward(g, x, 1, lengths=[0], indices=np.array([[[0]]]))
+    assert F.adaptive_max_pool1d(np.ones((0, 3, 5)), 2, lengths=[]).shape == (0, 3, 2)
