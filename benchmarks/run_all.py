@@ -4,7 +4,10 @@ Runs the cases of ``bench_conv1d.py`` and ``bench_conv2d.py`` in one table (floa
 float64, forward and forward+backward, 1 and 2 threads by default), writes it as JSON and
 Markdown, and ends with a summary of the performance targets: medians of the torch/pyconv1d
 time ratios per family of shapes, pyconv1d's fraction of the run's sgemm GFLOP/s, and the
-speed-up from 1 to 2 threads. Nothing is asserted; the numbers are printed.
+speed-up from 1 to 2 threads; for the ratio targets also their ceiling, the same statistic if
+pyconv1d ran every row's direct multiply-adds at the run's GEMM rate (given where the GEMM
+figure was measured per thread count: install threadpoolctl). Nothing is asserted; the
+numbers are printed.
 
 Run from the repository root (benchmark runs unset the OpenBLAS variables; tests never do)::
 
