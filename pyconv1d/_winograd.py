@@ -130,34 +130,40 @@ def _weights(w, kw_matrix):
     return u.reshape(WA, r, p)
 
 
-def _scratch(threads, ck, c_out, tb):
+def _new_buffer(key, shape):
+    """A fresh float64 buffer: the default ``buffer(key, shape)`` of the functions below
+    (pyconv1d.functional passes its reusable scratch, which also checks the size)."""
+    return np.empty(shape, dtype=np.float64)
+
+
+def _scratch(buffer, threads, ck, c_out, tb):
     per_thread = _conv.winograd_scratch((0, ck, 0, 0), (0, c_out, 0, 0), 1, tb)
-    return np.empty((threads, per_thread), dtype=np.float64)
+    return buffer("cols", (threads, per_thread))
 
 
-def _forward(x, u, bt, at, bias, y, kh, sh, pt, pl, dh, dw, num_threads):
+def _forward(x, u, bt, at, bias, y, kh, sh, pt, pl, dh, dw, num_threads, buffer):
     """y (N, O, H_out, W_out) from x (N, C, H, W) and the taps' transform u (WA, O, C*kh)."""
     ck, c_out = x.shape[1] * kh, y.shape[1]
     n_tiles = _tiles(y.shape, WA - at.shape[0] + 1, dw)
     tb = _block(ck, c_out, n_tiles)
     threads = max(1, min(num_threads, -(-n_tiles // tb)))     # no more than blocks
-    scratch = _scratch(threads, ck, c_out, tb)
+    scratch = _scratch(buffer, threads, ck, c_out, tb)
     with _blas.single_threaded():
         _conv.winograd_forward(x, u, bias, y, bt, at, kh, sh, pt, pl, dh, dw, tb, threads,
                                scratch)
 
 
-def forward(x, w, bias, y, geometry, num_threads):
+def forward(x, w, bias, y, geometry, num_threads, buffer=_new_buffer):
     """y = bias + the convolution of x (N, C, H, W) with w (O, C, KH, KW); ``geometry`` is
-    (sh, sw, pt, pl, dh, dw) with sw == 1."""
+    (sh, sw, pt, pl, dh, dw) with sw == 1; ``buffer(key, shape)`` gives the scratch."""
     sh, _, pt, pl, dh, dw = geometry
     kh, kw = w.shape[2:]
     bt, g, at, _, _ = matrices(kw)
     u = _weights(w.reshape(w.shape[0], -1, kw), g)
-    _forward(x, u, bt, at, bias, y, kh, sh, pt, pl, dh, dw, num_threads)
+    _forward(x, u, bt, at, bias, y, kh, sh, pt, pl, dh, dw, num_threads, buffer)
 
 
-def grad_input(grad_output, w, gi, geometry, num_threads):
+def grad_input(grad_output, w, gi, geometry, num_threads, buffer=_new_buffer):
     """gi (N, C, H, W) of a layer with unit strides: the forward of grad_output with the
     kernel flipped and its channels swapped, offset by (KH-1)*dh - pt and (KW-1)*dw - pl
     (negative where the padding passes the kernel's reach: the gather reads zeros)."""
@@ -168,10 +174,10 @@ def grad_input(grad_output, w, gi, geometry, num_threads):
     u = _weights(flipped.reshape(flipped.shape[0], -1, kw), g)
     zeros = np.zeros(gi.shape[1], dtype=gi.dtype)
     _forward(grad_output, u, bt, at, zeros, gi, kh, 1, (kh - 1) * dh - pt,
-             (kw - 1) * dw - pl, dh, dw, num_threads)
+             (kw - 1) * dw - pl, dh, dw, num_threads, buffer)
 
 
-def grad_weight(grad_output, x, gw, geometry, num_threads):
+def grad_weight(grad_output, x, gw, geometry, num_threads, buffer=_new_buffer):
     """gw (O, C, KH, KW) = sum over n and outputs of grad_output times the inputs each tap
     read."""
     sh, _, pt, pl, dh, dw = geometry
@@ -182,8 +188,8 @@ def grad_weight(grad_output, x, gw, geometry, num_threads):
     tb = _block(ck, c_out, n_tiles)
     chunks = _conv.winograd_grad_weight_chunks(grad_output.shape, ck, -(-n_tiles // tb), 8)
     threads = max(1, min(num_threads, max(chunks, c_out)))
-    scratch = _scratch(threads, ck, c_out, tb)
-    partials = np.empty(chunks * WA * c_out * ck, dtype=np.float64)
+    scratch = _scratch(buffer, threads, ck, c_out, tb)
+    partials = buffer("partials", (chunks * WA * c_out * ck,))
     with _blas.single_threaded():
         _conv.winograd_grad_weight(grad_output, x, gw, bt, g2, a2t, sh, pt, pl, dh, dw, tb,
                                    chunks, threads, scratch, partials)

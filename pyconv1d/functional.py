@@ -620,6 +620,11 @@ def _scratch(dtype, key, shape):
     return buf[:max(size, 1)].reshape(shape if size else (1,) * len(shape))
 
 
+def _float64_scratch(key, shape):
+    """_scratch for the float64-only Winograd path."""
+    return _scratch(np.float64, key, shape)
+
+
 def _geometry(args):
     """The kernels' geometry arguments: strides, leading pads, dilations (as 2-D), groups,
     threads."""
@@ -681,7 +686,7 @@ def _forward(args, algorithm):
         bias = np.zeros(w.shape[0], x.dtype) if args.b is None else \
             np.ascontiguousarray(args.b, x.dtype)
         _winograd.forward(x, w, bias, y.reshape(y_shape), _geometry(args)[:6],
-                          args.num_threads)
+                          args.num_threads, _float64_scratch)
         return y[0] if args.unbatched else y
     if requested == "winograd":
         requested = algorithm = "gemm"
@@ -838,13 +843,15 @@ def _backward(grad_output, args, mask, algorithm):
     bias_done = False
     if wino_input:
         grad_input = np.empty(args.x.shape, dtype=dtype)
-        _winograd.grad_input(g2, w, _as_2d(grad_input, nd), geometry[:6], args.num_threads)
+        _winograd.grad_input(g2, w, _as_2d(grad_input, nd), geometry[:6], args.num_threads,
+                             _float64_scratch)
         if args.unbatched:
             grad_input = grad_input[0]
         want_input = False
     if wino_weight:
         grad_weight = np.empty(args.w.shape, dtype=dtype)
-        _winograd.grad_weight(g2, x, _as_2d(grad_weight, nd), geometry[:6], args.num_threads)
+        _winograd.grad_weight(g2, x, _as_2d(grad_weight, nd), geometry[:6], args.num_threads,
+                              _float64_scratch)
         want_weight = False
     if algorithm == "fft" and (want_input or want_weight):
         fft_input, fft_weight = _fft.backward(g, args, want_input, want_weight)
