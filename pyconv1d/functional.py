@@ -657,9 +657,10 @@ def _work_threads(args):
 
 
 def _winograd_takes(args, requested, grad_input=False, weight=False):
-    """Whether the Winograd path computes this pass: asked for by name where it runs
-    (elsewhere 'winograd' is 'gemm'), or by 'auto' on the float64 layers whose products
-    'gemm' would run, with WINOGRAD_MIN_REDUCTION pairs and WINOGRAD_MIN_OUTPUTS outputs."""
+    """Whether the Winograd path computes this pass (the forward; ``grad_input``; the
+    weight gradient, ``weight``): asked for by name where it runs (elsewhere 'winograd' is
+    'gemm'), or by 'auto' on the float64 layers whose products 'gemm' would run, with
+    WINOGRAD_MIN_CHANNELS rows and reduction and WINOGRAD_MIN_PRODUCT in all."""
     if requested not in ("auto", "winograd"):
         return False
     x, w, y_shape = _shapes(args)

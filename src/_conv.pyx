@@ -3069,12 +3069,6 @@ cdef WGeom _wgeom(const Py_ssize_t* xshape, const Py_ssize_t* yshape, Py_ssize_t
     return g
 
 
-def winograd_block(Py_ssize_t CK, Py_ssize_t O):
-    """Tiles per block: the block's transformed inputs (WA x CK x TB) and products (WA x O x
-    TB) within about 1 MiB of float64, 32 to 256 tiles."""
-    return max(32, min(256, (1 << 17) // (WA * (CK + O))))
-
-
 def winograd_scratch(tuple xshape, tuple yshape, Py_ssize_t KH, Py_ssize_t TB):
     """Elements of one thread's scratch: the block's V (WA x C*KH x TB), its products or
     transformed grad_output (WA x C_out x TB) and a gather buffer (WA x TB)."""
