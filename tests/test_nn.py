@@ -1041,6 +1041,65 @@ def test_embedding_matches_torch():
     assert _same_repr(ours, theirs)
 
 
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.5])
+def test_embedding_max_norm_and_scale_grad_by_freq(norm_type):
+    """max_norm rescales, in place, the looked-up rows whose norm passes it (torch's
+    embedding_renorm_: by max_norm / (norm + 1e-7)), leaving the others; scale_grad_by_freq
+    divides each row's gradient by its token's count in the batch: against numpy, and
+    against torch 2.13 when it is installed."""
+    ours = nn.Embedding(8, 5, padding_idx=6, max_norm=1.5, norm_type=norm_type,
+                        scale_grad_by_freq=True, rng=1, **F64)
+    w0 = ours.weight.data.copy()
+    idx = np.array([[1, 3, 3, 7], [7, 7, 6, 2]])
+    y = ours(idx)
+    norms = np.linalg.norm(w0, ord=norm_type, axis=1)
+    want = w0.copy()
+    for r in np.unique(idx):
+        if norms[r] > 1.5:
+            want[r] *= 1.5 / (norms[r] + 1e-7)
+    np.testing.assert_allclose(ours.weight.data, want, rtol=1e-15)
+    assert np.array_equal(ours.weight.data[[0, 4, 5]], w0[[0, 4, 5]])   # not looked up
+    np.testing.assert_array_equal(y, ours.weight.data[idx])
+    g = _rng("embfreq").standard_normal(y.shape)
+    ours.backward(g)
+    counts = np.bincount(idx.ravel(), minlength=8)
+    grad = np.zeros_like(w0)
+    np.add.at(grad, idx.ravel(), g.reshape(-1, 5) / counts[idx.ravel(), None])
+    grad[6] = 0                                                         # padding row
+    np.testing.assert_allclose(ours.weight.grad, grad, rtol=1e-13)
+    assert "max_norm=1.5" in repr(ours) and "scale_grad_by_freq=True" in repr(ours)
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        theirs = torch.nn.Embedding(8, 5, padding_idx=6, max_norm=1.5, norm_type=norm_type,
+                                    scale_grad_by_freq=True, dtype=torch.float64)
+        with torch.no_grad():
+            theirs.weight.copy_(torch.from_numpy(w0))
+        yt = theirs(torch.from_numpy(idx))
+        yt.backward(torch.from_numpy(g))
+        np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-14)
+        np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-13)
+    with pytest.raises(ValueError, match=r"Embedding: max_norm must lie in \[0.0, None\]"):
+        nn.Embedding(3, 2, max_norm=-1.0)
+    with pytest.raises(TypeError, match=r"Embedding: sparse must be a bool"):
+        nn.Embedding(3, 2, sparse="yes")
+
+
+def test_non_persistent_buffers_stay_out_of_the_state_dict():
+    """register_buffer(..., persistent=False), as torch's: a buffer of the module (listed by
+    named_buffers) that state_dict leaves out and load_state_dict does not ask for."""
+    m = nn.Linear(2, 3)
+    m.register_buffer("mask", np.ones(3), persistent=False)
+    m.register_buffer("count", np.zeros(1))
+    assert [n for n, _ in m.named_buffers()] == ["mask", "count"]
+    assert list(m.state_dict()) == ["weight", "bias", "count"]
+    m.load_state_dict(nn.Linear(2, 3).state_dict() | {"count": np.ones(1)})
+    assert m.count[0] == 1 and np.array_equal(m.mask, np.ones(3))
+    m.register_buffer("mask", np.zeros(3))           # registered again: persistent
+    assert "mask" in m.state_dict()
+    with pytest.raises(TypeError, match=r"persistent must be a bool"):
+        m.register_buffer("x", np.ones(1), persistent="no")
+
+
 def test_initialisation_follows_torch():
     """PyTorch's bounds: U(+-1/sqrt(fan_in)) for weight and bias; fan_in from dims 1..."""
     for layer, fan_in in [(nn.Conv1d(8, 64, 5, groups=2, rng=0), 4 * 5),

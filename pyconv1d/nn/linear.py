@@ -117,6 +117,15 @@ class Embedding(Module):
     num_embeddings, embedding_dim : int
     padding_idx : int, optional
         This row starts at zero and never receives a gradient (padding tokens).
+    max_norm : float, optional
+        Each forward first rescales, in place, every row it looks up whose ``norm_type``-norm
+        exceeds ``max_norm`` to that norm (times ``max_norm / (norm + 1e-7)``, as torch).
+    norm_type : float
+        The p of the p-norm for ``max_norm`` (default 2).
+    scale_grad_by_freq : bool
+        Divide each row's gradient by how often its token occurs in the mini-batch.
+    sparse : bool
+        Accepted for torch's signature; the gradient is a dense array either way.
     dtype : np.float32 or np.float64
     rng : numpy.random.Generator or int, optional
         The weight is drawn from N(0, 1), as PyTorch.
@@ -137,10 +146,17 @@ class Embedding(Module):
     False
     """
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32, *,
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+                 norm_type=2.0, scale_grad_by_freq=False, sparse=False, dtype=np.float32, *,
                  rng=None, _weight=None):
         super().__init__()
         owner = type(self).__name__
+        self.max_norm = None if max_norm is None else \
+            _validate.float_arg(max_norm, "max_norm", owner, 0.0, None)
+        self.norm_type = _validate.float_arg(norm_type, "norm_type", owner)
+        self.scale_grad_by_freq = _validate.bool_arg(scale_grad_by_freq, "scale_grad_by_freq",
+                                                     owner)
+        self.sparse = _validate.bool_arg(sparse, "sparse", owner)
         self.num_embeddings = _validate.int_arg(num_embeddings, "num_embeddings", 1, owner)
         self.embedding_dim = _validate.int_arg(embedding_dim, "embedding_dim", 1, owner)
         if padding_idx is not None:
@@ -166,7 +182,8 @@ class Embedding(Module):
             self.weight.data[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
+                        norm_type=2.0, scale_grad_by_freq=False, sparse=False):
         """An Embedding holding a copy of ``embeddings`` (e.g. word2vec vectors).
 
         Parameters
@@ -177,6 +194,8 @@ class Embedding(Module):
             True: the weight is not trained (``requires_grad = False``).
         padding_idx : int, optional
             Row that receives no gradient (its vector is kept as given).
+        max_norm, norm_type, scale_grad_by_freq, sparse
+            As for the constructor.
         """
         arr = np.asarray(embeddings)
         if arr.dtype not in (np.float32, np.float64):
@@ -185,7 +204,8 @@ class Embedding(Module):
         if arr.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D "
                              f"(num_embeddings, embedding_dim), got shape {arr.shape}")
-        emb = cls(arr.shape[0], arr.shape[1], padding_idx, arr.dtype, _weight=arr)
+        emb = cls(arr.shape[0], arr.shape[1], padding_idx, max_norm, norm_type,
+                  scale_grad_by_freq, sparse, arr.dtype, _weight=arr)
         emb.weight.requires_grad = not _validate.bool_arg(freeze, "freeze",
                                                           "Embedding.from_pretrained")
         return emb
@@ -194,6 +214,14 @@ class Embedding(Module):
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += ", scale_grad_by_freq=True"
+        if self.sparse:
+            s += ", sparse=True"
         return s + (f", dtype={self.weight.dtype}" if self.weight.dtype != np.float32 else "")
 
     def forward(self, input):
@@ -206,7 +234,19 @@ class Embedding(Module):
                              f" got values from {idx.min()} to {idx.max()} (input shape "
                              f"{idx.shape})")
         self._idx = idx.copy()         # checked above; backward must see the same indices
+        if self.max_norm is not None and idx.size:
+            self._renorm(np.unique(idx))
         return self.weight.data[idx]
+
+    def _renorm(self, rows):
+        """torch.embedding_renorm_: the looked-up rows whose norm passes max_norm rescaled in
+        place (by max_norm / (norm + 1e-7), the norm taken in float64)."""
+        w = self.weight.data
+        norms = np.linalg.norm(w[rows].astype(np.float64), ord=self.norm_type, axis=1)
+        over = norms > self.max_norm
+        if over.any():
+            scale = self.max_norm / (norms[over] + 1e-7)
+            w[rows[over]] = (w[rows[over]] * scale[:, None]).astype(w.dtype)
 
     def backward(self, grad_output):
         """Adds into ``weight.grad`` (rows of repeated tokens summed); returns None (integer
@@ -217,6 +257,10 @@ class Embedding(Module):
         if self.weight.requires_grad:
             grad = F._embedding_backward(idx, g, self.num_embeddings, self.padding_idx,
                                          get_num_threads())
+            if self.scale_grad_by_freq and idx.size:
+                counts = np.bincount(idx.ravel(), minlength=self.num_embeddings)
+                seen = counts > 1
+                grad[seen] /= counts[seen, None].astype(grad.dtype)
             if self.weight.grad is None:
                 self.weight.grad = grad        # a fresh array: taken, not copied
             else:

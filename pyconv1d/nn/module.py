@@ -317,13 +317,21 @@ class Module:
         self._free_name(name, "parameter", self._parameters)
         self._register(0, name, param)
 
-    def register_buffer(self, name, array):
-        """Register a non-trainable array (running statistics) saved in the state dict."""
+    def register_buffer(self, name, array, persistent=True):
+        """Register a non-trainable array (running statistics), saved in the state dict
+        unless ``persistent`` is False (as torch's: then it moves with the module but is
+        neither saved nor loaded)."""
         if array is not None and not isinstance(array, np.ndarray):
             raise TypeError(f"register_buffer: {name!r} must be an ndarray or None, got "
                             f"{type(array).__name__}")
+        persistent = _checks.check_bool(persistent, "register_buffer: persistent")
         self._free_name(name, "buffer", self._buffers)
         self._register(1, name, array)
+        transient = self.__dict__.setdefault("_non_persistent", set())
+        if persistent:
+            transient.discard(name)
+        else:
+            transient.add(name)
 
     def add_module(self, name, module):
         """Register ``module`` (or None) as the sub-module ``name``."""
@@ -563,8 +571,9 @@ class Module:
             for name, p in module._parameters.items():
                 if p is not None:
                     entries[f"{pre}.{name}" if pre else name] = ("param", module, name)
+            transient = module.__dict__.get("_non_persistent", ())
             for name, b in module._buffers.items():
-                if b is not None:
+                if b is not None and name not in transient:
                     entries[f"{pre}.{name}" if pre else name] = ("buffer", module, name)
             for name, child in module.named_children():
                 if id(child) not in path:
