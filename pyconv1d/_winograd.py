@@ -117,20 +117,19 @@ def runs(x_shape, w_shape, y_shape, stride, dilation, groups, dtype, grad_input=
     c_out, ck = w_shape[0], w_shape[1] * w_shape[2]
     if min(c_out, ck, *y_shape) == 0:
         return False
-    n_tiles = _tiles(y_shape, kw, dilation[1])
-    least = min(MIN_TILES, n_tiles)
     if grad_input:      # the input gradient's products: C_in rows over C_out*KH
         n_tiles = _tiles(x_shape, kw, dilation[1])
         return _block(c_out * w_shape[2], w_shape[1], n_tiles) >= min(MIN_TILES, n_tiles)
-    return _block(ck, c_out, n_tiles) >= least and 8 * WA * c_out * ck <= PARTIAL_BYTES
+    n_tiles = _tiles(y_shape, kw, dilation[1])
+    return (_block(ck, c_out, n_tiles) >= min(MIN_TILES, n_tiles)
+            and 8 * WA * c_out * ck <= PARTIAL_BYTES)
 
 
 def _weights(w, kw_matrix):
-    """U (WA, R, P): the taps' transform of every row and pair of ``w`` (R, P, kw)."""
+    """U (WA, R, P): the taps' transform of every row and pair of ``w`` (R, P, kw) (the
+    caller holds BLAS to one thread)."""
     r, p, kw = w.shape
-    with _blas.single_threaded():
-        u = kw_matrix @ w.reshape(r * p, kw).T
-    return u.reshape(WA, r, p)
+    return (kw_matrix @ w.reshape(r * p, kw).T).reshape(WA, r, p)
 
 
 def _new_buffer(key, shape):
@@ -145,15 +144,14 @@ def _scratch(buffer, threads, ck, c_out, tb):
 
 
 def _forward(x, u, bt, at, bias, y, kh, sh, pt, pl, dh, dw, num_threads, buffer):
-    """y (N, O, H_out, W_out) from x (N, C, H, W) and the taps' transform u (WA, O, C*kh)."""
+    """y (N, O, H_out, W_out) from x (N, C, H, W) and the taps' transform u (WA, O, C*kh),
+    BLAS held to one thread by the caller."""
     ck, c_out = x.shape[1] * kh, y.shape[1]
     n_tiles = _tiles(y.shape, WA - at.shape[0] + 1, dw)
     tb = _block(ck, c_out, n_tiles)
     threads = max(1, min(num_threads, -(-n_tiles // tb)))     # no more than blocks
-    scratch = _scratch(buffer, threads, ck, c_out, tb)
-    with _blas.single_threaded():
-        _conv.winograd_forward(x, u, bias, y, bt, at, kh, sh, pt, pl, dh, dw, tb, threads,
-                               scratch)
+    _conv.winograd_forward(x, u, bias, y, bt, at, kh, sh, pt, pl, dh, dw, tb, threads,
+                           _scratch(buffer, threads, ck, c_out, tb))
 
 
 def forward(x, w, bias, y, geometry, num_threads, buffer=_new_buffer):
@@ -162,8 +160,9 @@ def forward(x, w, bias, y, geometry, num_threads, buffer=_new_buffer):
     sh, _, pt, pl, dh, dw = geometry
     kh, kw = w.shape[2:]
     bt, g, at, _, _ = matrices(kw)
-    u = _weights(w.reshape(w.shape[0], -1, kw), g)
-    _forward(x, u, bt, at, bias, y, kh, sh, pt, pl, dh, dw, num_threads, buffer)
+    with _blas.single_threaded():
+        u = _weights(w.reshape(w.shape[0], -1, kw), g)
+        _forward(x, u, bt, at, bias, y, kh, sh, pt, pl, dh, dw, num_threads, buffer)
 
 
 def grad_input(grad_output, w, gi, geometry, num_threads, buffer=_new_buffer):
@@ -174,10 +173,11 @@ def grad_input(grad_output, w, gi, geometry, num_threads, buffer=_new_buffer):
     kh, kw = w.shape[2:]
     bt, g, at, _, _ = matrices(kw)
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    u = _weights(flipped.reshape(flipped.shape[0], -1, kw), g)
     zeros = np.zeros(gi.shape[1], dtype=gi.dtype)
-    _forward(grad_output, u, bt, at, zeros, gi, kh, 1, (kh - 1) * dh - pt,
-             (kw - 1) * dw - pl, dh, dw, num_threads, buffer)
+    with _blas.single_threaded():
+        u = _weights(flipped.reshape(flipped.shape[0], -1, kw), g)
+        _forward(grad_output, u, bt, at, zeros, gi, kh, 1, (kh - 1) * dh - pt,
+                 (kw - 1) * dw - pl, dh, dw, num_threads, buffer)
 
 
 def grad_weight(grad_output, x, gw, geometry, num_threads, buffer=_new_buffer):

@@ -603,12 +603,12 @@ def _scratch(dtype, key, shape):
     """A reusable buffer of ``shape`` (grown on demand, one per thread, dtype and key); one
     of more than SCRATCH_KEEP_BYTES is made for the call and not kept."""
     size = math.prod(shape)
-    # rows of per-thread scratch (key "cols") for num_threads past what memory holds: a
-    # ValueError naming them, not numpy's MemoryError
-    _checks.check_fits(size * np.dtype(dtype).itemsize, f"the kernels' scratch {shape}",
-                       f" (a row for each of num_threads={shape[0]}: use fewer threads)"
-                       if key == "cols" else "")
     if size > SCRATCH_KEEP_BYTES // 8 and size * np.dtype(dtype).itemsize > SCRATCH_KEEP_BYTES:
+        # (only such a buffer can pass memory) per-thread rows, key "cols", for num_threads
+        # past what memory holds: a ValueError naming them, not numpy's MemoryError
+        _checks.check_fits(size * np.dtype(dtype).itemsize, f"the kernels' scratch {shape}",
+                           f" (a row for each of num_threads={shape[0]}: use fewer threads)"
+                           if key == "cols" else "")
         return np.empty(shape, dtype=dtype)
     name = (np.dtype(dtype).char, key)
     store = getattr(_scratch_cache, "buffers", None)
@@ -620,9 +620,8 @@ def _scratch(dtype, key, shape):
     return buf[:max(size, 1)].reshape(shape if size else (1,) * len(shape))
 
 
-def _float64_scratch(key, shape):
-    """_scratch for the float64-only Winograd path."""
-    return _scratch(np.float64, key, shape)
+#: _scratch(key, shape) for the float64-only Winograd path
+_float64_scratch = functools.partial(_scratch, np.float64)
 
 
 def _geometry(args):
@@ -661,13 +660,12 @@ def _winograd_takes(args, requested, grad_input=False, weight=False):
     weight gradient, ``weight``): asked for by name where it runs (elsewhere 'winograd' is
     'gemm'), or by 'auto' on the float64 layers whose products 'gemm' would run, with
     WINOGRAD_MIN_CHANNELS rows and reduction and WINOGRAD_MIN_PRODUCT in all."""
-    if requested not in ("auto", "winograd"):
+    if requested not in ("auto", "winograd") or args.x.dtype != np.float64:
         return False
     x, w, y_shape = _shapes(args)
-    stride = args.stride if len(args.stride) == 2 else (1,) + args.stride
-    dilation = args.dilation if len(args.dilation) == 2 else (1,) + args.dilation
-    if not _winograd.runs(x.shape, w.shape, y_shape, stride, dilation, args.groups, x.dtype,
-                          grad_input):
+    sh, sw, _, _, dh, dw = _geometry(args)[:6]
+    if not _winograd.runs(x.shape, w.shape, y_shape, (sh, sw), (dh, dw), args.groups,
+                          x.dtype, grad_input):
         return False
     if requested == "winograd":
         return True
@@ -821,7 +819,6 @@ def _backward(grad_output, args, mask, algorithm):
     g = _checks.grad_output_array(grad_output, args)
     want_input, want_weight, want_bias = _checks.output_mask(mask)
     args = _work_threads(args)
-    _resolve(args, algorithm)       # the name checked before any work
     wino_input = want_input and _winograd_takes(args, algorithm, grad_input=True)
     wino_weight = want_weight and _winograd_takes(args, algorithm, weight=True)
     if algorithm == "winograd":

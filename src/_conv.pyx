@@ -67,23 +67,6 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 from _omp cimport PYCONV1D_HAVE_OPENMP, omp_get_max_threads
 
 cdef extern from "_simd.h" nogil:
-    void pyc_mix_f(Py_ssize_t n, Py_ssize_t R, Py_ssize_t A, const float* mat, const float* inp,
-                   Py_ssize_t ldi, float* out, Py_ssize_t ldo)
-    void pyc_mix_d(Py_ssize_t n, Py_ssize_t R, Py_ssize_t A, const double* mat,
-                   const double* inp, Py_ssize_t ldi, double* out, Py_ssize_t ldo)
-
-
-cdef inline void mix(Py_ssize_t n, Py_ssize_t R, Py_ssize_t A, const floating* mat,
-                     const floating* inp, Py_ssize_t ldi, floating* out,
-                     Py_ssize_t ldo) noexcept nogil:
-    """out[r*ldo + t] = sum_{a < A} mat[r*A + a] * inp[a*ldi + t], r < R, t < n."""
-    if floating is float:
-        pyc_mix_f(n, R, A, mat, inp, ldi, out, ldo)
-    else:
-        pyc_mix_d(n, R, A, mat, inp, ldi, out, ldo)
-
-
-cdef extern from "_simd.h" nogil:
     void pyc_axpy_f(Py_ssize_t n, float a, const float* x, float* y)
     void pyc_axpy_d(Py_ssize_t n, double a, const double* x, double* y)
     void pyc_axpy_sx_f(Py_ssize_t n, float a, const float* x, Py_ssize_t sx, float* y)
@@ -180,6 +163,10 @@ cdef extern from "_simd.h" nogil:
     void pyc_gwv_d(const double* G, Py_ssize_t nv, Py_ssize_t Ho, Py_ssize_t Wo, const double* x,
                    Py_ssize_t Wp, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t J,
                    const Py_ssize_t* xoff, double* part)
+    void pyc_mix_f(Py_ssize_t n, Py_ssize_t R, Py_ssize_t A, const float* mat, const float* inp,
+                   Py_ssize_t ldi, float* out, Py_ssize_t ldo)
+    void pyc_mix_d(Py_ssize_t n, Py_ssize_t R, Py_ssize_t A, const double* mat,
+                   const double* inp, Py_ssize_t ldi, double* out, Py_ssize_t ldo)
 
 cdef enum:
     # bytes of the unrolled block each thread works on. Wider blocks mean fewer gemm calls,
@@ -315,6 +302,16 @@ cdef inline void axpy_sy(Py_ssize_t n, floating a, const floating* x, floating* 
         pyc_axpy_sy_f(n, a, x, y, sy)
     else:
         pyc_axpy_sy_d(n, a, x, y, sy)
+
+
+cdef inline void mix(Py_ssize_t n, Py_ssize_t R, Py_ssize_t A, const floating* mat,
+                     const floating* inp, Py_ssize_t ldi, floating* out,
+                     Py_ssize_t ldo) noexcept nogil:
+    """out[r*ldo + t] = sum_{a < A} mat[r*A + a] * inp[a*ldi + t], r < R, t < n."""
+    if floating is float:
+        pyc_mix_f(n, R, A, mat, inp, ldi, out, ldo)
+    else:
+        pyc_mix_d(n, R, A, mat, inp, ldi, out, ldo)
 
 
 cdef inline void add_sy(Py_ssize_t n, const floating* x, floating* y,
@@ -3069,10 +3066,26 @@ cdef WGeom _wgeom(const Py_ssize_t* xshape, const Py_ssize_t* yshape, Py_ssize_t
     return g
 
 
+cdef inline Py_ssize_t _wino_scratch(Py_ssize_t CK, Py_ssize_t O, Py_ssize_t TB) noexcept nogil:
+    """Elements of one thread's scratch: a block's V (WA x CK x TB), its products or
+    transformed grad_output (WA x O x TB) and a gather buffer (WA x TB)."""
+    return WA * (CK + O + 1) * TB
+
+
+cdef int _wino_check_scratch(WGeom* g, Py_ssize_t rows, Py_ssize_t cols,
+                             int num_threads) except -1:
+    """A ValueError unless the scratch holds a row of _wino_scratch elements a thread."""
+    cdef Py_ssize_t need = _wino_scratch(g.CK, g.O, g.TB)
+    if rows < max(num_threads, 1) or cols < need:
+        raise ValueError(f"scratch must be at least ({num_threads}, {need}), got ({rows}, "
+                         f"{cols})")
+    return 0
+
+
 def winograd_scratch(tuple xshape, tuple yshape, Py_ssize_t KH, Py_ssize_t TB):
-    """Elements of one thread's scratch: the block's V (WA x C*KH x TB), its products or
-    transformed grad_output (WA x C_out x TB) and a gather buffer (WA x TB)."""
-    return WA * (xshape[1] * KH + yshape[1] + 1) * TB
+    """Elements of one thread's scratch (_wino_scratch) for input and output shapes with
+    xshape[1] and yshape[1] channels."""
+    return _wino_scratch(xshape[1] * KH, yshape[1], TB)
 
 
 cdef void _wino_tiles(WGeom* g, Py_ssize_t b, Py_ssize_t nb, Py_ssize_t* info) noexcept nogil:
@@ -3145,6 +3158,7 @@ def winograd_forward(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W)
     cdef Py_ssize_t ld = scratch.shape[1]
     if g.NT == 0 or g.O == 0:
         return
+    _wino_check_scratch(&g, scratch.shape[0], scratch.shape[1], num_threads)
     cdef Py_ssize_t* infos = <Py_ssize_t*>malloc(max(num_threads, 1) * 3 * g.TB
                                                  * sizeof(Py_ssize_t))
     if infos == NULL:
@@ -3219,6 +3233,10 @@ def winograd_grad_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, H_out, 
     if g.NT == 0:
         memset(wp, 0, g.O * g.CK * g.KW * sizeof(floating))
         return
+    _wino_check_scratch(&g, scratch.shape[0], scratch.shape[1], num_threads)
+    if nch < 1 or partials.shape[0] < nch * P:
+        raise ValueError(f"partials must have {max(nch, 1) * P} elements, got "
+                         f"{partials.shape[0]}")
     cdef Py_ssize_t* infos = <Py_ssize_t*>malloc(max(num_threads, 1) * 3 * g.TB
                                                  * sizeof(Py_ssize_t))
     if infos == NULL:
@@ -3255,8 +3273,7 @@ def winograd_grad_weight(const floating[:, :, :, ::1] go,   # IN  (N, O, H_out, 
             for a in range(WA):
                 row = pp + (a * g.O + o) * g.CK
                 for ch in range(1, nch):
-                    for ck in range(g.CK):
-                        row[ck] = row[ck] + pp[ch * P + (a * g.O + o) * g.CK + ck]
+                    add_sy(g.CK, row + ch * P, row, 1)
             D = sp + threadid() * ld
             mix(g.CK, g.KW, WA, a2p, pp + o * g.CK, g.O * g.CK, D, g.CK)
             for ck in range(g.CK):

@@ -1163,7 +1163,7 @@ PYC_CLONES static void pyc_gwv_##SUF(const T *restrict G, ptrdiff_t nv, ptrdiff_
             const ptrdiff_t n = Wo - q0 < PYC_GWV_COLS ? Wo - q0 : PYC_GWV_COLS;              \
             const T *g0r = G + (p * Wo + q0) * V, *g1r = g0r + Ho * Wo * V;                   \
             const T *xr = x + p * sh * Wp + q0 * sw;                                          \
-            for (ptrdiff_t jt = 0; jt < J; jt += nv == 2 ? 6 : 10) {                            \
+            for (ptrdiff_t jt = 0; jt < J; jt += nv == 2 ? 6 : 10) {                          \
                 const ptrdiff_t r = J - jt;                                                   \
                 if (nv == 2) {                                                                \
                     switch (r < 6 ? r : 6) {                                                  \
