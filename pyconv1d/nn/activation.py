@@ -276,13 +276,7 @@ class Dropout(Module):
         else:
             keep = resolve_rng(self.rng).random(x.shape) >= self.p
             self._mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
-        if self.inplace:
-            if not x.flags.writeable:
-                raise ValueError(f"{self._label()}: inplace=True needs a writeable input, got "
-                                 f"a read-only array of shape {x.shape}")
-            x *= self._mask
-            return x
-        return x * self._mask
+        return np.multiply(x, self._mask, out=_inplace_target(self, x))
 
     def backward(self, grad_output):
         mask = self._saved("_mask")
@@ -352,8 +346,7 @@ class Permute(Module):
         self.dims = tuple(_validate.int_arg(d, "dims", -2 ** 31, "Permute") for d in dims)
         n = len(self.dims)
         # an axis past either end is an error (as torch's), not one wrapped round to another
-        if any(not -n <= d < n for d in self.dims) or \
-                sorted(d % n for d in self.dims) != list(range(n)):
+        if sorted(d + n if d < 0 else d for d in self.dims) != list(range(n)):
             raise ValueError(f"Permute: dims must be a permutation of 0..{n - 1} (or of "
                              f"-{n}..-1), got {dims}")
 
