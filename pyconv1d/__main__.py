@@ -31,9 +31,15 @@ def main():
     print("weight gradient of few pairs (input channel, tap): " + (
         "over vectors of output channels (AVX2+FMA)" if functional.VECTOR_WEIGHT else
         "unroll or direct planes"))
-    print(f"float64 layers of {functional.WINOGRAD_MIN_CHANNELS}+ channels, 2-7 kernel "
-          "columns, unit column stride: Winograd's minimal filtering (8 products for "
-          "9 - KW outputs)")
+    if functional.WIDE_VECTORS:
+        print(f"float64 layers of {functional.WIDE_WINOGRAD_MIN_CHANNELS}+ channels, unit "
+              "column stride: Winograd's minimal filtering (8 products for 9 - KW outputs) "
+              "for the weight gradient from 3 kernel columns, the forward and input "
+              "gradient of 1 x 4-5 kernels")
+    else:
+        print(f"float64 layers of {functional.WINOGRAD_MIN_CHANNELS}+ channels, 2-7 kernel "
+              "columns, unit column stride: Winograd's minimal filtering (8 products for "
+              "9 - KW outputs)")
     n_libs = len(blas_control._CONTROLS)
     print(f"BLAS: {_blas()}; held to one thread inside the kernels and layers: "
           + (f"yes ({n_libs} OpenBLAS {'library' if n_libs == 1 else 'libraries'})"

@@ -34,8 +34,26 @@ ALGORITHMS = ("auto", "direct", "gemm", "fft", "winograd")
 #: channel, kernel row), the input gradient's C_in over C_out*KH; the weight gradient from 3
 #: kernel columns (with 2 it ran 0.94-1.0x the unroll's speed). Below them (64 x 64, or
 #: 64 outputs over a 3x3 kernel's 96 pairs) it ran 0.84-1.16x; from 96 x 96, 1.0-1.3x.
+#: Measured with AVX2 (AMD EPYC, Zen 3); with AVX-512 see WIDE_WINOGRAD_KW.
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_PRODUCT = 8192
+#: Where the direct loops run on 64-byte vectors (AVX-512, ``WIDE_VECTORS``) they run dense
+#: float64 conv1d near the dgemm rate, and Winograd's transforms, gathers and BLAS packing
+#: (half its time on 128 x 128 layers, its products the other half) pay only where it saves
+#: the most: 'auto' takes it for the forward and the input gradient of kernels of one row
+#: and 4 or 5 columns (2.5x fewer multiply-adds), instead of the direct rows or the unroll,
+#: with WIDE_WINOGRAD_MIN_CHANNELS rows and reduction and WIDE_WINOGRAD_MIN_PRODUCT in all,
+#: and for the weight gradient from 3 columns (instead of the unroll or the direct planes)
+#: with WIDE_WINOGRAD_MIN_CHANNELS and WIDE_WINOGRAD_MIN_PRODUCT_WEIGHT. Measured on an
+#: Intel Xeon (Sapphire Rapids) core, 1 and 2 threads, against what 'auto' ran before:
+#: forward and input gradient with 4-5 taps 0.98-1.3x (Kim's 50 -> 100 layers 1.0-1.36x,
+#: 48 x 48 0.85-0.93x: left out), with 3 taps 0.85-1.2x and 7 taps 0.8x (2.25x and 1.75x
+#: fewer multiply-adds: left to the direct rows), 3x3 and 5x5 conv2d 0.6-0.9x; weight
+#: gradient 1.05-1.6x from 32 x 32 over 3 taps (2 taps: 0.9-1.0x).
+WIDE_WINOGRAD_KW = (4, 5)
+WIDE_WINOGRAD_MIN_CHANNELS = 32
+WIDE_WINOGRAD_MIN_PRODUCT = 4096
+WIDE_WINOGRAD_MIN_PRODUCT_WEIGHT = 1024
 
 
 def _as_2d(a, nd):
@@ -215,7 +233,13 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       they save. Its transforms round (results within about 1e-15 of the
       direct sums' scale, not exact on integer data). float32 never takes it: tried there,
       its error came out 2-3x the unroll's and it ran 0.7-1.4x as fast as the float32
-      packed tiles. ``choose_algorithm`` names it for the forward.
+      packed tiles. With AVX-512 (``WIDE_VECTORS``), where the direct rows run dense
+      float64 conv1d near the dgemm rate, 'auto' takes it for the forward and the input
+      gradient only with kernels of one row and 4 or 5 columns (2.5x fewer multiply-adds),
+      and for the weight gradient from 3 columns, from 32 rows and reduction
+      (``WIDE_WINOGRAD_KW`` says more; measured on an Intel Xeon, Sapphire Rapids: the
+      weight gradient 1.05-1.6x, forward and input gradient with 4-5 taps 1.0-1.36x).
+      ``choose_algorithm`` names it for the forward.
     * ``'fft'`` costs ``O(L log L)`` per channel for the transforms plus one complex product per
       channel pair and frequency, independent of the kernel length; with stride 1 it wins from
       64 taps when channels mix (``C_in/groups * C_out/groups >= 16``) and from 256 taps
@@ -249,7 +273,7 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     ('direct', 'direct')
     >>> choose_algorithm(64, 256, (3, 3)), choose_algorithm(8, 32, (3, 3), stride=2)
     ('gemm', 'gemm')
-    >>> choose_algorithm(64, 256, (3, 3), dtype='float64')
+    >>> choose_algorithm(256, 256, 5, dtype='float64')
     'winograd'
     """
     in_channels = _checks.check_int(in_channels, "in_channels", 1)
@@ -269,13 +293,28 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
         length = _checks.check_int(length, "length", 0)
     cg, og = in_channels // groups, out_channels // groups
     algorithm = _choose(cg, og, kernel_size, stride, length, dtype)
-    reduction = cg * math.prod(kernel_size[:-1])
-    if (algorithm == "gemm" and dtype == np.float64 and groups == 1 and stride[-1] == 1
-            and _winograd.MIN_KW <= kernel_size[-1] <= _winograd.MAX_KW
-            and min(og, reduction) >= WINOGRAD_MIN_CHANNELS
-            and og * reduction >= WINOGRAD_MIN_PRODUCT):
+    kh, kw = (1,) * (2 - nd) + kernel_size
+    if (dtype == np.float64 and groups == 1 and stride[-1] == 1
+            and _winograd.MIN_KW <= kw <= _winograd.MAX_KW
+            and _winograd_rule(og, cg * kh, kh, kw, algorithm)):
         return "winograd"
     return algorithm
+
+
+def _winograd_rule(rows, reduction, kh, kw, base, weight=False):
+    """'auto''s rule for Winograd on a float64 pass it can run: ``rows`` over ``reduction``
+    in its products, the kernel's ``kh`` rows and ``kw`` columns, ``base`` the algorithm
+    'auto' picks otherwise for the layer's forward (the backward's 'fft' is the forward's);
+    ``weight``: the weight gradient's rule (see WINOGRAD_MIN_CHANNELS, WIDE_WINOGRAD_KW)."""
+    least, product = min(rows, reduction), rows * reduction
+    if not WIDE_VECTORS:
+        return (base == "gemm" and (not weight or kw >= 3) and least >= WINOGRAD_MIN_CHANNELS
+                and product >= WINOGRAD_MIN_PRODUCT)
+    if base == "fft" or least < WIDE_WINOGRAD_MIN_CHANNELS:
+        return False
+    if weight:
+        return kw >= 3 and product >= WIDE_WINOGRAD_MIN_PRODUCT_WEIGHT
+    return kh == 1 and kw in WIDE_WINOGRAD_KW and product >= WIDE_WINOGRAD_MIN_PRODUCT
 
 
 def _choose(cg, og, kernel_size, stride, length, dtype, packed=True, backward=False):
@@ -658,8 +697,8 @@ def _work_threads(args):
 def _winograd_takes(args, requested, grad_input=False, weight=False):
     """Whether the Winograd path computes this pass (the forward; ``grad_input``; the
     weight gradient, ``weight``): asked for by name where it runs (elsewhere 'winograd' is
-    'gemm'), or by 'auto' on the float64 layers whose products 'gemm' would run, with
-    WINOGRAD_MIN_CHANNELS rows and reduction and WINOGRAD_MIN_PRODUCT in all."""
+    'gemm'), or by 'auto' on the float64 layers where :func:`_winograd_rule` takes it over
+    the algorithm 'auto' picks for the layer's forward."""
     if requested not in ("auto", "winograd") or args.x.dtype != np.float64:
         return False
     x, w, y_shape = _shapes(args)
@@ -671,9 +710,7 @@ def _winograd_takes(args, requested, grad_input=False, weight=False):
         return True
     c_out, c_in, kh, kw = w.shape
     rows, reduction = (c_in, c_out * kh) if grad_input else (c_out, c_in * kh)
-    return (min(rows, reduction) >= WINOGRAD_MIN_CHANNELS
-            and rows * reduction >= WINOGRAD_MIN_PRODUCT and (not weight or kw >= 3)
-            and _resolve(args, "auto") == "gemm")
+    return _winograd_rule(rows, reduction, kh, kw, _resolve(args, "auto"), weight)
 
 
 def _forward(args, algorithm):

@@ -44,6 +44,21 @@ def packed_rules(monkeypatch):
     monkeypatch.setattr(functional, "VECTOR_WEIGHT", False)
 
 
+@pytest.fixture
+def forward_paths(monkeypatch):
+    """The path of each forward run by the direct-or-unroll kernel, in call order: 'gemm' or
+    'direct' (the kernel's use_gemm flag). Bits cannot tell: where BLAS sums a product in
+    the direct loops' order (OpenBLAS's AVX-512 sgemm does) the two agree exactly."""
+    paths = []
+    real = _conv.forward
+
+    def run(*args):
+        paths.append("gemm" if args[-2] else "direct")
+        return real(*args)
+    monkeypatch.setattr(_conv, "forward", run)
+    return paths
+
+
 def _case(rng, nd, n, c, o, groups, k, length, dtype):
     x = rng.standard_normal((n, c) + (length,) * nd).astype(dtype)
     w = rng.standard_normal((o, c // groups) + (k,) * nd).astype(dtype)
@@ -425,7 +440,7 @@ def test_choose_algorithm_rules(wide_rules):
     assert choose_algorithm(64, 128, (3, 3), dtype="float64") == "direct"
 
 
-def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules):
+def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules, forward_paths):
     """Without AVX-512 the unroll takes over from fewer outputs per group: conv1d from 33
     (float32) or 25 (float64), conv2d over planes from 65 or 33; strided layers from 8 over
     any reduction; the other rules stay."""
@@ -450,9 +465,10 @@ def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules):
     w = rng.standard_normal((32, 64, 5))           # 32 outputs: the unroll in float64 only
     for dtype, want in ((np.float64, "gemm"), (np.float32, "direct")):
         xd, wd = x.astype(dtype), w.astype(dtype)
-        by = {a: conv1d(xd, wd, algorithm=a) for a in ("direct", "gemm")}
-        assert not np.array_equal(by["direct"], by["gemm"])     # the bits show which ran
-        assert np.array_equal(conv1d(xd, wd), by[want])
+        del forward_paths[:]
+        y = conv1d(xd, wd)
+        assert forward_paths == [want]                  # the kernel's flag shows which ran
+        assert np.array_equal(y, conv1d(xd, wd, algorithm=want))
 
 
 def test_wide_vectors_is_the_kernels_answer():
@@ -490,9 +506,9 @@ def test_choose_algorithm_rejects_other_dtypes(bad):
     (np.float32, 8, 32, (32, 32), "direct", "gemm"),
     (np.float32, 16, 128, (16, 20), "direct", "gemm"),
     (np.float64, 16, 16, (16, 16), "direct", "direct"),   # 256
-    (np.float64, 16, 32, (16, 16), "direct", "gemm"),
-    (np.float64, 16, 32, (16, 32), "direct", "direct"),   # 512
-    (np.float64, 16, 64, (16, 32), "direct", "gemm"),
+    (np.float64, 16, 32, (16, 16), "direct", "winograd"),   # 32 x 48: Winograd's weight
+    (np.float64, 16, 32, (16, 32), "direct", "winograd"),   # 512
+    (np.float64, 16, 64, (16, 32), "direct", "winograd"),
     (np.float64, 4, 8, (15, 17), "direct", "gemm"),       # 255
     (np.float64, 4, 8, (16, 16), "direct", "direct"),     # 256
     (np.float32, 1, 32, (20, 50), "direct", "direct"),
@@ -518,15 +534,16 @@ def test_auto_backward_of_few_channel_conv2d(wide_rules, dtype, c_in, c_out, hw,
     with a direct input gradient of 1-7 channels, on planes below 512 pixels in float32
     (below 1,024 with more than 32 outputs) and below 256 in float64, and otherwise unless
     float32 planes have 1,024+ pixels and up to 16 outputs, or float64 planes 512+ pixels
-    and up to 32 outputs or 256+ and up to 16. 16 samples: enough for the one pass. The
-    bits show which path ran."""
+    and up to 32 outputs or 256+ and up to 16; in float64 from 32 outputs over 16+ channels
+    (32 x 48 in the products) by Winograd. 16 samples: enough for the one pass. The bits
+    show which path ran."""
     rng = np.random.default_rng([c_in, c_out])
     x = rng.standard_normal((16, c_in) + hw).astype(dtype)
     w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
     g = rng.standard_normal((16, c_out) + hw).astype(dtype)
     assert choose_algorithm(c_in, c_out, (3, 3)) == "direct"
     auto = conv2d_backward(g, x, w, 1, 1, algorithm="auto")
-    by = {a: conv2d_backward(g, x, w, 1, 1, algorithm=a) for a in ("direct", "gemm")}
+    by = {a: conv2d_backward(g, x, w, 1, 1, algorithm=a) for a in ("direct", "gemm", "winograd")}
     ref = conv_backward(g, x, w, 1, 1)
     for name, want, size in (("grad_input", input_alg, 9 * c_out),
                              ("grad_weight", weight_alg, 16 * hw[0] * hw[1])):
@@ -1946,11 +1963,11 @@ def test_winograd_writes_every_output(nan_buffers, winograd_calls):
     (np.float64, 96, 96, 1, 1, 1, set()),                         # pointwise
     (np.float64, 96, 96, 9, 1, 1, set()),                         # past 7 taps
 ])
-def test_auto_takes_winograd_for_wide_float64_layers(winograd_calls, dtype, c_in, c_out, k,
-                                                     groups, stride, taken):
-    """'auto' runs a pass by Winograd for float64 layers whose products have 64+ rows over a
-    64+ reduction, 8,192+ in all, ungrouped, unit stride, 2-7 taps (the weight gradient
-    3-7); choose_algorithm names it where the forward takes it."""
+def test_auto_takes_winograd_for_wide_float64_layers(packed_rules, winograd_calls, dtype, c_in,
+                                                     c_out, k, groups, stride, taken):
+    """Without AVX-512 'auto' runs a pass by Winograd for float64 layers whose products have
+    64+ rows over a 64+ reduction, 8,192+ in all, ungrouped, unit stride, 2-7 taps (the
+    weight gradient 3-7); choose_algorithm names it where the forward takes it."""
     rng = np.random.default_rng(k)
     x = rng.standard_normal((2, c_in, 60)).astype(dtype)
     w = rng.standard_normal((c_out, c_in // groups, k)).astype(dtype)
@@ -1958,6 +1975,44 @@ def test_auto_takes_winograd_for_wide_float64_layers(winograd_calls, dtype, c_in
     conv1d_backward(np.ones_like(y), x, w, stride=stride, groups=groups)
     assert set(winograd_calls) == taken
     named = choose_algorithm(c_in, c_out, k, groups, stride, y.shape[-1], dtype)
+    assert (named == "winograd") == ("forward" in taken)
+
+
+ALL = {"forward", "grad_input", "grad_weight"}
+
+
+@pytest.mark.parametrize("dtype,c_in,c_out,k,groups,stride,taken", [
+    (np.float64, 50, 100, 5, 1, 1, ALL),                        # Kim's k5 layer
+    (np.float64, 300, 100, 4, 1, 1, ALL),
+    (np.float64, 64, 64, (1, 5), 1, 1, ALL),                    # one kernel row
+    (np.float64, 50, 100, 3, 1, 1, {"grad_weight"}),            # 3 taps: the weight only
+    (np.float64, 32, 32, 3, 1, 1, {"grad_weight"}),
+    (np.float64, 48, 48, 5, 1, 1, {"grad_weight"}),             # 48 x 48: too small a product
+    (np.float64, 32, 32, (3, 3), 1, 1, {"grad_weight"}),        # 3x3: the weight only
+    (np.float64, 128, 128, 7, 1, 1, {"grad_weight"}),           # 7 taps: the weight only
+    (np.float64, 96, 96, 2, 1, 1, set()),                       # 2 taps: none
+    (np.float64, 24, 96, 5, 1, 1, set()),                       # 24 channels: too few
+    (np.float32, 50, 100, 5, 1, 1, set()),                      # float64 only
+    (np.float64, 256, 256, 5, 2, 1, set()),                     # grouped
+    (np.float64, 96, 96, 5, 1, 2, set()),                       # strided
+    (np.float64, 64, 64, 129, 1, 1, set()),                     # past 7 taps (the FFT's)
+])
+def test_auto_takes_winograd_on_wide_vectors(wide_rules, winograd_calls, dtype, c_in, c_out, k,
+                                             groups, stride, taken):
+    """With AVX-512 'auto' runs the forward and the input gradient by Winograd for float64
+    kernels of one row and 4-5 columns, the weight gradient from 3 columns, where the
+    products have 32+ rows over a 32+ reduction (4,096+ in all; the weight 1,024+);
+    choose_algorithm names it where the forward takes it."""
+    rng = np.random.default_rng(c_in)
+    nd = 1 if isinstance(k, int) else 2
+    fwd, bwd = FUNCS[nd]
+    x = rng.standard_normal((2, c_in) + (4,) * (nd - 1) + (160,)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups) + ((k,) if nd == 1 else k)).astype(dtype)
+    y = fwd(x, w, stride=stride, groups=groups)
+    bwd(np.ones_like(y), x, w, stride=stride, groups=groups)
+    assert set(winograd_calls) == taken
+    named = choose_algorithm(c_in, c_out, k, groups, stride,
+                             y.shape[-1] if nd == 1 else None, dtype)
     assert (named == "winograd") == ("forward" in taken)
 
 

@@ -41,8 +41,11 @@ def test_python_m_reports_version_openmp_threads_vectors_and_blas(tmp_path):
     assert ("gemm path with unit strides: packed" in out) == pyconv1d.functional.PACKED_GEMM
     assert ("weight gradient of few pairs (input channel, tap): over vectors" in out) == \
         pyconv1d.functional.VECTOR_WEIGHT
-    assert (f"float64 layers of {pyconv1d.functional.WINOGRAD_MIN_CHANNELS}+ channels, 2-7 "
-            "kernel columns, unit column stride: Winograd's minimal filtering") in out
+    f = pyconv1d.functional
+    least = f.WIDE_WINOGRAD_MIN_CHANNELS if f.WIDE_VECTORS else f.WINOGRAD_MIN_CHANNELS
+    assert f"float64 layers of {least}+ channels, " in out
+    assert ("the forward and input gradient of 1 x 4-5 kernels" in out) == f.WIDE_VECTORS
+    assert "unit column stride: Winograd's minimal filtering (8 products" in out
     assert "BLAS:" in out
 
 
