@@ -553,10 +553,18 @@ def _backward_algorithms(args, requested, resolved):
     * the input gradient over fewer than PLANE_BLOCK input channels per group (whose direct
       pass runs four rows at a time on 3x3 kernels, not eight planes) on planes below
       DIRECT_WEIGHT_MIN_PIXELS from 16 outputs per group over 1-2 input channels or from 32
-      over 3-7 (1.1-2x faster there), and on larger planes from 64 outputs over 3-7 input
-      channels in float32 or from 32 over 2-7 in float64 (1.0-1.45x); on CPUs without
-      AVX-512 (where the direct forward of such layers runs up to 64 outputs in float32 and
-      32 in float64) only from 64 outputs over 4-7 channels: measured with AVX2 (AMD EPYC Zen
+      over 3-7 (1.1-2x faster there), and on larger planes, with AVX-512, only in float32
+      from 64 outputs over 4-7 channels on planes below 4 * DIRECT_WEIGHT_MIN_PIXELS:
+      measured on an Intel Xeon (Sapphire Rapids; 16-32 samples, 3x3 kernels, 1 and 2
+      threads), the whole backward ran 1.0-1.45x as fast with the direct input gradient in
+      float64 over 1-7 channels and 32-128 outputs on planes of 20x30 to 64x64, and in
+      float32 over 3 channels, 1.2-1.3x with 64-128 outputs, while over 4 channels and 64
+      outputs the unroll ran 1.27-1.39x as fast on 20x30 planes, 0.94-1.05x on 32x32 and
+      32x40 (an AMD EPYC core with AVX-512 and older direct kernels had measured the unroll
+      1.0-1.45x as fast from 32 outputs over 2-7 channels in float64 and from 64 over 3-7 in
+      float32, the rule until then); on CPUs without AVX-512 (where the direct forward of
+      such layers runs up to 64 outputs in float32 and 32 in float64) only from 64 outputs
+      over 4-7 channels: measured with AVX2 (AMD EPYC Zen
       3, 32 samples, planes of 32x40, 64x64 and 40x101, 1 and 2 threads), the direct
       one-pass backward ran 0.99-1.27x as fast as the unrolled one over 3 channels and 64
       outputs in float32, and 1.04-1.5x as fast as the unrolled input gradient beside the
@@ -619,7 +627,8 @@ def _backward_algorithms(args, requested, resolved):
     elif not WIDE_VECTORS:
         unroll_input = cg >= NARROW_UNROLL_INPUT_MIN_CG and og >= 64
     else:
-        unroll_input = (cg >= 2 and og >= 32) if f64 else (cg >= 3 and og >= 64)
+        unroll_input = (not f64 and cg >= 4 and og >= 64
+                        and pixels < 4 * DIRECT_WEIGHT_MIN_PIXELS)
     if one_pass and not unroll_input:              # with the input gradient
         if f64:
             direct_weight = pixels >= DIRECT_WEIGHT_MIN_PIXELS // 2

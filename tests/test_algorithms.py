@@ -514,23 +514,24 @@ def test_choose_algorithm_rejects_other_dtypes(bad):
     (np.float32, 1, 32, (20, 50), "direct", "direct"),
     (np.float32, 4, 64, (20, 30), "gemm", "gemm"),        # 600 pixels, 64 outputs
     (np.float32, 4, 64, (32, 32), "gemm", "gemm"),        # 1,024 pixels
-    (np.float32, 3, 64, (32, 40), "gemm", "gemm"),
+    (np.float32, 3, 64, (32, 40), "direct", "direct"),    # 3 channels
+    (np.float32, 4, 64, (40, 52), "direct", "direct"),    # 2,080 pixels
     (np.float32, 4, 32, (32, 40), "direct", "direct"),
-    (np.float64, 4, 32, (32, 40), "gemm", "direct"),
-    (np.float64, 4, 64, (32, 40), "gemm", "gemm"),
+    (np.float64, 4, 32, (32, 40), "direct", "direct"),
+    (np.float64, 4, 64, (32, 40), "direct", "direct"),
     (np.float32, 16, 16, (32, 40), "direct", "direct"),
     (np.float64, 17, 8, (32, 40), "direct", "direct"),
     (np.float32, 1, 16, (13, 17), "gemm", "gemm"),        # 221 pixels
     (np.float32, 2, 32, (20, 30), "direct", "direct"),
-    (np.float64, 2, 32, (32, 40), "gemm", "direct"),
+    (np.float64, 2, 32, (32, 40), "direct", "direct"),
     (np.float64, 1, 64, (32, 40), "direct", "direct"),
     (np.float32, 3, 32, (13, 17), "gemm", "gemm")])
 def test_auto_backward_of_few_channel_conv2d(wide_rules, dtype, c_in, c_out, hw, input_alg,
                                              weight_alg):
     """'auto' runs these conv2d directly, except the passes where the unroll is faster: the
     input gradient over 1-7 input channels of planes below 512 pixels from 16 outputs (1-2
-    channels) or 32 (3-7), and on larger planes from 64 outputs over 3-7 channels in float32
-    or 32 over 2-7 in float64; the weight gradient of 8+ outputs, where it runs in one pass
+    channels) or 32 (3-7), and on larger planes only in float32 from 64 outputs over 4-7
+    channels below 2,048 pixels; the weight gradient of 8+ outputs, where it runs in one pass
     with a direct input gradient of 1-7 channels, on planes below 512 pixels in float32
     (below 1,024 with more than 32 outputs) and below 256 in float64, and otherwise unless
     float32 planes have 1,024+ pixels and up to 16 outputs, or float64 planes 512+ pixels
@@ -555,9 +556,9 @@ def test_auto_backward_of_few_channel_conv2d(wide_rules, dtype, c_in, c_out, hw,
 
 
 @pytest.mark.parametrize("dtype, c_in, c_out, hw, input_alg, weight_alg", [
-    (np.float32, 3, 64, (32, 40), "direct", "direct"),    # the AVX-512 rule unrolls both
+    (np.float32, 3, 64, (32, 40), "direct", "direct"),
     (np.float32, 4, 64, (32, 40), "gemm", "gemm"),
-    (np.float64, 2, 32, (32, 40), "direct", "direct"),    # the AVX-512 rule unrolls the input
+    (np.float64, 2, 32, (32, 40), "direct", "direct"),
     (np.float64, 4, 32, (32, 40), "direct", "direct"),
     (np.float32, 3, 32, (13, 17), "gemm", "gemm")])       # below 512 pixels: as with AVX-512
 @pytest.mark.parametrize("packed", [False, True])
