@@ -104,6 +104,16 @@ PACKED_MIN_OG = 16
 #: backward takes 'gemm' from NARROW_STRIDED_BWD_MIN_OG.
 NARROW_STRIDED_MIN_OG = 8
 NARROW_STRIDED_BWD_MIN_OG = 12
+#: With AVX-512 the forward of strided layers whose strides are all at most this runs by
+#: the direct path (over phases) up to the unit-stride limits of outputs per group
+#: (ROW_DIRECT_MAX_OG, PLANE_DIRECT_MAX_OG): measured on an Intel Xeon (Sapphire Rapids; 1
+#: and 2 threads, float32 and float64, 1-256 input channels, 16-256 outputs, strides 2-8,
+#: 3-400 taps, conv1d rows of 7-8,000 outputs, conv2d 3x3 and 5x5), 1.06-2.7x the unroll's
+#: speed (k=80 stride 4 on one channel, the wav2vec-style front-end: 1.36-1.43x), while
+#: with longer strides over long kernels (100-400 taps, strides 16-160) the unroll ran
+#: 0.9-9x as fast (k=251 stride 10: even). Their backward keeps the unroll from 8 outputs (16 for conv2d): the
+#: direct gradients ran 1.2-10x slower there.
+WIDE_STRIDED_DIRECT_MAX_STRIDE = 8
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
 PLANE_DIRECT_MAX_OG = 128
@@ -170,7 +180,10 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
       when the reduction ``C_in/groups * prod(kernel_size)`` is shorter than 16 (few-channel
       layers) or each group has few output channels (depthwise and small groups, where the
       matrix product degenerates into vector updates): fewer than 8 for conv1d, 16 for
-      strided conv2d (on CPUs without AVX-512, strided layers take 'gemm' from 8 outputs
+      strided conv2d (with AVX-512 only with strides of 9 or more; up to 8 the forward runs
+      over the strides' phases up to the unit-stride limits below,
+      ``WIDE_STRIDED_DIRECT_MAX_STRIDE``, its backward unrolled from 8 or 16 outputs; on
+      CPUs without AVX-512, strided layers take 'gemm' from 8 outputs
       over any reduction, ``NARROW_STRIDED_MIN_OG``, where the direct path's strided loops
       ran tap by tap 1.1-7x slower than the unroll or the packed tiles; their backward, over
       phases since, from 12); for conv2d with unit strides and kernels of 2 or more rows, up to 128
@@ -267,11 +280,11 @@ def choose_algorithm(in_channels, out_channels, kernel_size, groups=1, stride=1,
     >>> from pyconv1d.functional import choose_algorithm
     >>> choose_algorithm(32, 8, 3), choose_algorithm(256, 256, 1)
     ('direct', 'gemm')
-    >>> choose_algorithm(64, 64, 127), choose_algorithm(64, 64, 127, stride=2)
+    >>> choose_algorithm(64, 64, 127), choose_algorithm(1, 64, 400, stride=160)
     ('fft', 'gemm')
     >>> choose_algorithm(1, 8, 3), choose_algorithm(1, 8, (3, 3))
     ('direct', 'direct')
-    >>> choose_algorithm(64, 256, (3, 3)), choose_algorithm(8, 32, (3, 3), stride=2)
+    >>> choose_algorithm(64, 256, (3, 3)), choose_algorithm(8, 32, (3, 3), stride=16)
     ('gemm', 'gemm')
     >>> choose_algorithm(256, 256, 5, dtype='float64')
     'winograd'
@@ -350,6 +363,8 @@ def _choose(cg, og, kernel_size, stride, length, dtype, packed=True, backward=Fa
     elif not unit and not WIDE_VECTORS:
         min_og = NARROW_STRIDED_BWD_MIN_OG if backward else NARROW_STRIDED_MIN_OG
         deep = True
+    elif not unit and not backward and max(stride) <= WIDE_STRIDED_DIRECT_MAX_STRIDE:
+        min_og = 1 + (PLANE_DIRECT_MAX_OG if two_d else ROW_DIRECT_MAX_OG)
     else:
         min_og = 16 if two_d else 8
     return "gemm" if og >= min_og and deep else "direct"

@@ -45,17 +45,23 @@ def packed_rules(monkeypatch):
 
 
 @pytest.fixture
-def forward_paths(monkeypatch):
-    """The path of each forward run by the direct-or-unroll kernel, in call order: 'gemm' or
-    'direct' (the kernel's use_gemm flag). Bits cannot tell: where BLAS sums a product in
-    the direct loops' order (OpenBLAS's AVX-512 sgemm does) the two agree exactly."""
+def kernel_paths(monkeypatch):
+    """(kernel, path) of each pass run by the direct-or-unroll kernels, in call order: kernel
+    'forward', 'grad_input' or 'grad_weight', path 'gemm' or 'direct' (their use_gemm
+    flag). Bits cannot always tell: where BLAS sums a product in the direct loops' order
+    (OpenBLAS's AVX-512 sgemm does) the two agree exactly."""
     paths = []
-    real = _conv.forward
 
-    def run(*args):
-        paths.append("gemm" if args[-2] else "direct")
-        return real(*args)
-    monkeypatch.setattr(_conv, "forward", run)
+    def spy(name, flag_at):
+        real = getattr(_conv, name)
+
+        def run(*args):
+            paths.append((name, "gemm" if args[flag_at] else "direct"))
+            return real(*args)
+        monkeypatch.setattr(_conv, name, run)
+    spy("forward", -2)
+    spy("grad_input", -3)
+    spy("grad_weight", -4)
     return paths
 
 
@@ -411,18 +417,25 @@ def test_choose_algorithm_rules(wide_rules):
     assert choose_algorithm(64, 512, 3) == "direct"
     assert choose_algorithm(64, 513, 3) == "gemm"
     assert choose_algorithm(300, 100, 1) == "gemm"                     # pointwise
-    assert choose_algorithm(300, 100, 3, stride=2) == "gemm"
+    assert choose_algorithm(300, 100, 3, stride=2) == "direct"         # strides up to 8
+    assert choose_algorithm(300, 100, 3, stride=(8,)) == "direct"
+    assert choose_algorithm(300, 513, 3, stride=2) == "gemm"
+    assert choose_algorithm(300, 100, 3, stride=9) == "gemm"
+    assert choose_algorithm(64, 128, (3, 3), stride=(1, 8)) == "direct"
+    assert choose_algorithm(64, 129, (3, 3), stride=2) == "gemm"
+    assert choose_algorithm(64, 16, (3, 3), stride=(9, 1)) == "gemm"
     assert choose_algorithm(300, 100, 3, length=4096) == "direct"
     assert choose_algorithm(300, 100, 3, length=4097) == "gemm"        # long rows
     assert choose_algorithm(256, 256, 31, groups=256) == "direct"       # depthwise
     assert choose_algorithm(1, 4, 3) == "direct"                       # short reduction
     assert choose_algorithm(1, 64, 400, stride=160) == "gemm"          # raw-waveform front end
     assert choose_algorithm(64, 64, 127) == "fft"
-    assert choose_algorithm(64, 64, 127, stride=2) == "gemm"
+    assert choose_algorithm(64, 64, 127, stride=2) == "direct"
+    assert choose_algorithm(64, 64, 127, stride=16) == "gemm"
     assert choose_algorithm(256, 256, 127, groups=256) == "direct"
     assert choose_algorithm(256, 256, 301, groups=256) == "fft"
     assert choose_algorithm(16, 16, (9, 9)) == "fft"
-    assert choose_algorithm(16, 16, (3, 3), stride=(1, 2)) == "gemm"
+    assert choose_algorithm(16, 16, (3, 3), stride=(1, 2)) == "direct"
     assert choose_algorithm(1, 32, 3) == "direct"                      # few channels
     assert choose_algorithm(1, 32, (3, 3)) == "direct"
     assert choose_algorithm(8, 8, (3, 3)) == "direct"
@@ -431,8 +444,9 @@ def test_choose_algorithm_rules(wide_rules):
     assert choose_algorithm(64, 129, (3, 3)) == "gemm"
     assert choose_algorithm(128, 256, (3, 3)) == "gemm"
     assert choose_algorithm(256, 256, (3, 3), groups=2) == "direct"
-    assert choose_algorithm(8, 32, (3, 3), stride=2) == "gemm"         # strided 2-D: 16
-    assert choose_algorithm(8, 8, (3, 3), stride=(2, 1)) == "direct"
+    assert choose_algorithm(8, 32, (3, 3), stride=2) == "direct"       # strided 2-D: 128
+    assert choose_algorithm(8, 32, (3, 3), stride=16) == "gemm"        # past 8: from 16
+    assert choose_algorithm(8, 15, (3, 3), stride=16) == "direct"
     assert choose_algorithm(64, 64, (1, 3)) == "gemm"                  # one kernel row
     assert choose_algorithm(16, 16, (3, 3), groups=16) == "direct"
     # the data type moves the limits only where the vectors are narrower
@@ -440,7 +454,29 @@ def test_choose_algorithm_rules(wide_rules):
     assert choose_algorithm(64, 128, (3, 3), dtype="float64") == "direct"
 
 
-def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules, forward_paths):
+@pytest.mark.parametrize("nd,stride,forward", [(1, 2, "direct"), (1, 8, "direct"),
+                                               (1, 9, "gemm"), (2, (2, 1), "direct"),
+                                               (2, (1, 9), "gemm")])
+def test_auto_strided_forward_direct_backward_unrolled(wide_rules, kernel_paths, nd, stride,
+                                                       forward):
+    """With AVX-512 'auto' runs the forward of strided layers with strides up to 8 by the
+    direct path (over phases) and their backward by the unroll; longer strides unroll all
+    three passes. Each path's result matches the reference."""
+    fwd, bwd = FUNCS[nd]
+    rng = np.random.default_rng(nd)
+    x, w = _case(rng, nd, 2, 6, 16, 1, 3, 40, np.float64)
+    y = fwd(x, w, stride=stride)
+    g = rng.standard_normal(y.shape)
+    grads = bwd(g, x, w, stride=stride)
+    assert kernel_paths == [("forward", forward), ("grad_input", "gemm"),
+                            ("grad_weight", "gemm")]
+    assert_close(y, conv_forward(x, w, None, stride, 0), np.float64, 18, "forward")
+    for got, ref, name in zip(grads, conv_backward(g, x, w, stride, 0),
+                              ("grad_input", "grad_weight", "grad_bias")):
+        assert_close(got, ref, np.float64, 400, name)
+
+
+def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules, kernel_paths):
     """Without AVX-512 the unroll takes over from fewer outputs per group: conv1d from 33
     (float32) or 25 (float64), conv2d over planes from 65 or 33; strided layers from 8 over
     any reduction; the other rules stay."""
@@ -465,9 +501,9 @@ def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules, forward_paths)
     w = rng.standard_normal((32, 64, 5))           # 32 outputs: the unroll in float64 only
     for dtype, want in ((np.float64, "gemm"), (np.float32, "direct")):
         xd, wd = x.astype(dtype), w.astype(dtype)
-        del forward_paths[:]
+        del kernel_paths[:]
         y = conv1d(xd, wd)
-        assert forward_paths == [want]                  # the kernel's flag shows which ran
+        assert kernel_paths == [("forward", want)]      # the kernel's flag shows which ran
         assert np.array_equal(y, conv1d(xd, wd, algorithm=want))
 
 
@@ -993,8 +1029,9 @@ def test_per_thread_scratch_past_memory_names_num_threads():
     if need * 8 <= functional._checks.memory_limit():
         pytest.skip("this machine holds 4096 threads' scratch")
     with pytest.raises(ValueError, match=r"num_threads=4096: use fewer threads"):
-        conv1d(x, w, stride=2, padding=1, num_threads=4096)
-    assert conv1d(x, w, stride=2, padding=1, num_threads=3).shape == (1, 32, 9999)
+        conv1d(x, w, stride=2, padding=1, num_threads=4096, algorithm="gemm")
+    assert conv1d(x, w, stride=2, padding=1, num_threads=3, algorithm="gemm").shape == \
+        (1, 32, 9999)
 
 
 def test_fft_scratch_counts_the_weight_spectra():
