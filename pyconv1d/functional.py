@@ -111,8 +111,8 @@ NARROW_STRIDED_BWD_MIN_OG = 12
 #: 3-400 taps, conv1d rows of 7-8,000 outputs, conv2d 3x3 and 5x5), 1.06-2.7x the unroll's
 #: speed (k=80 stride 4 on one channel, the wav2vec-style front-end: 1.36-1.43x), while
 #: with longer strides over long kernels (100-400 taps, strides 16-160) the unroll ran
-#: 0.9-9x as fast (k=251 stride 10: even). Their backward keeps the unroll from 8 outputs (16 for conv2d): the
-#: direct gradients ran 1.2-10x slower there.
+#: 0.9-9x as fast (k=251 stride 10: even). Their backward keeps the unroll from 8 outputs
+#: (16 for conv2d): the direct gradients ran 1.2-10x slower there.
 WIDE_STRIDED_DIRECT_MAX_STRIDE = 8
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
