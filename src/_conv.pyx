@@ -1942,6 +1942,104 @@ cdef void _dw_job(const floating* x, const floating* w, const floating* bias, fl
         pyc_dw_conv_d(buf, Wn, KHW, off, wb, bb, g.sh, g.sw, g.H_out, g.W_out, y, g.P, nc)
 
 
+cdef enum:
+    # output columns per job of forward_windows (the shape's split alone: bits independent
+    # of the thread count)
+    WINDOW_COLUMNS = 256
+
+
+def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in place
+                    const floating[:, :, ::1] w,    # IN  (C_out, C_in, K)
+                    const floating[::1] bias,       # IN  (C_out,): zeros for none
+                    floating[:, :, ::1] y,          # OUT (N, C_out, L_out), overwritten
+                    Py_ssize_t stride, int num_threads):
+    """The unpadded, undilated, ungrouped strided conv1d without an unroll: output t of
+    sample n reads the window x[n, c, t*s : t*s + K] of each channel, so the taps j*s ..
+    j*s + K_j - 1 (K_j = min(s, K - j*s)) of every window form a matrix whose rows lie s
+    apart in x, a BLAS operand with leading dimension s >= K_j: y[n] = sum over channels c
+    and runs j of w[:, c, run j] @ (those rows)^T, in that order, then + bias. With one
+    input channel and rows a whole number of strides long, the samples' windows lie s apart
+    across the batch too (a window past its row's last output reads the next row, and is
+    dropped): the products run over WINDOW_COLUMNS windows of the whole batch at a time, into
+    a buffer the outputs are copied from; otherwise one job per sample and block of
+    WINDOW_COLUMNS outputs, straight into y."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
+    cdef Py_ssize_t O = w.shape[0], K = w.shape[2], T = y.shape[2]
+    cdef Py_ssize_t job, n, t0, nt, c, j, kj, o, t, u, k, nblk, runs, R = 0, U = 0, ld
+    cdef Py_ssize_t cols = WINDOW_COLUMNS
+    cdef bint flat
+    cdef const floating* xp
+    cdef const floating* wp
+    cdef const floating* bp
+    cdef floating* yp
+    cdef floating* buf = NULL
+    cdef floating* out
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if w.shape[1] != C or y.shape[0] != N or y.shape[1] != O or bias.shape[0] != O:
+        raise ValueError(f"shapes do not match: x {tuple(x.shape)[:3]}, w {tuple(w.shape)[:3]},"
+                         f" y {tuple(y.shape)[:3]}, bias {bias.shape[0]}")
+    if K < 1 or T != max(0, (L - K) // stride + 1):
+        raise ValueError(f"y must have {max(0, (L - K) // stride + 1)} outputs per row for "
+                         f"rows of {L} and {K} taps at stride {stride}, got {T}")
+    if N == 0 or O == 0 or T == 0:
+        return
+    runs = (K + stride - 1) // stride
+    flat = C == 1 and L % stride == 0
+    if flat:
+        R = L // stride                 # windows per row, T of them outputs
+        U = (N - 1) * R + T             # windows up to the last row's last output
+        # an even number of blocks of equal width, at most WINDOW_COLUMNS (the shape's split)
+        nblk = 2 * ((U + 2 * WINDOW_COLUMNS - 1) // (2 * WINDOW_COLUMNS)) if U >= 64 else 1
+        cols = (U + nblk - 1) // nblk
+        buf = <floating*>malloc(max(num_threads, 1) * O * WINDOW_COLUMNS * sizeof(floating))
+        if buf == NULL:
+            raise MemoryError()
+    else:
+        nblk = N * ((T + WINDOW_COLUMNS - 1) // WINDOW_COLUMNS)
+    xp = &x[0, 0, 0]
+    wp = &w[0, 0, 0]
+    bp = &bias[0]
+    yp = &y[0, 0, 0]
+    with nogil:
+        for job in prange(nblk, schedule='static', num_threads=num_threads):
+            if flat:
+                t0 = job * cols
+                nt = min(cols, U - t0)
+                out = buf + threadid() * O * WINDOW_COLUMNS
+                ld = nt
+                n = 0
+            else:
+                n = job // ((T + WINDOW_COLUMNS - 1) // WINDOW_COLUMNS)
+                t0 = job % ((T + WINDOW_COLUMNS - 1) // WINDOW_COLUMNS) * WINDOW_COLUMNS
+                nt = min(WINDOW_COLUMNS, T - t0)
+                out = yp + n * O * T + t0
+                ld = T
+            for c in range(C):
+                for j in range(runs):
+                    kj = min(stride, K - j * stride)
+                    gemm(False, True, O, nt, kj, <floating>1, wp + c * K + j * stride, C * K,
+                         xp + (n * C + c) * L + t0 * stride + j * stride, stride,
+                         <floating>(0 if c == 0 and j == 0 else 1), out, ld)
+            if flat:
+                # the block's windows row by row: row u // R, outputs u % R < T
+                u = t0
+                while u < t0 + nt:
+                    n = u // R
+                    t = u - n * R
+                    k = min(t0 + nt, (n + 1) * R) - u      # windows of this row in the block
+                    if t < T:
+                        for o in range(O):
+                            for j in range(min(k, T - t)):
+                                yp[(n * O + o) * T + t + j] = out[o * ld + u - t0 + j] + bp[o]
+                    u = u + k
+            else:
+                for o in range(O):
+                    for t in range(nt):
+                        out[o * ld + t] = out[o * ld + t] + bp[o]
+    free(buf)
+
+
 def forward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
                     Py_ssize_t itemsize, bint use_gemm):
     """Scratch elements one thread needs for forward(): the unrolled block and, when a block

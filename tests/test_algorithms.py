@@ -476,6 +476,71 @@ def test_auto_strided_forward_direct_backward_unrolled(wide_rules, kernel_paths,
         assert_close(got, ref, np.float64, 400, name)
 
 
+WINDOW_CASES = [            # (n, c_in, c_out, length, taps, stride)
+    (3, 1, 5, 640, 200, 64),        # one channel, rows of 10 strides: the batch at once
+    (2, 1, 4, 650, 128, 64),        # rows not a whole number of strides: row by row
+    (2, 2, 3, 700, 64, 70),         # two channels; taps fewer than the stride
+    (4, 1, 6, 16000, 400, 160),     # wav-k400-s160's geometry
+    (1, 3, 2, 300, 300, 64),        # one output per row
+    (5, 1, 2, 2560, 64, 64),        # taps == stride
+    (70, 1, 3, 128, 64, 64),        # 70 rows of 2 windows: 139 in all, blocks across rows
+    (0, 1, 3, 640, 64, 64),         # no samples
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", WINDOW_CASES, ids=str)
+def test_gemm_forward_reads_strided_windows_in_place(monkeypatch, dtype, case):
+    """The gemm forward of unpadded conv1d with strides of 64+ reads the unrolled rows in
+    place (forward_windows): against the scipy reference and the unroll, bitwise the same
+    on 1-3 threads."""
+    n, c, o, length, k, stride = case
+    calls = []
+    real = _conv.forward_windows
+    monkeypatch.setattr(_conv, "forward_windows", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(length)
+    x = rng.standard_normal((n, c, length)).astype(dtype)
+    w = rng.standard_normal((o, c, k)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    got = conv1d(x, w, b, stride=stride, algorithm="gemm", num_threads=2)
+    assert calls == [1]
+    assert_close(got, conv_forward(x, w, b, stride), dtype, c * k, "forward")
+    monkeypatch.setattr(functional, "WINDOWS_MIN_STRIDE", 10 ** 9)
+    assert_close(got, conv1d(x, w, b, stride=stride, algorithm="gemm"), dtype, c * k,
+                 "against the unroll")
+    monkeypatch.setattr(functional, "WINDOWS_MIN_STRIDE", 64)
+    for t in (1, 3):
+        assert np.array_equal(conv1d(x, w, b, stride=stride, algorithm="gemm", num_threads=t),
+                              got)
+
+
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(dilation=2), dict(groups=2),
+                                dict(stride=63)])
+def test_strided_windows_only_unpadded_undilated_ungrouped(monkeypatch, kw):
+    """Padding, dilation, groups or a stride under 64 keep the unroll."""
+    calls = []
+    real = _conv.forward_windows
+    monkeypatch.setattr(_conv, "forward_windows", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 1000))
+    w = rng.standard_normal((4, 2 // kw.get("groups", 1), 100))
+    args = dict(stride=64)
+    args.update(kw)
+    got = conv1d(x, w, algorithm="gemm", **args)
+    assert calls == []
+    assert_close(got, conv_forward(x, w, None, **args), np.float64, 200, "forward")
+
+
+def test_forward_windows_checks_its_arguments():
+    x, w, b = np.zeros((2, 1, 100)), np.zeros((3, 1, 10)), np.zeros(3)
+    with pytest.raises(ValueError, match="stride must be >= 1, got 0"):
+        _conv.forward_windows(x, w, b, np.zeros((2, 3, 10)), 0, 1)
+    with pytest.raises(ValueError, match="y must have 10 outputs per row .* got 9"):
+        _conv.forward_windows(x, w, b, np.zeros((2, 3, 9)), 10, 1)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        _conv.forward_windows(x, w, np.zeros(2), np.zeros((2, 3, 10)), 10, 1)
+
+
 def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules, kernel_paths):
     """Without AVX-512 the unroll takes over from fewer outputs per group: conv1d from 33
     (float32) or 25 (float64), conv2d over planes from 65 or 33; strided layers from 8 over
