@@ -124,6 +124,8 @@ WIDE_STRIDED_DIRECT_MAX_STRIDE = 8
 #: 0.97-1.13x at K=400 stride 80 on 2 threads; with stride 16 over 100 taps (seven runs of
 #: 16 taps: thin products) 0.66-0.99x.
 WINDOWS_MIN_STRIDE = 64
+#: Chunks of samples the window kernels' weight gradient sums apart (then in chunk order)
+REDUCE_CHUNKS = 16
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
 PLANE_DIRECT_MAX_OG = 128
@@ -782,16 +784,25 @@ def _forward(args, algorithm):
     return y[0] if args.unbatched else y
 
 
+def _windowed(args):
+    """Whether the gemm path reads this layer's windows in place (WINDOWS_MIN_STRIDE)."""
+    return (len(args.stride) == 1 and args.stride[0] >= WINDOWS_MIN_STRIDE
+            and args.groups == 1 and args.dilation == (1,)
+            and not any(lo or hi for lo, hi in args.pads))
+
+
+def _rows(a):
+    """A 4-D (N, C, 1, L) array of a conv1d as (N, C, L)."""
+    return a.reshape(a.shape[0], a.shape[1], a.shape[-1])
+
+
 def _windows(args, x, bias, y):
     """The gemm path's forward by _conv.forward_windows (the unrolled rows read in place),
-    if it applies (WINDOWS_MIN_STRIDE; ``x`` 4-D as _shapes gives it): True when it ran."""
-    if (len(args.stride) != 1 or args.stride[0] < WINDOWS_MIN_STRIDE or args.groups != 1
-            or args.dilation != (1,) or any(lo or hi for lo, hi in args.pads)):
+    if it applies (``x`` 4-D as _shapes gives it): True when it ran."""
+    if not _windowed(args):
         return False
     with _blas.single_threaded():
-        _conv.forward_windows(x.reshape(x.shape[0], x.shape[1], x.shape[3]),
-                              args.w.reshape(args.w.shape[0], args.w.shape[1], -1), bias,
-                              y, args.stride[0], args.num_threads)
+        _conv.forward_windows(_rows(x), args.w, bias, y, args.stride[0], args.num_threads)
     return True
 
 
@@ -992,6 +1003,25 @@ def _backward(grad_output, args, mask, algorithm):
                 grad_input = grad_input[0]
             want_input = want_weight = False
             bias_done = True
+    gemm_input, gemm_weight = want_input and gi_algorithm == "gemm", \
+        want_weight and gw_algorithm == "gemm"
+    if (gemm_input or gemm_weight) and _windowed(args):
+        # strides of 64+: the gradients read the windows in place, as the forward does
+        with _blas.single_threaded():
+            if gemm_input:
+                grad_input = np.empty(args.x.shape, dtype=dtype)
+                _conv.grad_input_windows(_rows(g2), args.w, grad_input, args.stride[0],
+                                         args.num_threads)
+                if args.unbatched:
+                    grad_input = grad_input[0]
+                want_input = False
+            if gemm_weight:
+                grad_weight = np.empty(args.w.shape, dtype=dtype)
+                partials = _scratch(dtype, "partials", (max(1, min(REDUCE_CHUNKS, x.shape[0])),
+                                                        w.shape[0], math.prod(w.shape[1:])))
+                _conv.grad_weight_windows(_rows(g2), _rows(x), grad_weight, args.stride[0],
+                                          args.num_threads, partials)
+                want_weight = False
     with _blas_guard((want_input and gi_algorithm == "gemm")
                      or (want_weight and gw_algorithm == "gemm")):
         if want_input:

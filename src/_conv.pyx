@@ -2040,6 +2040,105 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
     free(buf)
 
 
+def grad_input_windows(const floating[:, :, ::1] go,   # IN  (N, C_out, L_out)
+                       const floating[:, :, ::1] w,    # IN  (C_out, C_in, K)
+                       floating[:, :, ::1] gx,         # OUT (N, C_in, L), overwritten
+                       Py_ssize_t stride, int num_threads):
+    """The input gradient of forward_windows's layers without col2im: per sample and input
+    channel, for each run j of taps in order, the rows t*s + j*s .. t*s + j*s + K_j - 1 of
+    gx (s apart, so disjoint: K_j <= s) += go[n]^T @ w[:, c, run j]. One job per sample and
+    input channel."""
+    cdef Py_ssize_t N = gx.shape[0], C = gx.shape[1], L = gx.shape[2]
+    cdef Py_ssize_t O = w.shape[0], K = w.shape[2], T = go.shape[2]
+    cdef Py_ssize_t job, n, c, j, runs
+    cdef const floating* gp
+    cdef const floating* wp
+    cdef floating* xp
+    _windows_check(N, C, L, O, K, T, stride, w.shape[1], go.shape[0], go.shape[1])
+    if N == 0 or C == 0 or L == 0:
+        return
+    xp = &gx[0, 0, 0]
+    if O == 0 or T == 0:
+        memset(xp, 0, N * C * L * sizeof(floating))
+        return
+    runs = (K + stride - 1) // stride
+    gp = &go[0, 0, 0]
+    wp = &w[0, 0, 0]
+    with nogil:
+        for job in prange(N * C, schedule='static', num_threads=num_threads):
+            n = job // C
+            c = job % C
+            memset(xp + job * L, 0, L * sizeof(floating))
+            for j in range(runs):
+                gemm(True, False, T, min(stride, K - j * stride), O, <floating>1,
+                     gp + n * O * T, T, wp + c * K + j * stride, C * K, <floating>1,
+                     xp + job * L + j * stride, stride)
+
+
+def grad_weight_windows(const floating[:, :, ::1] go,   # IN  (N, C_out, L_out)
+                        const floating[:, :, ::1] x,    # IN  (N, C_in, L)
+                        floating[:, :, ::1] gw,         # OUT (C_out, C_in, K)
+                        Py_ssize_t stride, int num_threads,
+                        floating[:, :, ::1] partials):  # (chunks, C_out, C_in*K)
+    """The weight gradient of forward_windows's layers without an unroll: per chunk of
+    samples (partials.shape[0] chunks, the shape's split), its partial[:, c, run j] += go[n]
+    @ (the rows of run j's taps, s apart in x[n, c]), samples in order; then gw = the
+    chunks' sum in chunk order."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
+    cdef Py_ssize_t O = gw.shape[0], K = gw.shape[2], T = go.shape[2]
+    cdef Py_ssize_t nch = partials.shape[0], P = O * C * K
+    cdef Py_ssize_t ch, n, n0, n1, c, j, runs, i
+    cdef const floating* gp
+    cdef const floating* xp
+    cdef floating* wp
+    cdef floating* pp
+    cdef floating* part
+    _windows_check(N, C, L, O, K, T, stride, gw.shape[1], go.shape[0], go.shape[1])
+    if P == 0:
+        return
+    wp = &gw[0, 0, 0]
+    if N == 0 or T == 0:
+        memset(wp, 0, P * sizeof(floating))
+        return
+    if nch < 1 or partials.shape[1] != O or partials.shape[2] != C * K:
+        raise ValueError(f"partials must be (chunks >= 1, {O}, {C * K}), got "
+                         f"{tuple(partials.shape)[:3]}")
+    runs = (K + stride - 1) // stride
+    gp = &go[0, 0, 0]
+    xp = &x[0, 0, 0]
+    pp = &partials[0, 0, 0]
+    with nogil:
+        for ch in prange(nch, schedule='dynamic', num_threads=num_threads):
+            part = pp + ch * P
+            n0 = ch * N // nch
+            n1 = (ch + 1) * N // nch
+            memset(part, 0, P * sizeof(floating))
+            for n in range(n0, n1):
+                for c in range(C):
+                    for j in range(runs):
+                        gemm(False, False, O, min(stride, K - j * stride), T, <floating>1,
+                             gp + n * O * T, T, xp + (n * C + c) * L + j * stride, stride,
+                             <floating>1, part + c * K + j * stride, C * K)
+        for i in prange(P, schedule='static', num_threads=num_threads):
+            wp[i] = pp[i]
+            for ch in range(1, nch):
+                wp[i] = wp[i] + pp[ch * P + i]
+
+
+cdef _windows_check(Py_ssize_t N, Py_ssize_t C, Py_ssize_t L, Py_ssize_t O, Py_ssize_t K,
+                    Py_ssize_t T, Py_ssize_t stride, Py_ssize_t wc, Py_ssize_t gn,
+                    Py_ssize_t go):
+    """The window kernels' shapes: a ValueError naming what does not match."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if wc != C or gn != N or go != O:
+        raise ValueError(f"shapes do not match: {N} samples of {C} channels, a weight of "
+                         f"{O} x {wc} x {K}, grad_output of {gn} samples of {go} channels")
+    if K < 1 or T != max(0, (L - K) // stride + 1):
+        raise ValueError(f"grad_output must have {max(0, (L - K) // stride + 1)} outputs per "
+                         f"row for rows of {L} and {K} taps at stride {stride}, got {T}")
+
+
 def forward_scratch(tuple xshape, tuple wshape, tuple yshape, tuple geometry,
                     Py_ssize_t itemsize, bint use_gemm):
     """Scratch elements one thread needs for forward(): the unrolled block and, when a block

@@ -488,47 +488,80 @@ WINDOW_CASES = [            # (n, c_in, c_out, length, taps, stride)
 ]
 
 
+@pytest.fixture
+def window_calls(monkeypatch):
+    """Counts of the window kernels' calls ('forward', 'grad_input', 'grad_weight')."""
+    calls = {}
+
+    def spy(name):
+        real = getattr(_conv, name + "_windows")
+
+        def run(*args):
+            calls[name] = calls.get(name, 0) + 1
+            return real(*args)
+        monkeypatch.setattr(_conv, name + "_windows", run)
+    for name in ("forward", "grad_input", "grad_weight"):
+        spy(name)
+    return calls
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", WINDOW_CASES, ids=str)
-def test_gemm_forward_reads_strided_windows_in_place(monkeypatch, dtype, case):
-    """The gemm forward of unpadded conv1d with strides of 64+ reads the unrolled rows in
-    place (forward_windows): against the scipy reference and the unroll, bitwise the same
-    on 1-3 threads."""
+def test_gemm_path_reads_strided_windows_in_place(monkeypatch, window_calls, dtype, case):
+    """The gemm path of unpadded conv1d with strides of 64+ reads the unrolled rows in
+    place, forward and both gradients (the window kernels): against the scipy reference and
+    the unroll, bitwise the same on 1-3 threads."""
     n, c, o, length, k, stride = case
-    calls = []
-    real = _conv.forward_windows
-    monkeypatch.setattr(_conv, "forward_windows", lambda *a: calls.append(1) or real(*a))
     rng = np.random.default_rng(length)
     x = rng.standard_normal((n, c, length)).astype(dtype)
     w = rng.standard_normal((o, c, k)).astype(dtype)
     b = rng.standard_normal(o).astype(dtype)
     got = conv1d(x, w, b, stride=stride, algorithm="gemm", num_threads=2)
-    assert calls == [1]
-    assert_close(got, conv_forward(x, w, b, stride), dtype, c * k, "forward")
+    g = rng.standard_normal(got.shape).astype(dtype)
+    grads = conv1d_backward(g, x, w, stride=stride, algorithm="gemm", num_threads=2)
+    assert window_calls == {"forward": 1, "grad_input": 1, "grad_weight": 1}
+    refs = (conv_forward(x, w, b, stride),) + tuple(conv_backward(g, x, w, stride))
+    sizes = (c * k, o * -(-k // stride), n * got.shape[-1], n * got.shape[-1])
+    names = ("forward", "grad_input", "grad_weight", "grad_bias")
+    for a, ref, size, name in zip((got,) + tuple(grads), refs, sizes, names):
+        assert_close(a, ref, dtype, size, name)
     monkeypatch.setattr(functional, "WINDOWS_MIN_STRIDE", 10 ** 9)
-    assert_close(got, conv1d(x, w, b, stride=stride, algorithm="gemm"), dtype, c * k,
-                 "against the unroll")
+    unrolled = (conv1d(x, w, b, stride=stride, algorithm="gemm"),) + tuple(
+        conv1d_backward(g, x, w, stride=stride, algorithm="gemm"))
+    for a, u, size, name in zip((got,) + tuple(grads), unrolled, sizes, names):
+        assert_close(a, u, dtype, size, name + " against the unroll")
     monkeypatch.setattr(functional, "WINDOWS_MIN_STRIDE", 64)
     for t in (1, 3):
-        assert np.array_equal(conv1d(x, w, b, stride=stride, algorithm="gemm", num_threads=t),
-                              got)
+        again = (conv1d(x, w, b, stride=stride, algorithm="gemm", num_threads=t),) + tuple(
+            conv1d_backward(g, x, w, stride=stride, algorithm="gemm", num_threads=t))
+        assert all(np.array_equal(a, b) for a, b in zip(again, (got,) + tuple(grads)))
+    assert window_calls == {"forward": 3, "grad_input": 3, "grad_weight": 3}
 
 
 @pytest.mark.parametrize("kw", [dict(padding=1), dict(dilation=2), dict(groups=2),
                                 dict(stride=63)])
-def test_strided_windows_only_unpadded_undilated_ungrouped(monkeypatch, kw):
+def test_strided_windows_only_unpadded_undilated_ungrouped(window_calls, kw):
     """Padding, dilation, groups or a stride under 64 keep the unroll."""
-    calls = []
-    real = _conv.forward_windows
-    monkeypatch.setattr(_conv, "forward_windows", lambda *a: calls.append(1) or real(*a))
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 2, 1000))
     w = rng.standard_normal((4, 2 // kw.get("groups", 1), 100))
     args = dict(stride=64)
     args.update(kw)
     got = conv1d(x, w, algorithm="gemm", **args)
-    assert calls == []
+    g = rng.standard_normal(got.shape)
+    grads = conv1d_backward(g, x, w, algorithm="gemm", **args)
+    assert window_calls == {}
     assert_close(got, conv_forward(x, w, None, **args), np.float64, 200, "forward")
+    assert_close(grads.grad_weight, conv_backward(g, x, w, **args)[1], np.float64, 64,
+                 "grad_weight")
+
+
+def test_auto_reads_raw_waveform_windows_in_place(window_calls):
+    """'auto' takes the windows for a wav2vec-style front end (K=400, stride 160)."""
+    x = np.zeros((2, 1, 1600), np.float32)
+    w = np.zeros((8, 1, 400), np.float32)
+    conv1d_backward(np.zeros_like(conv1d(x, w, stride=160)), x, w, stride=160)
+    assert window_calls == {"forward": 1, "grad_input": 1, "grad_weight": 1}
 
 
 def test_forward_windows_checks_its_arguments():
@@ -539,6 +572,14 @@ def test_forward_windows_checks_its_arguments():
         _conv.forward_windows(x, w, b, np.zeros((2, 3, 9)), 10, 1)
     with pytest.raises(ValueError, match="shapes do not match"):
         _conv.forward_windows(x, w, np.zeros(2), np.zeros((2, 3, 10)), 10, 1)
+    with pytest.raises(ValueError, match="grad_output must have 10 outputs .* got 11"):
+        _conv.grad_input_windows(np.zeros((2, 3, 11)), w, np.zeros((2, 1, 100)), 10, 1)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        _conv.grad_weight_windows(np.zeros((2, 4, 10)), x, np.zeros((3, 1, 10)), 10, 1,
+                                  np.zeros((2, 3, 10)))
+    with pytest.raises(ValueError, match=r"partials must be \(chunks >= 1, 3, 10\)"):
+        _conv.grad_weight_windows(np.zeros((2, 3, 10)), x, np.zeros((3, 1, 10)), 10, 1,
+                                  np.zeros((2, 3, 9)))
 
 
 def test_choose_algorithm_rules_on_narrower_vectors(narrow_rules, kernel_paths):
