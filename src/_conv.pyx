@@ -1965,7 +1965,7 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
     WINDOW_COLUMNS outputs, straight into y."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
     cdef Py_ssize_t O = w.shape[0], K = w.shape[2], T = y.shape[2]
-    cdef Py_ssize_t job, n, t0, nt, c, j, kj, o, t, u, k, nblk, runs, R = 0, U = 0, ld
+    cdef Py_ssize_t job, n, t0, nt, c, j, kj, o, t, u, k, nblk, runs, per, R = 0, U = 0, ld
     cdef Py_ssize_t cols = WINDOW_COLUMNS
     cdef bint flat
     cdef const floating* xp
@@ -1974,17 +1974,13 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
     cdef floating* yp
     cdef floating* buf = NULL
     cdef floating* out
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    if w.shape[1] != C or y.shape[0] != N or y.shape[1] != O or bias.shape[0] != O:
-        raise ValueError(f"shapes do not match: x {tuple(x.shape)[:3]}, w {tuple(w.shape)[:3]},"
-                         f" y {tuple(y.shape)[:3]}, bias {bias.shape[0]}")
-    if K < 1 or T != max(0, (L - K) // stride + 1):
-        raise ValueError(f"y must have {max(0, (L - K) // stride + 1)} outputs per row for "
-                         f"rows of {L} and {K} taps at stride {stride}, got {T}")
+    _windows_check(N, C, L, O, K, T, stride, w.shape[1], y.shape[0], y.shape[1], "y")
+    if bias.shape[0] != O:
+        raise ValueError(f"bias must have {O} elements, got {bias.shape[0]}")
     if N == 0 or O == 0 or T == 0:
         return
     runs = (K + stride - 1) // stride
+    per = (T + WINDOW_COLUMNS - 1) // WINDOW_COLUMNS       # blocks per row, row by row
     flat = C == 1 and L % stride == 0
     if flat:
         R = L // stride                 # windows per row, T of them outputs
@@ -1996,7 +1992,7 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
         if buf == NULL:
             raise MemoryError()
     else:
-        nblk = N * ((T + WINDOW_COLUMNS - 1) // WINDOW_COLUMNS)
+        nblk = N * per
     xp = &x[0, 0, 0]
     wp = &w[0, 0, 0]
     bp = &bias[0]
@@ -2010,8 +2006,8 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
                 ld = nt
                 n = 0
             else:
-                n = job // ((T + WINDOW_COLUMNS - 1) // WINDOW_COLUMNS)
-                t0 = job % ((T + WINDOW_COLUMNS - 1) // WINDOW_COLUMNS) * WINDOW_COLUMNS
+                n = job // per
+                t0 = job % per * WINDOW_COLUMNS
                 nt = min(WINDOW_COLUMNS, T - t0)
                 out = yp + n * O * T + t0
                 ld = T
@@ -2054,7 +2050,8 @@ def grad_input_windows(const floating[:, :, ::1] go,   # IN  (N, C_out, L_out)
     cdef const floating* gp
     cdef const floating* wp
     cdef floating* xp
-    _windows_check(N, C, L, O, K, T, stride, w.shape[1], go.shape[0], go.shape[1])
+    _windows_check(N, C, L, O, K, T, stride, w.shape[1], go.shape[0], go.shape[1],
+                   "grad_output")
     if N == 0 or C == 0 or L == 0:
         return
     xp = &gx[0, 0, 0]
@@ -2093,7 +2090,8 @@ def grad_weight_windows(const floating[:, :, ::1] go,   # IN  (N, C_out, L_out)
     cdef floating* wp
     cdef floating* pp
     cdef floating* part
-    _windows_check(N, C, L, O, K, T, stride, gw.shape[1], go.shape[0], go.shape[1])
+    _windows_check(N, C, L, O, K, T, stride, gw.shape[1], go.shape[0], go.shape[1],
+                   "grad_output")
     if P == 0:
         return
     wp = &gw[0, 0, 0]
@@ -2126,16 +2124,18 @@ def grad_weight_windows(const floating[:, :, ::1] go,   # IN  (N, C_out, L_out)
 
 
 cdef _windows_check(Py_ssize_t N, Py_ssize_t C, Py_ssize_t L, Py_ssize_t O, Py_ssize_t K,
-                    Py_ssize_t T, Py_ssize_t stride, Py_ssize_t wc, Py_ssize_t gn,
-                    Py_ssize_t go):
-    """The window kernels' shapes: a ValueError naming what does not match."""
+                    Py_ssize_t T, Py_ssize_t stride, Py_ssize_t wc, Py_ssize_t yn,
+                    Py_ssize_t yo, str what):
+    """The window kernels' shapes (N samples of C rows of L, a weight of O x wc x K, ``what``
+    (y or grad_output) of yn samples of yo rows of T): a ValueError naming what does not
+    match."""
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    if wc != C or gn != N or go != O:
+    if wc != C or yn != N or yo != O:
         raise ValueError(f"shapes do not match: {N} samples of {C} channels, a weight of "
-                         f"{O} x {wc} x {K}, grad_output of {gn} samples of {go} channels")
+                         f"{O} x {wc} x {K}, {what} of {yn} samples of {yo} channels")
     if K < 1 or T != max(0, (L - K) // stride + 1):
-        raise ValueError(f"grad_output must have {max(0, (L - K) // stride + 1)} outputs per "
+        raise ValueError(f"{what} must have {max(0, (L - K) // stride + 1)} outputs per "
                          f"row for rows of {L} and {K} taps at stride {stride}, got {T}")
 
 

@@ -509,8 +509,10 @@ def window_calls(monkeypatch):
 @pytest.mark.parametrize("case", WINDOW_CASES, ids=str)
 def test_gemm_path_reads_strided_windows_in_place(monkeypatch, window_calls, dtype, case):
     """The gemm path of unpadded conv1d with strides of 64+ reads the unrolled rows in
-    place, forward and both gradients (the window kernels): against the scipy reference and
-    the unroll, bitwise the same on 1-3 threads."""
+    place, forward (where the packed tiles do not take it: turned off here) and both
+    gradients (the window kernels): against the scipy reference and the unroll, bitwise the
+    same on 1-3 threads."""
+    monkeypatch.setattr(functional, "PACKED_GEMM", False)
     n, c, o, length, k, stride = case
     rng = np.random.default_rng(length)
     x = rng.standard_normal((n, c, length)).astype(dtype)
@@ -556,8 +558,9 @@ def test_strided_windows_only_unpadded_undilated_ungrouped(window_calls, kw):
                  "grad_weight")
 
 
-def test_auto_reads_raw_waveform_windows_in_place(window_calls):
-    """'auto' takes the windows for a wav2vec-style front end (K=400, stride 160)."""
+def test_auto_reads_raw_waveform_windows_in_place(wide_rules, window_calls):
+    """With AVX-512 'auto' takes the windows for a wav2vec-style front end (K=400, stride
+    160)."""
     x = np.zeros((2, 1, 1600), np.float32)
     w = np.zeros((8, 1, 400), np.float32)
     conv1d_backward(np.zeros_like(conv1d(x, w, stride=160)), x, w, stride=160)
@@ -570,8 +573,10 @@ def test_forward_windows_checks_its_arguments():
         _conv.forward_windows(x, w, b, np.zeros((2, 3, 10)), 0, 1)
     with pytest.raises(ValueError, match="y must have 10 outputs per row .* got 9"):
         _conv.forward_windows(x, w, b, np.zeros((2, 3, 9)), 10, 1)
-    with pytest.raises(ValueError, match="shapes do not match"):
+    with pytest.raises(ValueError, match="bias must have 3 elements, got 2"):
         _conv.forward_windows(x, w, np.zeros(2), np.zeros((2, 3, 10)), 10, 1)
+    with pytest.raises(ValueError, match="shapes do not match: .* y of 2 samples of 4"):
+        _conv.forward_windows(x, w, b, np.zeros((2, 4, 10)), 10, 1)
     with pytest.raises(ValueError, match="grad_output must have 10 outputs .* got 11"):
         _conv.grad_input_windows(np.zeros((2, 3, 11)), w, np.zeros((2, 1, 100)), 10, 1)
     with pytest.raises(ValueError, match="shapes do not match"):
