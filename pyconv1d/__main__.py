@@ -40,6 +40,10 @@ def main():
         print(f"float64 layers of {functional.WINOGRAD_MIN_CHANNELS}+ channels, 2-7 kernel "
               "columns, unit column stride: Winograd's minimal filtering (8 products for "
               "9 - KW outputs)")
+    print(f"conv1d with strides of {functional.WINDOWS_MIN_STRIDE}+ (unpadded, undilated, "
+          "ungrouped): " + ("the gradients read the windows in place (the forward: packed "
+                            "tiles)" if functional.PACKED_GEMM else
+                            "the gemm path reads the windows in place, no unroll"))
     n_libs = len(blas_control._CONTROLS)
     print(f"BLAS: {_blas()}; held to one thread inside the kernels and layers: "
           + (f"yes ({n_libs} OpenBLAS {'library' if n_libs == 1 else 'libraries'})"

@@ -46,6 +46,10 @@ def test_python_m_reports_version_openmp_threads_vectors_and_blas(tmp_path):
     assert f"float64 layers of {least}+ channels, " in out
     assert ("the forward and input gradient of 1 x 4-5 kernels" in out) == f.WIDE_VECTORS
     assert "unit column stride: Winograd's minimal filtering (8 products" in out
+    assert (f"conv1d with strides of {f.WINDOWS_MIN_STRIDE}+ (unpadded, undilated, "
+            "ungrouped): ") in out
+    assert ("the gradients read the windows in place (the forward: packed tiles)" in out) == \
+        f.PACKED_GEMM
     assert "BLAS:" in out
 
 
