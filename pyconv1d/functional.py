@@ -124,8 +124,6 @@ WIDE_STRIDED_DIRECT_MAX_STRIDE = 8
 #: 0.97-1.13x at K=400 stride 80 on 2 threads; with stride 16 over 100 taps (seven runs of
 #: 16 taps: thin products) 0.66-0.99x.
 WINDOWS_MIN_STRIDE = 64
-#: Chunks of samples the window kernels' weight gradient sums apart (then in chunk order)
-REDUCE_CHUNKS = 16
 #: conv2d with unit strides (and kernels of 2+ rows) runs direct up to this many outputs per
 #: group
 PLANE_DIRECT_MAX_OG = 128
@@ -801,8 +799,11 @@ def _windows(args, x, bias, y):
     if it applies (``x`` 4-D as _shapes gives it): True when it ran."""
     if not _windowed(args):
         return False
+    per_thread = _conv.windows_scratch(args.x.shape, args.w.shape, args.stride[0])[0]
+    scratch = _scratch(x.dtype, "cols", (args.num_threads, per_thread))
     with _blas.single_threaded():
-        _conv.forward_windows(_rows(x), args.w, bias, y, args.stride[0], args.num_threads)
+        _conv.forward_windows(_rows(x), args.w, bias, y, args.stride[0], args.num_threads,
+                              scratch)
     return True
 
 
@@ -1017,8 +1018,9 @@ def _backward(grad_output, args, mask, algorithm):
                 want_input = False
             if gemm_weight:
                 grad_weight = np.empty(args.w.shape, dtype=dtype)
-                partials = _scratch(dtype, "partials", (max(1, min(REDUCE_CHUNKS, x.shape[0])),
-                                                        w.shape[0], math.prod(w.shape[1:])))
+                chunks = _conv.windows_scratch(args.x.shape, args.w.shape, args.stride[0])[1]
+                partials = _scratch(dtype, "partials",
+                                    (chunks, w.shape[0], math.prod(w.shape[1:])))
                 _conv.grad_weight_windows(_rows(g2), _rows(x), grad_weight, args.stride[0],
                                           args.num_threads, partials)
                 want_weight = False
@@ -1173,12 +1175,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     num_threads : int, optional
         OpenMP threads (None: OpenMP's default). Bitwise the same result for every value.
     algorithm : {'auto', 'direct', 'gemm', 'fft', 'winograd'}, optional
-        How to compute it; ``'auto'`` follows :func:`choose_algorithm`. All agree to rounding
-        on finite data (with an infinite weight or input, whether its products with the
-        zero padding, NaN, reach an output depends on the algorithm: 'gemm' multiplies the
-        padding, 'direct' skips it). ``'winograd'`` runs on float64, ungrouped layers with a
-        unit column stride and 2-7 kernel columns (its input gradient with unit strides);
-        elsewhere it is ``'gemm'``.
+        As for :func:`conv1d`.
 
     Returns
     -------

@@ -1948,11 +1948,22 @@ cdef enum:
     WINDOW_COLUMNS = 256
 
 
+def windows_scratch(tuple xshape, tuple wshape, Py_ssize_t stride):
+    """(per-thread scratch of forward_windows, chunks of grad_weight_windows' partials) for
+    input (N, C_in, L) and weight (C_out, C_in, K): a block of products when the batch's
+    windows are one operand (one input channel, rows a whole number of strides), else 0;
+    up to REDUCE_CHUNKS chunks of samples. The shapes' alone."""
+    cdef bint flat = xshape[1] == 1 and stride >= 1 and xshape[2] % stride == 0
+    return (wshape[0] * WINDOW_COLUMNS if flat else 0,
+            max(1, min(REDUCE_CHUNKS, <Py_ssize_t>xshape[0])))
+
+
 def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in place
                     const floating[:, :, ::1] w,    # IN  (C_out, C_in, K)
                     const floating[::1] bias,       # IN  (C_out,): zeros for none
                     floating[:, :, ::1] y,          # OUT (N, C_out, L_out), overwritten
-                    Py_ssize_t stride, int num_threads):
+                    Py_ssize_t stride, int num_threads,
+                    floating[:, ::1] scratch):      # (num_threads, windows_scratch[0])
     """The unpadded, undilated, ungrouped strided conv1d without an unroll: output t of
     sample n reads the window x[n, c, t*s : t*s + K] of each channel, so the taps j*s ..
     j*s + K_j - 1 (K_j = min(s, K - j*s)) of every window form a matrix whose rows lie s
@@ -1961,8 +1972,8 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
     input channel and rows a whole number of strides long, the samples' windows lie s apart
     across the batch too (a window past its row's last output reads the next row, and is
     dropped): the products run over WINDOW_COLUMNS windows of the whole batch at a time, into
-    a buffer the outputs are copied from; otherwise one job per sample and block of
-    WINDOW_COLUMNS outputs, straight into y."""
+    the thread's scratch the outputs are copied from; otherwise one job per sample and block
+    of WINDOW_COLUMNS outputs, straight into y."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2]
     cdef Py_ssize_t O = w.shape[0], K = w.shape[2], T = y.shape[2]
     cdef Py_ssize_t job, n, t0, nt, c, j, kj, o, t, u, k, nblk, runs, per, R = 0, U = 0, ld
@@ -1974,6 +1985,7 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
     cdef floating* yp
     cdef floating* buf = NULL
     cdef floating* out
+    cdef Py_ssize_t need = windows_scratch((N, C, L), (O, C, K), stride)[0]
     _windows_check(N, C, L, O, K, T, stride, w.shape[1], y.shape[0], y.shape[1], "y")
     if bias.shape[0] != O:
         raise ValueError(f"bias must have {O} elements, got {bias.shape[0]}")
@@ -1981,16 +1993,17 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
         return
     runs = (K + stride - 1) // stride
     per = (T + WINDOW_COLUMNS - 1) // WINDOW_COLUMNS       # blocks per row, row by row
-    flat = C == 1 and L % stride == 0
+    flat = need > 0
+    if flat and (scratch.shape[0] < max(num_threads, 1) or scratch.shape[1] < need):
+        raise ValueError(f"scratch must be at least ({num_threads}, {need}), got "
+                         f"({scratch.shape[0]}, {scratch.shape[1]})")
     if flat:
         R = L // stride                 # windows per row, T of them outputs
         U = (N - 1) * R + T             # windows up to the last row's last output
         # an even number of blocks of equal width, at most WINDOW_COLUMNS (the shape's split)
         nblk = 2 * ((U + 2 * WINDOW_COLUMNS - 1) // (2 * WINDOW_COLUMNS)) if U >= 64 else 1
         cols = (U + nblk - 1) // nblk
-        buf = <floating*>malloc(max(num_threads, 1) * O * WINDOW_COLUMNS * sizeof(floating))
-        if buf == NULL:
-            raise MemoryError()
+        buf = &scratch[0, 0]
     else:
         nblk = N * per
     xp = &x[0, 0, 0]
@@ -2002,7 +2015,7 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
             if flat:
                 t0 = job * cols
                 nt = min(cols, U - t0)
-                out = buf + threadid() * O * WINDOW_COLUMNS
+                out = buf + threadid() * scratch.shape[1]
                 ld = nt
                 n = 0
             else:
@@ -2033,7 +2046,6 @@ def forward_windows(const floating[:, :, ::1] x,    # IN  (N, C_in, L), read in 
                 for o in range(O):
                     for t in range(nt):
                         out[o * ld + t] = out[o * ld + t] + bp[o]
-    free(buf)
 
 
 def grad_input_windows(const floating[:, :, ::1] go,   # IN  (N, C_out, L_out)

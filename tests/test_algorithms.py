@@ -569,14 +569,22 @@ def test_auto_reads_raw_waveform_windows_in_place(wide_rules, window_calls):
 
 def test_forward_windows_checks_its_arguments():
     x, w, b = np.zeros((2, 1, 100)), np.zeros((3, 1, 10)), np.zeros(3)
+    assert _conv.windows_scratch(x.shape, w.shape, 10) == (3 * 256, 2)    # one operand
+    assert _conv.windows_scratch(x.shape, w.shape, 7) == (0, 2)           # 100 % 7: by rows
+    assert _conv.windows_scratch((40, 2, 100), w.shape, 10) == (0, 16)   # two channels
+    s = np.zeros((1, 3 * 256))
     with pytest.raises(ValueError, match="stride must be >= 1, got 0"):
-        _conv.forward_windows(x, w, b, np.zeros((2, 3, 10)), 0, 1)
+        _conv.forward_windows(x, w, b, np.zeros((2, 3, 10)), 0, 1, s)
     with pytest.raises(ValueError, match="y must have 10 outputs per row .* got 9"):
-        _conv.forward_windows(x, w, b, np.zeros((2, 3, 9)), 10, 1)
+        _conv.forward_windows(x, w, b, np.zeros((2, 3, 9)), 10, 1, s)
     with pytest.raises(ValueError, match="bias must have 3 elements, got 2"):
-        _conv.forward_windows(x, w, np.zeros(2), np.zeros((2, 3, 10)), 10, 1)
+        _conv.forward_windows(x, w, np.zeros(2), np.zeros((2, 3, 10)), 10, 1, s)
     with pytest.raises(ValueError, match="shapes do not match: .* y of 2 samples of 4"):
-        _conv.forward_windows(x, w, b, np.zeros((2, 4, 10)), 10, 1)
+        _conv.forward_windows(x, w, b, np.zeros((2, 4, 10)), 10, 1, s)
+    with pytest.raises(ValueError, match=r"scratch must be at least \(2, 768\), got \(1, 768\)"):
+        _conv.forward_windows(x, w, b, np.zeros((2, 3, 10)), 10, 2, s)
+    with pytest.raises(ValueError, match=r"scratch must be at least \(1, 768\), got \(1, 767\)"):
+        _conv.forward_windows(x, w, b, np.zeros((2, 3, 10)), 10, 1, np.zeros((1, 767)))
     with pytest.raises(ValueError, match="grad_output must have 10 outputs .* got 11"):
         _conv.grad_input_windows(np.zeros((2, 3, 11)), w, np.zeros((2, 1, 100)), 10, 1)
     with pytest.raises(ValueError, match="shapes do not match"):
